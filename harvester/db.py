@@ -1,0 +1,123 @@
+"""The database: an engine with SQLite set up for a long-running service, and its migrations.
+
+SQLite runs in WAL mode (readers never wait for the writer), with a busy timeout (writers queue
+instead of failing) and foreign keys on. The driver's own transaction handling is turned off so
+harvester says when a transaction begins: `write()` takes the write lock up front with
+`BEGIN IMMEDIATE`, which is what makes the OAuth refresh single-flight across processes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from .errors import ConfigError
+
+BUSY_TIMEOUT_MS = 60_000
+
+
+def migrations_path() -> Path:
+    """Where the Alembic scripts are: `harvester._migrations` is the repo's migrations/ folder,
+    mapped into the package by pyproject.toml, so checkouts and wheels find it the same way."""
+    return Path(str(resources.files("harvester._migrations")))
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL, or None for other databases and in-memory SQLite."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database).expanduser()
+
+
+def create_db_engine(url: str) -> Engine:
+    """An engine with harvester's connection settings; for SQLite the file's folder is created."""
+    path = sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(url, future=True)
+    except Exception as exc:  # unknown dialect, bad URL
+        raise ConfigError(f"HARVESTER_DATABASE_URL is not usable: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def write(engine: Engine) -> Iterator[Connection]:
+    """A write transaction that holds the database's write lock from its first statement.
+
+    On SQLite this is `BEGIN IMMEDIATE`: other writers (threads or processes) wait for it.
+    """
+    with engine.connect() as connection:
+        locked = connection.execution_options(sqlite_begin="IMMEDIATE")
+        with locked.begin():
+            yield locked
+
+
+@contextmanager
+def read(engine: Engine) -> Iterator[Connection]:
+    """A read transaction: a consistent snapshot that never blocks the writer (WAL)."""
+    with engine.connect() as connection, connection.begin():
+        yield connection
+
+
+def upgrade(engine: Engine) -> bool:
+    """Apply pending Alembic migrations; return True if any ran.
+
+    Cheap when the database is current (one SELECT). Otherwise the migrations run inside one
+    write transaction, so two processes starting together cannot both migrate.
+    """
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_path()))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    try:
+        with engine.connect() as connection:
+            if MigrationContext.configure(connection).get_current_revision() == head:
+                return False
+        with write(engine) as connection:
+            if MigrationContext.configure(connection).get_current_revision() == head:
+                return False
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except OperationalError as exc:
+        raise ConfigError(f"cannot open the database: {exc.orig}") from None
+    return True
+
+
+def open_database(url: str) -> Engine:
+    """An engine on an up-to-date database: what every command that touches the database uses."""
+    engine = create_db_engine(url)
+    upgrade(engine)
+    return engine

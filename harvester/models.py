@@ -1,0 +1,127 @@
+"""The tables. Times users see are ISO-8601 UTC text (they sort and work with SQLite's date
+functions); internal bookkeeping of the OAuth session uses epoch seconds."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class OAuthToken(Base):
+    """The one OAuth session of this database, encrypted as a whole (one row, id 1)."""
+
+    __tablename__ = "oauth_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # sha256 of client id + username: tells whose session this is without storing who
+    identity: Mapped[str] = mapped_column(String(64), nullable=False)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    updated_at: Mapped[float] = mapped_column(Float, nullable=False)
+
+
+class AuthState(Base):
+    """Cross-process state of the password grant: a back-off set by `unauthorized_client`."""
+
+    __tablename__ = "auth_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    password_blocked_until: Mapped[float | None] = mapped_column(Float)
+    block_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class AuthEvent(Base):
+    """Every grant attempted, so the password-grant budget is counted across processes."""
+
+    __tablename__ = "auth_events"
+    __table_args__ = (Index("ix_auth_events_kind_at", "kind", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[float] = mapped_column(Float, nullable=False)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    outcome: Mapped[str] = mapped_column(String(64), nullable=False)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    pid: Mapped[int | None] = mapped_column(Integer)
+
+
+class Run(Base):
+    """One execution of one job: what was asked, how it went, what it cost."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_job_started", "job", "started_at"),
+        Index("ix_runs_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(200), nullable=False)
+    trigger: Mapped[str] = mapped_column(String(32), nullable=False)
+    status: Mapped[str] = mapped_column(String(32), nullable=False)
+    started_at: Mapped[str] = mapped_column(String(32), nullable=False)
+    finished_at: Mapped[str | None] = mapped_column(String(32))
+    requests: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    bytes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    documents_new: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    documents_dup: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    ratelimit_remaining: Mapped[int | None] = mapped_column(Integer)
+    pid: Mapped[int | None] = mapped_column(Integer)
+
+
+class Document(Base):
+    """A body exactly as received (pre-signed query strings cut), stored once per content."""
+
+    __tablename__ = "documents"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    content_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    first_seen_at: Mapped[str] = mapped_column(String(32), nullable=False)
+
+
+class ResultPart(Base):
+    """One fetched document of one request: part 0 the resolved response, part k chunk k."""
+
+    __tablename__ = "result_parts"
+    __table_args__ = (
+        Index("ix_result_parts_run", "run_id"),
+        Index("ix_result_parts_job_fetched", "job", "fetched_at"),
+        Index("ix_result_parts_sha256", "sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), nullable=False)
+    job: Mapped[str] = mapped_column(String(200), nullable=False)
+    endpoint: Mapped[str] = mapped_column(String(200), nullable=False)
+    params: Mapped[str] = mapped_column(Text, nullable=False)
+    fetched_at: Mapped[str] = mapped_column(String(32), nullable=False)
+    part: Mapped[int] = mapped_column(Integer, nullable=False)
+    sha256: Mapped[str] = mapped_column(ForeignKey("documents.sha256"), nullable=False)
+    url: Mapped[str | None] = mapped_column(Text)
+    link_expires: Mapped[str | None] = mapped_column(String(40))
+    rows: Mapped[int | None] = mapped_column(Integer)
+    envelope: Mapped[str | None] = mapped_column(Text)
+
+
+class LatestResult(Base):
+    """The newest part-0 result of each job and request, kept current on insert so the
+    `latest_results` view answers instantly however long the history grows."""
+
+    __tablename__ = "latest"
+
+    job: Mapped[str] = mapped_column(String(200), primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(200), primary_key=True)
+    params: Mapped[str] = mapped_column(Text, primary_key=True)
+    result_id: Mapped[int] = mapped_column(ForeignKey("result_parts.id"), nullable=False)

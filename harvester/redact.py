@@ -1,0 +1,151 @@
+"""Pure redaction: what must never be written anywhere (logs, errors, the archive).
+
+Two kinds of secrets are removed: values harvester knows (the password, the client secret, their
+masked and URL-encoded forms, every token it obtained), registered at run time; and shapes that
+are secret whatever their value (Bearer credentials, JWTs, `Authorization` headers, token and
+password fields, pre-signed URL query strings).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+REDACTED = "[REDACTED]"
+
+# The query string of a pre-signed S3/CloudFront URL (SigV4 or SigV2): a short-lived credential.
+# Inside JSON text `&` may be escaped as \u0026, so anything up to a quote or a space is taken.
+SIGNED_QUERY = re.compile(
+    r"\?(?=[^\"'\s<>]*?(?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|"
+    r"AWSAccessKeyId|Signature|Key-Pair-Id)=)[^\"'\s<>]*"
+)
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (SIGNED_QUERY, "?" + REDACTED),
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9\-._~+/]+=*"), r"\1 " + REDACTED),
+    (re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"), REDACTED),
+    (
+        re.compile(r"(?i)(authorization['\"]?\s*[:=,]\s*['\"]?)(?!\[REDACTED\])[^'\"\s,}\]]+"),
+        r"\1" + REDACTED,
+    ),
+    (
+        re.compile(
+            r"(?i)\b((?:access_|refresh_)?token|password|client_secret|secret)="
+            r"(?!\[REDACTED\])[^&\s'\"]+"
+        ),
+        r"\1=" + REDACTED,
+    ),
+    (
+        re.compile(
+            r"(?i)(['\"](?:access_token|refresh_token|id_token|password|client_secret)['\"]\s*:\s*)"
+            r"(['\"])(?:(?!\2).)*\2"
+        ),
+        r"\1\2" + REDACTED + r"\2",
+    ),
+)
+
+_SENSITIVE_KEYS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+        "password",
+        "client_secret",
+        "secret",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "token",
+        "masked_password",
+        "masked_secret",
+    }
+)
+
+
+class SecretRegistry:
+    """Known secret values. Configuration secrets stay; tokens are kept for the last 64."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._fixed: set[str] = set()
+        self._tokens: deque[str] = deque(maxlen=64)
+        self._snapshot: tuple[str, ...] = ()
+
+    def add(self, value: str | None, *, token: bool = False) -> None:
+        if not value or len(value) < 4:
+            return
+        forms = {value, quote_plus(value), quote(value, safe="")}
+        with self._lock:
+            for form in forms:
+                if token:
+                    if form not in self._tokens:
+                        self._tokens.append(form)
+                else:
+                    self._fixed.add(form)
+            # longest first, so a secret that contains another is cut whole
+            self._snapshot = tuple(sorted({*self._fixed, *self._tokens}, key=len, reverse=True))
+
+    def values(self) -> tuple[str, ...]:
+        return self._snapshot
+
+    def clear(self) -> None:
+        with self._lock:
+            self._fixed.clear()
+            self._tokens.clear()
+            self._snapshot = ()
+
+
+SECRETS = SecretRegistry()
+
+
+def register_secret(value: str | None) -> None:
+    """A configuration secret (password, client secret, their masked forms)."""
+    SECRETS.add(value)
+
+
+def register_token(value: str | None) -> None:
+    """A token obtained at run time."""
+    SECRETS.add(value, token=True)
+
+
+def redact_text(text: str, known: Iterable[str] | None = None) -> str:
+    """Remove known secrets and secret-shaped substrings from a string."""
+    for secret in SECRETS.values() if known is None else known:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact(value: Any) -> Any:
+    """Redact strings anywhere inside dicts, lists and tuples; sensitive keys lose their value."""
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {
+            key: (
+                REDACTED
+                if isinstance(key, str) and key.lower() in _SENSITIVE_KEYS and val
+                else redact(val)
+            )
+            for key, val in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return type(value)(redact(item) for item in value)
+    if isinstance(value, bytes):
+        return redact_text(value.decode("utf-8", "replace"))
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    # anything else would be rendered with str() or repr() later: render it now, redacted
+    return redact_text(str(value))
+
+
+def strip_signatures(text: str) -> str:
+    """Cut pre-signed query strings from text, leaving the URLs and file names (for the archive)."""
+    return SIGNED_QUERY.sub("", text)

@@ -1,0 +1,200 @@
+"""Settings from the environment and a `.env` file, validated once into one frozen object.
+
+The process environment wins over `.env`. The reference client's names (CLIENT_ID, CLIENT_SECRET,
+USERNAME, PASSWORD, SCOPE) are read from `.env` only: `USERNAME` in the OS environment is the
+login name of whoever runs the process (Windows always sets it), never the iRacing user.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+from .errors import ConfigError
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("json", "human")
+
+# harvester name -> the reference client's name for it (accepted from .env only)
+REFERENCE_NAMES = {
+    "IRACING_CLIENT_ID": "CLIENT_ID",
+    "IRACING_CLIENT_SECRET": "CLIENT_SECRET",
+    "IRACING_USERNAME": "USERNAME",
+    "IRACING_PASSWORD": "PASSWORD",
+    "IRACING_SCOPE": "SCOPE",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, with the defaults of the architecture's contract."""
+
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    username: str = ""
+    password: str = field(default="", repr=False)
+    scope: str = "iracing.auth"
+    oauth_url: str = "https://oauth.iracing.com/oauth2"
+    data_url: str = "https://members-ng.iracing.com"
+    database_url: str = "sqlite:///harvester.db"
+    keys: tuple[str, ...] = field(default=(), repr=False)
+    key_file: Path | None = None
+    jobs_path: Path = Path("jobs.yaml")
+    log_level: str = "INFO"
+    log_format: str | None = None  # None: json unless stderr is a terminal
+    request_timeout: float = 30.0
+    token_refresh_buffer_seconds: float = 60.0
+    password_grants_per_hour: int = 3
+    clock: str = "system"
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @property
+    def has_credentials(self) -> bool:
+        return all((self.client_id, self.client_secret, self.username, self.password))
+
+    def secrets(self) -> list[str]:
+        """The configured secrets, for the log redactor."""
+        return [value for value in (self.client_secret, self.password) if value]
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    env_file: str | os.PathLike[str] | None = ".env",
+) -> Settings:
+    """Read settings; a bad value raises ConfigError naming the variable."""
+    process_env = dict(os.environ if environ is None else environ)
+    file_env: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        file_env = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+
+    def get(name: str) -> str | None:
+        if name in process_env:
+            return process_env[name]
+        if name in file_env:
+            return file_env[name]
+        reference = REFERENCE_NAMES.get(name)
+        if reference is not None and reference in file_env:
+            return file_env[reference]
+        return None
+
+    defaults = Settings()
+    key_file = get("HARVESTER_KEY_FILE")
+    return Settings(
+        client_id=(get("IRACING_CLIENT_ID") or "").strip(),
+        client_secret=get("IRACING_CLIENT_SECRET") or "",
+        username=(get("IRACING_USERNAME") or "").strip(),
+        password=get("IRACING_PASSWORD") or "",
+        scope=(get("IRACING_SCOPE") or defaults.scope).strip(),
+        oauth_url=_url("IRACING_OAUTH_URL", get("IRACING_OAUTH_URL"), defaults.oauth_url),
+        data_url=_url("IRACING_DATA_URL", get("IRACING_DATA_URL"), defaults.data_url),
+        database_url=_database_url(get("HARVESTER_DATABASE_URL") or defaults.database_url),
+        keys=_keys(get("HARVESTER_KEY")),
+        key_file=Path(key_file).expanduser() if key_file else None,
+        jobs_path=Path(get("HARVESTER_JOBS") or defaults.jobs_path),
+        log_level=_choice("LOG_LEVEL", get("LOG_LEVEL"), LOG_LEVELS, defaults.log_level),
+        log_format=_optional_choice("LOG_FORMAT", get("LOG_FORMAT"), LOG_FORMATS),
+        request_timeout=_positive_float(
+            "REQUEST_TIMEOUT", get("REQUEST_TIMEOUT"), defaults.request_timeout
+        ),
+        token_refresh_buffer_seconds=_non_negative_float(
+            "TOKEN_REFRESH_BUFFER_SECONDS",
+            get("TOKEN_REFRESH_BUFFER_SECONDS"),
+            defaults.token_refresh_buffer_seconds,
+        ),
+        password_grants_per_hour=_positive_int(
+            "HARVESTER_PASSWORD_GRANTS_PER_HOUR",
+            get("HARVESTER_PASSWORD_GRANTS_PER_HOUR"),
+            defaults.password_grants_per_hour,
+        ),
+        clock=_clock(get("HARVESTER_CLOCK") or defaults.clock),
+    )
+
+
+def _url(name: str, value: str | None, default: str) -> str:
+    text = (value or default).strip().rstrip("/")
+    if not text.startswith(("http://", "https://")):
+        raise ConfigError(f"{name} must be an http(s) URL, got {text!r}")
+    return text
+
+
+def _database_url(value: str) -> str:
+    text = value.strip()
+    if "://" not in text:
+        raise ConfigError(
+            "HARVESTER_DATABASE_URL must be a database URL like sqlite:///harvester.db, "
+            f"got {text!r}"
+        )
+    return text
+
+
+def _keys(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _choice(name: str, value: str | None, choices: tuple[str, ...], default: str) -> str:
+    if value is None or not value.strip():
+        return default
+    text = value.strip().upper() if choices is LOG_LEVELS else value.strip().lower()
+    if text not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return text
+
+
+def _optional_choice(name: str, value: str | None, choices: tuple[str, ...]) -> str | None:
+    if value is None or not value.strip():
+        return None
+    return _choice(name, value, choices, choices[0])
+
+
+def _number(name: str, value: str, kind: type[float] | type[int]) -> float:
+    try:
+        return kind(value.strip())
+    except ValueError:
+        noun = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{name} must be {noun}, got {value!r}") from None
+
+
+def _positive_float(name: str, value: str | None, default: float) -> float:
+    if value is None or not value.strip():
+        return default
+    number = _number(name, value, float)
+    if not number > 0:
+        raise ConfigError(f"{name} must be greater than 0, got {value!r}")
+    return number
+
+
+def _non_negative_float(name: str, value: str | None, default: float) -> float:
+    if value is None or not value.strip():
+        return default
+    number = _number(name, value, float)
+    if number < 0:
+        raise ConfigError(f"{name} must be 0 or more, got {value!r}")
+    return number
+
+
+def _positive_int(name: str, value: str | None, default: int) -> int:
+    if value is None or not value.strip():
+        return default
+    number = int(_number(name, value, int))
+    if number < 1:
+        raise ConfigError(f"{name} must be 1 or more, got {value!r}")
+    return number
+
+
+def _clock(value: str) -> str:
+    from .clock import parse_clock
+
+    try:
+        parse_clock(value)
+    except ValueError as exc:
+        raise ConfigError(f"HARVESTER_CLOCK: {exc}, got {value!r}") from None
+    return value.strip()

@@ -1,0 +1,263 @@
+"""The OAuth session's persistence: tokens encrypted in the database, and the password-grant
+bookkeeping shared by every process that opens the same database."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+
+from . import db
+from .crypto import KeyRing, KeySource, generate_key, load_key_source, write_key_file
+from .errors import TokenKeyError
+from .models import AuthEvent, AuthState, OAuthToken
+from .redact import register_token
+from .settings import Settings
+
+SESSION_ROW = 1
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """One OAuth session's tokens with absolute expiries (epoch seconds, UTC)."""
+
+    access_token: str = field(repr=False)
+    access_expires_at: float
+    refresh_token: str | None = field(repr=False)
+    refresh_expires_at: float | None
+    scope: str | None
+    obtained_at: float
+    last_refresh_at: float | None = None
+
+    def access_valid(self, now: float, buffer: float) -> bool:
+        return bool(self.access_token) and now < self.access_expires_at - buffer
+
+    def refresh_valid(self, now: float) -> bool:
+        return bool(self.refresh_token) and (
+            self.refresh_expires_at is None or now < self.refresh_expires_at
+        )
+
+    def without_refresh(self) -> Tokens:
+        return replace(self, refresh_token=None, refresh_expires_at=None)
+
+    def access_expired(self) -> Tokens:
+        return replace(self, access_expires_at=0.0)
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(asdict(self), sort_keys=True).encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Tokens:
+        return cls(**json.loads(data))
+
+
+def identity_of(client_id: str, username: str) -> str:
+    """Whose session a row holds, without storing who: sha256 of client id and username."""
+    return hashlib.sha256(f"{client_id}\n{username.strip().lower()}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class PasswordGrantState:
+    used_last_hour: int
+    oldest_in_hour: float | None
+    blocked_until: float | None
+    block_reason: str | None
+
+
+class TokenStore:
+    """Reads and writes the encrypted session; callers hold `locked()` around a grant."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        identity: str,
+        keyring: Callable[[bool], KeyRing | None],
+    ) -> None:
+        self.engine = engine
+        self.identity = identity
+        self._keyring = keyring  # called with create=True only when something must be encrypted
+
+    @contextmanager
+    def locked(self) -> Iterator[Connection]:
+        """The write lock that makes a refresh single-flight across threads and processes."""
+        with db.write(self.engine) as connection:
+            yield connection
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        with db.read(self.engine) as connection:
+            yield connection
+
+    def load(self, connection: Connection | None = None) -> Tokens | None:
+        """The stored tokens of this identity, or None (none stored, or another identity's)."""
+        statement = select(OAuthToken.identity, OAuthToken.ciphertext).where(
+            OAuthToken.id == SESSION_ROW
+        )
+        if connection is None:
+            with db.read(self.engine) as conn:
+                row = conn.execute(statement).first()
+        else:
+            row = connection.execute(statement).first()
+        if row is None or row.identity != self.identity:
+            return None
+        keyring = self._keyring(False)
+        if keyring is None:
+            raise TokenKeyError(
+                "an OAuth session is stored but its key is missing: restore the key file or set "
+                "HARVESTER_KEY, or run `harvester auth logout` then `harvester auth login`"
+            )
+        tokens = Tokens.from_bytes(keyring.decrypt(row.ciphertext))
+        register_token(tokens.access_token)
+        register_token(tokens.refresh_token)
+        return tokens
+
+    def has_foreign_session(self, connection: Connection | None = None) -> bool:
+        """True when the stored session belongs to another client id or username."""
+        statement = select(OAuthToken.identity).where(OAuthToken.id == SESSION_ROW)
+        with db.read(self.engine) if connection is None else _same(connection) as conn:
+            identity = conn.execute(statement).scalar()
+        return identity is not None and identity != self.identity
+
+    def save(self, connection: Connection, tokens: Tokens, now: float) -> None:
+        keyring = self._keyring(True)
+        assert keyring is not None
+        ciphertext = keyring.encrypt(tokens.to_bytes())
+        exists = connection.execute(
+            select(OAuthToken.id).where(OAuthToken.id == SESSION_ROW)
+        ).first()
+        values = {"identity": self.identity, "ciphertext": ciphertext, "updated_at": now}
+        if exists:
+            connection.execute(
+                update(OAuthToken).where(OAuthToken.id == SESSION_ROW).values(**values)
+            )
+        else:
+            connection.execute(insert(OAuthToken).values(id=SESSION_ROW, **values))
+
+    def delete(self, connection: Connection) -> bool:
+        result = connection.execute(delete(OAuthToken).where(OAuthToken.id == SESSION_ROW))
+        return bool(result.rowcount)
+
+    def record_event(
+        self,
+        connection: Connection,
+        kind: str,
+        outcome: str,
+        now: float,
+        request_id: str | None = None,
+    ) -> int:
+        result = connection.execute(
+            insert(AuthEvent).values(
+                at=now, kind=kind, outcome=outcome, request_id=request_id, pid=os.getpid()
+            )
+        )
+        return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def update_event(
+        self, connection: Connection, event_id: int, outcome: str, request_id: str | None
+    ) -> None:
+        connection.execute(
+            update(AuthEvent)
+            .where(AuthEvent.id == event_id)
+            .values(outcome=outcome, request_id=request_id)
+        )
+
+    def password_grant_state(self, connection: Connection, now: float) -> PasswordGrantState:
+        since = now - 3600
+        count, oldest = connection.execute(
+            select(func.count(), func.min(AuthEvent.at)).where(
+                AuthEvent.kind == "password_grant", AuthEvent.at > since
+            )
+        ).one()
+        state = connection.execute(
+            select(AuthState.password_blocked_until, AuthState.block_reason).where(
+                AuthState.id == SESSION_ROW
+            )
+        ).first()
+        blocked_until = state.password_blocked_until if state else None
+        return PasswordGrantState(
+            used_last_hour=int(count),
+            oldest_in_hour=oldest,
+            blocked_until=blocked_until if blocked_until and blocked_until > now else None,
+            block_reason=state.block_reason if state and blocked_until else None,
+        )
+
+    def block_password_grants(self, connection: Connection, until: float, reason: str) -> None:
+        exists = connection.execute(select(AuthState.id).where(AuthState.id == SESSION_ROW)).first()
+        if exists:
+            connection.execute(
+                update(AuthState)
+                .where(AuthState.id == SESSION_ROW)
+                .values(password_blocked_until=until, block_reason=reason)
+            )
+        else:
+            connection.execute(
+                insert(AuthState).values(
+                    id=SESSION_ROW, password_blocked_until=until, block_reason=reason
+                )
+            )
+
+    def count_events(self, kind: str, since: float = 0.0) -> int:
+        with db.read(self.engine) as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).where(AuthEvent.kind == kind, AuthEvent.at >= since)
+                ).scalar_one()
+            )
+
+    def last_event_at(self, kind: str, outcome: str = "ok") -> float | None:
+        with db.read(self.engine) as conn:
+            value = conn.execute(
+                select(func.max(AuthEvent.at)).where(
+                    AuthEvent.kind == kind, AuthEvent.outcome == outcome
+                )
+            ).scalar()
+        return float(value) if value is not None else None
+
+
+@contextmanager
+def _same(connection: Connection) -> Iterator[Connection]:
+    yield connection
+
+
+def rotate_encryption(settings: Settings, engine: Engine) -> str:
+    """Re-encrypt every stored secret with the newest key, all or nothing; say what was done.
+
+    With a key file, a new key is generated and put first; once everything is re-encrypted in
+    one transaction the old keys are dropped from the file. With HARVESTER_KEY, the first key of
+    the list is the newest: put the new key first, rotate, then remove the old ones yourself.
+    """
+    source = load_key_source(settings, create=False)
+    if source is None:
+        return "no encryption key exists yet: nothing to rotate"
+    if source.path is not None:
+        new_source = KeySource((generate_key(), *source.keys), source.path)
+        write_key_file(source.path, new_source.keys)
+        try:
+            count = _reencrypt(engine, KeyRing(new_source))
+        except BaseException:
+            write_key_file(source.path, source.keys)  # leave things as they were
+            raise
+        write_key_file(source.path, new_source.keys[:1])
+        return f"re-encrypted {count} stored secret(s) with a new key in {source.path}"
+    count = _reencrypt(engine, KeyRing(source))
+    return (
+        f"re-encrypted {count} stored secret(s) with the first key of HARVESTER_KEY; "
+        "the other keys can now be removed"
+    )
+
+
+def _reencrypt(engine: Engine, keyring: KeyRing) -> int:
+    with db.write(engine) as conn:
+        rows = conn.execute(select(OAuthToken.id, OAuthToken.ciphertext)).all()
+        for row in rows:
+            conn.execute(
+                update(OAuthToken)
+                .where(OAuthToken.id == row.id)
+                .values(ciphertext=keyring.rotate(row.ciphertext))
+            )
+    return len(rows)

@@ -1,0 +1,1 @@
+"""Alembic migrations of harvester's database (installed as `harvester._migrations`)."""
