@@ -1,0 +1,44 @@
+"""The simulator's knobs. Defaults are the real service's published or observed values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+FAULT_KINDS = ("500", "502", "504", "reset", "truncate")
+
+DEMO_CLIENT_ID = "harvester-sim"
+DEMO_CLIENT_SECRET = "sim-client-secret"  # noqa: S105 - a made-up credential of the simulator
+DEMO_USERNAME = "driver@example.com"
+DEMO_PASSWORD = "sim-password"  # noqa: S105 - a made-up credential of the simulator
+
+
+@dataclass
+class SimConfig:
+    """Everything the simulator can be told; tests change fields at run time under its lock."""
+
+    # who may log in
+    clients: dict[str, str] = field(default_factory=lambda: {DEMO_CLIENT_ID: DEMO_CLIENT_SECRET})
+    users: dict[str, str] = field(default_factory=lambda: {DEMO_USERNAME: DEMO_PASSWORD})
+    # OAuth
+    access_token_lifetime: int = 600
+    refresh_token_lifetime: int = 604_800
+    password_grants_per_hour: int = 12
+    password_limit_retry_after: int | None = 3600
+    # /data
+    rate_limit: int | None = 240  # None: no limit (benchmarks of the pipeline alone)
+    rate_window: int = 60
+    link_lifetime: int = 900
+    chunk_size: int = 500
+    maintenance_windows: list[tuple[float, float]] = field(default_factory=list)
+    maintenance: bool = False  # switched on and off at run time
+    latency: float = 0.0  # real seconds added to every answer
+    fault_rate: float = 0.0  # share of /data and link requests that fail
+    fault_kinds: tuple[str, ...] = FAULT_KINDS
+    seed: int = 7
+
+    def validate(self) -> None:
+        unknown = set(self.fault_kinds) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {FAULT_KINDS}")
+        if not 0.0 <= self.fault_rate <= 1.0:
+            raise ValueError("fault_rate must be between 0 and 1")
