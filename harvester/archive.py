@@ -1,0 +1,302 @@
+"""The archive: documents stored once per content, the results that point at them, and runs.
+
+A document is the exact text received with one deliberate change: pre-signed query strings are
+cut (they are short-lived credentials, and without them an unchanged poll hashes the same and
+adds no second copy). Chunks are written as they arrive (memory stays bounded); the result rows
+that make them visible are written in one transaction at the end, so a killed process leaves no
+half-stored result, only unreferenced documents that `collect_orphans` removes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from . import db
+from .api import Part
+from .clock import Clock, iso_seconds
+from .models import Document, LatestResult, ResultPart, Run
+from .redact import redact_text, strip_signatures
+
+RUNNING = "running"
+FINAL_STATUSES = (
+    "success",
+    "failed",
+    "forbidden",
+    "not_found",
+    "maintenance",
+    "skipped",
+    "interrupted",
+)
+
+
+@dataclass
+class RunCounts:
+    """What a run did; counters grow as the run goes."""
+
+    requests: int = 0
+    bytes: int = 0
+    documents_new: int = 0
+    documents_dup: int = 0
+    results: int = 0
+    ratelimit_remaining: int | None = None
+
+
+@dataclass(frozen=True)
+class _PartRow:
+    index: int
+    sha256: str
+    url: str | None
+    link_expires: str | None
+    rows: int | None
+    envelope: str | None
+
+
+@dataclass
+class StoredResult:
+    """One request's result as stored: its part-0 row id and its documents' hashes."""
+
+    result_id: int
+    parts: list[str] = field(default_factory=list)
+
+
+def canonical_params(params: Mapping[str, object]) -> str:
+    """Parameters as stored: JSON with sorted keys, so equal requests compare equal in SQL."""
+    return json.dumps({k: params[k] for k in sorted(params)}, separators=(",", ":"))
+
+
+def content_hash(body: str) -> str:
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+class Archive:
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+        self._insert_document = (
+            sqlite_insert(Document).on_conflict_do_nothing(index_elements=["sha256"])
+            if engine.dialect.name == "sqlite"
+            else None
+        )
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def open_run(self, job: str, trigger: str) -> int:
+        with db.write(self.engine) as conn:
+            result = conn.execute(
+                insert(Run).values(
+                    job=job,
+                    trigger=trigger,
+                    status=RUNNING,
+                    started_at=iso_seconds(self.clock.now()),
+                    pid=os.getpid(),
+                )
+            )
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def finish_run(self, run_id: int, status: str, counts: RunCounts, error: str | None) -> None:
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"unknown run status {status!r}")
+        with db.write(self.engine) as conn:
+            conn.execute(
+                update(Run)
+                .where(Run.id == run_id)
+                .values(
+                    status=status,
+                    finished_at=iso_seconds(self.clock.now()),
+                    requests=counts.requests,
+                    bytes=counts.bytes,
+                    documents_new=counts.documents_new,
+                    documents_dup=counts.documents_dup,
+                    error=redact_text(error)[:2000] if error else None,
+                    ratelimit_remaining=counts.ratelimit_remaining,
+                )
+            )
+
+    def record_skipped(self, job: str, trigger: str, reason: str) -> int:
+        """A run that was due but did not touch the API (maintenance pause, overlap)."""
+        now = iso_seconds(self.clock.now())
+        with db.write(self.engine) as conn:
+            result = conn.execute(
+                insert(Run).values(
+                    job=job,
+                    trigger=trigger,
+                    status="skipped",
+                    started_at=now,
+                    finished_at=now,
+                    error=reason,
+                    pid=os.getpid(),
+                )
+            )
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def mark_interrupted(self, at_startup: bool = True) -> int:
+        """Runs left `running` by a process that no longer exists become `interrupted`.
+
+        At start-up a run carrying our own pid is stale too: pids are reused (a container's
+        service is often pid 1 every time), and a process that just started has no runs yet.
+        """
+        own = os.getpid()
+        with db.write(self.engine) as conn:
+            rows = conn.execute(select(Run.id, Run.pid).where(Run.status == RUNNING)).all()
+            stale = [
+                row.id
+                for row in rows
+                if row.pid is None or (row.pid == own and at_startup) or not _alive(row.pid)
+            ]
+            if stale:
+                conn.execute(
+                    update(Run)
+                    .where(Run.id.in_(stale))
+                    .values(
+                        status="interrupted",
+                        finished_at=iso_seconds(self.clock.now()),
+                        error="the process running it stopped before it finished",
+                    )
+                )
+        return len(stale)
+
+    # -- results -------------------------------------------------------------------------
+
+    def store_result(
+        self,
+        run_id: int,
+        job: str,
+        endpoint: str,
+        params: Mapping[str, object],
+        parts: Iterable[Part],
+        counts: RunCounts,
+        in_same_transaction: Callable[[Connection], None] | None = None,
+    ) -> StoredResult:
+        """Consume a fetch: chunks are stored as they arrive, then one transaction writes the
+        part-0 document, every result row, the `latest` pointer and `in_same_transaction`
+        (a cursor, say). If the fetch fails midway nothing becomes visible."""
+        rows: dict[int, _PartRow] = {}
+        part0_text = ""
+        part0_type = "application/json"
+        for part in parts:
+            body = strip_signatures(part.text)
+            digest = content_hash(body)
+            if part.index == 0:  # a part 0 begins the result (again, after a re-request)
+                rows.clear()
+                part0_text, part0_type = body, part.content_type
+            else:
+                self._store_chunk(body, digest, part.content_type, counts)
+            envelope = strip_signatures(part.envelope) if part.envelope else None
+            rows[part.index] = _PartRow(
+                part.index, digest, part.url, part.link_expires, part.rows, envelope
+            )
+        if 0 not in rows:
+            raise ValueError("a fetch yielded no part 0")
+        fetched_at = iso_seconds(self.clock.now())
+        params_text = canonical_params(params)
+        with db.write(self.engine) as conn:
+            self._count(self._put_document(conn, part0_text, rows[0].sha256, part0_type), counts)
+            result_id = 0
+            for index in sorted(rows):
+                row = rows[index]
+                inserted = conn.execute(
+                    insert(ResultPart).values(
+                        run_id=run_id,
+                        job=job,
+                        endpoint=endpoint,
+                        params=params_text,
+                        fetched_at=fetched_at,
+                        part=index,
+                        sha256=row.sha256,
+                        url=row.url,
+                        link_expires=row.link_expires,
+                        rows=row.rows,
+                        envelope=row.envelope,
+                    )
+                )
+                if index == 0:
+                    result_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
+            self._set_latest(conn, job, endpoint, params_text, result_id)
+            if in_same_transaction is not None:
+                in_same_transaction(conn)
+        counts.results += 1
+        return StoredResult(result_id, [rows[i].sha256 for i in sorted(rows)])
+
+    def _store_chunk(self, body: str, digest: str, content_type: str, counts: RunCounts) -> None:
+        with db.write(self.engine) as conn:
+            self._count(self._put_document(conn, body, digest, content_type), counts)
+
+    def _put_document(self, conn: Connection, body: str, digest: str, content_type: str) -> bool:
+        """Insert a document unless its content is already stored; True if it was new."""
+        values = {
+            "sha256": digest,
+            "body": body,
+            "size": len(body.encode("utf-8")),
+            "content_type": content_type,
+            "first_seen_at": iso_seconds(self.clock.now()),
+        }
+        if self._insert_document is not None:
+            return bool(conn.execute(self._insert_document.values(**values)).rowcount)
+        exists = conn.execute(select(Document.sha256).where(Document.sha256 == digest)).first()
+        if exists is None:
+            conn.execute(insert(Document).values(**values))
+        return exists is None
+
+    @staticmethod
+    def _count(new: bool, counts: RunCounts) -> None:
+        if new:
+            counts.documents_new += 1
+        else:
+            counts.documents_dup += 1
+
+    @staticmethod
+    def _set_latest(conn: Connection, job: str, endpoint: str, params: str, result_id: int) -> None:
+        updated = conn.execute(
+            update(LatestResult)
+            .where(
+                LatestResult.job == job,
+                LatestResult.endpoint == endpoint,
+                LatestResult.params == params,
+            )
+            .values(result_id=result_id)
+        )
+        if not updated.rowcount:
+            conn.execute(
+                insert(LatestResult).values(
+                    job=job, endpoint=endpoint, params=params, result_id=result_id
+                )
+            )
+
+    # -- upkeep --------------------------------------------------------------------------
+
+    def collect_orphans(self, older_than_seconds: float = 3600.0) -> int:
+        """Delete documents no result points at (left by killed or failed runs)."""
+        cutoff = iso_seconds(self.clock.now() - older_than_seconds)
+        with db.write(self.engine) as conn:
+            result = conn.execute(
+                delete(Document).where(
+                    Document.first_seen_at < cutoff,
+                    ~select(ResultPart.id).where(ResultPart.sha256 == Document.sha256).exists(),
+                )
+            )
+            return int(result.rowcount)
+
+    def integrity_check(self) -> str:
+        with db.read(self.engine) as conn:
+            return str(conn.execute(text("PRAGMA integrity_check")).scalar())
+
+    def count(self, table: type[Run] | type[ResultPart] | type[Document]) -> int:
+        with db.read(self.engine) as conn:
+            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

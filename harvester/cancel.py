@@ -1,0 +1,42 @@
+"""Cooperative cancellation: a stop signal (shutdown) and a deadline (the job's timeout).
+
+Every wait of a run goes through its token, so SIGTERM or a timeout ends the run promptly and it
+is recorded as `interrupted` instead of hanging in a back-off sleep.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .clock import Clock
+from .errors import Cancelled
+
+
+class CancelToken:
+    def __init__(
+        self,
+        clock: Clock,
+        stop: threading.Event | None = None,
+        deadline: float | None = None,
+    ) -> None:
+        self.clock = clock
+        self.stop = stop or threading.Event()
+        self.deadline = deadline
+
+    def check(self) -> None:
+        if self.stop.is_set():
+            raise Cancelled("stopped: the service is shutting down")
+        if self.deadline is not None and self.clock.now() >= self.deadline:
+            raise Cancelled("the job's timeout was reached")
+
+    def sleep(self, seconds: float) -> None:
+        """Wait, but no longer than the deadline, and not at all once stopped."""
+        self.check()
+        if self.deadline is not None:
+            seconds = min(seconds, max(self.deadline - self.clock.now(), 0.0))
+        self.clock.sleep(seconds, self.stop)
+        self.check()
+
+
+def never_cancelled(clock: Clock) -> CancelToken:
+    return CancelToken(clock)

@@ -1,0 +1,337 @@
+"""The `harvester` command: thin click commands over the Python API.
+
+Errors end as one line on stderr and a non-zero exit; a traceback only with LOG_LEVEL=DEBUG.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .clock import iso_seconds
+from .errors import ConfigError, HarvesterError
+from .logs import configure_logging
+from .redact import redact_text
+from .settings import Settings, load_settings
+
+
+class State:
+    """Per-invocation state: settings are read once, on first use."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings()
+            configure_logging(self._settings.log_level, self._settings.log_format)
+        return self._settings
+
+    def runtime(self, **kwargs: Any) -> Any:
+        from .runtime import open_runtime
+
+        return open_runtime(self.settings, **kwargs)
+
+
+pass_state = click.make_pass_decorator(State, ensure=True)
+
+
+def emit(data: Any, fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, sort_keys=False))
+    else:
+        width = max((len(str(k)) for k in data), default=0)
+        for key, value in data.items():
+            click.echo(f"{key:<{width}}  {'-' if value is None else value}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="harvester")
+def cli() -> None:
+    """Harvest iRacing's /data API on a schedule into a SQLite archive.
+
+    Settings come from the environment and a .env file (see the README).
+    """
+
+
+# -- auth ------------------------------------------------------------------------------------
+
+
+@cli.group()
+def auth() -> None:
+    """Log in once, see the session, log out."""
+
+
+@auth.command("login")
+@click.option("--force", is_flag=True, help="Log in with the password even if a session exists.")
+@pass_state
+def auth_login(state: State, force: bool) -> None:
+    """Start the shared OAuth session (a password login only when no usable session is stored)."""
+    with state.runtime() as runtime:
+        before = runtime.store.count_events("password_grant")
+        tokens = runtime.session.login(force=force)
+        used = runtime.store.count_events("password_grant") - before
+    how = "logged in with the password grant" if used else "reused the stored session"
+    click.echo(
+        f"{how}: {state.settings.username}, access token valid until "
+        f"{iso_seconds(tokens.access_expires_at)}"
+        + (
+            f", refresh token until {iso_seconds(tokens.refresh_expires_at)}"
+            if tokens.refresh_expires_at
+            else ""
+        )
+    )
+
+
+@auth.command("status")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@pass_state
+def auth_status(state: State, fmt: str) -> None:
+    """Show the stored session: user, scope, expiries, password logins used (never a secret)."""
+    with state.runtime() as runtime:
+        status = runtime.session.status()
+    emit(status.as_dict(), fmt)
+
+
+@auth.command("logout")
+@pass_state
+def auth_logout(state: State) -> None:
+    """Revoke the session at iRacing (when reachable) and delete the stored tokens."""
+    with state.runtime() as runtime:
+        deleted = runtime.session.logout()
+    click.echo("logged out: stored tokens deleted" if deleted else "no stored session")
+
+
+# -- jobs and runs ---------------------------------------------------------------------------
+
+
+def load_job_config(state: State, path: Path | None = None) -> Any:
+    from .jobs import load_jobs
+    from .scheduler import cron_error
+
+    return load_jobs(path or state.settings.jobs_path, cron_check=cron_error)
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@pass_state
+def run(state: State, names: tuple[str, ...]) -> None:
+    """Run jobs once, now; print one line per job; exit 0 only if all succeeded."""
+    import difflib
+
+    config = load_job_config(state)
+    for name in names:
+        if name not in config.jobs:
+            close = difflib.get_close_matches(name, list(config.jobs), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ConfigError(f"no job named {name!r} in {config.path}{hint}")
+    failed = 0
+    with state.runtime() as runtime:
+        runtime.archive.mark_interrupted(at_startup=False)
+        for name in names:
+            outcome = runtime.runner.run(config.jobs[name], trigger="cli")
+            click.echo(outcome.summary())
+            failed += not outcome.ok
+    if failed:
+        sys.exit(1)
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def jobs(ctx: click.Context) -> None:
+    """The jobs of jobs.yaml: schedules, next and last runs."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(jobs_list)
+
+
+@jobs.command("list", hidden=True)
+@pass_state
+def jobs_list(state: State) -> None:
+    config = load_job_config(state)
+    for job in config.jobs.values():
+        click.echo(f"{job.name}  {job.endpoint}  {job.schedule.describe()}")
+
+
+@jobs.command("validate")
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+@pass_state
+def jobs_validate(state: State, file: Path | None) -> None:
+    """Check a jobs file without running anything (every problem, with its line)."""
+    from .jobs import JobsError
+
+    try:
+        config = load_job_config(state, file)
+    except JobsError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(1)
+    enabled = len(config.enabled())
+    click.echo(f"{config.path}: {len(config.jobs)} job(s), {enabled} enabled: valid")
+
+
+# -- keys ------------------------------------------------------------------------------------
+
+
+@cli.group()
+def keys() -> None:
+    """Manage the encryption keys of the stored tokens."""
+
+
+@keys.command("rotate")
+@pass_state
+def keys_rotate(state: State) -> None:
+    """Re-encrypt the stored tokens with the newest key, all or nothing."""
+    from .db import open_database
+    from .tokenstore import rotate_encryption
+
+    engine = open_database(state.settings.database_url)
+    try:
+        click.echo(rotate_encryption(state.settings, engine))
+    finally:
+        engine.dispose()
+
+
+@keys.command("generate")
+def keys_generate() -> None:
+    """Print a new key, for HARVESTER_KEY."""
+    from .crypto import generate_key
+
+    click.echo(generate_key().decode("ascii"))
+
+
+# -- db --------------------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """The database."""
+
+
+@db.command("upgrade")
+@pass_state
+def db_upgrade(state: State) -> None:
+    """Create the database or apply pending migrations."""
+    from .db import create_db_engine, upgrade
+
+    engine = create_db_engine(state.settings.database_url)
+    try:
+        changed = upgrade(engine)
+    finally:
+        engine.dispose()
+    click.echo("database upgraded" if changed else "database is up to date")
+
+
+# -- simulate --------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, type=int)
+@click.option(
+    "--time-scale",
+    default=1.0,
+    show_default=True,
+    type=float,
+    help="Simulated seconds per real second.",
+)
+@click.option("--access-lifetime", default=600, show_default=True, type=int)
+@click.option("--refresh-lifetime", default=604_800, show_default=True, type=int)
+@click.option(
+    "--rate-limit",
+    default=240,
+    show_default=True,
+    type=int,
+    help="Requests per window; 0 for no limit.",
+)
+@click.option("--rate-window", default=60, show_default=True, type=int)
+@click.option("--link-lifetime", default=900, show_default=True, type=int)
+@click.option("--chunk-size", default=500, show_default=True, type=int)
+@click.option("--latency", default=0.0, show_default=True, type=float)
+@click.option("--fault-rate", default=0.0, show_default=True, type=float)
+@click.option("--seed", default=7, show_default=True, type=int)
+def simulate(
+    host: str,
+    port: int,
+    time_scale: float,
+    access_lifetime: int,
+    refresh_lifetime: int,
+    rate_limit: int,
+    rate_window: int,
+    link_lifetime: int,
+    chunk_size: int,
+    latency: float,
+    fault_rate: float,
+    seed: int,
+) -> None:
+    """Serve the bundled iRacing simulator on loopback and print the settings that use it."""
+    from .clock import ScaledClock, SystemClock
+    from .simulator import RunningSimulator, SimConfig, Simulator
+
+    config = SimConfig(
+        access_token_lifetime=access_lifetime,
+        refresh_token_lifetime=refresh_lifetime,
+        rate_limit=rate_limit or None,
+        rate_window=rate_window,
+        link_lifetime=link_lifetime,
+        chunk_size=chunk_size,
+        latency=latency,
+        fault_rate=fault_rate,
+        seed=seed,
+    )
+    clock = ScaledClock(time_scale) if time_scale != 1 else SystemClock()
+    server = RunningSimulator(Simulator(config, clock), host, port)
+    click.echo("# harvester simulator: point harvester at it with these settings")
+    for name, value in server.settings().items():
+        click.echo(f"export {name}={value}")
+    click.echo(f"# state: {server.url}/_sim/state    stop: Ctrl-C", err=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+
+
+# -- entry point -----------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the CLI; turn every failure into one line and an exit code."""
+    try:
+        cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="harvester",
+            standalone_mode=False,
+            obj=State(),
+        )
+    except click.exceptions.Abort:
+        click.echo("harvester: interrupted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except HarvesterError as exc:
+        _fail(exc, 2 if isinstance(exc, ConfigError) else 1)
+    except KeyboardInterrupt:
+        click.echo("harvester: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        _fail(exc, 1, unexpected=True)
+
+
+def _fail(exc: BaseException, code: int, unexpected: bool = False) -> None:
+    if os.environ.get("LOG_LEVEL", "").upper() == "DEBUG":
+        click.echo(redact_text("".join(traceback.format_exception(exc))), err=True)
+    message = str(exc) or type(exc).__name__
+    if unexpected:
+        message = f"unexpected {type(exc).__name__}: {message} (LOG_LEVEL=DEBUG shows details)"
+    click.echo(f"harvester: error: {redact_text(message)}", err=True)
+    sys.exit(code)

@@ -1,0 +1,414 @@
+"""jobs.yaml: its schema and strict validation whose every error names the file, the line and
+the field (pure: text in, JobSpecs or JobsError out).
+
+    defaults:            # optional, applies to every job
+      every: 1h
+      jitter: 30s
+    jobs:
+      member_info:
+        endpoint: member/info
+        every: 1d
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .durations import format_duration, parse_duration
+from .errors import ConfigError
+
+ParamValue = str | int | float | bool | list[str | int | float | bool]
+
+TOP_KEYS = ("defaults", "jobs")
+DEFAULT_KEYS = ("every", "cron", "jitter", "enabled", "timeout", "retries")
+JOB_KEYS = (
+    "endpoint",
+    "params",
+    "every",
+    "cron",
+    "jitter",
+    "enabled",
+    "timeout",
+    "retries",
+    "description",
+    "incremental",
+    "for_each",
+)
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+ENDPOINT = re.compile(r"^/?(?:data/)?[a-z0-9_]+/[a-z0-9_]+/?$")
+MAX_RETRIES = 10
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int  # 1-based
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.field}: " if self.field else ""
+        return f"{self.file}:{self.line}: {where}{self.message}"
+
+
+class JobsError(ConfigError):
+    """jobs.yaml is wrong. `str()` is the first problem on one line; `problems` lists all."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        more = f" (and {len(problems) - 1} more; `harvester jobs validate` lists them)"
+        super().__init__(str(problems[0]) + (more if len(problems) > 1 else ""))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    every: float | None = None
+    cron: str | None = None
+    jitter: float = 0.0
+
+    def describe(self) -> str:
+        text = f"every {format_duration(self.every)}" if self.every else f"cron {self.cron}"
+        return text + (f" (jitter {format_duration(self.jitter)})" if self.jitter else "")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    endpoint: str
+    params: Mapping[str, ParamValue] = field(default_factory=dict)
+    schedule: Schedule = field(default_factory=lambda: Schedule(every=3600.0))
+    enabled: bool = True
+    timeout: float | None = None
+    retries: int = 0
+    description: str | None = None
+    line: int = 0
+    incremental: Any = None  # harvester.incremental.Incremental, when the job has a cursor
+    for_each: Any = None  # harvester.incremental.ForEach, when the job fans out
+
+
+@dataclass(frozen=True)
+class JobsConfig:
+    path: str
+    jobs: Mapping[str, JobSpec]
+
+    def enabled(self) -> list[JobSpec]:
+        return [job for job in self.jobs.values() if job.enabled]
+
+
+def query_value(value: ParamValue) -> str:
+    """A parameter as it goes in the query string: booleans lower-case, lists comma-separated."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(query_value(item) for item in value)
+    return str(value)
+
+
+def normalise_endpoint(endpoint: str) -> str:
+    """`/data/results/get`, `results/get/` and `results/get` all mean `results/get`."""
+    path = endpoint.strip().strip("/")
+    return path[len("data/") :] if path.startswith("data/") else path
+
+
+# -- reading YAML with line numbers ------------------------------------------------------------
+
+
+@dataclass
+class _Node:
+    """A YAML value with the line it starts on."""
+
+    value: Any
+    line: int
+
+
+def _plain(node: yaml.Node, problems: list[Problem], file: str, path: str) -> _Node:
+    """Convert a composed YAML node into _Nodes, reporting duplicate keys."""
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, _Node] = {}
+        key_lines: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = _scalar(key_node)
+            key_text = str(key)
+            where = f"{path}.{key_text}" if path else key_text
+            if key_text in result:
+                problems.append(
+                    Problem(
+                        file,
+                        key_node.start_mark.line + 1,
+                        where,
+                        f"duplicate key (first on line {key_lines[key_text]})",
+                    )
+                )
+                continue
+            key_lines[key_text] = key_node.start_mark.line + 1
+            child = _plain(value_node, problems, file, where)
+            child_with_key_line = _Node(child.value, key_node.start_mark.line + 1)
+            result[key_text] = child_with_key_line
+        return _Node(result, line)
+    if isinstance(node, yaml.SequenceNode):
+        return _Node([_plain(item, problems, file, path) for item in node.value], line)
+    return _Node(_scalar(node), line)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        return f"<{node.tag}>"
+    constructor = yaml.SafeLoader("")
+    try:
+        return constructor.construct_object(node)
+    except yaml.YAMLError:
+        return node.value
+
+
+def _unwrap(node: _Node) -> Any:
+    if isinstance(node.value, dict):
+        return {k: _unwrap(v) for k, v in node.value.items()}
+    if isinstance(node.value, list):
+        return [_unwrap(v) for v in node.value]
+    return node.value
+
+
+# -- validation --------------------------------------------------------------------------------
+
+
+class _Checker:
+    def __init__(self, file: str, cron_check: Callable[[str], str | None] | None) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+        self.cron_check = cron_check
+
+    def add(self, line: int, where: str, message: str) -> None:
+        self.problems.append(Problem(self.file, line, where, message))
+
+    def unknown_keys(self, mapping: dict[str, _Node], allowed: tuple[str, ...], where: str) -> None:
+        for key, node in mapping.items():
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+                hint = (
+                    f"; did you mean `{close[0]}`?" if close else f" (known: {', '.join(allowed)})"
+                )
+                self.add(node.line, f"{where}.{key}" if where else key, f"unknown key{hint}")
+
+    def duration(self, node: _Node | None, where: str) -> float | None:
+        if node is None or node.value is None:
+            return None
+        try:
+            return parse_duration(node.value)
+        except ValueError as exc:
+            self.add(node.line, where, str(exc))
+            return None
+
+    def boolean(self, node: _Node | None, where: str, default: bool) -> bool:
+        if node is None:
+            return default
+        if not isinstance(node.value, bool):
+            self.add(node.line, where, f"expected true or false, got {node.value!r}")
+            return default
+        return node.value
+
+    def count(self, node: _Node | None, where: str, default: int) -> int:
+        if node is None:
+            return default
+        value = node.value
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RETRIES:
+            self.add(
+                node.line, where, f"expected a whole number from 0 to {MAX_RETRIES}, got {value!r}"
+            )
+            return default
+        return value
+
+    def cron(self, node: _Node | None, where: str) -> str | None:
+        if node is None or node.value is None:
+            return None
+        text = str(node.value).strip()
+        if len(text.split()) != 5:
+            self.add(
+                node.line,
+                where,
+                f"{text!r} is not a cron expression of five fields (minute hour day month weekday)",
+            )
+            return None
+        if self.cron_check is not None:
+            error = self.cron_check(text)
+            if error:
+                self.add(node.line, where, f"{text!r}: {error}")
+                return None
+        return text
+
+    def params(self, node: _Node | None, where: str) -> dict[str, ParamValue]:
+        if node is None or node.value is None:
+            return {}
+        if not isinstance(node.value, dict):
+            self.add(node.line, where, "expected a mapping of parameter names to values")
+            return {}
+        result: dict[str, ParamValue] = {}
+        for name, child in node.value.items():
+            value = _unwrap(child)
+            scalar = (str, int, float, bool)
+            if (
+                isinstance(value, list) and all(isinstance(v, scalar) for v in value) and value
+            ) or isinstance(value, scalar):
+                result[name] = value
+            else:
+                self.add(
+                    child.line,
+                    f"{where}.{name}",
+                    "expected a value or a list of values, got "
+                    f"{'nothing' if value is None else type(value).__name__}",
+                )
+        return result
+
+
+def parse_jobs(
+    text: str,
+    file: str = "jobs.yaml",
+    *,
+    cron_check: Callable[[str], str | None] | None = None,
+    extensions: Callable[[_Checker, str, dict[str, _Node]], dict[str, Any]] | None = None,
+) -> JobsConfig:
+    """Validate jobs.yaml text; raise JobsError listing every problem found."""
+    check = _Checker(file, cron_check)
+    try:
+        composed = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        raise JobsError(
+            [Problem(file, line, "", f"not valid YAML: {exc.problem or exc}")]
+        ) from None
+    except yaml.YAMLError as exc:
+        raise JobsError([Problem(file, 1, "", f"not valid YAML: {exc}")]) from None
+    if composed is None:
+        return JobsConfig(file, {})
+    root = _plain(composed, check.problems, file, "")
+    if not isinstance(root.value, dict):
+        raise JobsError([Problem(file, root.line, "", "expected a mapping with a `jobs` key")])
+    check.unknown_keys(root.value, TOP_KEYS, "")
+
+    defaults = root.value.get("defaults")
+    default_values: dict[str, _Node] = {}
+    if defaults is not None and defaults.value is not None:
+        if not isinstance(defaults.value, dict):
+            check.add(defaults.line, "defaults", "expected a mapping")
+        else:
+            default_values = defaults.value
+            check.unknown_keys(default_values, DEFAULT_KEYS, "defaults")
+
+    jobs_node = root.value.get("jobs")
+    specs: dict[str, JobSpec] = {}
+    if jobs_node is None or jobs_node.value is None:
+        if jobs_node is None and root.value:
+            check.add(root.line, "jobs", "missing: add a `jobs:` mapping of job names")
+    elif not isinstance(jobs_node.value, dict):
+        check.add(jobs_node.line, "jobs", "expected a mapping of job names to jobs")
+    else:
+        for name, node in jobs_node.value.items():
+            spec = _job(check, name, node, default_values, extensions)
+            if spec is not None:
+                specs[name] = spec
+    if check.problems:
+        check.problems.sort(key=lambda p: p.line)
+        raise JobsError(check.problems)
+    return JobsConfig(file, specs)
+
+
+def _job(
+    check: _Checker,
+    name: str,
+    node: _Node,
+    defaults: dict[str, _Node],
+    extensions: Callable[[_Checker, str, dict[str, _Node]], dict[str, Any]] | None,
+) -> JobSpec | None:
+    where = f"jobs.{name}"
+    if not NAME.match(name):
+        check.add(
+            node.line,
+            where,
+            "a job name is letters, digits, `_`, `.` or `-` (starting with a letter or digit)",
+        )
+    if not isinstance(node.value, dict):
+        check.add(node.line, where, "expected a mapping with at least `endpoint`")
+        return None
+    job = node.value
+    check.unknown_keys(job, JOB_KEYS, where)
+
+    endpoint_node = job.get("endpoint")
+    endpoint = ""
+    if endpoint_node is None or not endpoint_node.value:
+        check.add(node.line, f"{where}.endpoint", "missing: which /data endpoint, e.g. member/info")
+    elif not isinstance(endpoint_node.value, str) or not ENDPOINT.match(endpoint_node.value):
+        check.add(
+            endpoint_node.line,
+            f"{where}.endpoint",
+            f"{endpoint_node.value!r} is not an endpoint like `results/get`",
+        )
+    else:
+        endpoint = normalise_endpoint(endpoint_node.value)
+
+    def pick(key: str) -> tuple[_Node | None, str]:
+        if key in job:
+            return job[key], f"{where}.{key}"
+        return defaults.get(key), f"defaults.{key}"
+
+    own_schedule = "every" in job or "cron" in job
+    every_node, every_where = (
+        (job.get("every"), f"{where}.every") if own_schedule else pick("every")
+    )
+    cron_node, cron_where = (job.get("cron"), f"{where}.cron") if own_schedule else pick("cron")
+    every = check.duration(every_node, every_where)
+    cron = check.cron(cron_node, cron_where)
+    if every_node is not None and cron_node is not None and every_node.value and cron_node.value:
+        check.add(node.line, where, "has both `every` and `cron`: choose one")
+    elif (every_node is None or every_node.value is None) and (
+        cron_node is None or cron_node.value is None
+    ):
+        check.add(
+            node.line,
+            where,
+            "needs a schedule: `every` (30s, 15m, 1h, 1d) or `cron`, here or in `defaults`",
+        )
+    jitter_node, jitter_where = pick("jitter")
+    jitter = check.duration(jitter_node, jitter_where) or 0.0
+    timeout_node, timeout_where = pick("timeout")
+    retries_node, retries_where = pick("retries")
+    enabled_node, enabled_where = pick("enabled")
+    description = job.get("description")
+    extra = extensions(check, where, job) if extensions is not None else {}
+    return JobSpec(
+        name=name,
+        endpoint=endpoint,
+        params=check.params(job.get("params"), f"{where}.params"),
+        schedule=Schedule(every=every, cron=cron, jitter=jitter),
+        enabled=check.boolean(enabled_node, enabled_where, True),
+        timeout=check.duration(timeout_node, timeout_where),
+        retries=check.count(retries_node, retries_where, 0),
+        description=str(description.value) if description and description.value else None,
+        line=node.line,
+        **extra,
+    )
+
+
+def load_jobs(
+    path: Path,
+    *,
+    cron_check: Callable[[str], str | None] | None = None,
+    extensions: Callable[[_Checker, str, dict[str, _Node]], dict[str, Any]] | None = None,
+) -> JobsConfig:
+    """Read and validate a jobs file; a missing or unreadable file is a ConfigError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such jobs file (set HARVESTER_JOBS, or copy the example jobs.yaml)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the jobs file: {exc}") from None
+    return parse_jobs(text, str(path), cron_check=cron_check, extensions=extensions)

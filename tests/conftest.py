@@ -1,0 +1,195 @@
+"""Shared fixtures: a simulator on a manual clock, settings pointing at it, a runtime over it."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import structlog
+
+from harvester.clock import ManualClock
+from harvester.jobs import JobSpec
+from harvester.logs import configure_logging
+from harvester.redact import SECRETS
+from harvester.runtime import Runtime, open_runtime
+from harvester.settings import Settings
+from harvester.simulator import RunningSimulator, SimConfig, Simulator, SimulatorTransport
+from harvester.simulator.config import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DEMO_PASSWORD,
+    DEMO_USERNAME,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+REFERENCE = SHARED / "reference"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test in its own folder, with no harvester or iRacing variables from the caller."""
+    for name in list(os.environ):
+        if name.startswith(("IRACING_", "HARVESTER_")) or name in (
+            "LOG_LEVEL",
+            "LOG_FORMAT",
+            "REQUEST_TIMEOUT",
+            "TOKEN_REFRESH_BUFFER_SECONDS",
+        ):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield
+    structlog.reset_defaults()
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.StreamHandler):
+            root.removeHandler(handler)
+    SECRETS.clear()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def sim_config() -> SimConfig:
+    return SimConfig()
+
+
+@pytest.fixture
+def sim(sim_config: SimConfig, clock: ManualClock) -> Simulator:
+    return Simulator(sim_config, clock)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, sim: Simulator) -> Settings:
+    return make_settings(tmp_path, sim.base_url)
+
+
+def make_settings(folder: Path, base_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "client_id": DEMO_CLIENT_ID,
+        "client_secret": DEMO_CLIENT_SECRET,
+        "username": DEMO_USERNAME,
+        "password": DEMO_PASSWORD,
+        "oauth_url": f"{base_url}/oauth2",
+        "data_url": base_url,
+        "database_url": f"sqlite:///{folder / 'harvester.db'}",
+        "jobs_path": folder / "jobs.yaml",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def runtime(settings: Settings, sim: Simulator, clock: ManualClock) -> Iterator[Runtime]:
+    with open_runtime(settings, transport=SimulatorTransport(sim), clock=clock) as rt:
+        yield rt
+
+
+@pytest.fixture
+def loopback(sim: Simulator) -> Iterator[RunningSimulator]:
+    with RunningSimulator(sim) as server:
+        yield server
+
+
+@pytest.fixture
+def log_stream() -> io.StringIO:
+    """Everything logged, at DEBUG, as JSON lines."""
+    stream = io.StringIO()
+    configure_logging("DEBUG", "json", stream)
+    return stream
+
+
+def env_for(settings: Settings) -> dict[str, str]:
+    """The environment a harvester subprocess needs to use `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IRACING_", "HARVESTER_"))}
+    env.update(
+        {
+            "IRACING_CLIENT_ID": settings.client_id,
+            "IRACING_CLIENT_SECRET": settings.client_secret,
+            "IRACING_USERNAME": settings.username,
+            "IRACING_PASSWORD": settings.password,
+            "IRACING_OAUTH_URL": settings.oauth_url,
+            "IRACING_DATA_URL": settings.data_url,
+            "HARVESTER_DATABASE_URL": settings.database_url,
+            "HARVESTER_JOBS": str(settings.jobs_path),
+            "LOG_FORMAT": "json",
+        }
+    )
+    return env
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def run_cli(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., CliResult]:
+    """Run the `harvester` command in-process with an environment; return code and output."""
+    from harvester.cli import main
+
+    def run(*args: str, env: dict[str, str] | None = None) -> CliResult:
+        with monkeypatch.context() as patch:
+            for name, value in (env or {}).items():
+                patch.setenv(name, value)
+            capsys.readouterr()
+            try:
+                main(list(args))
+                code = 0
+            except SystemExit as exc:
+                code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        structlog.reset_defaults()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+class RecordingTransport(httpx.HTTPTransport):
+    """Real HTTP over loopback that also keeps every response body it received, by URL."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bodies: list[tuple[str, int, bytes]] = []
+        self.requests: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        response = super().handle_request(request)
+        body = response.read()
+        self.bodies.append((str(request.url), response.status_code, body))
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=body, request=request
+        )
+
+
+@pytest.fixture
+def recorder() -> RecordingTransport:
+    return RecordingTransport()
+
+
+@pytest.fixture
+def net_runtime(
+    tmp_path: Path, loopback: RunningSimulator, clock: ManualClock, recorder: RecordingTransport
+) -> Iterator[Runtime]:
+    """A runtime talking to the simulator over a real loopback socket."""
+    settings = make_settings(tmp_path, loopback.url)
+    with open_runtime(settings, transport=recorder, clock=clock) as rt:
+        yield rt
+
+
+def job(name: str, endpoint: str, **params: object) -> JobSpec:
+    return JobSpec(name=name, endpoint=endpoint, params=params)  # type: ignore[arg-type]
