@@ -89,9 +89,7 @@ def test_no_secret_in_the_database_or_wal_after_harvesting(
     net_runtime.session.access_token()
     db_file = Path(net_runtime.settings.database_url.removeprefix("sqlite:///"))
     raw = b"".join(
-        p.read_bytes()
-        for p in (db_file, db_file.with_name(db_file.name + "-wal"))
-        if p.exists()
+        p.read_bytes() for p in (db_file, db_file.with_name(db_file.name + "-wal")) if p.exists()
     )
     for secret in all_secrets(net_runtime.settings, sim):
         assert secret.encode() not in raw

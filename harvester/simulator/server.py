@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -68,6 +69,12 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], simulator: Simulator) -> None:
         super().__init__(address, _Handler)
         self.simulator = simulator
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that went away (killed, timed out) is normal here; anything else is not."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class RunningSimulator:

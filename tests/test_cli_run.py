@@ -1,0 +1,131 @@
+"""`harvester run JOB...`: one line per job, exit status, and a killed run left interrupted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+from harvester.simulator import RunningSimulator, Simulator
+
+from .conftest import env_for, make_settings
+
+JOBS = """
+jobs:
+  member_info:
+    endpoint: member/info
+    every: 1h
+  categories:
+    endpoint: /data/constants/categories
+    every: 1d
+  missing_session:
+    endpoint: results/get
+    params: {subsession_id: 1}
+    every: 1h
+  recent_results:
+    endpoint: results/search_series
+    params: {finish_range_begin: "2025-12-01T00:00Z"}
+    every: 1h
+"""
+
+
+def _env(tmp_path: Path, server: RunningSimulator) -> dict[str, str]:
+    (tmp_path / "jobs.yaml").write_text(JOBS)
+    return env_for(make_settings(tmp_path, server.url))
+
+
+def test_run_prints_one_line_per_job_and_exits_zero_when_all_succeed(
+    run_cli, tmp_path: Path, loopback: RunningSimulator
+) -> None:
+    result = run_cli("run", "member_info", "categories", env=_env(tmp_path, loopback))
+    assert result.code == 0, result.err
+    lines = result.out.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("member_info: success")
+    assert lines[1].startswith("categories: success")
+
+
+def test_run_exits_non_zero_if_any_job_did_not_succeed(
+    run_cli, tmp_path: Path, loopback: RunningSimulator
+) -> None:
+    result = run_cli("run", "member_info", "missing_session", env=_env(tmp_path, loopback))
+    assert result.code == 1
+    assert "missing_session: not_found" in result.out
+    assert "member_info: success" in result.out
+
+
+def test_an_unknown_job_is_named_with_a_suggestion(
+    run_cli, tmp_path: Path, loopback: RunningSimulator
+) -> None:
+    result = run_cli("run", "member_inf", env=_env(tmp_path, loopback))
+    assert result.code == 2
+    assert "no job named 'member_inf'" in result.err and "member_info" in result.err
+
+
+def test_a_broken_jobs_file_names_file_line_and_field(
+    run_cli, tmp_path: Path, loopback: RunningSimulator
+) -> None:
+    env = _env(tmp_path, loopback)
+    (tmp_path / "jobs.yaml").write_text("jobs:\n  a:\n    endpoint: member/info\n    evry: 1h\n")
+    result = run_cli("run", "a", env=env)
+    assert result.code == 2
+    assert "jobs.yaml:4: jobs.a.evry: unknown key; did you mean `every`?" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_a_killed_run_leaves_no_partial_result_and_becomes_interrupted(
+    tmp_path: Path, sim: Simulator, loopback: RunningSimulator
+) -> None:
+    env = _env(tmp_path, loopback)
+    sim.config.chunk_size = 20
+    sim.config.latency = 0.05  # chunks arrive slowly: the kill lands in the middle
+    database = tmp_path / "harvester.db"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harvester", "run", "recent_results"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # wait until chunks are being stored
+            if database.exists():
+                with closing(sqlite3.connect(database)) as conn:
+                    try:
+                        stored = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+                    except sqlite3.OperationalError:
+                        stored = 0
+                if stored >= 3:
+                    break
+            time.sleep(0.02)
+        else:
+            raise AssertionError("the run never started storing chunks")
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    with closing(sqlite3.connect(database)) as conn:
+        assert conn.execute("SELECT status FROM runs").fetchall() == [("running",)]
+        assert conn.execute("SELECT count(*) FROM result_parts").fetchone() == (0,)
+    # the next command notices the dead process's run
+    sim.config.latency = 0.0
+    again = subprocess.run(
+        [sys.executable, "-m", "harvester", "run", "member_info"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert again.returncode == 0, again.stderr
+    with closing(sqlite3.connect(database)) as conn:
+        statuses = conn.execute("SELECT id, status FROM runs ORDER BY id").fetchall()
+        assert statuses == [(1, "interrupted"), (2, "success")]
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert conn.execute("SELECT count(*) FROM result_parts WHERE run_id = 1").fetchone() == (0,)
