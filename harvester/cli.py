@@ -20,6 +20,7 @@ from . import __version__
 from .clock import iso_seconds
 from .errors import ConfigError, HarvesterError
 from .logs import configure_logging
+from .output import FORMATS, render
 from .redact import redact_text
 from .settings import Settings, load_settings
 
@@ -42,17 +43,28 @@ class State:
 
         return open_runtime(self.settings, **kwargs)
 
+    def engine(self) -> Any:
+        """The database only (no network, no keys): for the reporting commands."""
+        from .db import open_database
+
+        return open_database(self.settings.database_url)
+
 
 pass_state = click.make_pass_decorator(State, ensure=True)
 
 
-def emit(data: Any, fmt: str) -> None:
+def emit(data: dict[str, Any], fmt: str) -> None:
+    """A record as JSON, or as aligned `key  value` lines (nested values as k=v pairs)."""
     if fmt == "json":
         click.echo(json.dumps(data, indent=2, sort_keys=False))
-    else:
-        width = max((len(str(k)) for k in data), default=0)
-        for key, value in data.items():
-            click.echo(f"{key:<{width}}  {'-' if value is None else value}")
+        return
+    width = max((len(str(k)) for k in data), default=0)
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={'-' if v is None else v}" for k, v in value.items()) or "-"
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value)) or "-"
+        click.echo(f"{key:<{width}}  {'-' if value is None else value}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -116,10 +128,9 @@ def auth_logout(state: State) -> None:
 
 
 def load_job_config(state: State, path: Path | None = None) -> Any:
-    from .jobs import load_jobs
-    from .scheduler import cron_error
+    from .scheduler import load_jobs_file
 
-    return load_jobs(path or state.settings.jobs_path, cron_check=cron_error)
+    return load_jobs_file(path or state.settings.jobs_path)
 
 
 @cli.command()
@@ -147,19 +158,23 @@ def run(state: State, names: tuple[str, ...]) -> None:
 
 
 @cli.group(invoke_without_command=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.pass_context
-def jobs(ctx: click.Context) -> None:
-    """The jobs of jobs.yaml: schedules, next and last runs."""
-    if ctx.invoked_subcommand is None:
-        ctx.invoke(jobs_list)
+def jobs(ctx: click.Context, fmt: str) -> None:
+    """Each job: schedule, next run, last status, last success."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .reports import jobs_overview, service_info
 
-
-@jobs.command("list", hidden=True)
-@pass_state
-def jobs_list(state: State) -> None:
+    state = ctx.ensure_object(State)
     config = load_job_config(state)
-    for job in config.jobs.values():
-        click.echo(f"{job.name}  {job.endpoint}  {job.schedule.describe()}")
+    engine = state.engine()
+    try:
+        rows = jobs_overview(engine, config, service_info(engine, state.settings.database_url))
+    finally:
+        engine.dispose()
+    columns = ("job", "endpoint", "schedule", "next_run", "last_status", "last_success")
+    click.echo(render(columns, [[row[c] for c in columns] for row in rows], fmt), nl=False)
 
 
 @jobs.command("validate")
@@ -177,6 +192,132 @@ def jobs_validate(state: State, file: Path | None) -> None:
         sys.exit(1)
     enabled = len(config.enabled())
     click.echo(f"{config.path}: {len(config.jobs)} job(s), {enabled} enabled: valid")
+
+
+@cli.command()
+@click.option("--job", help="Only this job.")
+@click.option("--status", help="Only runs with this status (success, failed, skipped, ...).")
+@click.option("--since", help="A date (2026-11-01) or a duration back from now (2h, 7d).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--format", "fmt", type=click.Choice(FORMATS[:3]), default="table", show_default=True)
+@pass_state
+def runs(
+    state: State, job: str | None, status: str | None, since: str | None, limit: int, fmt: str
+) -> None:
+    """The history of runs, newest first."""
+    from .clock import parse_clock
+    from .reports import RUN_COLUMNS, list_runs, parse_since
+
+    since_iso = parse_since(since, parse_clock(state.settings.clock)) if since else None
+    engine = state.engine()
+    try:
+        rows = list_runs(engine, job, status, since_iso, limit)
+    finally:
+        engine.dispose()
+    click.echo(render(RUN_COLUMNS, rows, fmt), nl=False)
+
+
+@cli.command()
+@click.argument("sql")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--limit", type=int, default=None, help="At most this many rows.")
+@pass_state
+def query(state: State, sql: str, fmt: str, limit: int | None) -> None:
+    """Run read-only SQL on the archive (tables runs, results, latest_results, result_rows)."""
+    from .query import run_query
+
+    engine = state.engine()  # makes sure the database exists and is migrated
+    engine.dispose()
+    columns, rows = run_query(state.settings.database_url, sql, limit)
+    click.echo(render(columns, rows, fmt), nl=False)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@pass_state
+def status(state: State, fmt: str) -> None:
+    """Is the service running (pid), the session, the rate budget, the maintenance pause."""
+    from .reports import run_counts_since, service_info
+
+    with state.runtime() as runtime:
+        info = service_info(runtime.engine, state.settings.database_url)
+        session = runtime.session.status().as_dict()
+        foreign = runtime.store.has_foreign_session()
+        day_ago = iso_seconds(runtime.clock.now() - 86400)
+        counts = run_counts_since(runtime.engine, day_ago)
+    data = {
+        "service": "running" if info.running else "not running",
+        "pid": info.pid if info.running else None,
+        "started_at": info.started_at if info.running else None,
+        "heartbeat_at": info.heartbeat_at,
+        "jobs": len(info.state.get("jobs", [])) if info.running else None,
+        "running_now": info.state.get("running") if info.running else None,
+        "session": (
+            "logged in"
+            if session["logged_in"]
+            else "stored for another IRACING_CLIENT_ID or IRACING_USERNAME"
+            if foreign
+            else "not logged in (harvester auth login)"
+        ),
+        "access_expires_at": session["access_expires_at"],
+        "refresh_expires_at": session["refresh_expires_at"],
+        "password_grants_last_hour": session["password_grants_last_hour"],
+        "password_blocked_until": session["password_blocked_until"],
+        "rate_limit": info.state.get("rate_limit"),
+        "maintenance_until": info.state.get("maintenance_until"),
+        "runs_last_24h": counts,
+    }
+    emit(data, fmt)
+
+
+@cli.command()
+@click.option(
+    "--workers",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 32),
+    help="Jobs that may run at the same time.",
+)
+@click.option(
+    "--grace",
+    default=10.0,
+    show_default=True,
+    type=float,
+    help="Seconds runs in flight may finish after SIGTERM before being cancelled.",
+)
+@pass_state
+def start(state: State, workers: int, grace: float) -> None:
+    """Run the scheduler service until SIGTERM or SIGINT (Ctrl-C)."""
+    from .service import ServiceOptions, run_service
+
+    with state.runtime() as runtime:
+        run_service(
+            runtime, state.settings.jobs_path, ServiceOptions(workers=workers, drain_seconds=grace)
+        )
+
+
+@cli.command()
+@click.option(
+    "--duration",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(3, 3600),
+    help="Real seconds the service runs (simulated time runs 60 times faster).",
+)
+@click.option(
+    "--folder",
+    default="demo-output",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Where the demo's database goes.",
+)
+@click.option("--verbose", is_flag=True, help="Show the service's log lines too.")
+def demo(duration: float, folder: Path, verbose: bool) -> None:
+    """Run the service against the bundled simulator and summarise what it archived."""
+    from .demo import run_demo
+
+    configure_logging("INFO" if verbose else "WARNING", "human" if not verbose else None)
+    run_demo(duration, folder, click.echo)
 
 
 # -- keys ------------------------------------------------------------------------------------

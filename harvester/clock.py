@@ -21,12 +21,19 @@ class Clock(Protocol):
         """Wait `seconds` of this clock's time; return True if `stop` was set meanwhile."""
         ...
 
+    def real_seconds(self, seconds: float) -> float:
+        """How many real seconds `seconds` of this clock's time take (for event waits)."""
+        ...
+
 
 class SystemClock:
     """The real clock."""
 
     def now(self) -> float:
         return time.time()
+
+    def real_seconds(self, seconds: float) -> float:
+        return seconds
 
     def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
         if seconds <= 0:
@@ -55,6 +62,9 @@ class ScaledClock:
 
     def sleep(self, seconds: float, stop: threading.Event | None = None) -> bool:
         return SystemClock().sleep(seconds / self.factor, stop)
+
+    def real_seconds(self, seconds: float) -> float:
+        return seconds / self.factor
 
     def spec(self) -> str:
         """The HARVESTER_CLOCK value that reproduces this clock in another process."""
@@ -85,6 +95,10 @@ class ManualClock:
             return True
         self.advance(max(seconds, 0.0))
         return False
+
+    def real_seconds(self, seconds: float) -> float:
+        """Its time never passes by itself: whoever waits on it polls briefly."""
+        return min(seconds, 0.01)
 
 
 def parse_clock(spec: str) -> Clock:

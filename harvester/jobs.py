@@ -88,7 +88,7 @@ class JobSpec:
     timeout: float | None = None
     retries: int = 0
     description: str | None = None
-    line: int = 0
+    line: int = field(default=0, compare=False)
     incremental: Any = None  # harvester.incremental.Incremental, when the job has a cursor
     for_each: Any = None  # harvester.incremental.ForEach, when the job fans out
 
@@ -188,14 +188,20 @@ class _Checker:
     def add(self, line: int, where: str, message: str) -> None:
         self.problems.append(Problem(self.file, line, where, message))
 
-    def unknown_keys(self, mapping: dict[str, _Node], allowed: tuple[str, ...], where: str) -> None:
+    def unknown_keys(
+        self, mapping: dict[str, _Node], allowed: tuple[str, ...], where: str
+    ) -> set[str]:
+        """Report keys not in `allowed`; return the known keys they were probably meant as."""
+        meant: set[str] = set()
         for key, node in mapping.items():
             if key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+                meant.update(close)
                 hint = (
                     f"; did you mean `{close[0]}`?" if close else f" (known: {', '.join(allowed)})"
                 )
                 self.add(node.line, f"{where}.{key}" if where else key, f"unknown key{hint}")
+        return meant
 
     def duration(self, node: _Node | None, where: str) -> float | None:
         if node is None or node.value is None:
@@ -338,11 +344,14 @@ def _job(
         check.add(node.line, where, "expected a mapping with at least `endpoint`")
         return None
     job = node.value
-    check.unknown_keys(job, JOB_KEYS, where)
+    # a misspelt key is reported once, not again as the key it was meant to be missing
+    meant = check.unknown_keys(job, JOB_KEYS, where)
 
     endpoint_node = job.get("endpoint")
     endpoint = ""
-    if endpoint_node is None or not endpoint_node.value:
+    if (endpoint_node is None or not endpoint_node.value) and "endpoint" in meant:
+        pass
+    elif endpoint_node is None or not endpoint_node.value:
         check.add(node.line, f"{where}.endpoint", "missing: which /data endpoint, e.g. member/info")
     elif not isinstance(endpoint_node.value, str) or not ENDPOINT.match(endpoint_node.value):
         check.add(
@@ -367,8 +376,10 @@ def _job(
     cron = check.cron(cron_node, cron_where)
     if every_node is not None and cron_node is not None and every_node.value and cron_node.value:
         check.add(node.line, where, "has both `every` and `cron`: choose one")
-    elif (every_node is None or every_node.value is None) and (
-        cron_node is None or cron_node.value is None
+    elif (
+        (every_node is None or every_node.value is None)
+        and (cron_node is None or cron_node.value is None)
+        and not meant & {"every", "cron"}
     ):
         check.add(
             node.line,

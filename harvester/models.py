@@ -125,3 +125,17 @@ class LatestResult(Base):
     endpoint: Mapped[str] = mapped_column(String(200), primary_key=True)
     params: Mapped[str] = mapped_column(Text, primary_key=True)
     result_id: Mapped[int] = mapped_column(ForeignKey("result_parts.id"), nullable=False)
+
+
+class ServiceState(Base):
+    """The one `harvester start` of this database: who it is and what it last reported."""
+
+    __tablename__ = "service"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pid: Mapped[int] = mapped_column(Integer, nullable=False)
+    host: Mapped[str] = mapped_column(String(255), nullable=False)
+    started_at: Mapped[str] = mapped_column(String(32), nullable=False)
+    heartbeat_at: Mapped[str] = mapped_column(String(32), nullable=False)
+    stopped_at: Mapped[str | None] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(Text, nullable=False, default="{}")

@@ -1,0 +1,152 @@
+"""What the operations commands show: jobs with their last and next runs, run history, and the
+service's health. Plain functions over the database, so tests and the CLI read the same thing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, select
+
+from . import db
+from .clock import Clock, iso_seconds, parse_iso
+from .durations import parse_duration
+from .errors import ConfigError
+from .jobs import JobsConfig
+from .lock import InstanceLock, lock_path_for
+from .models import Run, ServiceState
+
+RUN_COLUMNS = (
+    "id",
+    "job",
+    "trigger",
+    "status",
+    "started_at",
+    "finished_at",
+    "requests",
+    "bytes",
+    "documents_new",
+    "documents_dup",
+    "ratelimit_remaining",
+    "error",
+)
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    running: bool
+    pid: int | None
+    host: str | None
+    started_at: str | None
+    heartbeat_at: str | None
+    stopped_at: str | None
+    state: dict[str, Any]
+
+
+def service_info(engine: Engine, database_url: str) -> ServiceInfo:
+    """Whether `harvester start` holds this database's lock, and its last heartbeat."""
+    holder = InstanceLock(lock_path_for(database_url)).holder()
+    with db.read(engine) as conn:
+        row = conn.execute(
+            select(
+                ServiceState.pid,
+                ServiceState.host,
+                ServiceState.started_at,
+                ServiceState.heartbeat_at,
+                ServiceState.stopped_at,
+                ServiceState.state,
+            )
+        ).first()
+    state = json.loads(row.state) if row is not None else {}
+    return ServiceInfo(
+        running=holder is not None,
+        pid=holder if holder and holder > 0 else (row.pid if row is not None else None),
+        host=row.host if row is not None else None,
+        started_at=row.started_at if row is not None else None,
+        heartbeat_at=row.heartbeat_at if row is not None else None,
+        stopped_at=row.stopped_at if row is not None else None,
+        state=state,
+    )
+
+
+def jobs_overview(engine: Engine, config: JobsConfig, info: ServiceInfo) -> list[dict[str, Any]]:
+    """One row per job: schedule, next run (from the running service), last status and success."""
+    with db.read(engine) as conn:
+        last = dict(
+            conn.execute(
+                select(Run.job, func.max(Run.id)).where(Run.status != "running").group_by(Run.job)
+            ).all()
+        )
+        last_ok = dict(
+            conn.execute(
+                select(Run.job, func.max(Run.finished_at))
+                .where(Run.status == "success")
+                .group_by(Run.job)
+            ).all()
+        )
+        statuses = dict(
+            conn.execute(select(Run.id, Run.status).where(Run.id.in_(list(last.values())))).all()
+        )
+    next_runs = info.state.get("next_runs", {}) if info.running else {}
+    rows = []
+    for name, spec in config.jobs.items():
+        rows.append(
+            {
+                "job": name,
+                "endpoint": spec.endpoint,
+                "schedule": spec.schedule.describe() if spec.enabled else "disabled",
+                "next_run": next_runs.get(name) if spec.enabled else None,
+                "last_status": statuses.get(last[name]) if name in last else None,
+                "last_success": last_ok.get(name),
+            }
+        )
+    return rows
+
+
+def parse_since(text: str, clock: Clock) -> str:
+    """`--since`: an ISO date or time, or a duration back from now (`2h`, `-7d`, `7d`)."""
+    value = text.strip()
+    try:
+        return iso_seconds(clock.now() - parse_duration(value.lstrip("-")))
+    except ValueError:
+        pass
+    try:
+        return iso_seconds(parse_iso(value))
+    except ValueError:
+        raise ConfigError(
+            f"--since {text!r} is neither a date (2026-11-01, 2026-11-01T06:00Z) nor a duration "
+            "(2h, 7d)"
+        ) from None
+
+
+def list_runs(
+    engine: Engine,
+    job: str | None = None,
+    status: str | None = None,
+    since: str | None = None,
+    limit: int = 50,
+) -> list[tuple[Any, ...]]:
+    """The newest runs first, filtered; rows in RUN_COLUMNS order."""
+    columns = [getattr(Run, name) for name in RUN_COLUMNS]
+    conditions = []
+    if job:
+        conditions.append(Run.job == job)
+    if status:
+        conditions.append(Run.status == status)
+    if since:
+        conditions.append(Run.started_at >= since)
+    statement = select(*columns).order_by(Run.id.desc()).limit(limit)
+    if conditions:
+        statement = statement.where(and_(*conditions))
+    with db.read(engine) as conn:
+        return [tuple(row) for row in conn.execute(statement).all()]
+
+
+def run_counts_since(engine: Engine, since: str) -> dict[str, int]:
+    with db.read(engine) as conn:
+        return dict(
+            conn.execute(
+                select(Run.status, func.count()).where(Run.started_at >= since).group_by(Run.status)
+            ).all()
+        )

@@ -1,0 +1,336 @@
+"""`harvester start`: the scheduler service around one Runtime.
+
+It holds the instance lock, marks runs a dead process left `running` as interrupted, schedules
+the enabled jobs, reloads jobs.yaml when it changes (SIGHUP forces it; an invalid edit is logged
+and the previous jobs keep running), writes a heartbeat that `harvester status` reads, and on
+SIGTERM or SIGINT starts no new run, lets runs in flight finish for a while, then cancels them
+(they are recorded `interrupted`) and exits 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from . import db
+from .clock import iso_seconds
+from .errors import ConfigError
+from .jobs import JobsConfig, JobsError
+from .lock import InstanceLock, lock_path_for
+from .logs import get_logger
+from .models import Run, ServiceState
+from .retry import backoff_delay
+from .runner import RunOutcome
+from .runtime import Runtime
+from .scheduler import JobScheduler, load_jobs_file
+
+log = get_logger("harvester.service")
+
+SERVICE_ROW = 1
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    workers: int = 4
+    reload_interval: float = 2.0  # real seconds between looks at jobs.yaml
+    heartbeat_interval: float = 10.0  # real seconds between heartbeats
+    drain_seconds: float = 10.0  # real seconds runs in flight may finish after SIGTERM
+    cancel_seconds: float = 20.0  # then, real seconds cancelled runs get to record themselves
+
+
+class Service:
+    def __init__(
+        self, runtime: Runtime, jobs_path: Path, options: ServiceOptions | None = None
+    ) -> None:
+        self.runtime = runtime
+        self.jobs_path = jobs_path
+        self.options = options or ServiceOptions()
+        self.lock = InstanceLock(lock_path_for(runtime.settings.database_url))
+        self.config = JobsConfig(str(jobs_path), {})
+        self.scheduler = JobScheduler(
+            runtime.clock, self.run_job, self._overlapping, self.options.workers
+        )
+        self.cancel = threading.Event()  # set: runs in flight stop at their next step
+        self.stopping = threading.Event()  # set: no new runs
+        self.reload_requested = threading.Event()
+        self._wake = threading.Event()
+        self._running: set[str] = set()
+        self._running_lock = threading.Condition()
+        self._attempts: dict[str, int] = {}
+        self._fingerprint = ""
+        self._rng = random.Random()
+        self.outcomes: list[RunOutcome] = []  # kept for the demo's summary and for tests
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Take the lock, tidy up after a previous process, schedule the jobs."""
+        self.lock.acquire()
+        try:
+            self.config = load_jobs_file(self.jobs_path)
+            self._fingerprint = _fingerprint(self.jobs_path)
+            archive = self.runtime.archive
+            interrupted = archive.mark_interrupted(at_startup=True)
+            orphans = archive.collect_orphans()
+            self._write_state(started=True)
+            self.scheduler.start()
+            added, _, _ = self.scheduler.sync(self.config.jobs, self._last_started())
+        except BaseException:
+            self.lock.release()
+            raise
+        log.info(
+            "service.started",
+            pid=os.getpid(),
+            jobs=len(added),
+            jobs_file=str(self.jobs_path),
+            interrupted_runs=interrupted,
+            orphan_documents_removed=orphans,
+        )
+
+    def serve(self) -> None:
+        """Until asked to stop: watch jobs.yaml, reload on request, write the heartbeat."""
+        next_look = 0.0
+        next_beat = 0.0
+        while not self.stopping.is_set():
+            now = time.monotonic()
+            if self.reload_requested.is_set() or now >= next_look:
+                forced = self.reload_requested.is_set()
+                self.reload_requested.clear()
+                self.reload(forced=forced)
+                next_look = now + self.options.reload_interval
+            if now >= next_beat:
+                self._write_state()
+                next_beat = now + self.options.heartbeat_interval
+            self._wake.wait(min(self.options.reload_interval, self.options.heartbeat_interval))
+            self._wake.clear()
+
+    def stop(self) -> None:
+        """No new runs; runs in flight finish or are cancelled (recorded interrupted)."""
+        self.stopping.set()
+        self._wake.set()
+        self.scheduler.shutdown()
+        log.info("service.stopping", runs_in_flight=sorted(self._running))
+        if not self._wait_idle(self.options.drain_seconds):
+            self.cancel.set()
+            self._wait_idle(self.options.cancel_seconds)
+        left = self.runtime.archive.mark_interrupted(at_startup=True)  # ours, still running
+        self._write_state(stopped=True)
+        self.lock.release()
+        log.info("service.stopped", runs_marked_interrupted=left)
+
+    def request_stop(self) -> None:
+        self.stopping.set()
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        self.reload_requested.set()
+        self._wake.set()
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def run_job(self, name: str, trigger: str = "schedule") -> RunOutcome | None:
+        """Called by the scheduler's workers when a job is due."""
+        spec = self.config.jobs.get(name)
+        if spec is None or self.stopping.is_set():
+            return None
+        with self._running_lock:
+            if name in self._running:
+                overlapping = True
+            else:
+                overlapping = False
+                self._running.add(name)
+        if overlapping:
+            self._overlapping(name)
+            return None
+        try:
+            outcome = self.runtime.runner.run(spec, trigger, stop=self.cancel)
+        finally:
+            with self._running_lock:
+                self._running.discard(name)
+                self._running_lock.notify_all()
+        self.outcomes.append(outcome)
+        self._maybe_retry(name, outcome, spec.retries)
+        return outcome
+
+    def _maybe_retry(self, name: str, outcome: RunOutcome, retries: int) -> None:
+        if outcome.status != "failed" or self.stopping.is_set():
+            self._attempts.pop(name, None)
+            return
+        attempt = self._attempts.get(name, 0)
+        if attempt >= retries:
+            self._attempts.pop(name, None)
+            return
+        self._attempts[name] = attempt + 1
+        delay = backoff_delay(attempt, 60.0, 1800.0, self._rng)
+        self.scheduler.schedule_retry(name, delay)
+        log.info(
+            "run.retry_scheduled",
+            job=name,
+            attempt=attempt + 1,
+            of=retries,
+            in_seconds=round(delay),
+        )
+
+    def _overlapping(self, name: str) -> None:
+        """A run came due while the previous one of the same job was still going."""
+        self.runtime.archive.record_skipped(
+            name, "schedule", "the previous run of this job was still running"
+        )
+        log.warning("run.skipped_overlap", job=name)
+
+    def _wait_idle(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        with self._running_lock:
+            while self._running:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._running_lock.wait(left)
+        return True
+
+    # -- reload ----------------------------------------------------------------------------
+
+    def reload(self, forced: bool = False) -> bool:
+        """Apply jobs.yaml if it changed (or when forced); keep the old jobs if it is invalid."""
+        fingerprint = _fingerprint(self.jobs_path)
+        if not forced and fingerprint == self._fingerprint:
+            return False
+        self._fingerprint = fingerprint
+        try:
+            config = load_jobs_file(self.jobs_path)
+        except JobsError as exc:
+            log.error(
+                "jobs.reload_failed",
+                problems=[str(p) for p in exc.problems],
+                keeping=len(self.config.jobs),
+            )
+            return False
+        except ConfigError as exc:
+            log.error("jobs.reload_failed", problems=[str(exc)], keeping=len(self.config.jobs))
+            return False
+        self.config = config
+        added, removed, changed = self.scheduler.sync(config.jobs, self._last_started())
+        log.info(
+            "jobs.reloaded",
+            added=added,
+            removed=removed,
+            changed=changed,
+            jobs=len(config.enabled()),
+        )
+        return True
+
+    # -- bookkeeping ------------------------------------------------------------------------
+
+    def _last_started(self) -> dict[str, float]:
+        from sqlalchemy import func
+
+        from .clock import parse_iso
+
+        with db.read(self.runtime.engine) as conn:
+            rows = conn.execute(
+                select(Run.job, func.max(Run.started_at))
+                .where(Run.status != "skipped")
+                .group_by(Run.job)
+            ).all()
+        return {job: parse_iso(started) for job, started in rows if started}
+
+    def _write_state(self, started: bool = False, stopped: bool = False) -> None:
+        rt = self.runtime
+        budget = rt.budget.state()
+        state = {
+            "jobs_file": str(self.jobs_path),
+            "jobs": sorted(name for name, spec in self.config.jobs.items() if spec.enabled),
+            "next_runs": {
+                name: iso_seconds(at) if at else None
+                for name, at in self.scheduler.next_runs().items()
+            },
+            "running": sorted(self._running),
+            "rate_limit": {
+                "limit": budget.limit,
+                "remaining": budget.remaining,
+                "reset_at": iso_seconds(budget.reset_at) if budget.reset_at else None,
+                "received_429": rt.budget.received_429,
+            },
+            "maintenance_until": (
+                iso_seconds(until) if (until := rt.pause.resume_at()) is not None else None
+            ),
+        }
+        now = iso_seconds(rt.clock.now())
+        values: dict[str, Any] = {"heartbeat_at": now, "state": json.dumps(state)}
+        if started:
+            values.update(
+                pid=os.getpid(), host=socket.gethostname(), started_at=now, stopped_at=None
+            )
+        if stopped:
+            values["stopped_at"] = now
+        try:
+            with db.write(rt.engine) as conn:
+                exists = conn.execute(
+                    select(ServiceState.id).where(ServiceState.id == SERVICE_ROW)
+                ).first()
+                if exists:
+                    conn.execute(
+                        update(ServiceState).where(ServiceState.id == SERVICE_ROW).values(**values)
+                    )
+                else:
+                    values.setdefault("pid", os.getpid())
+                    values.setdefault("host", socket.gethostname())
+                    values.setdefault("started_at", now)
+                    conn.execute(insert(ServiceState).values(id=SERVICE_ROW, **values))
+        except Exception as exc:  # a heartbeat must never stop the service
+            log.warning("service.heartbeat_failed", error=str(exc))
+
+
+def _fingerprint(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "missing"
+
+
+@contextmanager
+def signal_handlers(service: Service) -> Iterator[None]:
+    """SIGTERM/SIGINT stop the service, SIGHUP reloads jobs.yaml (main thread only)."""
+
+    def stop(signum: int, _: FrameType | None) -> None:
+        log.info("service.signal", signal=signal.Signals(signum).name)
+        service.request_stop()
+
+    def reload(_: int, __: FrameType | None) -> None:
+        log.info("service.signal", signal="SIGHUP")
+        service.request_reload()
+
+    previous = {
+        sig: signal.signal(sig, handler)
+        for sig, handler in ((signal.SIGTERM, stop), (signal.SIGINT, stop), (signal.SIGHUP, reload))
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run_service(runtime: Runtime, jobs_path: Path, options: ServiceOptions | None = None) -> None:
+    """`harvester start`: run until SIGTERM or SIGINT."""
+    service = Service(runtime, jobs_path, options)
+    service.start()
+    try:
+        with signal_handlers(service):
+            service.serve()
+    finally:
+        service.stop()

@@ -1,0 +1,163 @@
+"""The operations commands: jobs, runs, query (read-only), status, and their documentation."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import click
+import pytest
+
+from harvester.cli import cli
+from harvester.simulator import RunningSimulator
+
+from .conftest import REPO, env_for, make_settings
+
+JOBS = """
+jobs:
+  member_info: {endpoint: member/info, every: 1h}
+  categories: {endpoint: constants/categories, every: 1d}
+  gone: {endpoint: results/get, params: {subsession_id: 1}, every: 1h}
+"""
+
+
+@pytest.fixture
+def env(tmp_path: Path, loopback: RunningSimulator, run_cli) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    (tmp_path / "jobs.yaml").write_text(JOBS)
+    environment = env_for(make_settings(tmp_path, loopback.url))
+    run_cli("run", "member_info", "categories", "gone", env=environment)
+    run_cli("run", "member_info", env=environment)
+    return environment
+
+
+def test_jobs_shows_schedule_and_last_runs(run_cli, env: dict[str, str]) -> None:
+    result = run_cli("jobs", "--format", "json", env=env)
+    assert result.code == 0, result.err
+    rows = {row["job"]: row for row in json.loads(result.out)}
+    assert rows["member_info"]["schedule"] == "every 1h"
+    assert rows["member_info"]["last_status"] == "success"
+    assert rows["member_info"]["last_success"].endswith("Z")
+    assert rows["gone"]["last_status"] == "not_found"
+    assert rows["gone"]["last_success"] is None
+    assert rows["member_info"]["next_run"] is None  # no service is running
+    table = run_cli("jobs", env=env).out
+    assert table.splitlines()[0].split() == [
+        "job",
+        "endpoint",
+        "schedule",
+        "next_run",
+        "last_status",
+        "last_success",
+    ]
+
+
+def test_runs_filters_and_formats(run_cli, env: dict[str, str]) -> None:
+    everything = json.loads(run_cli("runs", "--format", "json", env=env).out)
+    assert [r["job"] for r in everything] == ["member_info", "gone", "categories", "member_info"]
+    only = json.loads(run_cli("runs", "--job", "member_info", "--format", "json", env=env).out)
+    assert len(only) == 2
+    failed = json.loads(run_cli("runs", "--status", "not_found", "--format", "json", env=env).out)
+    assert [r["job"] for r in failed] == ["gone"]
+    recent = run_cli("runs", "--since", "1h", "--format", "csv", env=env).out
+    assert len(list(csv.DictReader(io.StringIO(recent)))) == 4
+    future = json.loads(run_cli("runs", "--since", "2999-01-01", "--format", "json", env=env).out)
+    assert future == []
+    bad = run_cli("runs", "--since", "last tuesday", env=env)
+    assert bad.code == 2 and "--since" in bad.err
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json", "ndjson"])
+def test_query_formats(run_cli, env: dict[str, str], fmt: str) -> None:
+    result = run_cli("query", "SELECT job, status FROM runs ORDER BY id", "--format", fmt, env=env)
+    assert result.code == 0, result.err
+    if fmt == "json":
+        assert json.loads(result.out)[0] == {"job": "member_info", "status": "success"}
+    elif fmt == "ndjson":
+        assert len(result.out.splitlines()) == 4
+    elif fmt == "csv":
+        assert result.out.splitlines()[0] == "job,status"
+    else:
+        assert "member_info" in result.out
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM runs",
+        "UPDATE runs SET status = 'x'",
+        "INSERT INTO runs (job) VALUES ('x')",
+        "DROP TABLE runs",
+        "CREATE TABLE t (x)",
+        "ATTACH DATABASE 'other.db' AS other",
+        "SELECT load_extension('/tmp/evil')",
+        "PRAGMA journal_mode = DELETE",
+        "PRAGMA query_only = OFF",
+        "VACUUM",
+    ],
+)
+def test_query_refuses_anything_but_reading(run_cli, env: dict[str, str], sql: str) -> None:
+    result = run_cli("query", sql, env=env)
+    assert result.code != 0
+    assert result.err.startswith("harvester: error: ")
+    assert len(result.err.strip().splitlines()) == 1
+    assert (
+        run_cli("query", "SELECT count(*) AS n FROM runs", "--format", "json", env=env).out.count(
+            '"n": 4'
+        )
+        == 1
+    )
+
+
+def test_query_reports_sql_errors_in_one_line(run_cli, env: dict[str, str]) -> None:
+    result = run_cli("query", "SELECT nope FROM runs", env=env)
+    assert result.code == 2
+    assert result.err.strip() == "harvester: error: SQL error: no such column: nope"
+
+
+def test_the_views_answer(run_cli, env: dict[str, str]) -> None:
+    latest = json.loads(
+        run_cli(
+            "query",
+            "SELECT job, run_id FROM latest_results ORDER BY job",
+            "--format",
+            "json",
+            env=env,
+        ).out
+    )
+    assert latest == [{"job": "categories", "run_id": 2}, {"job": "member_info", "run_id": 4}]
+
+
+def test_status_without_a_service(run_cli, env: dict[str, str]) -> None:
+    result = run_cli("status", "--format", "json", env=env)
+    data = json.loads(result.out)
+    assert data["service"] == "not running"
+    assert data["session"] == "logged in"
+    assert data["runs_last_24h"] == {"success": 3, "not_found": 1}
+    for secret in (env["IRACING_PASSWORD"], env["IRACING_CLIENT_SECRET"]):
+        assert secret not in result.out
+
+
+def _commands(group: click.Group, prefix: str = "harvester") -> list[str]:
+    names = []
+    for name, command in group.commands.items():
+        if command.hidden:
+            continue
+        full = f"{prefix} {name}"
+        names.append(full)
+        if isinstance(command, click.Group):
+            names += _commands(command, full)
+    return names
+
+
+def test_every_command_has_help_and_is_documented_in_the_readme(run_cli) -> None:
+    readme = (REPO / "README.md").read_text()
+    commands = _commands(cli)
+    assert len(commands) >= 18
+    for command in commands:
+        words = command.split()[1:]
+        result = run_cli(*words, "--help")
+        assert result.code == 0 and "Usage:" in result.out, command
+        assert re.search(rf"`{re.escape(command)}[ `\]]", readme), f"{command} not in README"

@@ -1,0 +1,336 @@
+"""The scheduler service in-process: schedule maths, overlap, misfire and coalescing, reloads,
+retries, maintenance, and a simulated hour of 20 jobs."""
+
+from __future__ import annotations
+
+import io
+import json
+import textwrap
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from harvester.clock import Clock, ManualClock, ScaledClock
+from harvester.jobs import Schedule
+from harvester.logs import configure_logging
+from harvester.runtime import Runtime, open_runtime
+from harvester.scheduler import fire_times, first_run_time
+from harvester.service import Service, ServiceOptions
+from harvester.simulator import SimConfig, Simulator, SimulatorTransport
+
+from .conftest import make_settings
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    """Poll a condition the service makes true in its own threads (bounded, no fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.005)
+
+
+def runs(rt: Runtime, where: str = "1=1") -> list[dict[str, object]]:
+    with rt.engine.connect() as conn:
+        result = conn.execute(text(f"SELECT * FROM runs WHERE {where} ORDER BY id"))
+        return [dict(r._mapping) for r in result]
+
+
+class Harness:
+    def __init__(self, tmp_path: Path, sim: Simulator, clock: Clock) -> None:
+        self.jobs = tmp_path / "jobs.yaml"
+        self.settings = make_settings(tmp_path, sim.base_url)
+        self.runtime = open_runtime(self.settings, transport=SimulatorTransport(sim), clock=clock)
+        self.service: Service | None = None
+        self.active: Counter[str] = Counter()
+        self.most_at_once: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        run = self.runtime.runner.run
+
+        def tracked(spec, trigger="manual", stop=None):  # type: ignore[no-untyped-def]
+            with self._lock:
+                self.active[spec.name] += 1
+                self.most_at_once[spec.name] = max(
+                    self.most_at_once[spec.name], self.active[spec.name]
+                )
+            try:
+                return run(spec, trigger, stop)
+            finally:
+                with self._lock:
+                    self.active[spec.name] -= 1
+
+        self.runtime.runner.run = tracked  # type: ignore[method-assign]
+
+    def write(self, jobs: str) -> None:
+        self.jobs.write_text(textwrap.dedent(jobs))
+
+    def start(self, **options: float) -> Service:
+        self.service = Service(self.runtime, self.jobs, ServiceOptions(**options))  # type: ignore[arg-type]
+        self.service.start()
+        return self.service
+
+    def close(self) -> None:
+        if self.service is not None and not self.service.stopping.is_set():
+            self.service.stop()
+        self.runtime.close()
+
+
+@pytest.fixture
+def harness(tmp_path: Path, sim: Simulator, clock: ManualClock) -> Iterator[Harness]:
+    h = Harness(tmp_path, sim, clock)
+    yield h
+    h.close()
+
+
+# -- schedule maths (pure, injected time) --------------------------------------------------
+
+
+def at(text_time: str) -> datetime:
+    return datetime.fromisoformat(text_time).replace(tzinfo=UTC)
+
+
+def test_interval_fire_times() -> None:
+    times = fire_times(Schedule(every=900), at("2026-01-01T00:00:00"), at("2026-01-01T00:20:00"), 3)
+    assert times == [
+        at("2026-01-01T00:30:00"),
+        at("2026-01-01T00:45:00"),
+        at("2026-01-01T01:00:00"),
+    ]
+
+
+def test_cron_fire_times_are_utc() -> None:
+    times = fire_times(
+        Schedule(cron="0 */6 * * *"), at("2026-01-01T00:00:00"), at("2026-01-01T05:59:00"), 3
+    )
+    assert times == [
+        at("2026-01-01T06:00:00"),
+        at("2026-01-01T12:00:00"),
+        at("2026-01-01T18:00:00"),
+    ]
+
+
+def test_first_run_after_a_restart() -> None:
+    now = at("2026-01-01T12:00:00").timestamp()
+    hourly = Schedule(every=3600)
+    assert first_run_time(hourly, now, None).timestamp() == now  # never ran: now
+    assert first_run_time(hourly, now, now - 600).timestamp() == now + 3000  # ran 10 min ago
+    assert first_run_time(hourly, now, now - 7200).timestamp() == now  # missed: run now, once
+
+
+# -- the service -------------------------------------------------------------------------
+
+
+def test_due_jobs_run_and_are_recorded(harness: Harness, clock: ManualClock) -> None:
+    harness.write("""
+        jobs:
+          info: {endpoint: member/info, every: 10m}
+          cats: {endpoint: constants/categories, every: 1h}
+    """)
+    harness.start()
+    wait_until(lambda: len(runs(harness.runtime, "status = 'success'")) == 2)
+    clock.advance(600)
+    harness.service.scheduler.wakeup()  # type: ignore[union-attr]
+    wait_until(lambda: len(runs(harness.runtime, "job = 'info'")) == 2)
+    assert len(runs(harness.runtime, "job = 'cats'")) == 1
+    assert {r["trigger"] for r in runs(harness.runtime)} == {"schedule"}
+
+
+def test_missed_runs_coalesce_into_one_late_run(harness: Harness, clock: ManualClock) -> None:
+    harness.write("jobs:\n  info: {endpoint: member/info, every: 1m}\n")
+    harness.start()
+    wait_until(lambda: len(runs(harness.runtime)) == 1)
+    clock.advance(10 * 60 + 30)  # ten runs were missed (the machine slept, say)
+    harness.service.scheduler.wakeup()  # type: ignore[union-attr]
+    wait_until(lambda: len(runs(harness.runtime)) == 2)
+    time.sleep(0.2)  # give a wrongly queued backlog the chance to show itself
+    assert len(runs(harness.runtime)) == 2  # one late run, not ten
+
+
+def test_a_job_never_runs_twice_at_once(tmp_path: Path) -> None:
+    clock = ScaledClock(20.0)
+    sim = Simulator(SimConfig(latency=0.1), clock)  # every request takes 2 simulated seconds
+    h = Harness(tmp_path, sim, clock)
+    try:
+        h.write("jobs:\n  slow: {endpoint: member/info, every: 1s}\n")
+        h.start(workers=4)
+        wait_until(lambda: len(runs(h.runtime, "status = 'success'")) >= 3)
+        h.service.stop()  # type: ignore[union-attr]
+        assert h.most_at_once["slow"] == 1
+        skipped = runs(h.runtime, "status = 'skipped'")
+        assert skipped  # due runs that found the previous one going were recorded
+        assert all("still running" in str(r["error"]) for r in skipped)
+    finally:
+        h.close()
+
+
+def test_reload_adds_removes_and_changes_jobs(harness: Harness, clock: ManualClock) -> None:
+    harness.write("""
+        jobs:
+          info: {endpoint: member/info, every: 10m}
+          cats: {endpoint: constants/categories, every: 1h}
+    """)
+    service = harness.start()
+    wait_until(lambda: len(runs(harness.runtime)) == 2)
+    harness.write("""
+        jobs:
+          info: {endpoint: member/info, every: 5m}
+          awards: {endpoint: member/awards, every: 1h}
+    """)
+    assert service.reload() is True
+    assert set(service.scheduler.next_runs()) == {"info", "awards"}
+    wait_until(lambda: len(runs(harness.runtime, "job = 'awards'")) == 1)
+    info_next = service.scheduler.next_runs()["info"]
+    assert info_next is not None and info_next <= clock.now() + 300
+
+
+def test_an_invalid_edit_is_logged_and_the_previous_jobs_keep_running(
+    harness: Harness, clock: ManualClock
+) -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", "json", stream)
+    harness.write("jobs:\n  info: {endpoint: member/info, every: 10m}\n")
+    service = harness.start()
+    wait_until(lambda: len(runs(harness.runtime)) == 1)
+    harness.write("jobs:\n  info: {endpoint: member/info, every: soon}\n")
+    assert service.reload() is False
+    errors = [
+        json.loads(line)
+        for line in stream.getvalue().splitlines()
+        if '"jobs.reload_failed"' in line
+    ]
+    assert errors and errors[0]["level"] == "error"
+    assert "jobs.info.every" in errors[0]["problems"][0]
+    assert set(service.scheduler.next_runs()) == {"info"}
+    clock.advance(600)
+    service.scheduler.wakeup()
+    wait_until(lambda: len(runs(harness.runtime)) == 2)  # the old job still runs
+
+
+def test_the_watcher_notices_an_edit_and_sighup_forces_a_reload(
+    harness: Harness, clock: ManualClock
+) -> None:
+    harness.write("jobs:\n  info: {endpoint: member/info, every: 10m}\n")
+    service = harness.start(reload_interval=0.05, heartbeat_interval=0.05)
+    loop = threading.Thread(target=service.serve)
+    loop.start()
+    try:
+        harness.write("jobs:\n  cats: {endpoint: constants/categories, every: 10m}\n")
+        wait_until(lambda: set(service.scheduler.next_runs()) == {"cats"})
+        service.request_reload()  # what SIGHUP does; nothing changed, nothing breaks
+        wait_until(lambda: not service.reload_requested.is_set())
+        assert set(service.scheduler.next_runs()) == {"cats"}
+    finally:
+        service.request_stop()
+        loop.join(timeout=10)
+
+
+def test_a_failed_run_is_retried(harness: Harness, sim: Simulator, clock: ManualClock) -> None:
+    harness.runtime.session.login()
+    sim.control({"fail_next": ["500"] * 4})  # the first run gives up after four attempts
+    harness.write("jobs:\n  info: {endpoint: member/info, every: 1d, retries: 2}\n")
+    harness.start()
+    wait_until(lambda: len(runs(harness.runtime, "status != 'running'")) == 1)
+    assert runs(harness.runtime)[0]["status"] == "failed"
+    clock.advance(120)  # the back-off of the first retry is 30-60 s
+    harness.service.scheduler.wakeup()  # type: ignore[union-attr]
+    wait_until(lambda: len(runs(harness.runtime, "status = 'success'")) == 1)
+    assert [r["trigger"] for r in runs(harness.runtime)] == ["schedule", "retry"]
+
+
+def test_runs_due_during_maintenance_are_skipped_then_resume(
+    harness: Harness, sim: Simulator, clock: ManualClock
+) -> None:
+    harness.write("jobs:\n  info: {endpoint: member/info, every: 30s}\n")
+    sim.config.maintenance = True
+    harness.start()
+    wait_until(lambda: len(runs(harness.runtime, "status != 'running'")) == 1)
+    assert runs(harness.runtime)[0]["status"] == "maintenance"
+    requests = sim.state()["data"]["requests"]
+    clock.advance(31)  # due again, inside the pause (the first probe is a minute later)
+    harness.service.scheduler.wakeup()  # type: ignore[union-attr]
+    wait_until(lambda: len(runs(harness.runtime, "status != 'running'")) == 2)
+    assert runs(harness.runtime)[1]["status"] == "skipped"
+    assert sim.state()["data"]["requests"] == requests  # not touched
+    sim.config.maintenance = False
+    clock.advance(61)
+    harness.service.scheduler.wakeup()  # type: ignore[union-attr]
+    wait_until(lambda: len(runs(harness.runtime, "status = 'success'")) == 1)
+
+
+def test_stop_lets_runs_finish_then_cancels_and_marks_them(tmp_path: Path) -> None:
+    clock = ScaledClock(1.0)
+    sim = Simulator(SimConfig(latency=0.3), clock)
+    h = Harness(tmp_path, sim, clock)
+    try:
+        h.write("jobs:\n  slow: {endpoint: member/info, every: 1h}\n")
+        service = h.start(drain_seconds=0.0, cancel_seconds=5.0)
+        wait_until(lambda: bool(service._running))
+        service.stop()
+        assert runs(h.runtime)[0]["status"] in ("interrupted", "success")
+        assert not runs(h.runtime, "status = 'running'")
+    finally:
+        h.close()
+
+
+@pytest.mark.slow
+def test_a_simulated_hour_of_twenty_jobs(tmp_path: Path) -> None:
+    """20 jobs for an hour of simulated time: no overlap, every run recorded, no 429, one
+    password login (and about one refresh per access-token lifetime)."""
+    factor = 240.0
+    clock = ScaledClock(factor)
+    sim = Simulator(SimConfig(), clock)
+    h = Harness(tmp_path, sim, clock)
+    endpoints = [
+        "member/info",
+        "constants/categories",
+        "member/awards",
+        "stats/member_recent_races",
+        "stats/member_summary",
+        "series/get",
+        "car/get",
+        "track/get",
+        "season/spectator_subsessionids",
+        "series/seasons",
+    ]
+    lines = ["jobs:"]
+    for n in range(20):
+        every = ["1m", "2m", "3m", "5m", "10m"][n % 5]
+        lines.append(
+            f"  job{n:02d}: {{endpoint: {endpoint_of(endpoints, n)}, every: {every}, jitter: 10s}}"
+        )
+    try:
+        h.write("\n".join(lines) + "\n")
+        started = clock.now()
+        service = h.start(workers=4)
+        wait_until(lambda: clock.now() - started >= 3600, timeout=3600 / factor + 30)
+        service.stop()
+        recorded = runs(h.runtime)
+        state = sim.state()
+        assert max(h.most_at_once.values()) == 1
+        assert not [r for r in recorded if r["status"] == "running"]
+        assert len(recorded) == len(service.outcomes) + len(
+            [r for r in recorded if "still running" in str(r["error"])]
+        )
+        assert state["data"].get("rate_limited", 0) == 0
+        assert state["password_grants"] == 1
+        assert 4 <= state["refreshes"] <= 8
+        by_status = Counter(str(r["status"]) for r in recorded)
+        assert by_status["success"] >= 0.95 * len(recorded)
+        print(
+            f"simulated hour: {len(recorded)} runs {dict(by_status)}, "
+            f"{state['data']['requests']} /data requests, 429s "
+            f"{state['data'].get('rate_limited', 0)}, password grants "
+            f"{state['password_grants']}, refreshes {state['refreshes']}"
+        )
+    finally:
+        h.close()
+
+
+def endpoint_of(endpoints: list[str], n: int) -> str:
+    return endpoints[n % len(endpoints)]

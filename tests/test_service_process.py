@@ -1,0 +1,143 @@
+"""`harvester start` and `harvester demo` as real processes: signals, the instance lock, the
+demo end to end."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from harvester.simulator import RunningSimulator
+
+from .conftest import env_for, make_settings
+
+JOBS = """
+jobs:
+  info: {endpoint: member/info, every: 2s}
+  cats: {endpoint: constants/categories, every: 3s}
+"""
+
+
+def start(tmp_path: Path, server: RunningSimulator, *args: str) -> subprocess.Popen[str]:
+    (tmp_path / "jobs.yaml").write_text(JOBS)
+    env = env_for(make_settings(tmp_path, server.url))
+    return subprocess.Popen(
+        [sys.executable, "-m", "harvester", "start", *args],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def query(database: Path, sql: str) -> list[tuple[object, ...]]:
+    with closing(sqlite3.connect(database)) as conn:
+        try:
+            return conn.execute(sql).fetchall()
+        except sqlite3.OperationalError:
+            return []
+
+
+def wait_for(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_sigterm_stops_new_runs_and_exits_zero(tmp_path: Path, loopback: RunningSimulator) -> None:
+    service = start(tmp_path, loopback, "--grace", "2")
+    database = tmp_path / "harvester.db"
+    try:
+        wait_for(lambda: len(query(database, "SELECT id FROM runs WHERE status = 'success'")) >= 2)
+        sent_at = time.monotonic()
+        service.send_signal(signal.SIGTERM)
+        _, err = service.communicate(timeout=30)
+        took = time.monotonic() - sent_at
+    finally:
+        if service.poll() is None:
+            service.kill()
+            service.communicate()
+    assert service.returncode == 0, err
+    assert took < 15
+    events = [json.loads(line)["event"] for line in err.splitlines() if line.startswith("{")]
+    assert "service.started" in events and events[-1] == "service.stopped"
+    assert "run.finished" in events
+    assert query(database, "SELECT count(*) FROM runs WHERE status = 'running'") == [(0,)]
+    count = query(database, "SELECT count(*) FROM runs")[0][0]
+    time.sleep(0.5)
+    assert query(database, "SELECT count(*) FROM runs")[0][0] == count  # nothing new
+
+
+@pytest.mark.slow
+def test_a_second_instance_is_refused_naming_the_first(
+    tmp_path: Path, loopback: RunningSimulator
+) -> None:
+    first = start(tmp_path, loopback)
+    database = tmp_path / "harvester.db"
+    try:
+        wait_for(lambda: len(query(database, "SELECT id FROM service")) == 1)
+        second = start(tmp_path, loopback)
+        _, err = second.communicate(timeout=30)
+        assert second.returncode == 2
+        assert f"already running on this database (pid {first.pid}" in err
+        assert "Traceback" not in err
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=30)
+    assert first.returncode == 0
+
+
+@pytest.mark.slow
+def test_start_with_an_invalid_jobs_file_exits_with_one_line(
+    tmp_path: Path, loopback: RunningSimulator
+) -> None:
+    env = env_for(make_settings(tmp_path, loopback.url))
+    (tmp_path / "jobs.yaml").write_text("jobs:\n  a: {endpoint: member/info, every: never}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "harvester", "start"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip().splitlines()[-1].startswith("harvester: error: ")
+        and "jobs.yaml:2: jobs.a.every" in done.stderr
+    )
+
+
+@pytest.mark.slow
+def test_the_demo_end_to_end(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "harvester", "demo", "--duration", "6", "--folder", "out"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Summary" in done.stdout
+    assert "1 password login(s)" in done.stdout
+    assert "password logins it cost: 0" in done.stdout
+    assert "harvester query" in done.stdout
+    database = tmp_path / "out" / "harvester.db"
+    statuses = dict(query(database, "SELECT status, count(*) FROM runs GROUP BY status"))
+    assert statuses.get("success", 0) >= 8
+    assert query(database, "SELECT count(DISTINCT job) FROM results")[0][0] >= 8
+    shapes = dict(query(database, "SELECT job, max(part) FROM results GROUP BY job"))
+    assert shapes["season_results"] >= 2 and shapes["race_event_log"] >= 1  # chunks
