@@ -46,6 +46,10 @@ class RunCounts:
     documents_dup: int = 0
     results: int = 0
     ratelimit_remaining: int | None = None
+    rows_new: int = 0  # cursor jobs: rows whose key was not seen before
+    rows_dup: int = 0
+    items_ok: int = 0  # fan-out jobs: items fetched
+    items_skipped: int = 0  # fan-out jobs: items answered 403/404 (remembered)
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,8 @@ class Archive:
                     documents_dup=counts.documents_dup,
                     error=redact_text(error)[:2000] if error else None,
                     ratelimit_remaining=counts.ratelimit_remaining,
+                    rows_new=counts.rows_new,
+                    rows_dup=counts.rows_dup,
                 )
             )
 

@@ -128,9 +128,28 @@ def auth_logout(state: State) -> None:
 
 
 def load_job_config(state: State, path: Path | None = None) -> Any:
+    """The jobs file, checked against the stored catalogue when a database exists."""
+    from .db import sqlite_path
     from .scheduler import load_jobs_file
 
-    return load_jobs_file(path or state.settings.jobs_path)
+    database = sqlite_path(state.settings.database_url)
+    if database is not None and not database.exists():
+        return load_jobs_file(path or state.settings.jobs_path)
+    engine = state.engine()
+    try:
+        return load_jobs_file(path or state.settings.jobs_path, engine)
+    finally:
+        engine.dispose()
+
+
+def find_job(config: Any, name: str) -> Any:
+    import difflib
+
+    if name not in config.jobs:
+        close = difflib.get_close_matches(name, list(config.jobs), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ConfigError(f"no job named {name!r} in {config.path}{hint}")
+    return config.jobs[name]
 
 
 @cli.command()
@@ -138,14 +157,9 @@ def load_job_config(state: State, path: Path | None = None) -> Any:
 @pass_state
 def run(state: State, names: tuple[str, ...]) -> None:
     """Run jobs once, now; print one line per job; exit 0 only if all succeeded."""
-    import difflib
-
     config = load_job_config(state)
     for name in names:
-        if name not in config.jobs:
-            close = difflib.get_close_matches(name, list(config.jobs), n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
-            raise ConfigError(f"no job named {name!r} in {config.path}{hint}")
+        find_job(config, name)
     failed = 0
     with state.runtime() as runtime:
         runtime.archive.mark_interrupted(at_startup=False)
@@ -173,7 +187,7 @@ def jobs(ctx: click.Context, fmt: str) -> None:
         rows = jobs_overview(engine, config, service_info(engine, state.settings.database_url))
     finally:
         engine.dispose()
-    columns = ("job", "endpoint", "schedule", "next_run", "last_status", "last_success")
+    columns = ("job", "endpoint", "schedule", "next_run", "last_status", "last_success", "cursor")
     click.echo(render(columns, [[row[c] for c in columns] for row in rows], fmt), nl=False)
 
 
@@ -190,8 +204,151 @@ def jobs_validate(state: State, file: Path | None) -> None:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         sys.exit(1)
+    for warning in config.warnings:
+        click.echo(f"warning: {warning}", err=True)
     enabled = len(config.enabled())
     click.echo(f"{config.path}: {len(config.jobs)} job(s), {enabled} enabled: valid")
+
+
+@cli.command()
+@click.argument("job_name")
+@click.option("--since", required=True, help="A date or time (2026-09-01), or -90d.")
+@click.option("--until", help="A date or time; default: now (fixed when the backfill starts).")
+@pass_state
+def backfill(state: State, job_name: str, since: str, until: str | None) -> None:
+    """Fill a cursor job's history window by window, without moving its live cursor.
+
+    Interrupted (Ctrl-C, a crash), the same command resumes where it stopped.
+    """
+    from .backfill import run_backfill
+    from .clock import parse_clock
+    from .incremental import parse_start
+
+    config = load_job_config(state)
+    job = find_job(config, job_name)
+    clock = parse_clock(state.settings.clock)
+    try:
+        since_at = parse_start(since, clock.now())
+        until_at = parse_start(until, clock.now()) if until else None
+    except ValueError:
+        raise ConfigError(
+            "--since and --until take a date (2026-09-01), a time "
+            "(2026-09-01T06:00Z) or a relative time (-90d)"
+        ) from None
+    bar = ProgressBar(job_name) if sys.stderr.isatty() else None
+    with state.runtime(clock=clock) as runtime:
+        try:
+            outcome = run_backfill(
+                runtime, job, since_at, until_at, bar.update if bar else log_progress(job_name)
+            )
+        except KeyboardInterrupt:
+            if bar:
+                bar.close()
+            click.echo("backfill interrupted: run the same command again to resume", err=True)
+            sys.exit(130)
+    if bar:
+        bar.close()
+    click.echo(outcome.summary())
+    if not outcome.ok:
+        sys.exit(1)
+
+
+class ProgressBar:
+    """done/total, rate and ETA on one terminal line."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def update(self, progress: Any) -> None:
+        from .durations import format_duration
+
+        width = 24
+        filled = int(width * progress.done / max(progress.total, 1))
+        eta = progress.eta_seconds
+        click.echo(
+            f"\r{self.label} [{'#' * filled}{'-' * (width - filled)}] "
+            f"{progress.done}/{progress.total} windows  {progress.rate_per_minute:.1f}/min  "
+            f"ETA {format_duration(eta) if eta is not None else '?'}   ",
+            nl=False,
+            err=True,
+        )
+
+    def close(self) -> None:
+        click.echo("", err=True)
+
+
+def log_progress(job: str) -> Any:
+    from .logs import get_logger
+
+    logger = get_logger("harvester.backfill")
+
+    def report(progress: Any) -> None:
+        eta = progress.eta_seconds
+        logger.info(
+            "backfill.progress",
+            job=job,
+            done=progress.done,
+            total=progress.total,
+            rate_per_minute=round(progress.rate_per_minute, 2),
+            eta_seconds=round(eta) if eta is not None else None,
+        )
+
+    return report
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.pass_context
+def catalog(ctx: click.Context, fmt: str) -> None:
+    """The /data endpoints and their parameters (* required), from the stored catalogue.
+
+    Fetches the catalogue first when none is stored.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from .catalog import listing, stored_catalogues
+    from .scheduler import CATALOG_JOB
+
+    state = ctx.ensure_object(State)
+    with state.runtime() as runtime:
+        stored = stored_catalogues(runtime.engine, 1)
+        if not stored:
+            outcome = runtime.runner.run(CATALOG_JOB, trigger="cli")
+            if not outcome.ok:
+                raise ConfigError(f"could not fetch the catalogue: {outcome.error}")
+            stored = stored_catalogues(runtime.engine, 1)
+    fetched_at, document = stored[0]
+    click.echo(render(("endpoint", "parameters", "expires"), listing(document), fmt), nl=False)
+    if fmt == "table":
+        click.echo(f"({len(listing(document))} endpoints, catalogue fetched {fetched_at})")
+
+
+@catalog.command("diff")
+@pass_state
+def catalog_diff(state: State) -> None:
+    """What changed between the last two stored catalogues."""
+    from .catalog import diff, stored_catalogues
+
+    engine = state.engine()
+    try:
+        stored = stored_catalogues(engine, 2)
+    finally:
+        engine.dispose()
+    if len(stored) < 2:
+        click.echo(
+            "fewer than two different catalogues are stored: nothing to compare yet "
+            "(the catalog job stores one a day)"
+        )
+        return
+    (new_at, new), (old_at, old) = stored
+    lines = diff(old, new)
+    click.echo(
+        f"catalogue {old_at} -> {new_at}: {len(lines)} change(s)"
+        if lines
+        else f"catalogue {old_at} -> {new_at}: no change in endpoints or parameters"
+    )
+    for line in lines:
+        click.echo(line)
 
 
 @cli.command()

@@ -16,13 +16,17 @@ import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from . import templates
 from .durations import format_duration, parse_duration
 from .errors import ConfigError
+from .incremental import ForEach, Incremental, end_param_for, parse_start
+from .jsonpath import compile_path
 
 ParamValue = str | int | float | bool | list[str | int | float | bool]
 
@@ -42,7 +46,7 @@ JOB_KEYS = (
     "for_each",
 )
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-ENDPOINT = re.compile(r"^/?(?:data/)?[a-z0-9_]+/[a-z0-9_]+/?$")
+ENDPOINT = re.compile(r"^/?(?:data/)?(?:[a-z0-9_]+/[a-z0-9_]+|doc)/?$")
 MAX_RETRIES = 10
 
 
@@ -89,14 +93,16 @@ class JobSpec:
     retries: int = 0
     description: str | None = None
     line: int = field(default=0, compare=False)
-    incremental: Any = None  # harvester.incremental.Incremental, when the job has a cursor
-    for_each: Any = None  # harvester.incremental.ForEach, when the job fans out
+    incremental: Incremental | None = None  # a cursor job
+    for_each: ForEach | None = None  # a fan-out job
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False)  # key -> line
 
 
 @dataclass(frozen=True)
 class JobsConfig:
     path: str
     jobs: Mapping[str, JobSpec]
+    warnings: tuple[Problem, ...] = ()  # advice that does not stop the file being used
 
     def enabled(self) -> list[JobSpec]:
         return [job for job in self.jobs.values() if job.enabled]
@@ -163,9 +169,15 @@ def _scalar(node: yaml.Node) -> Any:
         return f"<{node.tag}>"
     constructor = yaml.SafeLoader("")
     try:
-        return constructor.construct_object(node)
+        value = constructor.construct_object(node)
     except yaml.YAMLError:
         return node.value
+    if isinstance(value, datetime):  # YAML reads 2026-09-01T00:00:00Z as a datetime: keep text
+        moment = value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 def _unwrap(node: _Node) -> Any:
@@ -220,14 +232,12 @@ class _Checker:
             return default
         return node.value
 
-    def count(self, node: _Node | None, where: str, default: int) -> int:
+    def count(self, node: _Node | None, where: str, default: int, limit: int = MAX_RETRIES) -> int:
         if node is None:
             return default
         value = node.value
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RETRIES:
-            self.add(
-                node.line, where, f"expected a whole number from 0 to {MAX_RETRIES}, got {value!r}"
-            )
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+            self.add(node.line, where, f"expected a whole number from 0 to {limit}, got {value!r}")
             return default
         return value
 
@@ -249,7 +259,9 @@ class _Checker:
                 return None
         return text
 
-    def params(self, node: _Node | None, where: str) -> dict[str, ParamValue]:
+    def params(
+        self, node: _Node | None, where: str, env: Mapping[str, str]
+    ) -> dict[str, ParamValue]:
         if node is None or node.value is None:
             return {}
         if not isinstance(node.value, dict):
@@ -263,6 +275,9 @@ class _Checker:
                 isinstance(value, list) and all(isinstance(v, scalar) for v in value) and value
             ) or isinstance(value, scalar):
                 result[name] = value
+                error = templates.check(query_value(value), env)
+                if error:
+                    self.add(child.line, f"{where}.{name}", error)
             else:
                 self.add(
                     child.line,
@@ -278,7 +293,7 @@ def parse_jobs(
     file: str = "jobs.yaml",
     *,
     cron_check: Callable[[str], str | None] | None = None,
-    extensions: Callable[[_Checker, str, dict[str, _Node]], dict[str, Any]] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> JobsConfig:
     """Validate jobs.yaml text; raise JobsError listing every problem found."""
     check = _Checker(file, cron_check)
@@ -317,9 +332,10 @@ def parse_jobs(
         check.add(jobs_node.line, "jobs", "expected a mapping of job names to jobs")
     else:
         for name, node in jobs_node.value.items():
-            spec = _job(check, name, node, default_values, extensions)
+            spec = _job(check, name, node, default_values, env if env is not None else {})
             if spec is not None:
                 specs[name] = spec
+    _check_fan_out(check, specs)
     if check.problems:
         check.problems.sort(key=lambda p: p.line)
         raise JobsError(check.problems)
@@ -331,7 +347,7 @@ def _job(
     name: str,
     node: _Node,
     defaults: dict[str, _Node],
-    extensions: Callable[[_Checker, str, dict[str, _Node]], dict[str, Any]] | None,
+    env: Mapping[str, str],
 ) -> JobSpec | None:
     where = f"jobs.{name}"
     if not NAME.match(name):
@@ -392,18 +408,35 @@ def _job(
     retries_node, retries_where = pick("retries")
     enabled_node, enabled_where = pick("enabled")
     description = job.get("description")
-    extra = extensions(check, where, job) if extensions is not None else {}
+    params = check.params(job.get("params"), f"{where}.params", env)
+    incremental = _incremental(check, job.get("incremental"), f"{where}.incremental")
+    for_each = _for_each(check, job.get("for_each"), f"{where}.for_each")
+    if incremental is not None and for_each is not None:
+        check.add(node.line, where, "has both `incremental` and `for_each`: choose one")
+    for fed, key in ((incremental, "incremental"), (for_each, "for_each")):
+        if fed is not None and fed.param in params:
+            check.add(
+                job["params"].line,
+                f"{where}.params.{fed.param}",
+                f"is set by `{key}`; remove it from params",
+            )
+    lines = {key: child.line for key, child in job.items()}
+    params_node = job.get("params")
+    if params_node is not None and isinstance(params_node.value, dict):
+        lines.update({f"params.{k}": v.line for k, v in params_node.value.items()})
     return JobSpec(
         name=name,
         endpoint=endpoint,
-        params=check.params(job.get("params"), f"{where}.params"),
+        params=params,
+        incremental=incremental,
+        for_each=for_each,
+        lines=lines,
         schedule=Schedule(every=every, cron=cron, jitter=jitter),
         enabled=check.boolean(enabled_node, enabled_where, True),
         timeout=check.duration(timeout_node, timeout_where),
         retries=check.count(retries_node, retries_where, 0),
         description=str(description.value) if description and description.value else None,
         line=node.line,
-        **extra,
     )
 
 
@@ -411,7 +444,7 @@ def load_jobs(
     path: Path,
     *,
     cron_check: Callable[[str], str | None] | None = None,
-    extensions: Callable[[_Checker, str, dict[str, _Node]], dict[str, Any]] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> JobsConfig:
     """Read and validate a jobs file; a missing or unreadable file is a ConfigError."""
     try:
@@ -422,4 +455,108 @@ def load_jobs(
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the jobs file: {exc}") from None
-    return parse_jobs(text, str(path), cron_check=cron_check, extensions=extensions)
+    return parse_jobs(text, str(path), cron_check=cron_check, env=env)
+
+
+INCREMENTAL_KEYS = ("cursor", "param", "end_param", "start", "window", "key")
+FOR_EACH_KEYS = ("job", "path", "param", "max_items")
+
+
+def _text(
+    check: _Checker, mapping: dict[str, _Node], key: str, where: str, required: bool, line: int
+) -> str | None:
+    node = mapping.get(key)
+    if node is None or node.value is None or node.value == "":
+        if required:
+            check.add(line, f"{where}.{key}", "missing")
+        return None
+    if not isinstance(node.value, str | int | float) or isinstance(node.value, bool):
+        check.add(node.line, f"{where}.{key}", f"expected text, got {node.value!r}")
+        return None
+    return str(node.value)
+
+
+def _incremental(check: _Checker, node: _Node | None, where: str) -> Incremental | None:
+    """`incremental: {cursor, param, start, window, key}`."""
+    if node is None:
+        return None
+    if not isinstance(node.value, dict):
+        check.add(
+            node.line,
+            where,
+            "expected a mapping: {cursor: end_time, param: "
+            "finish_range_begin, start: -7d, window: 90d, key: ...}",
+        )
+        return None
+    values = node.value
+    check.unknown_keys(values, INCREMENTAL_KEYS, where)
+    cursor = _text(check, values, "cursor", where, True, node.line)
+    param = _text(check, values, "param", where, True, node.line)
+    start = _text(check, values, "start", where, True, node.line)
+    key = _text(check, values, "key", where, False, node.line)
+    end_param = _text(check, values, "end_param", where, False, node.line)
+    window = check.duration(values.get("window"), f"{where}.window") or 90 * 86400.0
+    if start is not None:
+        try:
+            parse_start(start, 0.0)
+        except ValueError:
+            check.add(
+                values["start"].line,
+                f"{where}.start",
+                f"{start!r} is neither a date (2026-09-01, 2026-09-01T00:00Z) nor a "
+                "relative time (-7d)",
+            )
+            start = None
+    if cursor is None or param is None or start is None:
+        return None
+    return Incremental(cursor, param, end_param or end_param_for(param), start, window, key)
+
+
+def _for_each(check: _Checker, node: _Node | None, where: str) -> ForEach | None:
+    """`for_each: {job, path, param}`."""
+    if node is None:
+        return None
+    if not isinstance(node.value, dict):
+        check.add(
+            node.line,
+            where,
+            'expected a mapping: {job: parent, path: "$[*].subsession_id", param: subsession_id}',
+        )
+        return None
+    values = node.value
+    check.unknown_keys(values, FOR_EACH_KEYS, where)
+    job = _text(check, values, "job", where, True, node.line)
+    path = _text(check, values, "path", where, True, node.line)
+    param = _text(check, values, "param", where, True, node.line)
+    max_items = check.count(values.get("max_items"), f"{where}.max_items", 500, limit=100_000)
+    steps = None
+    if path is not None:
+        try:
+            steps = tuple(compile_path(path))
+        except ValueError as exc:
+            check.add(values["path"].line, f"{where}.path", str(exc))
+    if job is None or path is None or param is None or steps is None:
+        return None
+    return ForEach(job, path, steps, param, max_items or 500)
+
+
+def _check_fan_out(check: _Checker, specs: dict[str, JobSpec]) -> None:
+    """A fan-out's parent must exist, and fan-outs must not form a circle."""
+    for name, spec in specs.items():
+        if spec.for_each is None:
+            continue
+        where = f"jobs.{name}.for_each.job"
+        line = spec.lines.get("for_each", spec.line)
+        parent = spec.for_each.job
+        if parent not in specs:
+            close = difflib.get_close_matches(parent, list(specs), n=1)
+            hint = f"; did you mean `{close[0]}`?" if close else ""
+            check.add(line, where, f"no job named {parent!r} in this file{hint}")
+            continue
+        seen = {name}
+        while parent in specs and specs[parent].for_each is not None:
+            if parent in seen:
+                check.add(line, where, f"fan-outs form a circle through {parent!r}")
+                break
+            seen.add(parent)
+            parent = specs[parent].for_each.job  # type: ignore[union-attr]

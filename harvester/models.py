@@ -77,6 +77,8 @@ class Run(Base):
     error: Mapped[str | None] = mapped_column(Text)
     ratelimit_remaining: Mapped[int | None] = mapped_column(Integer)
     pid: Mapped[int | None] = mapped_column(Integer)
+    rows_new: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    rows_dup: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
 class Document(Base):
@@ -139,3 +141,67 @@ class ServiceState(Base):
     heartbeat_at: Mapped[str] = mapped_column(String(32), nullable=False)
     stopped_at: Mapped[str | None] = mapped_column(String(32))
     state: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+
+
+class Cursor(Base):
+    """A cursor job's position: the largest cursor value stored so far."""
+
+    __tablename__ = "cursors"
+
+    job: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64), nullable=False)
+    updated_at: Mapped[str] = mapped_column(String(32), nullable=False)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+
+
+class SeenKey(Base):
+    """Row keys a cursor job has stored, so a row seen again counts as a duplicate."""
+
+    __tablename__ = "seen_keys"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    job: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+
+
+class FanoutItem(Base):
+    """One value of a fan-out job and how asking for it went (pending, success, forbidden,
+    not_found, failed): a 403 or 404 is remembered and not asked again."""
+
+    __tablename__ = "fanout_items"
+    __table_args__ = (Index("ix_fanout_items_status", "job", "status"),)
+
+    job: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200), primary_key=True)
+    status: Mapped[str] = mapped_column(String(32), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    updated_at: Mapped[str] = mapped_column(String(32), nullable=False)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class FanoutMark(Base):
+    """How far a fan-out job has read its parent's result parts."""
+
+    __tablename__ = "fanout_marks"
+
+    job: Mapped[str] = mapped_column(String(200), primary_key=True)
+    parent_part_id: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
+class Backfill(Base):
+    """A backfill's plan and position, so an interrupted one resumes where it stopped."""
+
+    __tablename__ = "backfills"
+    __table_args__ = (Index("ix_backfills_job", "job", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(200), nullable=False)
+    since: Mapped[str] = mapped_column(String(32), nullable=False)
+    until: Mapped[str] = mapped_column(String(32), nullable=False)
+    next_begin: Mapped[str] = mapped_column(String(32), nullable=False)
+    windows_done: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    windows_total: Mapped[int] = mapped_column(Integer, nullable=False)
+    status: Mapped[str] = mapped_column(String(32), nullable=False)
+    started_at: Mapped[str] = mapped_column(String(32), nullable=False)
+    updated_at: Mapped[str] = mapped_column(String(32), nullable=False)

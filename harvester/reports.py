@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, select
 
 from . import db
+from .bookkeeping import all_cursors, item_counts
 from .clock import Clock, iso_seconds, parse_iso
 from .durations import parse_duration
 from .errors import ConfigError
@@ -89,8 +90,15 @@ def jobs_overview(engine: Engine, config: JobsConfig, info: ServiceInfo) -> list
             conn.execute(select(Run.id, Run.status).where(Run.id.in_(list(last.values())))).all()
         )
     next_runs = info.state.get("next_runs", {}) if info.running else {}
+    cursors = all_cursors(engine)
     rows = []
     for name, spec in config.jobs.items():
+        position = None
+        if spec.incremental is not None:
+            position = cursors.get(name) or f"start {spec.incremental.start}"
+        elif spec.for_each is not None:
+            counts = item_counts(engine, name)
+            position = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or None
         rows.append(
             {
                 "job": name,
@@ -99,6 +107,7 @@ def jobs_overview(engine: Engine, config: JobsConfig, info: ServiceInfo) -> list
                 "next_run": next_runs.get(name) if spec.enabled else None,
                 "last_status": statuses.get(last[name]) if name in last else None,
                 "last_success": last_ok.get(name),
+                "cursor": position,
             }
         )
     return rows

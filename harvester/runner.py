@@ -1,28 +1,39 @@
-"""Running one job end to end: open a run, fetch, store, close the run with its outcome.
+"""Running one job end to end: open a run, plan its requests, fetch, store, close the run.
 
-A run never crashes its caller: every failure becomes the run's status (failed, forbidden,
-not_found, maintenance, interrupted, skipped) with a one-line reason, and one log line says how
-it went.
+A plain job is one request. A cursor job is one request per window from its stored cursor to
+now, each window's documents stored with the cursor's new value in one transaction. A fan-out
+job is one request per value new in its parent's results, each item's outcome recorded. A run
+never crashes its caller: every failure becomes the run's status (failed, forbidden, not_found,
+maintenance, interrupted, skipped) with a one-line reason, and one log line says how it went.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 
 import structlog
+from sqlalchemy import Connection
 
-from .api import DataClient, FetchStats
+from . import bookkeeping, db
+from .api import DataClient, FetchStats, Part
 from .archive import Archive, RunCounts
 from .cancel import CancelToken
-from .clock import Clock
-from .errors import Cancelled, HarvesterError
+from .clock import Clock, iso_seconds, parse_iso
+from .errors import ApiError, Cancelled, Forbidden, HarvesterError, Maintenance, NotFound
+from .incremental import Window, advance, parse_start, plan_windows
 from .jobs import JobSpec, query_value
 from .logs import get_logger
 from .maintenance import MaintenancePause
+from .templates import render
 
 log = get_logger("harvester.runner")
+
+ITEM_ATTEMPTS = 3  # a fan-out item that fails this many runs in a row is given up
 
 
 @dataclass(frozen=True)
@@ -42,10 +53,47 @@ class RunOutcome:
         c = self.counts
         text = (
             f"{self.job}: {self.status} (run {self.run_id}, {c.requests} request(s), "
-            f"{c.documents_new} new / {c.documents_dup} unchanged document(s), "
-            f"{self.duration:.1f}s)"
+            f"{c.documents_new} new / {c.documents_dup} unchanged document(s)"
         )
+        if c.rows_new or c.rows_dup:
+            text += f", {c.rows_new} new / {c.rows_dup} seen row(s)"
+        text += f", {self.duration:.1f}s)"
         return text + (f": {self.error}" if self.error else "")
+
+
+@dataclass
+class RowWatcher:
+    """Looks at the rows of a result as its parts go by: the largest cursor value and the keys."""
+
+    cursor_field: str | None
+    key_field: str | None
+    largest: float | None = None
+    keys: list[str] = field(default_factory=list)
+
+    def watch(self, parts: Iterable[Part]) -> Iterator[Part]:
+        for part in parts:
+            if part.index == 0:  # a result (re)starts
+                self.largest, self.keys = None, []
+            if part.content_type == "application/json":
+                self._look(part)
+            yield part
+
+    def _look(self, part: Part) -> None:
+        document = json.loads(part.text.lstrip("\ufeff"))
+        if not isinstance(document, list):
+            return
+        for row in document:
+            if not isinstance(row, dict):
+                continue
+            if self.key_field is not None and row.get(self.key_field) is not None:
+                self.keys.append(str(row[self.key_field]))
+            value = row.get(self.cursor_field) if self.cursor_field else None
+            if isinstance(value, str):
+                try:
+                    moment = parse_iso(value)
+                except ValueError:
+                    continue
+                self.largest = moment if self.largest is None else max(self.largest, moment)
 
 
 class Runner:
@@ -66,7 +114,9 @@ class Runner:
         job: JobSpec,
         trigger: str = "manual",
         stop: threading.Event | None = None,
+        body: Callable[[JobSpec, int, CancelToken, RunCounts, FetchStats], None] | None = None,
     ) -> RunOutcome:
+        """Run a job (or `body`, for a backfill) inside one recorded run."""
         started = time.monotonic()
         if self.pause.holding():
             reason = "iRacing is in maintenance: the run was not attempted"
@@ -83,7 +133,7 @@ class Runner:
         status, error = "success", None
         with structlog.contextvars.bound_contextvars(job=job.name, run_id=run_id):
             try:
-                self._execute(job, run_id, cancel, counts, stats)
+                (body or self._execute)(job, run_id, cancel, counts, stats)
             except Cancelled as exc:
                 status, error = exc.outcome, str(exc)
                 if cancel.deadline is not None and not cancel.stop.is_set():
@@ -101,17 +151,136 @@ class Runner:
         self._log(outcome, trigger)
         return outcome
 
+    # -- the kinds of job ----------------------------------------------------------------
+
     def _execute(
+        self, job: JobSpec, run_id: int, cancel: CancelToken, counts: RunCounts, stats: FetchStats
+    ) -> None:
+        if job.for_each is not None:
+            self._fan_out(job, run_id, cancel, counts, stats)
+        elif job.incremental is not None:
+            self._cursor(job, run_id, cancel, counts, stats)
+        else:
+            params = self.params(job)
+            parts = self.client.fetch(job.endpoint, params, cancel=cancel, stats=stats)
+            self.archive.store_result(run_id, job.name, job.endpoint, params, parts, counts)
+
+    def params(self, job: JobSpec) -> dict[str, str]:
+        """The job's parameters with their templates resolved now."""
+        now = self.clock.now()
+        return {name: render(query_value(v), now, os.environ) for name, v in job.params.items()}
+
+    def _cursor(
+        self, job: JobSpec, run_id: int, cancel: CancelToken, counts: RunCounts, stats: FetchStats
+    ) -> None:
+        spec = job.incremental
+        assert spec is not None
+        now = self.clock.now()
+        stored = bookkeeping.get_cursor(self.archive.engine, job.name)
+        cursor = parse_iso(stored) if stored else parse_start(spec.start, now)
+        for window in plan_windows(cursor, now, spec.window):
+            cancel.check()
+            cursor = self.fetch_window(
+                job, window, run_id, cancel, counts, stats, cursor=cursor, now=now
+            )
+
+    def fetch_window(
         self,
         job: JobSpec,
+        window: Window,
         run_id: int,
         cancel: CancelToken,
         counts: RunCounts,
         stats: FetchStats,
+        *,
+        cursor: float | None = None,
+        now: float,
+        also: Callable[[Connection], None] | None = None,
+    ) -> float:
+        """One window of a cursor job: its documents, row keys and (unless `cursor` is None, as
+        in a backfill) the advanced cursor, all in one transaction. Returns the new cursor."""
+        spec = job.incremental
+        assert spec is not None
+        params = self.params(job)
+        params[spec.param] = iso_seconds(window.begin)
+        if window.end is not None:
+            params[spec.end_param] = iso_seconds(window.end)
+        watcher = RowWatcher(spec.cursor, spec.key)
+        parts = watcher.watch(self.client.fetch(job.endpoint, params, cancel=cancel, stats=stats))
+        moved = cursor
+
+        def commit_with_documents(conn: Connection) -> None:
+            nonlocal moved
+            stamp = iso_seconds(self.clock.now())
+            new, seen = bookkeeping.add_seen_keys(conn, job.name, watcher.keys)
+            counts.rows_new += new if spec.key else 0
+            counts.rows_dup += seen if spec.key else 0
+            if cursor is not None:
+                moved = advance(cursor, window, watcher.largest, now)
+                bookkeeping.set_cursor(conn, job.name, iso_seconds(moved), run_id, stamp)
+            if also is not None:
+                also(conn)
+
+        self.archive.store_result(
+            run_id, job.name, job.endpoint, params, parts, counts, commit_with_documents
+        )
+        return moved if moved is not None else window.begin
+
+    def _fan_out(
+        self, job: JobSpec, run_id: int, cancel: CancelToken, counts: RunCounts, stats: FetchStats
     ) -> None:
-        params = {name: query_value(value) for name, value in job.params.items()}
-        parts = self.client.fetch(job.endpoint, params, cancel=cancel, stats=stats)
-        self.archive.store_result(run_id, job.name, job.endpoint, params, parts, counts)
+        spec = job.for_each
+        assert spec is not None
+        engine = self.archive.engine
+        stamp = iso_seconds(self.clock.now())
+        bookkeeping.collect_fanout_values(engine, job.name, spec.job, spec.steps, stamp)
+        items = bookkeeping.pending_items(engine, job.name, spec.max_items)
+        base = self.params(job)
+        failures: list[str] = []
+        for value in items:
+            cancel.check()
+            params = {**base, spec.param: value}
+            try:
+                parts = self.client.fetch(job.endpoint, params, cancel=cancel, stats=stats)
+                self.archive.store_result(
+                    run_id,
+                    job.name,
+                    job.endpoint,
+                    params,
+                    parts,
+                    counts,
+                    self._item_done(job.name, value, run_id),
+                )
+                counts.items_ok += 1
+            except (Forbidden, NotFound) as exc:  # remembered: not asked again
+                self._item(job.name, value, exc.outcome, run_id, str(exc))
+                counts.items_skipped += 1
+            except Maintenance:
+                raise  # the whole API is down: the run ends, the items wait
+            except ApiError as exc:
+                attempts = bookkeeping.item_attempts(engine, job.name, value) + 1
+                status = "failed" if attempts >= ITEM_ATTEMPTS else "pending"
+                self._item(job.name, value, status, run_id, str(exc))
+                failures.append(f"{spec.param}={value}: {exc}")
+        if failures:
+            raise FanOutIncomplete(
+                f"{len(failures)} of {len(items)} item(s) failed (they are tried again next run, "
+                f"up to {ITEM_ATTEMPTS} times); first: {failures[0]}"
+            )
+
+    def _item_done(self, job: str, value: str, run_id: int) -> Callable[[Connection], None]:
+        def mark(conn: Connection) -> None:
+            bookkeeping.set_item(conn, job, value, "success", run_id, iso_seconds(self.clock.now()))
+
+        return mark
+
+    def _item(self, job: str, value: str, status: str, run_id: int, error: str) -> None:
+        with db.write(self.archive.engine) as conn:
+            bookkeeping.set_item(
+                conn, job, value, status, run_id, iso_seconds(self.clock.now()), error[:500]
+            )
+
+    # -- bookkeeping ---------------------------------------------------------------------
 
     def _finish(
         self, run_id: int, status: str, counts: RunCounts, stats: FetchStats, error: str | None
@@ -124,7 +293,7 @@ class Runner:
     @staticmethod
     def _log(outcome: RunOutcome, trigger: str) -> None:
         c = outcome.counts
-        fields = {
+        fields: dict[str, object] = {
             "job": outcome.job,
             "run_id": outcome.run_id,
             "trigger": trigger,
@@ -136,9 +305,17 @@ class Runner:
             "bytes": c.bytes,
             "ratelimit_remaining": c.ratelimit_remaining,
         }
+        if c.rows_new or c.rows_dup:
+            fields.update(rows_new=c.rows_new, rows_dup=c.rows_dup)
+        if c.items_ok or c.items_skipped:
+            fields.update(items_ok=c.items_ok, items_skipped=c.items_skipped)
         if outcome.error:
             fields["error"] = outcome.error
         if outcome.status in ("success", "skipped"):
             log.info("run.finished", **fields)
         else:
             log.warning("run.finished", **fields)
+
+
+class FanOutIncomplete(ApiError):
+    """Some items of a fan-out failed; the others are stored."""

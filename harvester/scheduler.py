@@ -10,9 +10,11 @@ is pointed at harvester's clock for as long as the scheduler runs, so an hour ca
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,9 +28,11 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine
 
+from .catalog import CATALOG_ENDPOINT, check_jobs, stored_catalogues
 from .clock import Clock, SystemClock
-from .jobs import JobsConfig, JobSpec, Schedule, load_jobs
+from .jobs import JobsConfig, JobsError, JobSpec, Schedule, load_jobs
 
 
 def cron_error(expression: str) -> str | None:
@@ -40,9 +44,30 @@ def cron_error(expression: str) -> str | None:
     return None
 
 
-def load_jobs_file(path: Path) -> JobsConfig:
-    """jobs.yaml validated as the scheduler will use it (cron expressions included)."""
-    return load_jobs(path, cron_check=cron_error)
+def load_jobs_file(path: Path, engine: Engine | None = None) -> JobsConfig:
+    """jobs.yaml as the service uses it: validated (cron expressions and `{env:...}` templates
+    included), with the built-in catalogue job, and checked against the newest stored /data
+    catalogue when there is a database with one."""
+    config = load_jobs(path, cron_check=cron_error, env=os.environ)
+    if CATALOG_JOB.name not in config.jobs:
+        config = replace(config, jobs={**config.jobs, CATALOG_JOB.name: CATALOG_JOB})
+    if engine is not None:
+        stored = stored_catalogues(engine, 1)
+        if stored:
+            fetched_at, catalogue = stored[0]
+            problems, warnings = check_jobs(config, catalogue, fetched_at)
+            if problems:
+                raise JobsError(problems)
+            config = replace(config, warnings=tuple(warnings))
+    return config
+
+
+CATALOG_JOB = JobSpec(
+    name="catalog",
+    endpoint=CATALOG_ENDPOINT,
+    schedule=Schedule(every=86400.0, jitter=300.0),
+    description="built in: the /data/doc catalogue, daily (define a job named catalog to change)",
+)
 
 
 def build_trigger(schedule: Schedule, first_run: datetime) -> BaseTrigger:

@@ -81,7 +81,8 @@ class Service:
         """Take the lock, tidy up after a previous process, schedule the jobs."""
         self.lock.acquire()
         try:
-            self.config = load_jobs_file(self.jobs_path)
+            self.config = load_jobs_file(self.jobs_path, self.runtime.engine)
+            self._warn(self.config)
             self._fingerprint = _fingerprint(self.jobs_path)
             archive = self.runtime.archive
             interrupted = archive.mark_interrupted(at_startup=True)
@@ -211,7 +212,7 @@ class Service:
             return False
         self._fingerprint = fingerprint
         try:
-            config = load_jobs_file(self.jobs_path)
+            config = load_jobs_file(self.jobs_path, self.runtime.engine)
         except JobsError as exc:
             log.error(
                 "jobs.reload_failed",
@@ -223,6 +224,7 @@ class Service:
             log.error("jobs.reload_failed", problems=[str(exc)], keeping=len(self.config.jobs))
             return False
         self.config = config
+        self._warn(config)
         added, removed, changed = self.scheduler.sync(config.jobs, self._last_started())
         log.info(
             "jobs.reloaded",
@@ -232,6 +234,11 @@ class Service:
             jobs=len(config.enabled()),
         )
         return True
+
+    @staticmethod
+    def _warn(config: JobsConfig) -> None:
+        for warning in config.warnings:
+            log.warning("jobs.warning", problem=str(warning))
 
     # -- bookkeeping ------------------------------------------------------------------------
 

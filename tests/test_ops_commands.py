@@ -51,6 +51,7 @@ def test_jobs_shows_schedule_and_last_runs(run_cli, env: dict[str, str]) -> None
         "next_run",
         "last_status",
         "last_success",
+        "cursor",
     ]
 
 

@@ -67,8 +67,12 @@ class Harness:
 
         self.runtime.runner.run = tracked  # type: ignore[method-assign]
 
-    def write(self, jobs: str) -> None:
-        self.jobs.write_text(textwrap.dedent(jobs))
+    def write(self, jobs: str, catalog: bool = False) -> None:
+        """Write jobs.yaml (`jobs:` last); the built-in catalog job is off unless asked for."""
+        text = textwrap.dedent(jobs).rstrip("\n") + "\n"
+        if not catalog:
+            text += "  catalog: {endpoint: doc, every: 1d, enabled: false}\n"
+        self.jobs.write_text(text)
 
     def start(self, **options: float) -> Service:
         self.service = Service(self.runtime, self.jobs, ServiceOptions(**options))  # type: ignore[arg-type]

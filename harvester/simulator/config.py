@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 FAULT_KINDS = ("500", "502", "504", "reset", "truncate")
 
@@ -35,6 +36,8 @@ class SimConfig:
     fault_rate: float = 0.0  # share of /data and link requests that fail
     fault_kinds: tuple[str, ...] = FAULT_KINDS
     seed: int = 7
+    # merged into /data/doc (None deletes a key): how the API drifts between seasons
+    catalog_changes: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
         unknown = set(self.fault_kinds) - set(FAULT_KINDS)

@@ -174,7 +174,7 @@ class DataService:
         }
 
     def _doc(self, endpoint: str, headers: dict[str, str]) -> SimResponse:
-        catalogue = self.world.catalogue()
+        catalogue = _merged(self.world.catalogue(), self.config.catalog_changes)
         parts = endpoint.split("/")[1:]
         if parts and parts[0] in catalogue:
             catalogue = {parts[0]: catalogue[parts[0]]}
@@ -215,3 +215,16 @@ class DataService:
     def _count(self, name: str) -> None:
         with self.lock:
             self.counters[name] += 1
+
+
+def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `changes` merged in depth; a None value removes the key."""
+    result = dict(base)
+    for key, value in changes.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = _merged(result[key], value)
+        else:
+            result[key] = value
+    return result

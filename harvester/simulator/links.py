@@ -52,7 +52,9 @@ class ObjectStore:
 
     def put_chunks(self, kind: str, chunks: list[bytes], lifetime: int) -> tuple[str, list[str]]:
         """Chunk files under one folder: (base_download_url, signed file names)."""
-        folder = hashlib.sha256(b"".join(chunks) + secrets.token_bytes(8)).hexdigest()
+        # the folder is named after the content, as the real service's cache is: the same
+        # result asked again points at the same files (with fresh signatures)
+        folder = hashlib.sha256(kind.encode() + b"".join(chunks)).hexdigest()
         base_path = f"{PREFIX}/members/messaging-services/short_lived/{kind}/{folder}/"
         names = []
         for chunk in chunks:

@@ -1,0 +1,122 @@
+"""`harvester backfill`: a cursor job's history, window by window, without moving its cursor.
+
+The plan (job, since, until, windows) and the position are stored, and each window's documents
+are committed with the position, so an interrupted backfill (Ctrl-C, a crash) resumes where it
+stopped and ends with the same archive as one that never stopped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from . import bookkeeping
+from .api import FetchStats
+from .archive import RunCounts
+from .cancel import CancelToken
+from .clock import iso_seconds, parse_iso
+from .errors import ConfigError
+from .incremental import Window, closed_windows
+from .jobs import JobSpec
+from .runner import RunOutcome
+from .runtime import Runtime
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int
+    started: float  # time.monotonic() at the start of this invocation
+    done_at_start: int
+
+    @property
+    def rate_per_minute(self) -> float:
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        return (self.done - self.done_at_start) / elapsed * 60
+
+    @property
+    def eta_seconds(self) -> float | None:
+        rate = self.rate_per_minute
+        return (self.total - self.done) / rate * 60 if rate > 0 else None
+
+
+def run_backfill(
+    runtime: Runtime,
+    job: JobSpec,
+    since: float,
+    until: float | None,
+    report: Callable[[Progress], None],
+    stop: threading.Event | None = None,
+) -> RunOutcome:
+    """Fill `job`'s history from `since` to `until` (default: now, fixed when first started)."""
+    spec = job.incremental
+    if spec is None:
+        raise ConfigError(
+            f"backfill needs a cursor job: {job.name} has no `incremental` (see the README)"
+        )
+    engine = runtime.engine
+    since_text = iso_seconds(since)
+    state = bookkeeping.find_backfill(
+        engine, job.name, since_text, iso_seconds(until) if until is not None else None
+    )
+    if state is None:
+        end = until if until is not None else runtime.clock.now()
+        if end <= since:
+            raise ConfigError("--until must be after --since")
+        total = len(closed_windows(since, end, spec.window))
+        backfill_id = bookkeeping.create_backfill(
+            engine, job.name, since_text, iso_seconds(end), total, iso_seconds(runtime.clock.now())
+        )
+        next_begin = since
+    else:
+        backfill_id, end, next_begin = state.id, parse_iso(state.until), parse_iso(state.next_begin)
+    windows = closed_windows(since, end, spec.window)
+    remaining = [w for w in windows if w.begin >= next_begin]
+    done_before = len(windows) - len(remaining)
+
+    def body(
+        job: JobSpec, run_id: int, cancel: CancelToken, counts: RunCounts, stats: FetchStats
+    ) -> None:
+        started = time.monotonic()
+        done = done_before
+        report(Progress(done, len(windows), started, done_before))
+        for window in remaining:
+            cancel.check()
+            runtime.runner.fetch_window(
+                job,
+                window,
+                run_id,
+                cancel,
+                counts,
+                stats,
+                cursor=None,
+                now=runtime.clock.now(),
+                also=_position(runtime, backfill_id, window, done + 1, len(windows)),
+            )
+            done += 1
+            report(Progress(done, len(windows), started, done_before))
+        if not remaining:
+            bookkeeping.finish_backfill(engine, backfill_id, iso_seconds(runtime.clock.now()))
+
+    return runtime.runner.run(job, trigger="backfill", stop=stop, body=body)
+
+
+def _position(
+    runtime: Runtime, backfill_id: int, window: Window, done: int, total: int
+) -> Callable[[Connection], None]:
+    def save(conn: Connection) -> None:
+        assert window.end is not None
+        bookkeeping.advance_backfill(
+            conn,
+            backfill_id,
+            iso_seconds(window.end),
+            done,
+            iso_seconds(runtime.clock.now()),
+            finished=done >= total,
+        )
+
+    return save

@@ -1,0 +1,214 @@
+"""The /data/doc catalogue: stored by the built-in job, used to check jobs.yaml, diffed."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harvester.catalog import check_jobs, diff, parse_catalogue
+from harvester.jobs import JobsConfig, JobSpec, parse_jobs
+from harvester.runtime import Runtime
+from harvester.scheduler import CATALOG_JOB, load_jobs_file
+from harvester.simulator import RunningSimulator, Simulator
+
+from .conftest import REFERENCE, env_for, make_settings
+
+REAL_CATALOGUE = REFERENCE / "iracing-data-doc.json"
+
+
+@pytest.fixture(scope="module")
+def real_catalogue() -> Any:
+    if not REAL_CATALOGUE.exists():
+        pytest.skip(f"the real catalogue is not here ({REAL_CATALOGUE}): a user's machine")
+    return json.loads(REAL_CATALOGUE.read_text(encoding="utf-8-sig"))
+
+
+def sample(kind: str) -> object:
+    return {"number": 1, "numbers": [1, 2], "boolean": True}.get(kind, "x")
+
+
+def check(text: str, catalogue: Any) -> tuple[list[str], list[str]]:
+    config = parse_jobs(textwrap.dedent(text), env={"HOME": "/home/me"})
+    problems, warnings = check_jobs(config, catalogue, "2026-02-18")
+    return [str(p) for p in problems], [str(w) for w in warnings]
+
+
+def test_every_real_endpoint_validates_with_its_required_parameters(real_catalogue: Any) -> None:
+    endpoints = parse_catalogue(real_catalogue)
+    assert len(endpoints) == 74
+    jobs = {}
+    for path, endpoint in endpoints.items():
+        params = {n: sample(p.type) for n, p in endpoint.params.items() if p.required}
+        name = path.replace("/", "_")
+        jobs[name] = JobSpec(name=name, endpoint=path, params=params)  # type: ignore[arg-type]
+    problems, _ = check_jobs(JobsConfig("jobs.yaml", jobs), real_catalogue, "2026-02-18")
+    assert problems == []
+
+
+def test_an_unknown_endpoint_names_the_closest(real_catalogue: Any) -> None:
+    problems, _ = check(
+        """
+        jobs:
+          a:
+            endpoint: results/serch_series
+            every: 1h
+    """,
+        real_catalogue,
+    )
+    assert problems == [
+        "jobs.yaml:4: jobs.a.endpoint: 'results/serch_series' is not in the /data catalogue of "
+        "2026-02-18; closest: results/search_series, results/search_hosted, "
+        "results/season_results"
+    ]
+
+
+def test_unknown_parameter_missing_required_and_wrong_types(real_catalogue: Any) -> None:
+    problems, _ = check(
+        """
+        jobs:
+          a:
+            endpoint: results/get
+            every: 1h
+            params: {subsesion_id: 5}
+          b:
+            endpoint: member/get
+            every: 1h
+            params: {cust_ids: "12,abc", include_licenses: maybe}
+          c:
+            endpoint: results/lap_data
+            every: 1h
+            params: {subsession_id: 1}
+    """,
+        real_catalogue,
+    )
+    assert (
+        "jobs.yaml:6: jobs.a.params.subsesion_id: results/get has no parameter "
+        "'subsesion_id'; did you mean `subsession_id`?" in problems
+    )
+    assert "jobs.yaml:4: jobs.a: results/get requires subsession_id" in problems
+    assert (
+        "jobs.yaml:10: jobs.b.params.cust_ids: expected a numbers (e.g. [1, 2] or '1,2'), "
+        "got '12,abc'" in problems
+    )
+    assert (
+        "jobs.yaml:10: jobs.b.params.include_licenses: expected a boolean (true or false), "
+        "got 'maybe'" in problems
+    )
+    assert "jobs.yaml:12: jobs.c: results/lap_data requires simsession_number" in problems
+
+
+def test_parameters_fed_by_a_cursor_or_fan_out_count_as_given(real_catalogue: Any) -> None:
+    problems, _ = check(
+        """
+        jobs:
+          recent:
+            endpoint: results/search_series
+            every: 1h
+            incremental: {cursor: end_time, param: finish_range_begin, start: -7d}
+          details:
+            endpoint: results/get
+            every: 1h
+            for_each: {job: recent, path: "$[*].subsession_id", param: subsession_id}
+          templated:
+            endpoint: stats/member_summary
+            every: 1h
+            params: {cust_id: "{env:HOME}"}
+    """,
+        real_catalogue,
+    )
+    assert problems == []
+
+
+def test_polling_faster_than_the_data_changes_is_a_warning(real_catalogue: Any) -> None:
+    problems, warnings = check(
+        """
+        jobs:
+          a:
+            endpoint: member/info
+            every: 1m
+    """,
+        real_catalogue,
+    )
+    assert problems == []
+    assert warnings == [
+        "jobs.yaml:5: jobs.a.every: every 60s is shorter than the 900s for which member/info "
+        "does not change: most polls will fetch the same document"
+    ]
+
+
+def test_diff_says_what_changed() -> None:
+    old = {
+        "results": {
+            "get": {
+                "parameters": {"subsession_id": {"type": "number", "required": True}},
+                "expirationSeconds": 900,
+            },
+            "old": {"parameters": {}},
+        }
+    }
+    new = {
+        "results": {
+            "get": {
+                "parameters": {
+                    "subsession_id": {"type": "number", "required": True},
+                    "include_licenses": {"type": "boolean"},
+                },
+                "expirationSeconds": 60,
+            },
+            "new": {"parameters": {"x": {"type": "string"}}},
+        }
+    }
+    assert diff(old, new) == [
+        "+ results/new: new endpoint (x: string)",
+        "- results/old: endpoint removed",
+        "~ results/get: parameter include_licenses added (boolean)",
+        "~ results/get: expirationSeconds 900 -> 60",
+    ]
+
+
+def test_the_catalogue_job_is_built_in(tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text("jobs:\n  a: {endpoint: member/info, every: 1h}\n")
+    config = load_jobs_file(jobs)
+    assert config.jobs["catalog"] == CATALOG_JOB
+    jobs.write_text("jobs:\n  catalog: {endpoint: doc, every: 7d}\n")
+    assert load_jobs_file(jobs).jobs["catalog"].schedule.every == 7 * 86400
+
+
+def test_validation_uses_the_stored_catalogue(runtime: Runtime, tmp_path: Path) -> None:
+    assert runtime.runner.run(CATALOG_JOB).ok
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text("jobs:\n  a: {endpoint: member/infoo, every: 1h}\n")
+    from harvester.jobs import JobsError
+
+    with pytest.raises(JobsError, match="closest: member/info"):
+        load_jobs_file(jobs, runtime.engine)
+    assert "member/infoo" in str(load_jobs_file(jobs).jobs["a"].endpoint)  # without: unchecked
+
+
+def test_catalog_commands(
+    run_cli, tmp_path: Path, loopback: RunningSimulator, sim: Simulator
+) -> None:
+    (tmp_path / "jobs.yaml").write_text("jobs:\n  a: {endpoint: member/info, every: 1h}\n")
+    env = env_for(make_settings(tmp_path, loopback.url))
+    listed = run_cli("catalog", "--format", "csv", env=env)
+    assert listed.code == 0, listed.err
+    assert "results/search_series," in listed.out
+    assert "subsession_id*:number" in listed.out
+    assert sim.state()["endpoints"]["doc"] == 1
+    assert run_cli("catalog", "diff", env=env).out.startswith("fewer than two")
+    sim.config.catalog_changes = {
+        "results": {"get": {"parameters": {"include_licenses": None}}},
+        "member": {"info": None},
+    }
+    assert run_cli("run", "catalog", env=env).code == 0
+    changed = run_cli("catalog", "diff", env=env).out.splitlines()
+    assert changed[0].endswith("2 change(s)")
+    assert "- member/info: endpoint removed" in changed
+    assert "~ results/get: parameter include_licenses removed" in changed
+    invalid = run_cli("jobs", "validate", env=env)
+    assert invalid.code == 1 and "'member/info' is not in the /data catalogue" in invalid.err
