@@ -14,9 +14,20 @@ import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, text, update
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 
 from . import db
 from .api import Part
@@ -79,68 +90,147 @@ def content_hash(body: str) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+RUNS = cast(Table, Run.__table__)
+PARTS = cast(Table, ResultPart.__table__)
+LATEST = cast(Table, LatestResult.__table__)
+DOCUMENTS = cast(Table, Document.__table__)
+
+
+def _statements(engine: Engine) -> dict[str, db.Prepared]:
+    """The statements of every run, prepared once per engine (see `db.Prepared`). Two are
+    upserts, written for SQLite and PostgreSQL."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    upsert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    def binds(*names: str) -> dict[str, Any]:
+        return {name: bindparam(name) for name in names}
+
+    latest = upsert(LATEST).values(binds("job", "endpoint", "params", "result_id"))
+    statements = {
+        "open_run": insert(RUNS)
+        .values(
+            {
+                **binds("job", "trigger", "status", "started_at", "finished_at", "error", "pid"),
+                **dict.fromkeys(
+                    ("requests", "bytes", "documents_new", "documents_dup", "rows_new", "rows_dup"),
+                    0,
+                ),
+            }
+        )
+        .returning(RUNS.c.id),
+        "close_run": update(RUNS)
+        .where(RUNS.c.id == bindparam("run_id"))
+        .values(
+            binds(
+                "status",
+                "finished_at",
+                "requests",
+                "bytes",
+                "documents_new",
+                "documents_dup",
+                "error",
+                "ratelimit_remaining",
+                "rows_new",
+                "rows_dup",
+            )
+        ),
+        "put_document": upsert(DOCUMENTS)
+        .values(binds("sha256", "body", "size", "content_type", "first_seen_at"))
+        .on_conflict_do_nothing(index_elements=["sha256"]),
+        "insert_part": insert(PARTS)
+        .values(
+            binds(
+                "run_id",
+                "job",
+                "endpoint",
+                "params",
+                "fetched_at",
+                "part",
+                "sha256",
+                "url",
+                "link_expires",
+                "rows",
+                "envelope",
+            )
+        )
+        .returning(PARTS.c.id),
+        "set_latest": latest.on_conflict_do_update(
+            index_elements=["job", "endpoint", "params"],
+            set_={"result_id": latest.excluded.result_id},
+        ),
+    }
+    return {name: db.Prepared(engine, statement) for name, statement in statements.items()}
+
+
 class Archive:
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self.engine = engine
         self.clock = clock
-        self._insert_document = (
-            sqlite_insert(Document).on_conflict_do_nothing(index_elements=["sha256"])
-            if engine.dialect.name == "sqlite"
-            else None
-        )
+        self._sql = _statements(engine)
 
     # -- runs ----------------------------------------------------------------------------
 
     def open_run(self, job: str, trigger: str) -> int:
         with db.write(self.engine) as conn:
-            result = conn.execute(
-                insert(Run).values(
-                    job=job,
-                    trigger=trigger,
-                    status=RUNNING,
-                    started_at=iso_seconds(self.clock.now()),
-                    pid=os.getpid(),
-                )
+            result = self._sql["open_run"].execute(
+                conn,
+                {
+                    "job": job,
+                    "trigger": trigger,
+                    "status": RUNNING,
+                    "started_at": iso_seconds(self.clock.now()),
+                    "finished_at": None,
+                    "error": None,
+                    "pid": os.getpid(),
+                },
             )
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
+            return int(result.fetchone()[0])
 
     def finish_run(self, run_id: int, status: str, counts: RunCounts, error: str | None) -> None:
+        with db.write(self.engine) as conn:
+            self.close_run(conn, run_id, status, counts, error)
+
+    def close_run(
+        self, conn: Connection, run_id: int, status: str, counts: RunCounts, error: str | None
+    ) -> None:
+        """Record a run's outcome inside the caller's transaction."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"unknown run status {status!r}")
-        with db.write(self.engine) as conn:
-            conn.execute(
-                update(Run)
-                .where(Run.id == run_id)
-                .values(
-                    status=status,
-                    finished_at=iso_seconds(self.clock.now()),
-                    requests=counts.requests,
-                    bytes=counts.bytes,
-                    documents_new=counts.documents_new,
-                    documents_dup=counts.documents_dup,
-                    error=redact_text(error)[:2000] if error else None,
-                    ratelimit_remaining=counts.ratelimit_remaining,
-                    rows_new=counts.rows_new,
-                    rows_dup=counts.rows_dup,
-                )
-            )
+        self._sql["close_run"].execute(
+            conn,
+            {
+                "run_id": run_id,
+                "status": status,
+                "finished_at": iso_seconds(self.clock.now()),
+                "requests": counts.requests,
+                "bytes": counts.bytes,
+                "documents_new": counts.documents_new,
+                "documents_dup": counts.documents_dup,
+                "error": redact_text(error)[:2000] if error else None,
+                "ratelimit_remaining": counts.ratelimit_remaining,
+                "rows_new": counts.rows_new,
+                "rows_dup": counts.rows_dup,
+            },
+        )
 
     def record_skipped(self, job: str, trigger: str, reason: str) -> int:
         """A run that was due but did not touch the API (maintenance pause, overlap)."""
         now = iso_seconds(self.clock.now())
         with db.write(self.engine) as conn:
-            result = conn.execute(
-                insert(Run).values(
-                    job=job,
-                    trigger=trigger,
-                    status="skipped",
-                    started_at=now,
-                    finished_at=now,
-                    error=reason,
-                    pid=os.getpid(),
-                )
+            result = self._sql["open_run"].execute(
+                conn,
+                {
+                    "job": job,
+                    "trigger": trigger,
+                    "status": "skipped",
+                    "started_at": now,
+                    "finished_at": now,
+                    "error": reason,
+                    "pid": os.getpid(),
+                },
             )
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
+            return int(result.fetchone()[0])
 
     def mark_interrupted(self, at_startup: bool = True) -> int:
         """Runs left `running` by a process that no longer exists become `interrupted`.
@@ -182,7 +272,7 @@ class Archive:
     ) -> StoredResult:
         """Consume a fetch: chunks are stored as they arrive, then one transaction writes the
         part-0 document, every result row, the `latest` pointer and `in_same_transaction`
-        (a cursor, say). If the fetch fails midway nothing becomes visible."""
+        (a cursor, the run's outcome, say). If the fetch fails midway nothing becomes visible."""
         rows: dict[int, _PartRow] = {}
         part0_text = ""
         part0_type = "application/json"
@@ -203,52 +293,58 @@ class Archive:
         fetched_at = iso_seconds(self.clock.now())
         params_text = canonical_params(params)
         with db.write(self.engine) as conn:
-            self._count(self._put_document(conn, part0_text, rows[0].sha256, part0_type), counts)
+            new = self._put_document(conn, part0_text, rows[0].sha256, part0_type, fetched_at)
+            self._count(new, counts)
             result_id = 0
             for index in sorted(rows):
                 row = rows[index]
-                inserted = conn.execute(
-                    insert(ResultPart).values(
-                        run_id=run_id,
-                        job=job,
-                        endpoint=endpoint,
-                        params=params_text,
-                        fetched_at=fetched_at,
-                        part=index,
-                        sha256=row.sha256,
-                        url=row.url,
-                        link_expires=row.link_expires,
-                        rows=row.rows,
-                        envelope=row.envelope,
-                    )
+                inserted = self._sql["insert_part"].execute(
+                    conn,
+                    {
+                        "run_id": run_id,
+                        "job": job,
+                        "endpoint": endpoint,
+                        "params": params_text,
+                        "fetched_at": fetched_at,
+                        "part": index,
+                        "sha256": row.sha256,
+                        "url": row.url,
+                        "link_expires": row.link_expires,
+                        "rows": row.rows,
+                        "envelope": row.envelope,
+                    },
                 )
+                part_id = int(inserted.fetchone()[0])
                 if index == 0:
-                    result_id = int(inserted.inserted_primary_key[0])  # type: ignore[index]
-            self._set_latest(conn, job, endpoint, params_text, result_id)
+                    result_id = part_id
+            self._sql["set_latest"].execute(
+                conn,
+                {"job": job, "endpoint": endpoint, "params": params_text, "result_id": result_id},
+            )
+            counts.results += 1
             if in_same_transaction is not None:
                 in_same_transaction(conn)
-        counts.results += 1
         return StoredResult(result_id, [rows[i].sha256 for i in sorted(rows)])
 
     def _store_chunk(self, body: str, digest: str, content_type: str, counts: RunCounts) -> None:
         with db.write(self.engine) as conn:
             self._count(self._put_document(conn, body, digest, content_type), counts)
 
-    def _put_document(self, conn: Connection, body: str, digest: str, content_type: str) -> bool:
+    def _put_document(
+        self, conn: Connection, body: str, digest: str, content_type: str, now: str | None = None
+    ) -> bool:
         """Insert a document unless its content is already stored; True if it was new."""
-        values = {
-            "sha256": digest,
-            "body": body,
-            "size": len(body.encode("utf-8")),
-            "content_type": content_type,
-            "first_seen_at": iso_seconds(self.clock.now()),
-        }
-        if self._insert_document is not None:
-            return bool(conn.execute(self._insert_document.values(**values)).rowcount)
-        exists = conn.execute(select(Document.sha256).where(Document.sha256 == digest)).first()
-        if exists is None:
-            conn.execute(insert(Document).values(**values))
-        return exists is None
+        result = self._sql["put_document"].execute(
+            conn,
+            {
+                "sha256": digest,
+                "body": body,
+                "size": len(body.encode("utf-8")),
+                "content_type": content_type,
+                "first_seen_at": now or iso_seconds(self.clock.now()),
+            },
+        )
+        return bool(result.rowcount)
 
     @staticmethod
     def _count(new: bool, counts: RunCounts) -> None:
@@ -256,24 +352,6 @@ class Archive:
             counts.documents_new += 1
         else:
             counts.documents_dup += 1
-
-    @staticmethod
-    def _set_latest(conn: Connection, job: str, endpoint: str, params: str, result_id: int) -> None:
-        updated = conn.execute(
-            update(LatestResult)
-            .where(
-                LatestResult.job == job,
-                LatestResult.endpoint == endpoint,
-                LatestResult.params == params,
-            )
-            .values(result_id=result_id)
-        )
-        if not updated.rowcount:
-            conn.execute(
-                insert(LatestResult).values(
-                    job=job, endpoint=endpoint, params=params, result_id=result_id
-                )
-            )
 
     # -- upkeep --------------------------------------------------------------------------
 

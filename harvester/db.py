@@ -9,13 +9,13 @@ harvester says when a transaction begins: `write()` takes the write lock up fron
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Executable, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
@@ -65,8 +65,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
+        # straight to the driver: this runs for every transaction, and going through
+        # SQLAlchemy's execution machinery here would cost more than the writes themselves
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        connection.connection.driver_connection.execute(f"BEGIN {mode}")  # type: ignore[union-attr]
 
 
 @contextmanager
@@ -86,6 +88,30 @@ def read(engine: Engine) -> Iterator[Connection]:
     """A read transaction: a consistent snapshot that never blocks the writer (WAL)."""
     with engine.connect() as connection, connection.begin():
         yield connection
+
+
+class Prepared:
+    """A Core statement compiled once for the engine's dialect and run on the DBAPI cursor of
+    the caller's transaction.
+
+    On the hot path of every run, SQLAlchemy's per-call machinery costs several times SQLite's
+    own work (building, compiling, events, result wrapping). This keeps the portable statement
+    (compiled per dialect, with its parameter style) and hands it straight to the driver.
+    Parameters are passed by bind name; the driver's cursor is returned (rowcount, fetchone).
+    """
+
+    def __init__(self, engine: Engine, statement: Executable) -> None:
+        compiled = statement.compile(dialect=engine.dialect)  # type: ignore[attr-defined]
+        self.sql = str(compiled)
+        self._names: list[str] | None = compiled.positiontup
+        self._defaults: dict[str, Any] = dict(compiled.params)  # columns' scalar defaults
+
+    def execute(self, connection: Connection, values: Mapping[str, Any]) -> Any:
+        merged = {**self._defaults, **values}
+        params = tuple(merged[n] for n in self._names) if self._names is not None else merged
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute(self.sql, params)
+        return cursor
 
 
 def upgrade(engine: Engine) -> bool:

@@ -131,9 +131,13 @@ class Runner:
         counts = RunCounts()
         stats = FetchStats()
         status, error = "success", None
+        closed = False  # a plain job closes its run in the transaction that stores its result
         with structlog.contextvars.bound_contextvars(job=job.name, run_id=run_id):
             try:
-                (body or self._execute)(job, run_id, cancel, counts, stats)
+                if body is not None:
+                    body(job, run_id, cancel, counts, stats)
+                else:
+                    closed = self._execute(job, run_id, cancel, counts, stats)
             except Cancelled as exc:
                 status, error = exc.outcome, str(exc)
                 if cancel.deadline is not None and not cancel.stop.is_set():
@@ -146,7 +150,8 @@ class Runner:
             except Exception as exc:  # a bug: record it, keep the service alive
                 log.exception("run.crashed")
                 status, error = "failed", f"unexpected {type(exc).__name__}: {exc}"
-            self._finish(run_id, status, counts, stats, error)
+            if not closed:
+                self._finish(run_id, status, counts, stats, error)
         outcome = RunOutcome(run_id, job.name, status, error, counts, time.monotonic() - started)
         self._log(outcome, trigger)
         return outcome
@@ -155,15 +160,25 @@ class Runner:
 
     def _execute(
         self, job: JobSpec, run_id: int, cancel: CancelToken, counts: RunCounts, stats: FetchStats
-    ) -> None:
+    ) -> bool:
+        """Do the job's requests; True if the run was closed with the last result."""
         if job.for_each is not None:
             self._fan_out(job, run_id, cancel, counts, stats)
-        elif job.incremental is not None:
+            return False
+        if job.incremental is not None:
             self._cursor(job, run_id, cancel, counts, stats)
-        else:
-            params = self.params(job)
-            parts = self.client.fetch(job.endpoint, params, cancel=cancel, stats=stats)
-            self.archive.store_result(run_id, job.name, job.endpoint, params, parts, counts)
+            return False
+        params = self.params(job)
+        parts = self.client.fetch(job.endpoint, params, cancel=cancel, stats=stats)
+
+        def close_with_result(conn: Connection) -> None:
+            _take_stats(counts, stats)
+            self.archive.close_run(conn, run_id, "success", counts, None)
+
+        self.archive.store_result(
+            run_id, job.name, job.endpoint, params, parts, counts, close_with_result
+        )
+        return True
 
     def params(self, job: JobSpec) -> dict[str, str]:
         """The job's parameters with their templates resolved now."""
@@ -285,9 +300,7 @@ class Runner:
     def _finish(
         self, run_id: int, status: str, counts: RunCounts, stats: FetchStats, error: str | None
     ) -> None:
-        counts.requests = stats.requests
-        counts.bytes = stats.bytes
-        counts.ratelimit_remaining = stats.ratelimit_remaining
+        _take_stats(counts, stats)
         self.archive.finish_run(run_id, status, counts, error)
 
     @staticmethod
@@ -315,6 +328,12 @@ class Runner:
             log.info("run.finished", **fields)
         else:
             log.warning("run.finished", **fields)
+
+
+def _take_stats(counts: RunCounts, stats: FetchStats) -> None:
+    counts.requests = stats.requests
+    counts.bytes = stats.bytes
+    counts.ratelimit_remaining = stats.ratelimit_remaining
 
 
 class FanOutIncomplete(ApiError):
