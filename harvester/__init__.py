@@ -1,3 +1,58 @@
-"""harvester: a scheduled harvester of iRacing's /data API into a SQLite archive."""
+"""harvester: a scheduled harvester of iRacing's /data API into a SQLite archive.
 
-__version__ = "0.1.0"
+Use it from Python with the same stored session as the service::
+
+    import harvester
+
+    with harvester.connect() as api:
+        me = api.get("/data/member/info")
+"""
+
+from ._version import __version__
+from .client import Api, RateLimit, Result, Session, connect
+from .errors import (
+    ApiError,
+    AuthError,
+    BadRequest,
+    Cancelled,
+    ConfigError,
+    Forbidden,
+    HarvesterError,
+    IncompleteResult,
+    InvalidClient,
+    Maintenance,
+    NotFound,
+    NotLoggedIn,
+    PasswordGrantBlocked,
+    RateLimited,
+    ServerError,
+    TokenKeyError,
+)
+from .settings import Settings, load_settings
+
+__all__ = [
+    "Api",
+    "ApiError",
+    "AuthError",
+    "BadRequest",
+    "Cancelled",
+    "ConfigError",
+    "Forbidden",
+    "HarvesterError",
+    "IncompleteResult",
+    "InvalidClient",
+    "Maintenance",
+    "NotFound",
+    "NotLoggedIn",
+    "PasswordGrantBlocked",
+    "RateLimit",
+    "RateLimited",
+    "Result",
+    "ServerError",
+    "Session",
+    "Settings",
+    "TokenKeyError",
+    "__version__",
+    "connect",
+    "load_settings",
+]

@@ -16,9 +16,10 @@ from typing import Any
 
 import click
 
-from . import __version__
+from ._version import __version__
 from .clock import iso_seconds
 from .errors import ConfigError, HarvesterError
+from .jobs import JobSpec
 from .logs import configure_logging
 from .output import FORMATS, render
 from .redact import redact_text
@@ -349,6 +350,63 @@ def catalog_diff(state: State) -> None:
     )
     for line in lines:
         click.echo(line)
+
+
+@cli.command()
+@click.argument("endpoint")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A query parameter (repeat it); templates like {-7d} work.",
+)
+@click.option("--raw", is_flag=True, help="The documents exactly as received, one per line.")
+@click.option("--save", is_flag=True, help="Also archive the result as a run of job `manual`.")
+@pass_state
+def get(state: State, endpoint: str, params: tuple[str, ...], raw: bool, save: bool) -> None:
+    """Fetch an endpoint now and print its resolved JSON (chunks merged into their rows)."""
+    import os
+
+    from .catalog import check_job, parse_catalogue, stored_catalogues
+    from .client import Api
+    from .jobs import normalise_endpoint
+    from .templates import TemplateError, render
+
+    values: dict[str, str] = {}
+    for item in params:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"-p {item!r}: write parameters as NAME=VALUE")
+        values[name.strip()] = value
+    path = normalise_endpoint(endpoint)
+    with state.runtime() as runtime:
+        try:
+            resolved = {n: render(v, runtime.clock.now(), os.environ) for n, v in values.items()}
+        except TemplateError as exc:
+            raise ConfigError(str(exc)) from None
+        stored = stored_catalogues(runtime.engine, 1)
+        if stored:
+            fetched_at, document = stored[0]
+            probe = JobSpec(name="get", endpoint=path, params=resolved)
+            problems, _ = check_job(probe, parse_catalogue(document), "-p", fetched_at)
+            if problems:
+                raise ConfigError(problems[0].message)
+        result = Api(runtime).fetch(path, resolved, save=save)
+    if raw:
+        for part in result.documents:
+            click.echo(part.text)
+        return
+    pretty = sys.stdout.isatty()
+    click.echo(
+        json.dumps(
+            result.data,
+            indent=2 if pretty else None,
+            separators=None if pretty else (",", ":"),
+            ensure_ascii=False,
+        )
+    )
 
 
 @cli.command()

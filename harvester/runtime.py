@@ -8,7 +8,7 @@ from types import TracebackType
 import httpx
 from sqlalchemy import Engine
 
-from . import __version__
+from ._version import __version__
 from .api import DataClient
 from .archive import Archive
 from .auth import OAuthSession

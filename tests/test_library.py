@@ -1,0 +1,216 @@
+"""harvester from Python and from the shell: connect(), the session, `harvester get`."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+import harvester
+from harvester.clock import ManualClock, SystemClock, parse_iso
+from harvester.settings import Settings
+from harvester.simulator import RunningSimulator, SimConfig, Simulator, SimulatorTransport
+from harvester.templates import iso_minute
+
+from .conftest import REPO, env_for, make_settings
+
+EXPECTED_ALL = [
+    "Api",
+    "ApiError",
+    "AuthError",
+    "BadRequest",
+    "Cancelled",
+    "ConfigError",
+    "Forbidden",
+    "HarvesterError",
+    "IncompleteResult",
+    "InvalidClient",
+    "Maintenance",
+    "NotFound",
+    "NotLoggedIn",
+    "PasswordGrantBlocked",
+    "RateLimit",
+    "RateLimited",
+    "Result",
+    "ServerError",
+    "Session",
+    "Settings",
+    "TokenKeyError",
+    "__version__",
+    "connect",
+    "load_settings",
+]
+
+
+def test_the_public_names_are_pinned() -> None:
+    assert harvester.__all__ == EXPECTED_ALL
+    for name in harvester.__all__:
+        assert hasattr(harvester, name), name
+
+
+@pytest.fixture
+def api(settings: Settings, sim: Simulator, clock: ManualClock):  # type: ignore[no-untyped-def]
+    with harvester.connect(settings, transport=SimulatorTransport(sim), clock=clock) as client:
+        yield client
+
+
+def test_get_resolves_every_shape(api: harvester.Api, sim: Simulator, clock: ManualClock) -> None:
+    assert api.get("/data/constants/categories")[0].keys() == {"label", "value"}  # direct
+    me = api.get("member/info")  # link
+    assert me["cust_id"] == sim.world.config.me_cust_id
+    awards = api.get("member/awards")  # data_url
+    assert isinstance(awards, list)
+    road = api.get("driver_stats_by_category/road")  # CSV
+    assert isinstance(road, list) and isinstance(road[0], dict)
+    sim.config.chunk_size = 20
+    begin = iso_minute(clock.now() - 86400)
+    races = api.get("/data/results/search_series", finish_range_begin=begin)  # chunks merged
+    expected = sim.world.subsessions_ending_between(parse_iso(begin), clock.now())
+    assert [race["subsession_id"] for race in races] == expected
+    assert {"subsession_id", "end_time"} <= races[0].keys()
+    result = api.fetch("results/search_series", {"finish_range_begin": begin})
+    assert len(result.documents) > 2 and result.chunked
+    assert result.header["data"]["chunk_info"]["rows"] == len(result.data)
+    assert api.rate_limit.limit == 240 and api.rate_limit.remaining is not None
+    assert isinstance(api.rate_limit.reset, datetime)
+
+
+def test_typed_errors(api: harvester.Api, sim: Simulator) -> None:
+    with pytest.raises(harvester.NotFound):
+        api.get("results/get", subsession_id=1)
+    with pytest.raises(harvester.BadRequest, match="Bad Request"):
+        api.get("results/search_series")
+    sim.config.maintenance = True
+    with pytest.raises(harvester.Maintenance):
+        api.get("member/info")
+
+
+def test_save_archives_a_manual_run(api: harvester.Api) -> None:
+    api.get("member/info", save=True)
+    from sqlalchemy import text
+
+    with api._runtime.engine.connect() as conn:
+        row = conn.execute(text("SELECT job, trigger, status FROM runs")).one()
+        assert tuple(row) == ("manual", "manual", "success")
+        assert conn.execute(text("SELECT endpoint FROM results")).scalar() == "member/info"
+
+
+def test_the_session_in_the_reference_client_s_terms(
+    api: harvester.Api, sim: Simulator, clock: ManualClock
+) -> None:
+    session = api.session
+    assert session.is_authenticated() is False
+    assert session.token_expires_at is None
+    assert session.authenticate() is True
+    assert session.is_authenticated() is True
+    expires = session.token_expires_at
+    assert isinstance(expires, datetime) and expires.tzinfo is not None
+    assert expires.timestamp() == clock.now() + 600
+    assert session.refresh_expires_at is not None
+    token = session.access_token
+    assert session.refresh() is True
+    assert session.access_token != token
+    assert sim.state()["password_grants"] == 1 and sim.state()["refreshes"] == 1
+    response = api._runtime.http.get(f"{api.settings.data_url}/data/member/info", auth=session.auth)
+    assert response.status_code == 200
+    assert "username" in session.status()
+
+
+def test_a_script_and_a_running_service_share_one_session(tmp_path: Path) -> None:
+    """The service (a process) and a script (this process) on one database: one password login
+    between them and no refresh token presented twice, across many refreshes."""
+    sim = Simulator(SimConfig(access_token_lifetime=4), SystemClock())  # refreshes every ~4 s
+    with RunningSimulator(sim) as server:
+        settings = make_settings(tmp_path, server.url, token_refresh_buffer_seconds=1.0)
+        env = env_for(settings)
+        env["TOKEN_REFRESH_BUFFER_SECONDS"] = "1"
+        (tmp_path / "jobs.yaml").write_text(
+            "jobs:\n  info: {endpoint: member/info, every: 1s}\n"
+            "  catalog: {endpoint: doc, every: 1d, enabled: false}\n"
+        )
+        with harvester.connect(settings) as api:
+            api.session.authenticate()
+        service = subprocess.Popen(
+            [sys.executable, "-m", "harvester", "start"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            with harvester.connect(settings) as api:
+                for _ in range(40):  # about ten seconds of calls alongside the service
+                    assert api.get("constants/categories")
+                    time.sleep(0.25)
+        finally:
+            service.send_signal(signal.SIGTERM)
+            _, err = service.communicate(timeout=60)
+        assert service.returncode == 0, err
+    state = sim.state()
+    assert state["password_grants"] == 1
+    assert state["refresh_reuses"] == 0
+    assert state["refreshes"] >= 2
+
+
+def test_the_readme_python_example_runs(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Use it from Python") :]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code is not None
+    sim = Simulator(SimConfig(), SystemClock())  # real time: 2026 Q4 has races
+    with RunningSimulator(sim) as server:
+        env = env_for(make_settings(tmp_path, server.url))
+        done = subprocess.run(
+            [sys.executable, "-c", code.group(1)],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].endswith(str(sim.world.config.me_cust_id))
+    assert re.match(r"\d+ races", lines[1]) and int(lines[1].split()[0]) > 100
+    assert "requests left until" in lines[2]
+    assert lines[3].startswith("access token valid until 20")
+
+
+def test_harvester_get(run_cli, tmp_path: Path, loopback: RunningSimulator) -> None:
+    env = env_for(make_settings(tmp_path, loopback.url))
+    info = run_cli("get", "member/info", env=env)
+    assert info.code == 0, info.err
+    assert json.loads(info.out)["display_name"]
+    assert "\n" not in info.out.strip()  # compact when not a terminal
+    raw = run_cli("get", "/data/member/awards", "--raw", env=env)
+    assert raw.code == 0
+    assert "X-Amz-Signature" not in raw.out  # part 0 is the document behind data_url
+    assert isinstance(json.loads(raw.out.splitlines()[0]), list)
+    bad = run_cli("get", "results/get", "-p", "subsession_id=1", env=env)
+    assert bad.code == 1 and "not found" in bad.err
+    wrong = run_cli("get", "member/info", "-p", "nonsense", env=env)
+    assert wrong.code == 2 and "NAME=VALUE" in wrong.err
+    saved = run_cli("get", "stats/member_summary", "--save", env=env)
+    assert saved.code == 0
+    runs = run_cli("runs", "--job", "manual", "--format", "json", env=env)
+    assert json.loads(runs.out)[0]["trigger"] == "manual"
+
+
+def test_harvester_get_checks_parameters_against_the_catalogue(
+    run_cli, tmp_path: Path, loopback: RunningSimulator
+) -> None:
+    env = env_for(make_settings(tmp_path, loopback.url))
+    (tmp_path / "jobs.yaml").write_text("jobs:\n  x: {endpoint: member/info, every: 1h}\n")
+    assert run_cli("run", "catalog", env=env).code == 0
+    typo = run_cli("get", "results/get", "-p", "subsesion_id=5", env=env)
+    assert typo.code == 2
+    assert "did you mean `subsession_id`" in typo.err
