@@ -193,3 +193,26 @@ def net_runtime(
 
 def job(name: str, endpoint: str, **params: object) -> JobSpec:
     return JobSpec(name=name, endpoint=endpoint, params=params)  # type: ignore[arg-type]
+
+
+def db_rows(database: Path, sql: str) -> list[tuple[object, ...]]:
+    """Rows of a query on a database another process writes (none while it has no tables)."""
+    import sqlite3
+    from contextlib import closing
+
+    with closing(sqlite3.connect(database, timeout=30)) as conn:
+        try:
+            return conn.execute(sql).fetchall()
+        except sqlite3.OperationalError:
+            return []
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    """Poll a condition another thread or process makes true (bounded; not a timing test)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.01)

@@ -9,7 +9,7 @@ import textwrap
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,16 +24,7 @@ from harvester.scheduler import fire_times, first_run_time
 from harvester.service import Service, ServiceOptions
 from harvester.simulator import SimConfig, Simulator, SimulatorTransport
 
-from .conftest import make_settings
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    """Poll a condition the service makes true in its own threads (bounded, no fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.005)
+from .conftest import make_settings, wait_for
 
 
 def runs(rt: Runtime, where: str = "1=1") -> list[dict[str, object]]:
@@ -137,10 +128,10 @@ def test_due_jobs_run_and_are_recorded(harness: Harness, clock: ManualClock) -> 
           cats: {endpoint: constants/categories, every: 1h}
     """)
     harness.start()
-    wait_until(lambda: len(runs(harness.runtime, "status = 'success'")) == 2)
+    wait_for(lambda: len(runs(harness.runtime, "status = 'success'")) == 2)
     clock.advance(600)
     harness.service.scheduler.wakeup()  # type: ignore[union-attr]
-    wait_until(lambda: len(runs(harness.runtime, "job = 'info'")) == 2)
+    wait_for(lambda: len(runs(harness.runtime, "job = 'info'")) == 2)
     assert len(runs(harness.runtime, "job = 'cats'")) == 1
     assert {r["trigger"] for r in runs(harness.runtime)} == {"schedule"}
 
@@ -148,10 +139,10 @@ def test_due_jobs_run_and_are_recorded(harness: Harness, clock: ManualClock) -> 
 def test_missed_runs_coalesce_into_one_late_run(harness: Harness, clock: ManualClock) -> None:
     harness.write("jobs:\n  info: {endpoint: member/info, every: 1m}\n")
     harness.start()
-    wait_until(lambda: len(runs(harness.runtime)) == 1)
+    wait_for(lambda: len(runs(harness.runtime)) == 1)
     clock.advance(10 * 60 + 30)  # ten runs were missed (the machine slept, say)
     harness.service.scheduler.wakeup()  # type: ignore[union-attr]
-    wait_until(lambda: len(runs(harness.runtime)) == 2)
+    wait_for(lambda: len(runs(harness.runtime)) == 2)
     time.sleep(0.2)  # give a wrongly queued backlog the chance to show itself
     assert len(runs(harness.runtime)) == 2  # one late run, not ten
 
@@ -163,7 +154,7 @@ def test_a_job_never_runs_twice_at_once(tmp_path: Path) -> None:
     try:
         h.write("jobs:\n  slow: {endpoint: member/info, every: 1s}\n")
         h.start(workers=4)
-        wait_until(lambda: len(runs(h.runtime, "status = 'success'")) >= 3)
+        wait_for(lambda: len(runs(h.runtime, "status = 'success'")) >= 3)
         h.service.stop()  # type: ignore[union-attr]
         assert h.most_at_once["slow"] == 1
         skipped = runs(h.runtime, "status = 'skipped'")
@@ -180,7 +171,7 @@ def test_reload_adds_removes_and_changes_jobs(harness: Harness, clock: ManualClo
           cats: {endpoint: constants/categories, every: 1h}
     """)
     service = harness.start()
-    wait_until(lambda: len(runs(harness.runtime)) == 2)
+    wait_for(lambda: len(runs(harness.runtime)) == 2)
     harness.write("""
         jobs:
           info: {endpoint: member/info, every: 5m}
@@ -188,7 +179,7 @@ def test_reload_adds_removes_and_changes_jobs(harness: Harness, clock: ManualClo
     """)
     assert service.reload() is True
     assert set(service.scheduler.next_runs()) == {"info", "awards"}
-    wait_until(lambda: len(runs(harness.runtime, "job = 'awards'")) == 1)
+    wait_for(lambda: len(runs(harness.runtime, "job = 'awards'")) == 1)
     info_next = service.scheduler.next_runs()["info"]
     assert info_next is not None and info_next <= clock.now() + 300
 
@@ -200,7 +191,7 @@ def test_an_invalid_edit_is_logged_and_the_previous_jobs_keep_running(
     configure_logging("INFO", "json", stream)
     harness.write("jobs:\n  info: {endpoint: member/info, every: 10m}\n")
     service = harness.start()
-    wait_until(lambda: len(runs(harness.runtime)) == 1)
+    wait_for(lambda: len(runs(harness.runtime)) == 1)
     harness.write("jobs:\n  info: {endpoint: member/info, every: soon}\n")
     assert service.reload() is False
     errors = [
@@ -213,7 +204,7 @@ def test_an_invalid_edit_is_logged_and_the_previous_jobs_keep_running(
     assert set(service.scheduler.next_runs()) == {"info"}
     clock.advance(600)
     service.scheduler.wakeup()
-    wait_until(lambda: len(runs(harness.runtime)) == 2)  # the old job still runs
+    wait_for(lambda: len(runs(harness.runtime)) == 2)  # the old job still runs
 
 
 def test_the_watcher_notices_an_edit_and_sighup_forces_a_reload(
@@ -225,9 +216,9 @@ def test_the_watcher_notices_an_edit_and_sighup_forces_a_reload(
     loop.start()
     try:
         harness.write("jobs:\n  cats: {endpoint: constants/categories, every: 10m}\n")
-        wait_until(lambda: set(service.scheduler.next_runs()) == {"cats"})
+        wait_for(lambda: set(service.scheduler.next_runs()) == {"cats"})
         service.request_reload()  # what SIGHUP does; nothing changed, nothing breaks
-        wait_until(lambda: not service.reload_requested.is_set())
+        wait_for(lambda: not service.reload_requested.is_set())
         assert set(service.scheduler.next_runs()) == {"cats"}
     finally:
         service.request_stop()
@@ -239,11 +230,11 @@ def test_a_failed_run_is_retried(harness: Harness, sim: Simulator, clock: Manual
     sim.control({"fail_next": ["500"] * 4})  # the first run gives up after four attempts
     harness.write("jobs:\n  info: {endpoint: member/info, every: 1d, retries: 2}\n")
     harness.start()
-    wait_until(lambda: len(runs(harness.runtime, "status != 'running'")) == 1)
+    wait_for(lambda: len(runs(harness.runtime, "status != 'running'")) == 1)
     assert runs(harness.runtime)[0]["status"] == "failed"
     clock.advance(120)  # the back-off of the first retry is 30-60 s
     harness.service.scheduler.wakeup()  # type: ignore[union-attr]
-    wait_until(lambda: len(runs(harness.runtime, "status = 'success'")) == 1)
+    wait_for(lambda: len(runs(harness.runtime, "status = 'success'")) == 1)
     assert [r["trigger"] for r in runs(harness.runtime)] == ["schedule", "retry"]
 
 
@@ -253,18 +244,18 @@ def test_runs_due_during_maintenance_are_skipped_then_resume(
     harness.write("jobs:\n  info: {endpoint: member/info, every: 30s}\n")
     sim.config.maintenance = True
     harness.start()
-    wait_until(lambda: len(runs(harness.runtime, "status != 'running'")) == 1)
+    wait_for(lambda: len(runs(harness.runtime, "status != 'running'")) == 1)
     assert runs(harness.runtime)[0]["status"] == "maintenance"
     requests = sim.state()["data"]["requests"]
     clock.advance(31)  # due again, inside the pause (the first probe is a minute later)
     harness.service.scheduler.wakeup()  # type: ignore[union-attr]
-    wait_until(lambda: len(runs(harness.runtime, "status != 'running'")) == 2)
+    wait_for(lambda: len(runs(harness.runtime, "status != 'running'")) == 2)
     assert runs(harness.runtime)[1]["status"] == "skipped"
     assert sim.state()["data"]["requests"] == requests  # not touched
     sim.config.maintenance = False
     clock.advance(61)
     harness.service.scheduler.wakeup()  # type: ignore[union-attr]
-    wait_until(lambda: len(runs(harness.runtime, "status = 'success'")) == 1)
+    wait_for(lambda: len(runs(harness.runtime, "status = 'success'")) == 1)
 
 
 def test_stop_lets_runs_finish_then_cancels_and_marks_them(tmp_path: Path) -> None:
@@ -274,7 +265,7 @@ def test_stop_lets_runs_finish_then_cancels_and_marks_them(tmp_path: Path) -> No
     try:
         h.write("jobs:\n  slow: {endpoint: member/info, every: 1h}\n")
         service = h.start(drain_seconds=0.0, cancel_seconds=5.0)
-        wait_until(lambda: bool(service._running))
+        wait_for(lambda: bool(service._running))
         service.stop()
         assert runs(h.runtime)[0]["status"] in ("interrupted", "success")
         assert not runs(h.runtime, "status = 'running'")
@@ -312,7 +303,7 @@ def test_a_simulated_hour_of_twenty_jobs(tmp_path: Path) -> None:
         h.write("\n".join(lines) + "\n")
         started = clock.now()
         service = h.start(workers=4)
-        wait_until(lambda: clock.now() - started >= 3600, timeout=3600 / factor + 30)
+        wait_for(lambda: clock.now() - started >= 3600, timeout=3600 / factor + 30)
         service.stop()
         recorded = runs(h.runtime)
         state = sim.state()

@@ -28,7 +28,7 @@ def all_secrets(settings: Settings, sim: Simulator) -> list[str]:
         mask(settings.client_secret, settings.client_id),
         *issued,
     ]
-    assert len(issued) >= 4  # two grants happened
+    assert len(issued) >= 2  # at least one grant happened
     return values
 
 
@@ -95,3 +95,41 @@ def test_no_secret_in_the_database_or_wal_after_harvesting(
         assert secret.encode() not in raw
     assert b"X-Amz-Signature" not in raw
     assert b"X-Amz-Credential" not in raw
+
+
+def test_dot_env_contents_and_tokens_never_reach_the_output_of_commands(
+    run_cli,
+    tmp_path: Path,
+    loopback,
+    sim: Simulator,  # type: ignore[no-untyped-def]
+) -> None:
+    """With everything in `.env` and LOG_LEVEL=DEBUG, no secret of it (nor any token) appears
+    in what login, run, get, status and auth status print or log."""
+    from .conftest import make_settings
+
+    settings = make_settings(tmp_path, loopback.url)
+    (tmp_path / ".env").write_text(
+        f"CLIENT_ID={settings.client_id}\nCLIENT_SECRET={settings.client_secret}\n"
+        f"USERNAME={settings.username}\nPASSWORD={settings.password}\n"
+        f"IRACING_OAUTH_URL={settings.oauth_url}\nIRACING_DATA_URL={settings.data_url}\n"
+        "SOMETHING_PRIVATE=private-value-in-dot-env\n"
+    )
+    (tmp_path / "jobs.yaml").write_text("jobs:\n  info: {endpoint: member/info, every: 1h}\n")
+    env = {"LOG_LEVEL": "DEBUG", "LOG_FORMAT": "json"}
+    outputs = []
+    for command in (
+        ("auth", "login"),
+        ("run", "info"),
+        ("get", "member/awards"),
+        ("status",),
+        ("auth", "status", "--format", "json"),
+        ("jobs",),
+    ):
+        result = run_cli(*command, env=env)
+        assert result.code == 0, (command, result.err)
+        outputs.append(result.out + result.err)
+    everything = "\n".join(outputs)
+    assert '"level": "debug"' in everything  # DEBUG was really on
+    for secret in [*all_secrets(settings, sim), "private-value-in-dot-env"]:
+        assert secret not in everything
+    assert "Bearer " not in everything and "X-Amz-Signature" not in everything

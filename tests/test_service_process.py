@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from harvester.simulator import RunningSimulator
 
-from .conftest import env_for, make_settings
+from .conftest import db_rows, env_for, make_settings, wait_for
 
 JOBS = """
 jobs:
@@ -38,28 +36,14 @@ def start(tmp_path: Path, server: RunningSimulator, *args: str) -> subprocess.Po
     )
 
 
-def query(database: Path, sql: str) -> list[tuple[object, ...]]:
-    with closing(sqlite3.connect(database)) as conn:
-        try:
-            return conn.execute(sql).fetchall()
-        except sqlite3.OperationalError:
-            return []
-
-
-def wait_for(condition, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
-
-
 @pytest.mark.slow
 def test_sigterm_stops_new_runs_and_exits_zero(tmp_path: Path, loopback: RunningSimulator) -> None:
     service = start(tmp_path, loopback, "--grace", "2")
     database = tmp_path / "harvester.db"
     try:
-        wait_for(lambda: len(query(database, "SELECT id FROM runs WHERE status = 'success'")) >= 2)
+        wait_for(
+            lambda: len(db_rows(database, "SELECT id FROM runs WHERE status = 'success'")) >= 2
+        )
         sent_at = time.monotonic()
         service.send_signal(signal.SIGTERM)
         _, err = service.communicate(timeout=30)
@@ -73,10 +57,10 @@ def test_sigterm_stops_new_runs_and_exits_zero(tmp_path: Path, loopback: Running
     events = [json.loads(line)["event"] for line in err.splitlines() if line.startswith("{")]
     assert "service.started" in events and events[-1] == "service.stopped"
     assert "run.finished" in events
-    assert query(database, "SELECT count(*) FROM runs WHERE status = 'running'") == [(0,)]
-    count = query(database, "SELECT count(*) FROM runs")[0][0]
+    assert db_rows(database, "SELECT count(*) FROM runs WHERE status = 'running'") == [(0,)]
+    count = db_rows(database, "SELECT count(*) FROM runs")[0][0]
     time.sleep(0.5)
-    assert query(database, "SELECT count(*) FROM runs")[0][0] == count  # nothing new
+    assert db_rows(database, "SELECT count(*) FROM runs")[0][0] == count  # nothing new
 
 
 @pytest.mark.slow
@@ -86,7 +70,7 @@ def test_a_second_instance_is_refused_naming_the_first(
     first = start(tmp_path, loopback)
     database = tmp_path / "harvester.db"
     try:
-        wait_for(lambda: len(query(database, "SELECT id FROM service")) == 1)
+        wait_for(lambda: len(db_rows(database, "SELECT id FROM service")) == 1)
         second = start(tmp_path, loopback)
         _, err = second.communicate(timeout=30)
         assert second.returncode == 2
@@ -136,8 +120,8 @@ def test_the_demo_end_to_end(tmp_path: Path) -> None:
     assert "password logins it cost: 0" in done.stdout
     assert "harvester query" in done.stdout
     database = tmp_path / "out" / "harvester.db"
-    statuses = dict(query(database, "SELECT status, count(*) FROM runs GROUP BY status"))
+    statuses = dict(db_rows(database, "SELECT status, count(*) FROM runs GROUP BY status"))
     assert statuses.get("success", 0) >= 8
-    assert query(database, "SELECT count(DISTINCT job) FROM results")[0][0] >= 8
-    shapes = dict(query(database, "SELECT job, max(part) FROM results GROUP BY job"))
+    assert db_rows(database, "SELECT count(DISTINCT job) FROM results")[0][0] >= 8
+    shapes = dict(db_rows(database, "SELECT job, max(part) FROM results GROUP BY job"))
     assert shapes["season_results"] >= 2 and shapes["race_event_log"] >= 1  # chunks

@@ -32,6 +32,7 @@ class SimConfig:
     chunk_size: int = 500
     maintenance_windows: list[tuple[float, float]] = field(default_factory=list)
     maintenance: bool = False  # switched on and off at run time
+    storm_until: float | None = None  # until then every /data request answers 429 (a 429 storm)
     latency: float = 0.0  # real seconds added to every answer
     fault_rate: float = 0.0  # share of /data and link requests that fail
     fault_kinds: tuple[str, ...] = FAULT_KINDS

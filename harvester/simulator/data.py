@@ -85,6 +85,19 @@ class DataService:
             return json_response(503, MAINTENANCE_BODY)
         session = self.oauth.verify_access(request.header("authorization"))
         who = session.username if session else "anonymous"
+        storm = self.config.storm_until
+        if storm is not None and now < storm:  # another client spent the account's budget
+            self._count("rate_limited")
+            limit = str(self.config.rate_limit or 240)
+            return text_response(
+                429,
+                "Rate limit exceeded",
+                headers={
+                    "x-ratelimit-limit": limit,
+                    "x-ratelimit-remaining": "0",
+                    "x-ratelimit-reset": str(math.ceil(storm)),
+                },
+            )
         headers = self._rate_headers(who, now)
         if headers is None:
             self._count("rate_limited")

@@ -58,6 +58,7 @@ class RefreshToken:
     session: Session
     expires_at: float
     used: bool = False
+    revoked: bool = False
 
 
 class OAuthService:
@@ -164,7 +165,10 @@ class OAuthService:
             if record.used:
                 self.count("refresh_reuses")
                 return self._error("invalid_grant", "refresh token was already used")
-            if record.session.revoked or record.expires_at <= now:
+            if record.revoked or record.session.revoked:
+                self.count("refresh_revoked")
+                return self._error("invalid_grant", "refresh token was revoked")
+            if record.expires_at <= now:
                 self.count("refresh_expired")
                 return self._error("invalid_grant", "refresh token is expired or revoked")
             record.used = True
@@ -242,8 +246,8 @@ class OAuthService:
         with self.lock:
             count = 0
             for record in self._refresh.values():
-                if not record.used:
-                    record.used = True
+                if not record.used and not record.revoked:
+                    record.revoked = True
                     count += 1
             return count
 

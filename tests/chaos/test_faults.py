@@ -1,0 +1,141 @@
+"""The fault campaign: the service against a simulator failing 10% of requests in every way,
+with 429 storms, a maintenance hour and a revoked refresh token. Every job converges once the
+weather clears, at most two password logins are spent, and nothing is stored twice.
+
+A short campaign runs with the suite; `make chaos` runs a long one."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from harvester.clock import ScaledClock
+from harvester.runtime import open_runtime
+from harvester.service import Service, ServiceOptions
+from harvester.simulator import SimConfig, Simulator, SimulatorTransport
+from harvester.simulator.config import FAULT_KINDS
+
+from ..conftest import make_settings
+
+JOBS = """
+jobs:
+  member_info: {endpoint: member/info, every: 5m}
+  categories: {endpoint: constants/categories, every: 15m}
+  awards: {endpoint: member/awards, every: 10m}
+  road_stats: {endpoint: driver_stats_by_category/road, every: 30m}
+  recent:
+    endpoint: results/search_series
+    every: 5m
+    incremental: {cursor: end_time, param: finish_range_begin, start: -6h, window: 1d,
+                  key: subsession_id}
+  details:
+    endpoint: results/get
+    every: 5m
+    retries: 2
+    for_each: {job: recent, path: "$[*].subsession_id", param: subsession_id}
+  event_logs:
+    endpoint: results/event_log
+    every: 5m
+    params: {simsession_number: 0}
+    for_each: {job: recent, path: "$[*].subsession_id", param: subsession_id}
+  catalog: {endpoint: doc, every: 1d, enabled: false}
+"""
+MINUTE = 60.0
+
+
+def campaign(tmp_path: Path, hours: float, factor: float) -> None:
+    clock = ScaledClock(factor)
+    sim = Simulator(SimConfig(chunk_size=30, fault_rate=0.10, fault_kinds=FAULT_KINDS), clock)
+    settings = make_settings(tmp_path, sim.base_url)
+    (tmp_path / "jobs.yaml").write_text(JOBS)
+    begin = clock.now()
+    # the weather, in simulated time from the start
+    hour = 3600.0
+    maintenance = (begin + 0.2 * hour, begin + 1.2 * hour)  # a maintenance hour
+    # the pause after maintenance backs off up to 30 minutes: the storm comes well after
+    storm = (2.0 * hour, 2.0 * hour + 10 * MINUTE)  # 429s whatever the budget says
+    revoke_at = 2.4 * hour  # the refresh token is revoked: one more password login
+    calm_at = hours * hour - 45 * MINUTE  # the last 45 minutes: no more faults
+    sim.config.maintenance_windows = [maintenance]
+    with open_runtime(settings, transport=SimulatorTransport(sim), clock=clock) as runtime:
+        service = Service(runtime, tmp_path / "jobs.yaml", ServiceOptions(workers=4))
+        service.start()
+        revoked = stormed = calmed = False
+        try:
+            while (elapsed := clock.now() - begin) < hours * 3600:
+                if not stormed and elapsed >= storm[0]:
+                    sim.config.storm_until, stormed = begin + storm[1], True
+                if not revoked and elapsed >= revoke_at:
+                    sim.control({"revoke_refresh_tokens": True})
+                    revoked = True
+                if not calmed and elapsed >= calm_at:
+                    sim.config.fault_rate, calmed = 0.0, True
+                time.sleep(0.02)
+        finally:
+            service.stop()
+        check(runtime.engine, sim, service)
+
+
+def check(engine, sim: Simulator, service: Service) -> None:  # type: ignore[no-untyped-def]
+    state = sim.state()
+    assert state["password_grants"] <= 2  # the first login, and one after the revocation
+    assert state["refresh_reuses"] == 0
+    assert sum(state["faults_injected"].values()) > 20  # the weather did happen
+    assert state["data"].get("rate_limited", 0) > 0  # the storm happened
+    assert state["data"].get("maintenance", 0) > 0
+    with engine.connect() as conn:
+        statuses = Counter(
+            dict(conn.execute(text("SELECT status, count(*) FROM runs GROUP BY status")).all())
+        )
+        assert statuses["maintenance"] >= 1 and statuses["skipped"] >= 1
+        assert statuses["running"] == 0
+        # every job converged: its last run (after the calm came) succeeded
+        last = dict(
+            conn.execute(
+                text(
+                    "SELECT job, status FROM runs WHERE id IN (SELECT max(id) FROM runs "
+                    "WHERE status != 'skipped' GROUP BY job)"
+                )
+            ).all()
+        )
+        assert set(last.values()) == {"success"}, last
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM fanout_items WHERE status IN ('pending', 'failed')")
+            ).scalar()
+            == 0
+        )
+        for job in ("details", "event_logs"):
+            fetched = Counter(
+                json.loads(params)["subsession_id"]
+                for (params,) in conn.execute(
+                    text(f"SELECT params FROM results WHERE job = '{job}' AND part = 0")
+                )
+            )
+            assert fetched and max(fetched.values()) == 1, job  # nothing stored twice
+        assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+        assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+    assert all(
+        o.status in ("success", "failed", "maintenance", "skipped", "interrupted")
+        for o in service.outcomes
+    )
+    print(
+        f"fault campaign: runs {dict(statuses)}, faults injected {state['faults_injected']}, "
+        f"429s {state['data'].get('rate_limited', 0)}, password grants "
+        f"{state['password_grants']}, refreshes {state['refreshes']}"
+    )
+
+
+@pytest.mark.slow
+def test_fault_campaign_short(tmp_path: Path) -> None:
+    campaign(tmp_path, hours=3.5, factor=600.0)
+
+
+@pytest.mark.chaos
+def test_fault_campaign_long(tmp_path: Path) -> None:
+    campaign(tmp_path, hours=12.0, factor=360.0)
