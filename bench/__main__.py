@@ -1,7 +1,8 @@
 """`python -m bench`: run the scenarios, print one table, write it to bench/results/latest.json.
 
     python -m bench                  every scenario, full size
-    python -m bench --only memory    one scenario (repeatable)
+    python -m bench --only memory    one scenario (repeatable): pipeline, ratebudget, memory,
+                                     tokens, chunks, archive, scheduler
     python -m bench --quick          scaled-down sizes: a smoke test, not a measurement
     python -m bench --profile        also print a cProfile of harvester's side, where supported
     python -m bench --strict         exit 1 when a goal is not met (default: only on a crash)
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from harvester.logs import configure_logging
 
-from . import memory, pipeline, ratebudget
+from . import archive, chunks, memory, pipeline, ratebudget, scheduler, tokens
 from .common import RESULTS, Options, Result, format_figure, format_value
 
 Scenario = Callable[[Options], list[Result]]
@@ -34,6 +35,10 @@ SCENARIOS: dict[str, Scenario] = {
     "pipeline": pipeline.run,
     "ratebudget": ratebudget.run,
     "memory": memory.run,
+    "tokens": tokens.run,
+    "chunks": chunks.run,
+    "archive": archive.run,
+    "scheduler": scheduler.run,
 }
 
 HEADERS = ("scenario", "measurement", "harvester", "baseline", "ratio/share", "goal", "met?")
@@ -50,7 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="scaled-down sizes (smoke test)")
     parser.add_argument(
-        "--profile", action="store_true", help="print a cProfile of harvester's side (pipeline)"
+        "--profile",
+        action="store_true",
+        help="print a cProfile of harvester's side (pipeline, scheduler)",
     )
     parser.add_argument(
         "--json",

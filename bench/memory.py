@@ -100,8 +100,9 @@ def _iso(epoch: float) -> str:
 
 
 @contextmanager
-def _simulator(world: _World, now: float) -> Iterator[str]:
-    """The simulator process; yields its URL and stops it afterwards."""
+def _simulator(world: _World, now: float, latency: float = 0.0) -> Iterator[str]:
+    """The simulator process; yields its URL and stops it afterwards. `latency`: real seconds
+    added to every answer."""
     command = [
         sys.executable,
         "-m",
@@ -112,6 +113,7 @@ def _simulator(world: _World, now: float) -> Iterator[str]:
         f"--max-splits={world.max_splits}",
         f"--chunk-size={world.chunk_size}",
         f"--now={now}",
+        f"--latency={latency}",
     ]
     process = subprocess.Popen(
         command, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True

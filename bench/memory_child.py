@@ -1,9 +1,12 @@
 """The two processes of the memory scenario (`bench/memory.py` starts them).
 
     python -m bench.memory_child simulate --series-count N --race-interval M --max-splits S \
-        --chunk-size C --now EPOCH
+        --chunk-size C --now EPOCH [--latency SECONDS]
         A simulator on 127.0.0.1 (a free port); prints its URL on stdout, serves until stdin
-        closes.
+        closes. `--latency` adds real seconds to every answer (the chunks scenario uses it).
+        TCP_NODELAY is set on its connections: without it each answer (headers, then body, in
+        two writes) waits ~40 ms for the client's delayed ACK (Nagle), a simulator artefact
+        that would swamp `--latency` (see `_nodelay`).
 
     python -m bench.memory_child harvest --url URL --folder DIR --begin ISO --end ISO
         harvester in a fresh process: idle RSS after imports, open_runtime and a login; then one
@@ -25,6 +28,7 @@ from harvester.clock import ManualClock
 from harvester.jobs import JobSpec
 from harvester.runtime import open_runtime
 from harvester.simulator import RunningSimulator, SimConfig, Simulator
+from harvester.simulator import server as server_module
 from harvester.simulator.world import World, WorldConfig
 
 from .common import proc_status_kb, reset_peak_rss, sim_settings
@@ -32,7 +36,16 @@ from .common import proc_status_kb, reset_peak_rss, sim_settings
 ENDPOINT = "results/search_series"
 
 
+def _nodelay() -> None:
+    """Answers leave at once: `http.server` writes the headers and the body separately, and
+    with Nagle's algorithm on, the body waits for the ACK of the headers, which Linux delays
+    by ~40 ms on loopback. Real servers (S3, members-ng) do not add that; the simulator's
+    `_Handler` leaves `disable_nagle_algorithm` False (reported, not changed here)."""
+    server_module._Handler.disable_nagle_algorithm = True
+
+
 def simulate(args: argparse.Namespace) -> None:
+    _nodelay()
     world = World(
         WorldConfig(
             series_count=args.series_count,
@@ -41,7 +54,7 @@ def simulate(args: argparse.Namespace) -> None:
         )
     )
     sim = Simulator(
-        SimConfig(rate_limit=None, chunk_size=args.chunk_size),
+        SimConfig(rate_limit=None, chunk_size=args.chunk_size, latency=args.latency),
         clock=ManualClock(args.now),  # time stands still after the window: links never expire
         world=world,
     )
@@ -107,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     sim.add_argument("--max-splits", type=int, required=True)
     sim.add_argument("--chunk-size", type=int, required=True)
     sim.add_argument("--now", type=float, required=True)
+    sim.add_argument("--latency", type=float, default=0.0)
     run = commands.add_parser("harvest")
     run.add_argument("--url", required=True)
     run.add_argument("--folder", required=True)
