@@ -9,7 +9,6 @@ error whose `outcome` is the run's status: nothing here crashes a run or retries
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 from collections.abc import Iterator, Mapping
@@ -34,20 +33,29 @@ from .errors import (
     RateLimited,
     ServerError,
 )
-from .jobs import normalise_endpoint
 from .logs import get_logger
 from .maintenance import MaintenancePause
 from .ratelimit import RateBudget
 from .redact import redact_text
 from .retry import backoff_delay
 from .settings import Settings
-from .shapes import ChunkInfo, DataUrl, Link, find_chunk_info, indirection, without_query
+from .shapes import (
+    ChunkInfo,
+    DataUrl,
+    Link,
+    find_chunk_info,
+    indirection,
+    normalise_endpoint,
+    without_query,
+)
+from .text import parse_json, printable
 
 log = get_logger("harvester.api")
 
 MAX_ATTEMPTS = 4  # one request and three retries of a transient failure
 MAX_429_RETRIES = 3
 CHUNK_WORKERS = 4
+MAX_STORED_INT = 2**63 - 1  # the archive's integers are 64-bit
 
 
 @dataclass(frozen=True)
@@ -171,7 +179,7 @@ class DataClient:
                 while next_index < len(urls) and len(pending) < window:
                     label = (
                         f"chunk {next_index + 1} of {len(urls)} "
-                        f"({without_query(info.chunk_file_names[next_index])})"
+                        f"({_one_line(without_query(info.chunk_file_names[next_index]))})"
                     )
                     future = self._pool.submit(self._chunk, urls[next_index], label, cancel)
                     pending[future] = next_index
@@ -236,8 +244,8 @@ class DataClient:
                 stats.bytes += len(response.content)
                 self.budget.update(response.headers)
                 state = self.budget.state()
-                if state.remaining is not None:
-                    stats.ratelimit_remaining = state.remaining
+                if state.remaining is not None and abs(state.remaining) <= MAX_STORED_INT:
+                    stats.ratelimit_remaining = state.remaining  # (a 2**70 header is not kept)
                 outcome = self._judge(path, response)
                 if isinstance(outcome, _Body):
                     return outcome
@@ -285,7 +293,9 @@ class DataClient:
         if status == 400:
             raise BadRequest(f"{path}: bad request: {message}", status)
         if status == 401:
-            raise ApiError(f"{path}: unauthorized even after refreshing the token: {message}", 401)
+            # the token was refreshed for it (or is brand new): the member may not see this,
+            # e.g. a subsession of a session they were not in
+            raise Forbidden(f"{path}: unauthorized (401) with a fresh token: {message}", 401)
         if status == 403:
             raise Forbidden(f"{path}: forbidden: {message}", status)
         if status == 404:
@@ -296,6 +306,7 @@ class DataClient:
         self, url: str, label: str, cancel: CancelToken, stats: FetchStats | None
     ) -> _Body:
         """GET a pre-signed link: no Authorization header, no rate budget, bounded retries."""
+        _check_url(url, label)
         last_cause = ""
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
@@ -324,22 +335,44 @@ class DataClient:
         raise ServerError(f"{label} failed after {MAX_ATTEMPTS} attempts: {last_cause}")
 
 
+def _check_url(url: str, label: str) -> None:
+    """A link or chunk URL from a document must be one httpx can send (`https://`, `http://[::1`
+    or a NUL in a chunk's file name are not)."""
+    try:
+        host = httpx.URL(url).host
+    except httpx.InvalidURL as exc:
+        raise ApiError(f"{label} is not a usable URL ({exc})") from None
+    if not host:
+        raise ApiError(f"{label} is not a usable URL (it has no host)")
+
+
 def _decode(response: httpx.Response) -> _Body:
     """The exact text of a body and its parsed value; ValueError if it is not what it claims."""
     text = response.content.decode("utf-8")
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
     size = len(response.content)
-    if content_type in ("text/csv", "application/csv"):
+    if content_type in _CSV_TYPES or (content_type in _UNTYPED and _looks_like_csv(text)):
         return _Body(text, "text/csv", None, size)
     if _looks_like_html(text):
         raise ValueError("an HTML page instead of JSON")
-    value = json.loads(text.lstrip("\ufeff"))
-    return _Body(text, "application/json", value, size)
+    return _Body(text, "application/json", parse_json(text), size)
+
+
+_CSV_TYPES = ("text/csv", "application/csv")
+# S3 objects often carry no useful type: then the body says what it is
+_UNTYPED = ("", "application/octet-stream", "binary/octet-stream", "text/plain")
+
+
+def _looks_like_csv(text: str) -> bool:
+    """A header line of comma-separated names, and not JSON."""
+    head = text.lstrip("\ufeff").lstrip()
+    first = head.split("\n", 1)[0]
+    return bool(head) and head[0] not in '[{"' and "," in first
 
 
 def _is_maintenance(response: httpx.Response) -> bool:
     try:
-        body = response.json()
+        body = parse_json(response.text)
     except ValueError:
         return False
     return isinstance(body, dict) and str(body.get("error", "")).lower() == "site maintenance"
@@ -357,9 +390,9 @@ def _looks_like_html(text: str) -> bool:
 
 
 def _server_message(response: httpx.Response) -> str:
-    """The server's own words about an error, short and without secrets."""
+    """The server's own words about an error, short, on one line and without secrets."""
     try:
-        body = response.json()
+        body = parse_json(response.text)
     except ValueError:
         body = None
     if isinstance(body, dict):
@@ -369,13 +402,19 @@ def _server_message(response: httpx.Response) -> str:
             if body.get(key)
         ]
         if parts:
-            return redact_text("; ".join(parts))[:300]
+            return _one_line(redact_text("; ".join(parts))[:300])
     text = response.text.strip()
     if not text:
         return f"HTTP {response.status_code} with an empty body"
     if _looks_like_html(text):
         return f"HTTP {response.status_code} (an HTML page)"
-    return redact_text(text[:200])
+    return _one_line(redact_text(text[:200]))
+
+
+def _one_line(text: str) -> str:
+    """Server text fit for an error message: whitespace folded, anything unprintable escaped
+    (a lone surrogate from a JSON `\\ud800` escape could not even be stored)."""
+    return printable(" ".join(text.split()))
 
 
 def _transport_cause(exc: httpx.RequestError) -> str:

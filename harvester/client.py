@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,9 +24,11 @@ from .archive import RunCounts
 from .auth import OAuthSession
 from .clock import Clock, utc
 from .errors import HarvesterError
-from .jobs import JobSpec, normalise_endpoint, query_value
+from .jobs import JobSpec, query_value
 from .runtime import Runtime, open_runtime
 from .settings import Settings, load_settings
+from .shapes import normalise_endpoint
+from .text import parse_json
 
 MANUAL_JOB = "manual"
 
@@ -221,7 +222,7 @@ def connect(
 def _parse(part: Part) -> Any:
     if part.content_type == "text/csv":
         return list(csv.DictReader(io.StringIO(part.text)))
-    return json.loads(part.text.lstrip("\ufeff"))
+    return parse_json(part.text)
 
 
 def _has_chunk_info(document: Any) -> bool:

@@ -23,10 +23,13 @@ from typing import Any
 import yaml
 
 from . import templates
+from .clock import utc
 from .durations import format_duration, parse_duration
 from .errors import ConfigError
 from .incremental import ForEach, Incremental, end_param_for, parse_start
 from .jsonpath import compile_path
+from .shapes import normalise_endpoint
+from .text import printable
 
 ParamValue = str | int | float | bool | list[str | int | float | bool]
 
@@ -48,6 +51,8 @@ JOB_KEYS = (
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 ENDPOINT = re.compile(r"^/?(?:data/)?(?:[a-z0-9_]+/[a-z0-9_]+|doc)/?$")
 MAX_RETRIES = 10
+MAX_DEPTH = 32  # jobs.yaml needs five levels; deeper is a mistake or an alias holding itself
+MAX_VALUES = 100_000  # values after expanding aliases (a "billion laughs" file stops here)
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.field}: " if self.field else ""
-        return f"{self.file}:{self.line}: {where}{self.message}"
+        return printable(f"{self.file}:{self.line}: {where}{self.message}")
 
 
 class JobsError(ConfigError):
@@ -103,6 +108,10 @@ class JobsConfig:
     path: str
     jobs: Mapping[str, JobSpec]
     warnings: tuple[Problem, ...] = ()  # advice that does not stop the file being used
+    rejected: tuple[Problem, ...] = ()  # catalogue problems of jobs disabled because of them
+
+    def problems_of(self, name: str) -> list[Problem]:
+        return [p for p in self.rejected if p.field.split(".")[1:2] == [name]]
 
     def enabled(self) -> list[JobSpec]:
         return [job for job in self.jobs.values() if job.enabled]
@@ -117,12 +126,6 @@ def query_value(value: ParamValue) -> str:
     return str(value)
 
 
-def normalise_endpoint(endpoint: str) -> str:
-    """`/data/results/get`, `results/get/` and `results/get` all mean `results/get`."""
-    path = endpoint.strip().strip("/")
-    return path[len("data/") :] if path.startswith("data/") else path
-
-
 # -- reading YAML with line numbers ------------------------------------------------------------
 
 
@@ -134,9 +137,24 @@ class _Node:
     line: int
 
 
-def _plain(node: yaml.Node, problems: list[Problem], file: str, path: str) -> _Node:
-    """Convert a composed YAML node into _Nodes, reporting duplicate keys."""
+def _plain(
+    node: yaml.Node,
+    problems: list[Problem],
+    file: str,
+    path: str,
+    depth: int = 0,
+    budget: list[int] | None = None,
+) -> _Node:
+    """Convert a composed YAML node into _Nodes, reporting duplicate keys. A file nested too
+    deeply (an alias inside itself) or too large once its aliases are expanded is refused."""
     line = node.start_mark.line + 1
+    budget = budget if budget is not None else [MAX_VALUES]
+    budget[0] -= 1
+    if depth > MAX_DEPTH or budget[0] < 0:
+        what = f"nested more than {MAX_DEPTH} levels deep" if depth > MAX_DEPTH else "too large"
+        raise JobsError(
+            [Problem(file, line, path, f"{what} (an alias that contains itself, or many aliases?)")]
+        )
     if isinstance(node, yaml.MappingNode):
         result: dict[str, _Node] = {}
         key_lines: dict[str, int] = {}
@@ -155,12 +173,14 @@ def _plain(node: yaml.Node, problems: list[Problem], file: str, path: str) -> _N
                 )
                 continue
             key_lines[key_text] = key_node.start_mark.line + 1
-            child = _plain(value_node, problems, file, where)
+            child = _plain(value_node, problems, file, where, depth + 1, budget)
             child_with_key_line = _Node(child.value, key_node.start_mark.line + 1)
             result[key_text] = child_with_key_line
         return _Node(result, line)
     if isinstance(node, yaml.SequenceNode):
-        return _Node([_plain(item, problems, file, path) for item in node.value], line)
+        return _Node(
+            [_plain(item, problems, file, path, depth + 1, budget) for item in node.value], line
+        )
     return _Node(_scalar(node), line)
 
 
@@ -170,10 +190,13 @@ def _scalar(node: yaml.Node) -> Any:
     constructor = yaml.SafeLoader("")
     try:
         value = constructor.construct_object(node)
-    except yaml.YAMLError:
+    except Exception:  # `!!int abc`, `2026-13-45`, `!!bool maybe`...: PyYAML raises anything
         return node.value
     if isinstance(value, datetime):  # YAML reads 2026-09-01T00:00:00Z as a datetime: keep text
-        moment = value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
+        try:
+            moment = value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            return node.value
         return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, date):
         return value.isoformat()
@@ -305,8 +328,14 @@ def parse_jobs(
         raise JobsError(
             [Problem(file, line, "", f"not valid YAML: {exc.problem or exc}")]
         ) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        line = text.count("\n", 0, exc.position) + 1
+        message = f"not valid YAML: character #x{exc.character:04x}: {exc.reason}"
+        raise JobsError([Problem(file, line, "", message)]) from None
     except yaml.YAMLError as exc:
         raise JobsError([Problem(file, 1, "", f"not valid YAML: {exc}")]) from None
+    except RecursionError:
+        raise JobsError([Problem(file, 1, "", "not valid YAML: nested too deeply")]) from None
     if composed is None:
         return JobsConfig(file, {})
     root = _plain(composed, check.problems, file, "")
@@ -350,7 +379,7 @@ def _job(
     env: Mapping[str, str],
 ) -> JobSpec | None:
     where = f"jobs.{name}"
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         check.add(
             node.line,
             where,
@@ -458,6 +487,8 @@ def load_jobs(
     return parse_jobs(text, str(path), cron_check=cron_check, env=env)
 
 
+MIN_WINDOW = 3600.0
+MAX_WINDOW = 90 * 86400.0
 INCREMENTAL_KEYS = ("cursor", "param", "end_param", "start", "window", "key")
 FOR_EACH_KEYS = ("job", "path", "param", "max_items")
 
@@ -495,11 +526,17 @@ def _incremental(check: _Checker, node: _Node | None, where: str) -> Incremental
     start = _text(check, values, "start", where, True, node.line)
     key = _text(check, values, "key", where, False, node.line)
     end_param = _text(check, values, "end_param", where, False, node.line)
-    window = check.duration(values.get("window"), f"{where}.window") or 90 * 86400.0
+    window = check.duration(values.get("window"), f"{where}.window") or MAX_WINDOW
+    if not MIN_WINDOW <= window <= MAX_WINDOW:
+        check.add(
+            values["window"].line,
+            f"{where}.window",
+            "must be from 1h to 90d (iRacing's searches cover at most 90 days)",
+        )
     if start is not None:
         try:
-            parse_start(start, 0.0)
-        except ValueError:
+            utc(parse_start(start, 0.0))  # a date Python can represent, in UTC too
+        except (ValueError, OverflowError):
             check.add(
                 values["start"].line,
                 f"{where}.start",

@@ -34,16 +34,32 @@ class ChunkInfo:
         return [self.base_download_url + name for name in self.chunk_file_names]
 
 
+def _text(value: Any) -> str | None:
+    """A JSON string that can be sent and stored: not a lone surrogate (a `\\ud800` escape)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value
+
+
+def _url(value: Any) -> str | None:
+    text = _text(value)
+    return text if text is not None and text.startswith(("http://", "https://")) else None
+
+
 def indirection(document: Any) -> Link | DataUrl | None:
     """Where the real document is, when this one only points at it."""
     if not isinstance(document, dict):
         return None
-    link = document.get("link")
-    if isinstance(link, str) and link.startswith(("http://", "https://")) and len(document) <= 3:
-        expires = document.get("expires")
-        return Link(link, expires if isinstance(expires, str) else None)
-    data_url = document.get("data_url")
-    if isinstance(data_url, str) and data_url.startswith(("http://", "https://")):
+    link = _url(document.get("link"))
+    # shape B always has both keys; /data/doc entries have a `link` (to /data) but no `expires`
+    if link is not None and "expires" in document and len(document) <= 3:
+        return Link(link, _text(document.get("expires")))
+    data_url = _url(document.get("data_url"))
+    if data_url is not None:
         return DataUrl(data_url)
     return None
 
@@ -65,9 +81,9 @@ def find_chunk_info(document: Any) -> ChunkInfo | None:
     names = info.get("chunk_file_names") or []
     base = info.get("base_download_url") or ""
     rows = info.get("rows")
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+    if not isinstance(names, list) or not all(_text(n) is not None for n in names):
         raise IncompleteResult("chunk_info.chunk_file_names is not a list of file names")
-    if names and not (isinstance(base, str) and base.startswith(("http://", "https://"))):
+    if names and _url(base) is None:
         raise IncompleteResult("chunk_info.base_download_url is missing or not a URL")
     if rows is not None and (not isinstance(rows, int) or isinstance(rows, bool) or rows < 0):
         raise IncompleteResult("chunk_info.rows is not a row count")
@@ -82,3 +98,9 @@ def find_chunk_info(document: Any) -> ChunkInfo | None:
 def without_query(url: str) -> str:
     """A URL without its query string (the signature), as it may be stored and logged."""
     return url.split("?", 1)[0]
+
+
+def normalise_endpoint(endpoint: str) -> str:
+    """`/data/results/get`, `results/get/` and `results/get` all mean `results/get`."""
+    path = endpoint.strip().strip("/")
+    return path[len("data/") :] if path.startswith("data/") else path

@@ -1,0 +1,33 @@
+"""Small pure helpers for text that crosses harvester's edges: documents parsed, values stored,
+messages shown."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def printable(text: str) -> str:
+    """One line, fit for a message: line breaks, control characters and lone surrogates are
+    escaped as Python would write them (`\\n`, `\\x07`, `\\ud800`)."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def parse_json(text: str) -> Any:
+    """JSON from received text (a UTF-8 byte-order mark allowed); ValueError for anything that
+    is not JSON, nesting too deep for Python included."""
+    try:
+        return json.loads(text.lstrip("\ufeff"))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def storable(text: str) -> bool:
+    """False for text SQLite cannot store as UTF-8 (a lone surrogate from a `\\ud800` escape)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
