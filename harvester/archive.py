@@ -152,9 +152,13 @@ def _statements(engine: Engine) -> dict[str, db.Prepared]:
                 "link_expires",
                 "rows",
                 "envelope",
+                "result_id",
             )
         )
         .returning(PARTS.c.id),
+        "own_result": update(PARTS)  # part 0 is its result: it points at itself
+        .where(PARTS.c.id == bindparam("part_id"))
+        .values(result_id=bindparam("part_id")),
         "set_latest": latest.on_conflict_do_update(
             index_elements=["job", "endpoint", "params"],
             set_={"result_id": latest.excluded.result_id},
@@ -312,11 +316,13 @@ class Archive:
                         "link_expires": row.link_expires,
                         "rows": row.rows,
                         "envelope": row.envelope,
+                        "result_id": result_id or None,
                     },
                 )
                 part_id = int(inserted.fetchone()[0])
                 if index == 0:
                     result_id = part_id
+                    self._sql["own_result"].execute(conn, {"part_id": part_id})
             self._sql["set_latest"].execute(
                 conn,
                 {"job": job, "endpoint": endpoint, "params": params_text, "result_id": result_id},
@@ -356,9 +362,14 @@ class Archive:
     # -- upkeep --------------------------------------------------------------------------
 
     def collect_orphans(self, older_than_seconds: float = 3600.0) -> int:
-        """Delete documents no result points at (left by killed or failed runs)."""
+        """Delete documents no result points at (left by killed or failed runs).
+
+        Nothing is deleted while any run is `running` (in any process): a run may be about to
+        point at a stored chunk that looks orphaned, having found it already there."""
         cutoff = iso_seconds(self.clock.now() - older_than_seconds)
         with db.write(self.engine) as conn:
+            if conn.execute(select(Run.id).where(Run.status == RUNNING).limit(1)).first():
+                return 0
             result = conn.execute(
                 delete(Document).where(
                     Document.first_seen_at < cutoff,
@@ -366,6 +377,15 @@ class Archive:
                 )
             )
             return int(result.rowcount)
+
+    def analyze(self) -> None:
+        """Refresh the query planner's statistics (quick: sampled), so the views stay fast as
+        the archive grows. The service does this at start-up and daily."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        with db.write(self.engine) as conn:
+            conn.exec_driver_sql("PRAGMA analysis_limit = 1000")
+            conn.exec_driver_sql("ANALYZE")
 
     def integrity_check(self) -> str:
         with db.read(self.engine) as conn:

@@ -36,8 +36,17 @@ from .tokenstore import Tokens, TokenStore
 
 log = get_logger("harvester.auth")
 
-MIN_PASSWORD_BACKOFF = 15 * 60
-TOKEN_ATTEMPTS = 3
+# iRacing documents no Retry-After for `unauthorized_client`; the reference advises an hour
+MIN_PASSWORD_BACKOFF = 3600.0
+# attempts at the token endpoint, under the database's write lock: bounded so that other
+# writers (which wait up to db.BUSY_TIMEOUT_MS) are never starved
+TOKEN_ATTEMPTS = 2
+TOKEN_TIMEOUT = 10.0
+# after a refresh that failed for lack of an answer, wait before trying again (per process)
+REFRESH_RETRY_FIRST = 30.0
+# a 401 for a token younger than this is not the token's fault: it is not refreshed again
+FRESH_SECONDS = 60.0
+REFRESH_RETRY_MAX = 600.0
 
 
 @dataclass(frozen=True)
@@ -169,6 +178,8 @@ class OAuthSession:
         self._lock = threading.RLock()
         self._cached: Tokens | None = None
         self._rejected: str | None = None
+        self._refresh_retry_at = 0.0  # after a refresh got no answer (per process)
+        self._refresh_retry_step = REFRESH_RETRY_FIRST
         for secret in settings.secrets():
             register_secret(secret)
         if settings.client_secret and settings.client_id:
@@ -194,6 +205,15 @@ class OAuthSession:
             ):
                 return cached.access_token
             return self._obtain(force_refresh=False).access_token
+
+    def recently_obtained(self, token: str, within: float = FRESH_SECONDS) -> bool:
+        """True if `token` is the one this process obtained in the last `within` seconds: a
+        401 for it is about the request (a subsession of another member), not the token."""
+        cached = self._cached
+        if cached is None or cached.access_token != token:
+            return False
+        obtained = cached.last_refresh_at or cached.obtained_at
+        return self.clock.now() - obtained < within
 
     def invalidate(self, token: str) -> None:
         """The API refused `token` (401): the next `access_token()` gets a new one."""
@@ -272,29 +292,57 @@ class OAuthSession:
         rejected = self._rejected
         tokens: Tokens | None = None
         error: HarvesterError | None = None
+        unexpected: BaseException | None = None
         with self.store.locked() as conn:
-            now = self.clock.now()
-            stored = self.store.load(conn)
-            if (
-                stored is not None
-                and not force_refresh
-                and stored.access_token != rejected
-                and stored.access_valid(now, buffer)
-            ):
-                tokens = stored  # another thread or process refreshed meanwhile
-            elif stored is not None and stored.refresh_valid(now):
-                tokens, error, retry_with_password = self._refresh_grant(conn, stored, rejected)
-                if retry_with_password:
+            try:
+                now = self.clock.now()
+                stored = self.store.load(conn)
+                if (
+                    stored is not None
+                    and not force_refresh
+                    and stored.access_token != rejected
+                    and stored.access_valid(now, buffer)
+                ):
+                    tokens = stored  # another thread or process refreshed meanwhile
+                elif (paused := self._grants_paused(conn, now)) is not None:
+                    error = paused
+                elif stored is not None and stored.refresh_valid(now):
+                    tokens, error, retry_with_password = self._refresh_grant(conn, stored, rejected)
+                    if retry_with_password:
+                        tokens, error = self._password_grant(conn)
+                elif self.settings.has_credentials:
                     tokens, error = self._password_grant(conn)
-            elif self.settings.has_credentials:
-                tokens, error = self._password_grant(conn)
-            else:
-                error = NotLoggedIn(
-                    "no stored OAuth session and no credentials: set IRACING_CLIENT_ID, "
-                    "IRACING_CLIENT_SECRET, IRACING_USERNAME and IRACING_PASSWORD, then run "
-                    "`harvester auth login`"
-                )
+                else:
+                    error = NotLoggedIn(
+                        "no stored OAuth session and no credentials: set IRACING_CLIENT_ID, "
+                        "IRACING_CLIENT_SECRET, IRACING_USERNAME and IRACING_PASSWORD, then run "
+                        "`harvester auth login`"
+                    )
+            except BaseException as exc:  # re-raised below, after the commit
+                # what was recorded must stay: a password login sent counts at iRacing even
+                # if this process is interrupted before its answer is handled
+                unexpected = exc
+        if unexpected is not None:
+            self._cached = None
+            raise unexpected
         return self._finish(tokens, error)
+
+    def _grants_paused(self, conn: Connection, now: float) -> HarvesterError | None:
+        """The token endpoint asked us to stop (any grant), or a refresh recently got no
+        answer: do not knock again before the pause ends."""
+        if now < self._refresh_retry_at:
+            return AuthError(
+                "the token endpoint did not answer the last refresh; the next attempt is at "
+                f"{iso_seconds(self._refresh_retry_at)}"
+            )
+        state = self.store.password_grant_state(conn, now)
+        if state.blocked_until is not None:
+            return PasswordGrantBlocked(
+                f"the token endpoint refused us ({state.block_reason}); token requests are "
+                f"paused until {iso_seconds(state.blocked_until)}",
+                state.blocked_until,
+            )
+        return None
 
     def _finish(self, tokens: Tokens | None, error: HarvesterError | None) -> Tokens:
         if error is not None or tokens is None:
@@ -337,8 +385,19 @@ class OAuthSession:
             self.store.record_event(conn, "refresh", "no_answer", requested_at)
             if rejected is not None or not stored.access_valid(requested_at, 0):
                 self.store.save(conn, stored.access_expired(), requested_at)
+            self._refresh_retry_at = self.clock.now() + self._refresh_retry_step
+            self._refresh_retry_step = min(self._refresh_retry_step * 2, REFRESH_RETRY_MAX)
             return None, exc, False
-        fresh = parse_token_response(payload, requested_at)
+        self._refresh_retry_step = REFRESH_RETRY_FIRST
+        try:
+            fresh = parse_token_response(payload, requested_at)
+        except AuthError as exc:
+            # the server spent our refresh token: keep the new one if the answer carried it
+            new = payload.get("refresh_token") if isinstance(payload, dict) else None
+            kept = replace(stored, refresh_token=new) if isinstance(new, str) and new else stored
+            self.store.save(conn, kept.access_expired(), requested_at)
+            self.store.record_event(conn, "refresh", "bad_answer", requested_at, request_id)
+            return None, exc, False
         tokens = replace(
             fresh,
             # the server may keep the old refresh token instead of rotating it
@@ -395,7 +454,11 @@ class OAuthSession:
         except HarvesterError as exc:
             self.store.update_event(conn, event_id, "no_answer", None)
             return None, exc
-        tokens = parse_token_response(payload, now)
+        try:
+            tokens = parse_token_response(payload, now)
+        except AuthError as exc:
+            self.store.update_event(conn, event_id, "bad_answer", request_id)
+            return None, exc
         self._register(tokens)
         self.store.save(conn, tokens, now)
         self.store.update_event(conn, event_id, "ok", request_id)
@@ -430,7 +493,7 @@ class OAuthSession:
                 grant=grant,
             )
             return PasswordGrantBlocked(
-                f"iRacing refused the {grant} grant ({detail}); password logins are paused until "
+                f"iRacing refused the {grant} grant ({detail}); token requests are paused until "
                 f"{iso_seconds(until)} (x-request-id {failure.request_id})",
                 until,
             )
@@ -464,7 +527,7 @@ class OAuthSession:
                     self.token_url,
                     data=form,
                     headers={"Accept": "application/json"},
-                    timeout=min(self.settings.request_timeout, 20.0),
+                    timeout=min(self.settings.request_timeout, TOKEN_TIMEOUT),
                 )
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}"
@@ -524,7 +587,9 @@ class OAuthSession:
 
 
 class BearerAuth(httpx.Auth):
-    """httpx auth for /data: the session's access token; on a 401, one refresh and one retry."""
+    """httpx auth for /data: the session's access token; on a 401, one refresh and one retry
+    (unless the token is brand new: /data also answers 401 for a subsession the member may not
+    see, and refreshing for each of those would spend a refresh per item of a fan-out)."""
 
     def __init__(self, session: OAuthSession) -> None:
         self.session = session
@@ -533,7 +598,7 @@ class BearerAuth(httpx.Auth):
         token = self.session.access_token()
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
-        if response.status_code == 401:
+        if response.status_code == 401 and not self.session.recently_obtained(token):
             log.info("oauth.token_rejected_by_api")
             self.session.invalidate(token)
             request.headers["Authorization"] = f"Bearer {self.session.access_token()}"

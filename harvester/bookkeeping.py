@@ -4,7 +4,6 @@ that stores the documents it covers, so state and data move together or not at a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -13,6 +12,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from . import db
 from .jsonpath import Step, extract
 from .models import Backfill, Cursor, FanoutItem, FanoutMark, ResultPart, SeenKey
+from .text import parse_json, storable
 
 # -- cursors ---------------------------------------------------------------------------------
 
@@ -59,8 +59,12 @@ def collect_fanout_values(
     engine: Engine, job: str, parent: str, steps: tuple[Step, ...], now: str
 ) -> int:
     """Read the parent's result parts stored since the last look; every new value becomes a
-    pending item. Returns how many values were new. One transaction: the mark moves with them."""
-    with db.write(engine) as conn:
+    pending item. Returns how many values were new.
+
+    The documents are read in a snapshot (which may take a while on a first look at a large
+    archive) and the items and the mark are written in one short transaction: if it fails, the
+    next look reads the same parts again and nothing is lost."""
+    with db.read(engine) as conn:
         mark = (
             conn.execute(select(FanoutMark.parent_part_id).where(FanoutMark.job == job)).scalar()
             or 0
@@ -75,8 +79,11 @@ def collect_fanout_values(
         for part_id, sha in parts:
             latest = max(latest, part_id)
             values.extend(_values_in(conn, sha, steps))
-        new = 0
-        unique = list(dict.fromkeys(values))
+    if latest == mark:
+        return 0
+    new = 0
+    unique = list(dict.fromkeys(values))
+    with db.write(engine) as conn:
         for start in range(0, len(unique), 500):
             batch = unique[start : start + 500]
             result = conn.execute(
@@ -87,15 +94,16 @@ def collect_fanout_values(
                 ],
             )
             new += max(result.rowcount, 0)
-        if latest != mark:
-            exists = conn.execute(select(FanoutMark.job).where(FanoutMark.job == job)).first()
-            if exists:
-                conn.execute(
-                    update(FanoutMark).where(FanoutMark.job == job).values(parent_part_id=latest)
-                )
-            else:
-                conn.execute(insert(FanoutMark).values(job=job, parent_part_id=latest))
-        return new
+        exists = conn.execute(select(FanoutMark.job).where(FanoutMark.job == job)).first()
+        if exists:  # never moves back (another process may have looked meanwhile)
+            conn.execute(
+                update(FanoutMark)
+                .where(FanoutMark.job == job, FanoutMark.parent_part_id < latest)
+                .values(parent_part_id=latest)
+            )
+        else:
+            conn.execute(insert(FanoutMark).values(job=job, parent_part_id=latest))
+    return new
 
 
 def _values_in(conn: Connection, sha256: str, steps: tuple[Step, ...]) -> Iterator[str]:
@@ -107,11 +115,11 @@ def _values_in(conn: Connection, sha256: str, steps: tuple[Step, ...]) -> Iterat
     if row is None or row.content_type != "application/json":
         return
     try:
-        document = json.loads(row.body)
+        document = parse_json(row.body)
     except ValueError:
         return
     for value in extract(document, list(steps)):
-        if isinstance(value, str | int) and not isinstance(value, bool):
+        if isinstance(value, str | int) and not isinstance(value, bool) and storable(str(value)):
             yield str(value)
 
 

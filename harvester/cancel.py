@@ -36,7 +36,3 @@ class CancelToken:
             seconds = min(seconds, max(self.deadline - self.clock.now(), 0.0))
         self.clock.sleep(seconds, self.stop)
         self.check()
-
-
-def never_cancelled(clock: Clock) -> CancelToken:
-    return CancelToken(clock)

@@ -128,8 +128,9 @@ def auth_logout(state: State) -> None:
 # -- jobs and runs ---------------------------------------------------------------------------
 
 
-def load_job_config(state: State, path: Path | None = None) -> Any:
-    """The jobs file, checked against the stored catalogue when a database exists."""
+def load_job_config(state: State, path: Path | None = None, strict: bool = False) -> Any:
+    """The jobs file, checked against the stored catalogue when a database exists (a job the
+    catalogue contradicts is an error when `strict`, else disabled and listed in `rejected`)."""
     from .db import sqlite_path
     from .scheduler import load_jobs_file
 
@@ -138,7 +139,7 @@ def load_job_config(state: State, path: Path | None = None) -> Any:
         return load_jobs_file(path or state.settings.jobs_path)
     engine = state.engine()
     try:
-        return load_jobs_file(path or state.settings.jobs_path, engine)
+        return load_jobs_file(path or state.settings.jobs_path, engine, strict=strict)
     finally:
         engine.dispose()
 
@@ -150,6 +151,9 @@ def find_job(config: Any, name: str) -> Any:
         close = difflib.get_close_matches(name, list(config.jobs), n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
         raise ConfigError(f"no job named {name!r} in {config.path}{hint}")
+    problems = config.problems_of(name)
+    if problems:
+        raise ConfigError(str(problems[0]))
     return config.jobs[name]
 
 
@@ -200,7 +204,7 @@ def jobs_validate(state: State, file: Path | None) -> None:
     from .jobs import JobsError
 
     try:
-        config = load_job_config(state, file)
+        config = load_job_config(state, file, strict=True)
     except JobsError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
@@ -371,7 +375,7 @@ def get(state: State, endpoint: str, params: tuple[str, ...], raw: bool, save: b
 
     from .catalog import check_job, parse_catalogue, stored_catalogues
     from .client import Api
-    from .jobs import normalise_endpoint
+    from .shapes import normalise_endpoint
     from .templates import TemplateError, render
 
     values: dict[str, str] = {}
@@ -436,14 +440,19 @@ def runs(
 @click.argument("sql")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.option("--limit", type=int, default=None, help="At most this many rows.")
+@click.option(
+    "--timeout",
+    default=60.0,
+    show_default=True,
+    type=float,
+    help="Stop a query that runs longer than this many seconds.",
+)
 @pass_state
-def query(state: State, sql: str, fmt: str, limit: int | None) -> None:
+def query(state: State, sql: str, fmt: str, limit: int | None, timeout: float) -> None:
     """Run read-only SQL on the archive (tables runs, results, latest_results, result_rows)."""
     from .query import run_query
 
-    engine = state.engine()  # makes sure the database exists and is migrated
-    engine.dispose()
-    columns, rows = run_query(state.settings.database_url, sql, limit)
+    columns, rows = run_query(state.settings.database_url, sql, limit, timeout)
     click.echo(render(columns, rows, fmt), nl=False)
 
 
@@ -683,8 +692,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         _fail(exc, 1, unexpected=True)
 
 
+def _debug_wanted() -> bool:
+    """LOG_LEVEL=DEBUG, from the environment or .env (read again: the error may be that the
+    settings could not be loaded at all)."""
+    level = os.environ.get("LOG_LEVEL")
+    if level is None and Path(".env").is_file():
+        from dotenv import dotenv_values
+
+        level = dotenv_values(".env").get("LOG_LEVEL")
+    return (level or "").strip().upper() == "DEBUG"
+
+
 def _fail(exc: BaseException, code: int, unexpected: bool = False) -> None:
-    if os.environ.get("LOG_LEVEL", "").upper() == "DEBUG":
+    if _debug_wanted():
         click.echo(redact_text("".join(traceback.format_exception(exc))), err=True)
     message = str(exc) or type(exc).__name__
     if unexpected:

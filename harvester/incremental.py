@@ -9,6 +9,7 @@ fetched twice and counted as a duplicate: at least once, never a gap).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from .clock import parse_iso
@@ -17,6 +18,8 @@ from .jsonpath import Step
 
 # a window that closed this long ago is final: iRacing has published every race ending in it
 SETTLE_SECONDS = 3600.0
+# a cursor far behind catches up this many windows per run (the next runs go on from there)
+WINDOWS_PER_RUN = 100
 
 
 @dataclass(frozen=True)
@@ -57,15 +60,14 @@ def parse_start(text: str, now: float) -> float:
     return parse_iso(value)
 
 
-def plan_windows(cursor: float, now: float, window: float) -> list[Window]:
-    """Windows from the cursor up to now, none longer than `window`; the last one is open."""
-    windows: list[Window] = []
+def plan_windows(cursor: float, now: float, window: float) -> Iterator[Window]:
+    """Windows from the cursor up to now, none longer than `window`; the last one is open.
+    Lazy: a cursor years behind is caught up a bounded number of windows per run."""
     begin = cursor
     while now - begin > window:
-        windows.append(Window(begin, begin + window))
+        yield Window(begin, begin + window)
         begin += window
-    windows.append(Window(begin, None))
-    return windows
+    yield Window(begin, None)
 
 
 def closed_windows(since: float, until: float, window: float) -> list[Window]:
@@ -80,9 +82,10 @@ def closed_windows(since: float, until: float, window: float) -> list[Window]:
 
 
 def advance(cursor: float, window: Window, largest_seen: float | None, now: float) -> float:
-    """The cursor after a window: the largest value seen, or the window's end once that window
-    is settled and was empty of anything later. It never moves back."""
-    moved = cursor if largest_seen is None else max(cursor, largest_seen)
+    """The cursor after a window: the largest value seen, but never into the last hour (a race
+    that ended a moment ago may be published after one that ended later), or the window's end
+    once that window is settled. It never moves back."""
+    moved = cursor if largest_seen is None else max(cursor, min(largest_seen, now - SETTLE_SECONDS))
     if window.end is not None and window.end <= now - SETTLE_SECONDS:
         moved = max(moved, window.end)
     return moved

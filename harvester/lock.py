@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
 
 from .errors import ConfigError
+
+ATTEMPTS = 5
 
 
 class InstanceLock:
@@ -22,9 +25,15 @@ class InstanceLock:
         """Take the lock or raise ConfigError naming the process that holds it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        for attempt in range(ATTEMPTS):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                # `holder()` (harvester status) holds a shared lock for an instant: look again
+                if attempt < ATTEMPTS - 1:
+                    time.sleep(0.05)
+        else:
             os.close(fd)
             holder = self.holder()
             who = f"pid {holder}" if holder else "another process"

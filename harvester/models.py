@@ -101,9 +101,11 @@ class ResultPart(Base):
         Index("ix_result_parts_run", "run_id"),
         Index("ix_result_parts_job_fetched", "job", "fetched_at"),
         Index("ix_result_parts_sha256", "sha256"),
+        Index("ix_result_parts_result", "result_id", "part"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    result_id: Mapped[int | None] = mapped_column(Integer)  # the part-0 row of this result
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), nullable=False)
     job: Mapped[str] = mapped_column(String(200), nullable=False)
     endpoint: Mapped[str] = mapped_column(String(200), nullable=False)

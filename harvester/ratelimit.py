@@ -20,15 +20,39 @@ class RateState:
     reset_at: float | None
 
 
-def parse_rate_headers(headers: Mapping[str, str]) -> RateState | None:
-    """(limit, remaining, reset epoch seconds) from a response, or None when absent or broken."""
+MAX_WAIT = 900.0  # a reset further away than this is not believed (the window is ~60 s)
+
+
+def parse_rate_headers(headers: Mapping[str, str], now: float) -> RateState | None:
+    """(limit, remaining, reset) from a response, or None when absent or not believable.
+
+    The reset is an epoch on the server's clock; it is moved onto ours with the answer's `Date`
+    header, so a local clock that is off does not stretch or cancel the waits."""
     try:
         limit = int(headers["x-ratelimit-limit"])
         remaining = int(headers["x-ratelimit-remaining"])
         reset = float(headers["x-ratelimit-reset"])
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, OverflowError):
+        return None
+    if limit < 0 or remaining < 0 or not math.isfinite(reset):
+        return None
+    server_now = _server_time(headers.get("date"))
+    if server_now is not None:
+        reset = now + (reset - server_now)
+    if reset - now > MAX_WAIT:
         return None
     return RateState(limit, remaining, float(math.ceil(reset)))
+
+
+def _server_time(date: str | None) -> float | None:
+    if not date:
+        return None
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return parsedate_to_datetime(date).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 class RateBudget:
@@ -70,7 +94,9 @@ class RateBudget:
                     # a new window: its size is known, its reset comes with the next answer
                     self.remaining = self.limit
                     self.reset_at = None
-                if self.remaining is None or self.remaining > self.margin:
+                # the cushion never takes a whole (tiny) allowance
+                margin = min(self.margin, max((self.limit or 1) - 1, 0))
+                if self.remaining is None or self.remaining > margin:
                     if self.remaining is not None:
                         self.remaining -= 1
                     return
@@ -80,7 +106,7 @@ class RateBudget:
 
     def update(self, headers: Mapping[str, str]) -> None:
         """Take the server's view of the window from an answer's headers."""
-        state = parse_rate_headers(headers)
+        state = parse_rate_headers(headers, self.clock.now())
         if state is None:
             return
         with self._lock:
@@ -94,7 +120,7 @@ class RateBudget:
 
     def on_429(self, headers: Mapping[str, str]) -> float:
         """A 429 anyway: the window is spent. Returns how long to wait (to the reset, jittered)."""
-        state = parse_rate_headers(headers)
+        state = parse_rate_headers(headers, self.clock.now())
         with self._lock:
             self.received_429 += 1
             now = self.clock.now()

@@ -9,12 +9,12 @@ maintenance, interrupted, skipped) with a one-line reason, and one log line says
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 
 import structlog
 from sqlalchemy import Connection
@@ -25,11 +25,13 @@ from .archive import Archive, RunCounts
 from .cancel import CancelToken
 from .clock import Clock, iso_seconds, parse_iso
 from .errors import ApiError, Cancelled, Forbidden, HarvesterError, Maintenance, NotFound
-from .incremental import Window, advance, parse_start, plan_windows
+from .incremental import WINDOWS_PER_RUN, Window, advance, parse_start, plan_windows
 from .jobs import JobSpec, query_value
 from .logs import get_logger
 from .maintenance import MaintenancePause
+from .redact import redact_text
 from .templates import render
+from .text import parse_json, printable, storable
 
 log = get_logger("harvester.runner")
 
@@ -79,14 +81,15 @@ class RowWatcher:
             yield part
 
     def _look(self, part: Part) -> None:
-        document = json.loads(part.text.lstrip("\ufeff"))
+        document = parse_json(part.text)
         if not isinstance(document, list):
             return
         for row in document:
             if not isinstance(row, dict):
                 continue
-            if self.key_field is not None and row.get(self.key_field) is not None:
-                self.keys.append(str(row[self.key_field]))
+            key = row.get(self.key_field) if self.key_field is not None else None
+            if key is not None and storable(str(key)):
+                self.keys.append(str(key))
             value = row.get(self.cursor_field) if self.cursor_field else None
             if isinstance(value, str):
                 try:
@@ -193,7 +196,7 @@ class Runner:
         now = self.clock.now()
         stored = bookkeeping.get_cursor(self.archive.engine, job.name)
         cursor = parse_iso(stored) if stored else parse_start(spec.start, now)
-        for window in plan_windows(cursor, now, spec.window):
+        for window in islice(plan_windows(cursor, now, spec.window), WINDOWS_PER_RUN):
             cancel.check()
             cursor = self.fetch_window(
                 job, window, run_id, cancel, counts, stats, cursor=cursor, now=now
@@ -276,7 +279,7 @@ class Runner:
                 attempts = bookkeeping.item_attempts(engine, job.name, value) + 1
                 status = "failed" if attempts >= ITEM_ATTEMPTS else "pending"
                 self._item(job.name, value, status, run_id, str(exc))
-                failures.append(f"{spec.param}={value}: {exc}")
+                failures.append(f"{spec.param}={printable(value)}: {exc}")
         if failures:
             raise FanOutIncomplete(
                 f"{len(failures)} of {len(items)} item(s) failed (they are tried again next run, "
@@ -292,7 +295,13 @@ class Runner:
     def _item(self, job: str, value: str, status: str, run_id: int, error: str) -> None:
         with db.write(self.archive.engine) as conn:
             bookkeeping.set_item(
-                conn, job, value, status, run_id, iso_seconds(self.clock.now()), error[:500]
+                conn,
+                job,
+                value,
+                status,
+                run_id,
+                iso_seconds(self.clock.now()),
+                redact_text(error)[:500],
             )
 
     # -- bookkeeping ---------------------------------------------------------------------

@@ -44,10 +44,14 @@ def cron_error(expression: str) -> str | None:
     return None
 
 
-def load_jobs_file(path: Path, engine: Engine | None = None) -> JobsConfig:
+def load_jobs_file(path: Path, engine: Engine | None = None, *, strict: bool = True) -> JobsConfig:
     """jobs.yaml as the service uses it: validated (cron expressions and `{env:...}` templates
     included), with the built-in catalogue job, and checked against the newest stored /data
-    catalogue when there is a database with one."""
+    catalogue when there is a database with one.
+
+    A job the catalogue contradicts is an error when `strict` (`jobs validate`); otherwise it is
+    disabled and listed in `rejected`, so that one endpoint renamed by iRacing does not stop
+    the service from starting with all the others."""
     config = load_jobs(path, cron_check=cron_error, env=os.environ)
     if CATALOG_JOB.name not in config.jobs:
         config = replace(config, jobs={**config.jobs, CATALOG_JOB.name: CATALOG_JOB})
@@ -56,9 +60,14 @@ def load_jobs_file(path: Path, engine: Engine | None = None) -> JobsConfig:
         if stored:
             fetched_at, catalogue = stored[0]
             problems, warnings = check_jobs(config, catalogue, fetched_at)
-            if problems:
+            if problems and strict:
                 raise JobsError(problems)
-            config = replace(config, warnings=tuple(warnings))
+            rejected = {problem.field.split(".")[1] for problem in problems}
+            jobs = {
+                name: replace(job, enabled=False) if name in rejected else job
+                for name, job in config.jobs.items()
+            }
+            config = replace(config, jobs=jobs, warnings=tuple(warnings), rejected=tuple(problems))
     return config
 
 
@@ -86,7 +95,7 @@ def build_trigger(schedule: Schedule, first_run: datetime) -> BaseTrigger:
 def fire_times(
     schedule: Schedule, first_run: datetime, now: datetime, count: int
 ) -> list[datetime]:
-    """The next `count` fire times after `now` (pure schedule maths, for tests and `jobs`)."""
+    """The next `count` fire times after `now`: the schedule maths, without a scheduler."""
     trigger = build_trigger(Schedule(schedule.every, schedule.cron, 0.0), first_run)
     times: list[datetime] = []
     previous: datetime | None = None

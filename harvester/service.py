@@ -17,6 +17,7 @@ import signal
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from .scheduler import JobScheduler, load_jobs_file
 log = get_logger("harvester.service")
 
 SERVICE_ROW = 1
+UPKEEP_SECONDS = 86400.0
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,8 @@ class Service:
         self._attempts: dict[str, int] = {}
         self._fingerprint = ""
         self._rng = random.Random()
-        self.outcomes: list[RunOutcome] = []  # kept for the demo's summary and for tests
+        # the latest outcomes, for the demo's summary and for tests (bounded: months of runs)
+        self.outcomes: deque[RunOutcome] = deque(maxlen=10_000)
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -81,12 +84,13 @@ class Service:
         """Take the lock, tidy up after a previous process, schedule the jobs."""
         self.lock.acquire()
         try:
-            self.config = load_jobs_file(self.jobs_path, self.runtime.engine)
+            self.config = load_jobs_file(self.jobs_path, self.runtime.engine, strict=False)
             self._warn(self.config)
             self._fingerprint = _fingerprint(self.jobs_path)
             archive = self.runtime.archive
             interrupted = archive.mark_interrupted(at_startup=True)
             orphans = archive.collect_orphans()
+            archive.analyze()
             self._write_state(started=True)
             self.scheduler.start()
             added, _, _ = self.scheduler.sync(self.config.jobs, self._last_started())
@@ -106,8 +110,12 @@ class Service:
         """Until asked to stop: watch jobs.yaml, reload on request, write the heartbeat."""
         next_look = 0.0
         next_beat = 0.0
+        next_upkeep = time.monotonic() + UPKEEP_SECONDS
         while not self.stopping.is_set():
             now = time.monotonic()
+            if now >= next_upkeep:
+                self._upkeep()
+                next_upkeep = now + UPKEEP_SECONDS
             if self.reload_requested.is_set() or now >= next_look:
                 forced = self.reload_requested.is_set()
                 self.reload_requested.clear()
@@ -118,6 +126,15 @@ class Service:
                 next_beat = now + self.options.heartbeat_interval
             self._wake.wait(min(self.options.reload_interval, self.options.heartbeat_interval))
             self._wake.clear()
+
+    def _upkeep(self) -> None:
+        """Daily: drop documents no result points at, refresh the planner's statistics."""
+        try:
+            removed = self.runtime.archive.collect_orphans()
+            self.runtime.archive.analyze()
+            log.info("service.upkeep", orphan_documents_removed=removed)
+        except Exception as exc:  # upkeep must never stop the service
+            log.warning("service.upkeep_failed", error=str(exc))
 
     def stop(self) -> None:
         """No new runs; runs in flight finish or are cancelled (recorded interrupted)."""
@@ -212,7 +229,7 @@ class Service:
             return False
         self._fingerprint = fingerprint
         try:
-            config = load_jobs_file(self.jobs_path, self.runtime.engine)
+            config = load_jobs_file(self.jobs_path, self.runtime.engine, strict=False)
         except JobsError as exc:
             log.error(
                 "jobs.reload_failed",
@@ -239,6 +256,8 @@ class Service:
     def _warn(config: JobsConfig) -> None:
         for warning in config.warnings:
             log.warning("jobs.warning", problem=str(warning))
+        for problem in config.rejected:  # the job is disabled until jobs.yaml is fixed
+            log.error("jobs.rejected_by_catalogue", problem=str(problem))
 
     # -- bookkeeping ------------------------------------------------------------------------
 

@@ -17,6 +17,14 @@ from .durations import parse_duration
 _TEMPLATE = re.compile(r"\{([^{}]*)\}")
 _RELATIVE = re.compile(r"^(now|today)?([+-])(.+)$")
 KNOWN = "{now}, {today}, {-7d}, {now-12h}, {today-1d}, {env:NAME}"
+# credentials and keys: never sent as a parameter nor stored with one
+_SECRET_VARIABLES = (
+    "IRACING_CLIENT_SECRET",
+    "IRACING_PASSWORD",
+    "HARVESTER_KEY",
+    "CLIENT_SECRET",
+    "PASSWORD",
+)
 
 
 class TemplateError(ValueError):
@@ -37,6 +45,11 @@ def _expand(expression: str, now: float, env: Mapping[str, str]) -> str:
         name = text[4:].strip()
         if not name:
             raise TemplateError("{env:} needs a variable name, e.g. {env:IRACING_CUST_ID}")
+        if name.upper().startswith(_SECRET_VARIABLES):
+            raise TemplateError(
+                f"{{env:{name}}}: harvester's own settings are not parameters (the value would be "
+                "sent to iRacing and stored in the archive)"
+            )
         if name not in env:
             raise TemplateError(f"{{env:{name}}}: the environment variable {name} is not set")
         return env[name]

@@ -16,7 +16,7 @@ from . import db
 from .crypto import KeyRing, KeySource, generate_key, load_key_source, write_key_file
 from .errors import TokenKeyError
 from .models import AuthEvent, AuthState, OAuthToken
-from .redact import register_token
+from .redact import redact_text, register_token
 from .settings import Settings
 
 SESSION_ROW = 1
@@ -35,7 +35,11 @@ class Tokens:
     last_refresh_at: float | None = None
 
     def access_valid(self, now: float, buffer: float) -> bool:
-        return bool(self.access_token) and now < self.access_expires_at - buffer
+        """Valid for more than `buffer` seconds; the buffer is at most half the token's
+        lifetime, so a short-lived token is not refreshed at every request."""
+        lifetime = self.access_expires_at - (self.last_refresh_at or self.obtained_at)
+        margin = min(buffer, max(lifetime, 0.0) / 2)
+        return bool(self.access_token) and now < self.access_expires_at - margin
 
     def refresh_valid(self, now: float) -> bool:
         return bool(self.refresh_token) and (
@@ -187,7 +191,15 @@ class TokenStore:
         )
 
     def block_password_grants(self, connection: Connection, until: float, reason: str) -> None:
-        exists = connection.execute(select(AuthState.id).where(AuthState.id == SESSION_ROW)).first()
+        """Pause token requests until `until` (a pause already in force is not extended)."""
+        exists = connection.execute(
+            select(AuthState.id, AuthState.password_blocked_until).where(
+                AuthState.id == SESSION_ROW
+            )
+        ).first()
+        if exists and exists.password_blocked_until and exists.password_blocked_until >= until:
+            return
+        reason = redact_text(reason)[:300]
         if exists:
             connection.execute(
                 update(AuthState)
@@ -209,15 +221,6 @@ class TokenStore:
                 ).scalar_one()
             )
 
-    def last_event_at(self, kind: str, outcome: str = "ok") -> float | None:
-        with db.read(self.engine) as conn:
-            value = conn.execute(
-                select(func.max(AuthEvent.at)).where(
-                    AuthEvent.kind == kind, AuthEvent.outcome == outcome
-                )
-            ).scalar()
-        return float(value) if value is not None else None
-
 
 @contextmanager
 def _same(connection: Connection) -> Iterator[Connection]:
@@ -237,11 +240,9 @@ def rotate_encryption(settings: Settings, engine: Engine) -> str:
     if source.path is not None:
         new_source = KeySource((generate_key(), *source.keys), source.path)
         write_key_file(source.path, new_source.keys)
-        try:
-            count = _reencrypt(engine, KeyRing(new_source))
-        except BaseException:
-            write_key_file(source.path, source.keys)  # leave things as they were
-            raise
+        # if re-encrypting fails the file keeps both keys: a process may already have saved
+        # tokens with the new one, and an extra key is harmless
+        count = _reencrypt(engine, KeyRing(new_source))
         write_key_file(source.path, new_source.keys[:1])
         return f"re-encrypted {count} stored secret(s) with a new key in {source.path}"
     count = _reencrypt(engine, KeyRing(source))

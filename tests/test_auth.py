@@ -129,16 +129,30 @@ def test_the_rotated_refresh_token_is_committed_before_the_access_token_is_used(
 
 
 def test_a_401_from_data_triggers_one_refresh_and_one_retry(
-    runtime: Runtime, sim: Simulator
+    runtime: Runtime, sim: Simulator, clock: ManualClock
 ) -> None:
     auth = runtime.session.as_httpx_auth()
     url = f"{runtime.settings.data_url}/data/constants/categories"
     assert runtime.http.get(url, auth=auth).status_code == 200
-    sim.control({"expire_access_tokens": True})
+    clock.advance(120)
+    sim.control({"expire_access_tokens": True})  # the server no longer takes it
     response = runtime.http.get(url, auth=auth)
     assert response.status_code == 200
     assert sim.state()["refreshes"] == 1
     assert sim.state()["data"]["unauthorized"] == 1
+
+
+def test_a_401_for_a_brand_new_token_is_not_refreshed_again(
+    runtime: Runtime, sim: Simulator
+) -> None:
+    """/data also answers 401 for a subsession the member may not see: refreshing for each
+    would spend a refresh token per item of a fan-out."""
+    auth = runtime.session.as_httpx_auth()
+    url = f"{runtime.settings.data_url}/data/constants/categories"
+    runtime.session.access_token()
+    sim.control({"expire_access_tokens": True})
+    assert runtime.http.get(url, auth=auth).status_code == 401
+    assert sim.state()["refreshes"] == 0
 
 
 def test_a_restart_reuses_the_stored_session_without_a_password_grant(
@@ -306,13 +320,70 @@ def test_network_errors_and_5xx_are_retried_with_back_off(
     with open_runtime(settings, transport=SimulatorTransport(sim), clock=clock) as rt:
         rt.session.login()
     clock.advance(600)
-    flaky = FlakyTokenEndpoint(sim, failures=2, kind="503")
+    flaky = FlakyTokenEndpoint(sim, failures=1, kind="503")
     start = clock.now()
     with open_runtime(settings, transport=flaky, clock=clock) as rt:
         rt.session.access_token()
-    assert flaky.token_requests == 3
-    assert clock.now() - start >= 1.0  # it waited between the attempts
+    assert flaky.token_requests == 2
+    assert clock.now() - start >= 0.5  # it waited between the attempts
     assert sim.state()["refreshes"] == 1
+
+
+def test_a_refresh_that_got_no_answer_is_not_tried_again_at_once(
+    settings: Settings, sim: Simulator, clock: ManualClock
+) -> None:
+    with open_runtime(settings, transport=SimulatorTransport(sim), clock=clock) as rt:
+        rt.session.login()
+    clock.advance(600)
+    down = FlakyTokenEndpoint(sim, failures=99, kind="connect")
+    with open_runtime(settings, transport=down, clock=clock) as rt:
+        with pytest.raises(AuthError, match="could not be reached"):
+            rt.session.access_token()
+        sent = down.token_requests
+        for _ in range(5):
+            with pytest.raises(AuthError, match="next attempt is at"):
+                rt.session.access_token()
+        assert down.token_requests == sent  # the endpoint is left alone for a while
+        clock.advance(31)
+        down.failures = 0
+        rt.session.access_token()
+    assert sim.state()["refreshes"] == 1
+
+
+def test_a_short_token_lifetime_does_not_refresh_at_every_request(
+    settings: Settings, sim: Simulator, clock: ManualClock
+) -> None:
+    sim.config.access_token_lifetime = 60  # as long as the refresh buffer
+    with open_runtime(settings, transport=SimulatorTransport(sim), clock=clock) as rt:
+        first = rt.session.access_token()
+        for _ in range(10):
+            assert rt.session.access_token() == first
+        clock.advance(31)  # past half the lifetime: now it is refreshed
+        assert rt.session.access_token() != first
+    assert sim.state()["refreshes"] == 1
+
+
+def test_a_malformed_token_answer_still_counts_the_password_login(
+    settings: Settings, sim: Simulator, clock: ManualClock
+) -> None:
+    class NoExpiry(httpx.BaseTransport):
+        def __init__(self) -> None:
+            self.inner = SimulatorTransport(sim)
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            response = self.inner.handle_request(request)
+            if request.url.path == "/oauth2/token":
+                body = response.json()
+                body.pop("expires_in")
+                return httpx.Response(200, json=body, request=request)
+            return response
+
+    budget = settings.with_overrides(password_grants_per_hour=3)
+    with open_runtime(budget, transport=NoExpiry(), clock=clock) as rt:
+        for _ in range(6):
+            with pytest.raises(AuthError):
+                rt.session.access_token()
+    assert sim.state()["password_grants"] == 3  # the budget held: each attempt was counted
 
 
 def test_a_refresh_whose_answer_was_lost_leaves_nothing_claiming_to_be_valid(

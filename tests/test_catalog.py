@@ -212,3 +212,24 @@ def test_catalog_commands(
     assert "~ results/get: parameter include_licenses removed" in changed
     invalid = run_cli("jobs", "validate", env=env)
     assert invalid.code == 1 and "'member/info' is not in the /data catalogue" in invalid.err
+
+
+def test_a_job_the_catalogue_contradicts_is_disabled_not_fatal(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    from harvester.service import Service
+
+    assert runtime.runner.run(CATALOG_JOB).ok
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text(
+        "jobs:\n  good: {endpoint: member/info, every: 1h}\n"
+        "  renamed: {endpoint: member/infoo, every: 1h}\n"
+        "  catalog: {endpoint: doc, every: 1d, enabled: false}\n"
+    )
+    service = Service(runtime, jobs)
+    service.start()
+    try:
+        assert set(service.scheduler.next_runs()) == {"good"}
+        assert [p.field for p in service.config.rejected] == ["jobs.renamed.endpoint"]
+    finally:
+        service.stop()

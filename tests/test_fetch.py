@@ -237,9 +237,10 @@ def test_links_are_fetched_without_the_authorization_header(
 
 
 def test_a_401_in_the_middle_of_a_run_refreshes_once_and_continues(
-    net_runtime: Runtime, sim: Simulator
+    net_runtime: Runtime, sim: Simulator, clock: ManualClock
 ) -> None:
     assert net_runtime.runner.run(job("info", "member/info")).ok
+    clock.advance(120)
     sim.control({"expire_access_tokens": True})  # harvester still believes its token valid
     outcome = net_runtime.runner.run(job("info", "member/info"))
     assert outcome.status == "success", outcome.error

@@ -37,13 +37,13 @@ DAY = 86400.0
 
 
 def test_windows_cover_everything_without_gaps_or_overlap() -> None:
-    windows = plan_windows(0.0, 10 * DAY, 3 * DAY)
+    windows = list(plan_windows(0.0, 10 * DAY, 3 * DAY))
     assert windows[0].begin == 0.0
     for before, after in itertools.pairwise(windows):
         assert before.end == after.begin  # the next begins exactly where one ends
         assert before.end is not None and before.end - before.begin <= 3 * DAY
     assert windows[-1].end is None and 10 * DAY - windows[-1].begin <= 3 * DAY
-    assert plan_windows(5.0, 6.0, DAY) == [Window(5.0, None)]
+    assert list(plan_windows(5.0, 6.0, DAY)) == [Window(5.0, None)]
 
 
 def test_closed_windows_cover_exactly() -> None:
@@ -64,6 +64,9 @@ def test_the_cursor_never_moves_back_and_skips_settled_empty_windows() -> None:
     assert advance(10.0, old, None, now) == 20.0
     fresh = Window(now - 100, now - SETTLE_SECONDS / 2)  # not settled: stay where we are
     assert advance(now - 100, fresh, None, now) == now - 100
+    # a value seen in the last hour moves the cursor only to an hour ago: late results are
+    # asked for again next time (and counted as duplicates if they were already there)
+    assert advance(0.0, Window(0.0, None), now - 60, now) == now - SETTLE_SECONDS
 
 
 def test_start_values() -> None:

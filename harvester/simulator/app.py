@@ -8,6 +8,7 @@ import random
 import threading
 import time
 from collections import deque
+from email.utils import formatdate
 from typing import Any
 
 from ..clock import Clock, SystemClock
@@ -70,6 +71,12 @@ class Simulator:
         return f"{self.base_url}/oauth2"
 
     def handle(self, request: SimRequest) -> SimResponse:
+        response = self._route(request)
+        # the server's clock is the simulated one (rate-limit resets are epochs on it)
+        response.headers.setdefault("date", formatdate(self.clock.now(), usegmt=True))
+        return response
+
+    def _route(self, request: SimRequest) -> SimResponse:
         if self.config.latency > 0:
             time.sleep(self.config.latency)
         path = request.path

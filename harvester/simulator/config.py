@@ -24,7 +24,7 @@ class SimConfig:
     access_token_lifetime: int = 600
     refresh_token_lifetime: int = 604_800
     password_grants_per_hour: int = 12
-    password_limit_retry_after: int | None = 3600
+    password_limit_retry_after: int | None = None  # iRacing documents none
     # /data
     rate_limit: int | None = 240  # None: no limit (benchmarks of the pipeline alone)
     rate_window: int = 60

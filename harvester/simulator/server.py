@@ -18,6 +18,9 @@ from .messages import SimRequest
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and the
+    # client's delayed ACK would add ~40 ms to every answer
+    disable_nagle_algorithm = True
     server: _Server
 
     def do_GET(self) -> None:
@@ -25,6 +28,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self._serve()
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header, on the simulator's clock."""
+        from email.utils import formatdate
+
+        return formatdate(self.server.simulator.clock.now(), usegmt=True)
 
     def log_message(self, format: str, *args: object) -> None:
         return  # the simulator keeps quiet; its counters tell what happened
@@ -46,9 +55,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.close()
             return
-        self.send_response(response.status)
+        self.send_response(response.status)  # writes Date (date_time_string) itself
         for name, value in response.headers.items():
-            self.send_header(name, value)
+            if name != "date":
+                self.send_header(name, value)
         self.send_header("content-length", str(len(response.body)))
         if response.fault == "truncate":
             self.send_header("connection", "close")
