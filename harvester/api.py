@@ -85,6 +85,11 @@ class LinkExpired(ApiError):
 
 
 @dataclass(frozen=True)
+class _RateLimited:
+    wait: float  # seconds until the window resets (jittered)
+
+
+@dataclass(frozen=True)
 class _Body:
     text: str
     content_type: str
@@ -229,35 +234,22 @@ class DataClient:
         limited = 0
         while True:
             cancel.check()
-            self.pause.admit()
-            self.budget.acquire(cancel)
+            probe = self.pause.admit()
             try:
-                response = self.http.get(
-                    url, params=params, auth=self.auth, headers={"Accept": "application/json"}
-                )
-            except httpx.RequestError as exc:
-                self.pause.probe_failed()
-                stats.requests += 1
-                last_cause = _transport_cause(exc)
-            else:
-                stats.requests += 1
-                stats.bytes += len(response.content)
-                self.budget.update(response.headers)
-                state = self.budget.state()
-                if state.remaining is not None and abs(state.remaining) <= MAX_STORED_INT:
-                    stats.ratelimit_remaining = state.remaining  # (a 2**70 header is not kept)
-                outcome = self._judge(path, response)
-                if isinstance(outcome, _Body):
-                    return outcome
-                if outcome == "rate_limited":
-                    limited += 1
-                    if limited > MAX_429_RETRIES:
-                        raise RateLimited(f"{path}: still rate limited after {limited} answers 429")
-                    wait_for = self.budget.on_429(response.headers)
-                    log.warning("data.rate_limited", endpoint=path, wait_seconds=round(wait_for, 1))
-                    cancel.sleep(wait_for)
-                    continue
-                last_cause = outcome
+                outcome = self._attempt(path, url, params, cancel, stats)
+            finally:
+                if probe:
+                    self.pause.probe_done()
+            if isinstance(outcome, _Body):
+                return outcome
+            if isinstance(outcome, _RateLimited):
+                limited += 1
+                if limited > MAX_429_RETRIES:
+                    raise RateLimited(f"{path}: still rate limited after {limited} answers 429")
+                log.warning("data.rate_limited", endpoint=path, wait_seconds=round(outcome.wait, 1))
+                cancel.sleep(outcome.wait)
+                continue
+            last_cause = outcome
             transient += 1
             if transient >= MAX_ATTEMPTS:
                 raise ServerError(f"{path}: gave up after {transient} attempts: {last_cause}")
@@ -270,6 +262,35 @@ class DataClient:
                 wait_seconds=round(delay, 1),
             )
             cancel.sleep(delay)
+
+    def _attempt(
+        self,
+        path: str,
+        url: str,
+        params: dict[str, str],
+        cancel: CancelToken,
+        stats: FetchStats,
+    ) -> _Body | _RateLimited | str:
+        """One request: a body, a 429 (with the wait until the reset), or a transient cause;
+        raises the outcomes that end the run."""
+        self.budget.acquire(cancel)
+        try:
+            response = self.http.get(
+                url, params=params, auth=self.auth, headers={"Accept": "application/json"}
+            )
+        except httpx.RequestError as exc:
+            stats.requests += 1
+            return _transport_cause(exc)
+        stats.requests += 1
+        stats.bytes += len(response.content)
+        self.budget.update(response.headers)
+        state = self.budget.state()
+        if state.remaining is not None and abs(state.remaining) <= MAX_STORED_INT:
+            stats.ratelimit_remaining = state.remaining  # (a 2**70 header is not kept)
+        outcome = self._judge(path, response)
+        if outcome == "rate_limited":
+            return _RateLimited(self.budget.on_429(response.headers))
+        return outcome
 
     def _judge(self, path: str, response: httpx.Response) -> _Body | str:
         """A usable body, "rate_limited", or a transient cause to retry; raises the rest."""

@@ -30,15 +30,16 @@ class MaintenancePause:
         with self._lock:
             return self.until is not None and (self.clock.now() < self.until or self._probe_out)
 
-    def admit(self) -> None:
-        """Let a request through, or raise Maintenance. The first one after the back-off is the
-        probe; the rest keep waiting until it has answered."""
+    def admit(self) -> bool:
+        """Let a request through (True if it is the probe), or raise Maintenance. The first one
+        after the back-off is the probe; the rest keep waiting until it has answered. Whoever
+        gets True must call `probe_done()` when the request is over, however it ended."""
         with self._lock:
             if self.until is None:
-                return
+                return False
             if self.clock.now() >= self.until and not self._probe_out:
                 self._probe_out = True
-                return
+                return True
             resume = self.until
         raise Maintenance(
             f"iRacing is in maintenance; requests are paused until at least {iso_seconds(resume)}",
@@ -64,8 +65,9 @@ class MaintenancePause:
             self.step = FIRST_STEP
             self._probe_out = False
 
-    def probe_failed(self) -> None:
-        """The probe got no answer at all (network): let the next request probe."""
+    def probe_done(self) -> None:
+        """The probe is over. If it settled nothing (no answer, a 5xx, an error on our side), the
+        pause stays and the next request probes again."""
         with self._lock:
             self._probe_out = False
 

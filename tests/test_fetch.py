@@ -313,6 +313,20 @@ def test_maintenance_ends_the_run_pauses_requests_then_resumes(
     assert not net_runtime.pause.holding()
 
 
+def test_a_probe_that_fails_another_way_does_not_keep_the_pause_forever(
+    net_runtime: Runtime, sim: Simulator, clock: ManualClock
+) -> None:
+    net_runtime.session.login()
+    sim.config.maintenance = True
+    assert net_runtime.runner.run(job("info", "member/info")).status == "maintenance"
+    sim.config.maintenance = False
+    clock.advance(61)
+    sim.control({"fail_next": ["504"] * 4})  # the probe meets a CloudFront error, not a 503
+    assert net_runtime.runner.run(job("info", "member/info")).status == "failed"
+    assert net_runtime.runner.run(job("info", "member/info")).status == "success"
+    assert not net_runtime.pause.holding()
+
+
 @pytest.mark.parametrize("kind", ["500", "502", "504", "reset", "truncate"])
 def test_each_fault_kind_is_retried_then_succeeds(
     net_runtime: Runtime, sim: Simulator, kind: str
