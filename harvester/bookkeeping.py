@@ -23,11 +23,7 @@ def get_cursor(engine: Engine, job: str) -> str | None:
 
 
 def set_cursor(conn: Connection, job: str, value: str, run_id: int, now: str) -> None:
-    updated = conn.execute(
-        update(Cursor).where(Cursor.job == job).values(value=value, updated_at=now, run_id=run_id)
-    )
-    if not updated.rowcount:
-        conn.execute(insert(Cursor).values(job=job, value=value, updated_at=now, run_id=run_id))
+    db.upsert(conn, Cursor, {"job": job}, {"value": value, "updated_at": now, "run_id": run_id})
 
 
 def all_cursors(engine: Engine) -> dict[str, str]:
@@ -94,15 +90,14 @@ def collect_fanout_values(
                 ],
             )
             new += max(result.rowcount, 0)
-        exists = conn.execute(select(FanoutMark.job).where(FanoutMark.job == job)).first()
-        if exists:  # never moves back (another process may have looked meanwhile)
-            conn.execute(
-                update(FanoutMark)
-                .where(FanoutMark.job == job, FanoutMark.parent_part_id < latest)
-                .values(parent_part_id=latest)
-            )
-        else:
-            conn.execute(insert(FanoutMark).values(job=job, parent_part_id=latest))
+        # never moves back (another process may have looked meanwhile)
+        db.upsert(
+            conn,
+            FanoutMark,
+            {"job": job},
+            {"parent_part_id": latest},
+            only_if=FanoutMark.parent_part_id < latest,
+        )
     return new
 
 

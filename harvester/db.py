@@ -114,6 +114,26 @@ class Prepared:
         return cursor
 
 
+def upsert(
+    connection: Connection,
+    model: Any,
+    key: Mapping[str, Any],
+    values: Mapping[str, Any],
+    only_if: Any = None,
+) -> None:
+    """Insert a row, or update it where its key exists (SQLite and PostgreSQL); `only_if` is a
+    condition on the existing row for the update (e.g. never move a mark back)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect_insert: Any = (
+        postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    )
+    statement = dialect_insert(model).values({**key, **values})
+    connection.execute(
+        statement.on_conflict_do_update(index_elements=list(key), set_=dict(values), where=only_if)
+    )
+
+
 def upgrade(engine: Engine) -> bool:
     """Apply pending Alembic migrations; return True if any ran.
 

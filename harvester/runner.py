@@ -121,14 +121,18 @@ class Runner:
     ) -> RunOutcome:
         """Run a job (or `body`, for a backfill) inside one recorded run."""
         started = time.monotonic()
-        if self.pause.holding():
-            reason = "iRacing is in maintenance: the run was not attempted"
-            run_id = self.archive.record_skipped(job.name, trigger, reason)
-            outcome = RunOutcome(run_id, job.name, "skipped", reason, RunCounts(), 0.0)
-            self._log(outcome, trigger)
-            return outcome
-
-        run_id = self.archive.open_run(job.name, trigger)
+        try:
+            if self.pause.holding():
+                reason = "iRacing is in maintenance: the run was not attempted"
+                run_id = self.archive.record_skipped(job.name, trigger, reason)
+                outcome = RunOutcome(run_id, job.name, "skipped", reason, RunCounts(), 0.0)
+                self._log(outcome, trigger)
+                return outcome
+            run_id = self.archive.open_run(job.name, trigger)
+        except Exception as exc:  # the database refused (busy too long, disk full): nothing ran
+            reason = printable(f"the run could not be recorded: {exc}")
+            log.error("run.not_recorded", job=job.name, error=reason)
+            return RunOutcome(0, job.name, "failed", reason, RunCounts(), 0.0)
         deadline = self.clock.now() + job.timeout if job.timeout else None
         cancel = CancelToken(self.clock, stop, deadline)
         counts = RunCounts()

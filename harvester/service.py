@@ -25,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 
 from . import db
 from .clock import iso_seconds
@@ -305,18 +305,9 @@ class Service:
             values["stopped_at"] = now
         try:
             with db.write(rt.engine) as conn:
-                exists = conn.execute(
-                    select(ServiceState.id).where(ServiceState.id == SERVICE_ROW)
-                ).first()
-                if exists:
-                    conn.execute(
-                        update(ServiceState).where(ServiceState.id == SERVICE_ROW).values(**values)
-                    )
-                else:
-                    values.setdefault("pid", os.getpid())
-                    values.setdefault("host", socket.gethostname())
-                    values.setdefault("started_at", now)
-                    conn.execute(insert(ServiceState).values(id=SERVICE_ROW, **values))
+                if not started and conn.execute(select(ServiceState.id)).first() is None:
+                    values.update(pid=os.getpid(), host=socket.gethostname(), started_at=now)
+                db.upsert(conn, ServiceState, {"id": SERVICE_ROW}, values)
         except Exception as exc:  # a heartbeat must never stop the service
             log.warning("service.heartbeat_failed", error=str(exc))
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 
 from . import db
 from .crypto import KeyRing, KeySource, generate_key, load_key_source, write_key_file
@@ -131,16 +131,12 @@ class TokenStore:
         keyring = self._keyring(True)
         assert keyring is not None
         ciphertext = keyring.encrypt(tokens.to_bytes())
-        exists = connection.execute(
-            select(OAuthToken.id).where(OAuthToken.id == SESSION_ROW)
-        ).first()
-        values = {"identity": self.identity, "ciphertext": ciphertext, "updated_at": now}
-        if exists:
-            connection.execute(
-                update(OAuthToken).where(OAuthToken.id == SESSION_ROW).values(**values)
-            )
-        else:
-            connection.execute(insert(OAuthToken).values(id=SESSION_ROW, **values))
+        db.upsert(
+            connection,
+            OAuthToken,
+            {"id": SESSION_ROW},
+            {"identity": self.identity, "ciphertext": ciphertext, "updated_at": now},
+        )
 
     def delete(self, connection: Connection) -> bool:
         result = connection.execute(delete(OAuthToken).where(OAuthToken.id == SESSION_ROW))
@@ -192,26 +188,16 @@ class TokenStore:
 
     def block_password_grants(self, connection: Connection, until: float, reason: str) -> None:
         """Pause token requests until `until` (a pause already in force is not extended)."""
-        exists = connection.execute(
-            select(AuthState.id, AuthState.password_blocked_until).where(
-                AuthState.id == SESSION_ROW
-            )
-        ).first()
-        if exists and exists.password_blocked_until and exists.password_blocked_until >= until:
-            return
-        reason = redact_text(reason)[:300]
-        if exists:
-            connection.execute(
-                update(AuthState)
-                .where(AuthState.id == SESSION_ROW)
-                .values(password_blocked_until=until, block_reason=reason)
-            )
-        else:
-            connection.execute(
-                insert(AuthState).values(
-                    id=SESSION_ROW, password_blocked_until=until, block_reason=reason
-                )
-            )
+        db.upsert(
+            connection,
+            AuthState,
+            {"id": SESSION_ROW},
+            {"password_blocked_until": until, "block_reason": redact_text(reason)[:300]},
+            only_if=or_(
+                AuthState.password_blocked_until.is_(None),
+                AuthState.password_blocked_until < until,
+            ),
+        )
 
     def count_events(self, kind: str, since: float = 0.0) -> int:
         with db.read(self.engine) as conn:
