@@ -512,12 +512,16 @@ def status(state: State, fmt: str) -> None:
 @pass_state
 def start(state: State, workers: int, grace: float) -> None:
     """Run the scheduler service until SIGTERM or SIGINT (Ctrl-C)."""
-    from .service import ServiceOptions, run_service
+    from .service import ServiceOptions, Signals, run_service
 
-    with state.runtime() as runtime:
-        run_service(
-            runtime, state.settings.jobs_path, ServiceOptions(workers=workers, drain_seconds=grace)
-        )
+    signals = Signals()
+    signals.install()  # before the database is opened: a stop during start-up is orderly too
+    try:
+        with state.runtime() as runtime:
+            options = ServiceOptions(workers=workers, drain_seconds=grace)
+            run_service(runtime, state.settings.jobs_path, options, signals)
+    finally:
+        signals.restore()
 
 
 @cli.command()

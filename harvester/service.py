@@ -18,8 +18,6 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -319,35 +317,64 @@ def _fingerprint(path: Path) -> str:
         return "missing"
 
 
-@contextmanager
-def signal_handlers(service: Service) -> Iterator[None]:
-    """SIGTERM/SIGINT stop the service, SIGHUP reloads jobs.yaml (main thread only)."""
+class Signals:
+    """SIGTERM/SIGINT (stop) and SIGHUP (reload), caught from the very start of `harvester
+    start` (before the database is even opened) and passed on to the service once it exists:
+    a stop asked for during start-up still ends in an orderly stop."""
 
-    def stop(signum: int, _: FrameType | None) -> None:
-        log.info("service.signal", signal=signal.Signals(signum).name)
-        service.request_stop()
+    def __init__(self) -> None:
+        self.stop_requested = threading.Event()
+        self._service: Service | None = None
+        self._previous: dict[int, Any] = {}
 
-    def reload(_: int, __: FrameType | None) -> None:
-        log.info("service.signal", signal="SIGHUP")
-        service.request_reload()
+    def install(self) -> None:
+        for sig, handler in (
+            (signal.SIGTERM, self._stop),
+            (signal.SIGINT, self._stop),
+            (signal.SIGHUP, self._reload),
+        ):
+            self._previous[sig] = signal.signal(sig, handler)
 
-    previous = {
-        sig: signal.signal(sig, handler)
-        for sig, handler in ((signal.SIGTERM, stop), (signal.SIGINT, stop), (signal.SIGHUP, reload))
-    }
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
             signal.signal(sig, handler)
 
+    def attach(self, service: Service) -> None:
+        self._service = service
+        if self.stop_requested.is_set():
+            service.request_stop()
 
-def run_service(runtime: Runtime, jobs_path: Path, options: ServiceOptions | None = None) -> None:
+    def _stop(self, signum: int, _: FrameType | None) -> None:
+        log.info("service.signal", signal=signal.Signals(signum).name)
+        self.stop_requested.set()
+        if self._service is not None:
+            self._service.request_stop()
+
+    def _reload(self, _: int, __: FrameType | None) -> None:
+        log.info("service.signal", signal="SIGHUP")
+        if self._service is not None:
+            self._service.request_reload()
+
+
+def run_service(
+    runtime: Runtime,
+    jobs_path: Path,
+    options: ServiceOptions | None = None,
+    signals: Signals | None = None,
+) -> None:
     """`harvester start`: run until SIGTERM or SIGINT."""
-    service = Service(runtime, jobs_path, options)
-    service.start()
+    own = signals is None
+    signals = signals or Signals()
+    if own:
+        signals.install()
     try:
-        with signal_handlers(service):
+        service = Service(runtime, jobs_path, options)
+        signals.attach(service)
+        service.start()
+        try:
             service.serve()
+        finally:
+            service.stop()
     finally:
-        service.stop()
+        if own:
+            signals.restore()

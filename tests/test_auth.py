@@ -289,6 +289,15 @@ def test_no_session_and_no_credentials_says_what_to_do(
             rt.session.access_token()
 
 
+def log_in_then_let_the_token_expire(
+    settings: Settings, sim: Simulator, clock: ManualClock
+) -> None:
+    """A stored session whose access token has just expired: the next call refreshes."""
+    with open_runtime(settings, transport=SimulatorTransport(sim), clock=clock) as rt:
+        rt.session.login()
+    clock.advance(600)
+
+
 class FlakyTokenEndpoint(httpx.BaseTransport):
     """Fails the first `failures` token requests with `kind`, then behaves."""
 
@@ -317,9 +326,7 @@ class FlakyTokenEndpoint(httpx.BaseTransport):
 def test_network_errors_and_5xx_are_retried_with_back_off(
     settings: Settings, sim: Simulator, clock: ManualClock
 ) -> None:
-    with open_runtime(settings, transport=SimulatorTransport(sim), clock=clock) as rt:
-        rt.session.login()
-    clock.advance(600)
+    log_in_then_let_the_token_expire(settings, sim, clock)
     flaky = FlakyTokenEndpoint(sim, failures=1, kind="503")
     start = clock.now()
     with open_runtime(settings, transport=flaky, clock=clock) as rt:
@@ -332,9 +339,7 @@ def test_network_errors_and_5xx_are_retried_with_back_off(
 def test_a_refresh_that_got_no_answer_is_not_tried_again_at_once(
     settings: Settings, sim: Simulator, clock: ManualClock
 ) -> None:
-    with open_runtime(settings, transport=SimulatorTransport(sim), clock=clock) as rt:
-        rt.session.login()
-    clock.advance(600)
+    log_in_then_let_the_token_expire(settings, sim, clock)
     down = FlakyTokenEndpoint(sim, failures=99, kind="connect")
     with open_runtime(settings, transport=down, clock=clock) as rt:
         with pytest.raises(AuthError, match="could not be reached"):
@@ -389,9 +394,7 @@ def test_a_malformed_token_answer_still_counts_the_password_login(
 def test_a_refresh_whose_answer_was_lost_leaves_nothing_claiming_to_be_valid(
     settings: Settings, sim: Simulator, clock: ManualClock
 ) -> None:
-    with open_runtime(settings, transport=SimulatorTransport(sim), clock=clock) as rt:
-        rt.session.login()
-    clock.advance(600)
+    log_in_then_let_the_token_expire(settings, sim, clock)
     lost = FlakyTokenEndpoint(sim, failures=1, kind="lost")
     with open_runtime(settings, transport=lost, clock=clock) as rt:
         # the retry presents the spent refresh token: invalid_grant, then one password grant
@@ -405,9 +408,7 @@ def test_a_refresh_whose_answer_was_lost_leaves_nothing_claiming_to_be_valid(
 def test_a_refresh_that_never_gets_an_answer_fails_and_stores_no_valid_token(
     settings: Settings, sim: Simulator, clock: ManualClock
 ) -> None:
-    with open_runtime(settings, transport=SimulatorTransport(sim), clock=clock) as rt:
-        rt.session.login()
-    clock.advance(600)
+    log_in_then_let_the_token_expire(settings, sim, clock)
     down = FlakyTokenEndpoint(sim, failures=99, kind="connect")
     with open_runtime(settings, transport=down, clock=clock) as rt:
         with pytest.raises(AuthError, match="could not be reached"):

@@ -125,3 +125,15 @@ def test_the_demo_end_to_end(tmp_path: Path) -> None:
     assert db_rows(database, "SELECT count(DISTINCT job) FROM results")[0][0] >= 8
     shapes = dict(db_rows(database, "SELECT job, max(part) FROM results GROUP BY job"))
     assert shapes["season_results"] >= 2 and shapes["race_event_log"] >= 1  # chunks
+
+
+@pytest.mark.slow
+def test_sigterm_during_start_up_still_exits_zero(
+    tmp_path: Path, loopback: RunningSimulator
+) -> None:
+    service = start(tmp_path, loopback)
+    database = tmp_path / "harvester.db"
+    wait_for(lambda: database.exists())  # the process is starting: migrations, lock, jobs
+    service.send_signal(signal.SIGTERM)
+    _, err = service.communicate(timeout=60)
+    assert service.returncode == 0, err
