@@ -75,6 +75,8 @@ def kill_and_restart(tmp_path: Path, kills: int, seed: int) -> None:
             process.wait(timeout=30)
         process = start()  # the last one harvests until the fan-outs have caught up
         try:
+            service = f"SELECT pid FROM service WHERE stopped_at IS NULL AND pid = {process.pid}"
+            wait_for(lambda: bool(db_rows(database, service)), timeout=60)  # it is running
             wait_for(lambda: caught_up(database), timeout=180)
         finally:
             process.send_signal(signal.SIGTERM)
