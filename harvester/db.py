@@ -120,15 +120,18 @@ def upsert(
     key: Mapping[str, Any],
     values: Mapping[str, Any],
     only_if: Any = None,
+    on_insert: Mapping[str, Any] | None = None,
 ) -> None:
-    """Insert a row, or update it where its key exists (SQLite and PostgreSQL); `only_if` is a
-    condition on the existing row for the update (e.g. never move a mark back)."""
+    """Insert a row, or update it where its key exists (SQLite and PostgreSQL). `only_if` is a
+    condition on the existing row for the update (e.g. never move a mark back); `on_insert` are
+    values a new row needs that an update must not change (the row must be valid as inserted:
+    SQLite checks NOT NULL before it looks for the conflict)."""
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect_insert: Any = (
         postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     )
-    statement = dialect_insert(model).values({**key, **values})
+    statement = dialect_insert(model).values({**key, **(on_insert or {}), **values})
     connection.execute(
         statement.on_conflict_do_update(index_elements=list(key), set_=dict(values), where=only_if)
     )

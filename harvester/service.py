@@ -36,6 +36,7 @@ from .retry import backoff_delay
 from .runner import RunOutcome
 from .runtime import Runtime
 from .scheduler import JobScheduler, load_jobs_file
+from .text import printable
 
 log = get_logger("harvester.service")
 
@@ -295,19 +296,16 @@ class Service:
         }
         now = iso_seconds(rt.clock.now())
         values: dict[str, Any] = {"heartbeat_at": now, "state": json.dumps(state)}
+        who = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": now}
         if started:
-            values.update(
-                pid=os.getpid(), host=socket.gethostname(), started_at=now, stopped_at=None
-            )
+            values.update(who, stopped_at=None)
         if stopped:
             values["stopped_at"] = now
         try:
             with db.write(rt.engine) as conn:
-                if not started and conn.execute(select(ServiceState.id)).first() is None:
-                    values.update(pid=os.getpid(), host=socket.gethostname(), started_at=now)
-                db.upsert(conn, ServiceState, {"id": SERVICE_ROW}, values)
+                db.upsert(conn, ServiceState, {"id": SERVICE_ROW}, values, on_insert=who)
         except Exception as exc:  # a heartbeat must never stop the service
-            log.warning("service.heartbeat_failed", error=str(exc))
+            log.warning("service.heartbeat_failed", error=printable(str(exc).split("\n")[0]))
 
 
 def _fingerprint(path: Path) -> str:

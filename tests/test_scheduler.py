@@ -33,6 +33,11 @@ def runs(rt: Runtime, where: str = "1=1") -> list[dict[str, object]]:
         return [dict(r._mapping) for r in result]
 
 
+def runs_state(rt: Runtime) -> object:
+    with rt.engine.connect() as conn:
+        return conn.execute(text("SELECT state FROM service")).scalar()
+
+
 class Harness:
     def __init__(self, tmp_path: Path, sim: Simulator, clock: Clock) -> None:
         self.jobs = tmp_path / "jobs.yaml"
@@ -217,6 +222,8 @@ def test_the_watcher_notices_an_edit_and_sighup_forces_a_reload(
     try:
         harness.write("jobs:\n  cats: {endpoint: constants/categories, every: 10m}\n")
         wait_for(lambda: set(service.scheduler.next_runs()) == {"cats"})
+        # the heartbeat follows: `harvester status` and `jobs` read it
+        wait_for(lambda: '"cats"' in str(runs_state(harness.runtime)))
         service.request_reload()  # what SIGHUP does; nothing changed, nothing breaks
         wait_for(lambda: not service.reload_requested.is_set())
         assert set(service.scheduler.next_runs()) == {"cats"}

@@ -115,6 +115,7 @@ def test_the_demo_end_to_end(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+    assert "warning" not in done.stderr and "error" not in done.stderr, done.stderr
     assert "Summary" in done.stdout
     assert "1 password login(s)" in done.stdout
     assert "password logins it cost: 0" in done.stdout
