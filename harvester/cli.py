@@ -10,7 +10,8 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +45,16 @@ class State:
 
         return open_runtime(self.settings, **kwargs)
 
-    def engine(self) -> Any:
-        """The database only (no network, no keys): for the reporting commands."""
+    @contextmanager
+    def database(self) -> Iterator[Any]:
+        """The database only (no network, no keys), migrated: for the reporting commands."""
         from .db import open_database
 
-        return open_database(self.settings.database_url)
+        engine = open_database(self.settings.database_url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 pass_state = click.make_pass_decorator(State, ensure=True)
@@ -137,11 +143,8 @@ def load_job_config(state: State, path: Path | None = None, strict: bool = False
     database = sqlite_path(state.settings.database_url)
     if database is not None and not database.exists():
         return load_jobs_file(path or state.settings.jobs_path)
-    engine = state.engine()
-    try:
+    with state.database() as engine:
         return load_jobs_file(path or state.settings.jobs_path, engine, strict=strict)
-    finally:
-        engine.dispose()
 
 
 def find_job(config: Any, name: str) -> Any:
@@ -187,11 +190,8 @@ def jobs(ctx: click.Context, fmt: str) -> None:
 
     state = ctx.ensure_object(State)
     config = load_job_config(state)
-    engine = state.engine()
-    try:
+    with state.database() as engine:
         rows = jobs_overview(engine, config, service_info(engine, state.settings.database_url))
-    finally:
-        engine.dispose()
     columns = ("job", "endpoint", "schedule", "next_run", "last_status", "last_success", "cursor")
     click.echo(render(columns, [[row[c] for c in columns] for row in rows], fmt), nl=False)
 
@@ -334,11 +334,8 @@ def catalog_diff(state: State) -> None:
     """What changed between the last two stored catalogues."""
     from .catalog import diff, stored_catalogues
 
-    engine = state.engine()
-    try:
+    with state.database() as engine:
         stored = stored_catalogues(engine, 2)
-    finally:
-        engine.dispose()
     if len(stored) < 2:
         click.echo(
             "fewer than two different catalogues are stored: nothing to compare yet "
@@ -428,11 +425,8 @@ def runs(
     from .reports import RUN_COLUMNS, list_runs, parse_since
 
     since_iso = parse_since(since, parse_clock(state.settings.clock)) if since else None
-    engine = state.engine()
-    try:
+    with state.database() as engine:
         rows = list_runs(engine, job, status, since_iso, limit)
-    finally:
-        engine.dispose()
     click.echo(render(RUN_COLUMNS, rows, fmt), nl=False)
 
 
@@ -560,14 +554,10 @@ def keys() -> None:
 @pass_state
 def keys_rotate(state: State) -> None:
     """Re-encrypt the stored tokens with the newest key, all or nothing."""
-    from .db import open_database
     from .tokenstore import rotate_encryption
 
-    engine = open_database(state.settings.database_url)
-    try:
+    with state.database() as engine:
         click.echo(rotate_encryption(state.settings, engine))
-    finally:
-        engine.dispose()
 
 
 @keys.command("generate")
