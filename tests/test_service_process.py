@@ -76,6 +76,19 @@ def test_a_second_instance_is_refused_naming_the_first(
         assert second.returncode == 2
         assert f"already running on this database (pid {first.pid}" in err
         assert "Traceback" not in err
+        env = env_for(make_settings(tmp_path, loopback.url))
+        status = subprocess.run(
+            [sys.executable, "-m", "harvester", "status", "--format", "json"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        data = json.loads(status.stdout)
+        assert data["service"] == "running" and data["pid"] == first.pid
+        assert data["jobs"] == 3  # info, cats and the built-in catalog
     finally:
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=30)
