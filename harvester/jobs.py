@@ -507,20 +507,25 @@ def _text(
     return str(node.value)
 
 
-def _incremental(check: _Checker, node: _Node | None, where: str) -> Incremental | None:
-    """`incremental: {cursor, param, start, window, key}`."""
+def _section(
+    check: _Checker, node: _Node | None, where: str, keys: tuple[str, ...], example: str
+) -> dict[str, _Node] | None:
+    """A sub-mapping of a job (`incremental`, `for_each`): its keys checked, or None."""
     if node is None:
         return None
     if not isinstance(node.value, dict):
-        check.add(
-            node.line,
-            where,
-            "expected a mapping: {cursor: end_time, param: "
-            "finish_range_begin, start: -7d, window: 90d, key: ...}",
-        )
+        check.add(node.line, where, f"expected a mapping: {example}")
         return None
-    values = node.value
-    check.unknown_keys(values, INCREMENTAL_KEYS, where)
+    check.unknown_keys(node.value, keys, where)
+    return node.value
+
+
+def _incremental(check: _Checker, node: _Node | None, where: str) -> Incremental | None:
+    """`incremental: {cursor, param, start, window, key}`."""
+    example = "{cursor: end_time, param: finish_range_begin, start: -7d, window: 90d, key: ...}"
+    values = _section(check, node, where, INCREMENTAL_KEYS, example)
+    if values is None or node is None:
+        return None
     cursor = _text(check, values, "cursor", where, True, node.line)
     param = _text(check, values, "param", where, True, node.line)
     start = _text(check, values, "start", where, True, node.line)
@@ -551,17 +556,10 @@ def _incremental(check: _Checker, node: _Node | None, where: str) -> Incremental
 
 def _for_each(check: _Checker, node: _Node | None, where: str) -> ForEach | None:
     """`for_each: {job, path, param}`."""
-    if node is None:
+    example = '{job: parent, path: "$[*].subsession_id", param: subsession_id}'
+    values = _section(check, node, where, FOR_EACH_KEYS, example)
+    if values is None or node is None:
         return None
-    if not isinstance(node.value, dict):
-        check.add(
-            node.line,
-            where,
-            'expected a mapping: {job: parent, path: "$[*].subsession_id", param: subsession_id}',
-        )
-        return None
-    values = node.value
-    check.unknown_keys(values, FOR_EACH_KEYS, where)
     job = _text(check, values, "job", where, True, node.line)
     path = _text(check, values, "path", where, True, node.line)
     param = _text(check, values, "param", where, True, node.line)
