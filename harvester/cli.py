@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -653,6 +654,13 @@ def simulate(
     for name, value in server.settings().items():
         click.echo(f"export {name}={value}")
     click.echo(f"# state: {server.url}/_sim/state    stop: Ctrl-C", err=True)
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # ends serve_forever in this (main) thread
+
+    # installed explicitly: a process started in the background inherits SIGINT ignored
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
 

@@ -198,6 +198,10 @@ def test_simulate_serves_and_prints_the_settings_that_use_it(tmp_path: Path) -> 
         assert login.returncode == 0, login.stderr
         assert "logged in with the password grant" in login.stdout
     finally:
-        simulator.send_signal(signal.SIGINT)
-        simulator.communicate(timeout=30)
+        simulator.send_signal(signal.SIGTERM)
+        try:
+            simulator.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            simulator.kill()
+            simulator.communicate()
     assert simulator.returncode == 0
