@@ -115,6 +115,40 @@ class _Built:
     seconds: float = 0.0
 
 
+def _part_row(
+    part_id: int,
+    result_id: int,
+    run_id: int,
+    job: str,
+    endpoint: str,
+    params: str,
+    when: str,
+    part: int,
+    sha: str,
+    url: str | None,
+    expires: str | None,
+    rows: int | None,
+    envelope: str | None,
+) -> tuple[object, ...]:
+    """One result_parts row, in the column order of the bulk INSERT (a chunk's result_id is
+    its part 0's id; part 0 points at itself)."""
+    return (
+        part_id,
+        result_id,
+        run_id,
+        job,
+        endpoint,
+        params,
+        when,
+        part,
+        sha,
+        url,
+        expires,
+        rows,
+        envelope,
+    )
+
+
 def run(options: Options) -> list[Result]:
     target = 100_000 if options.quick else 1_000_000
     reps = 5 if options.quick else 9
@@ -432,7 +466,7 @@ def _rows(
                 part_id += 1
                 result_id = part_id  # part 0 is its result: it points at itself
                 parts.append(
-                    (
+                    _part_row(
                         part_id,
                         result_id,
                         run_id,
@@ -475,7 +509,7 @@ def _rows(
                 part_id += 1
                 result_id = part_id  # part 0 is its result: it points at itself
                 parts.append(
-                    (
+                    _part_row(
                         part_id,
                         result_id,
                         run_id,
@@ -494,9 +528,9 @@ def _rows(
                 for chunk, (sha, _size) in enumerate(chunk_docs, start=1):
                     part_id += 1
                     parts.append(
-                        (
+                        _part_row(
                             part_id,
-                            result_id,  # a chunk points at its result's part 0
+                            result_id,
                             run_id,
                             job.name,
                             job.endpoint,

@@ -22,10 +22,8 @@ from sqlalchemy import (
     Table,
     bindparam,
     delete,
-    func,
     insert,
     select,
-    text,
     update,
 )
 
@@ -386,14 +384,6 @@ class Archive:
         with db.write(self.engine) as conn:
             conn.exec_driver_sql("PRAGMA analysis_limit = 1000")
             conn.exec_driver_sql("ANALYZE")
-
-    def integrity_check(self) -> str:
-        with db.read(self.engine) as conn:
-            return str(conn.execute(text("PRAGMA integrity_check")).scalar())
-
-    def count(self, table: type[Run] | type[ResultPart] | type[Document]) -> int:
-        with db.read(self.engine) as conn:
-            return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 def _alive(pid: int) -> bool:

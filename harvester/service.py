@@ -355,24 +355,14 @@ class Signals:
 
 
 def run_service(
-    runtime: Runtime,
-    jobs_path: Path,
-    options: ServiceOptions | None = None,
-    signals: Signals | None = None,
+    runtime: Runtime, jobs_path: Path, options: ServiceOptions, signals: Signals
 ) -> None:
-    """`harvester start`: run until SIGTERM or SIGINT."""
-    own = signals is None
-    signals = signals or Signals()
-    if own:
-        signals.install()
+    """`harvester start`: run until SIGTERM or SIGINT (`signals`, installed by the caller as
+    early as it can, are handed to the service once it exists)."""
+    service = Service(runtime, jobs_path, options)
+    signals.attach(service)
+    service.start()
     try:
-        service = Service(runtime, jobs_path, options)
-        signals.attach(service)
-        service.start()
-        try:
-            service.serve()
-        finally:
-            service.stop()
+        service.serve()
     finally:
-        if own:
-            signals.restore()
+        service.stop()
