@@ -11,7 +11,7 @@ import io
 import random
 from typing import Any
 
-from harvester.simulator.world_data import (
+from harvester.simulator.world.data import (
     ACTIVE_CATEGORIES,
     AWARDS,
     CARS,
@@ -23,7 +23,7 @@ from harvester.simulator.world_data import (
     TRACKS,
     TRACKS_BY_ID,
 )
-from harvester.simulator.world_model import (
+from harvester.simulator.world.model import (
     DAY,
     Model,
     Series,
@@ -32,8 +32,8 @@ from harvester.simulator.world_model import (
     quarter_bounds,
     quarter_of,
 )
-from harvester.simulator.world_race import license_level
-from harvester.simulator.world_results import helmet
+from harvester.simulator.world.race import license_level
+from harvester.simulator.world.results import helmet
 
 # The member licenses, in the order member/info lists them (category ids).
 _LICENSE_ORDER = (1, 5, 6, 3, 4)

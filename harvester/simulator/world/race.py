@@ -1,6 +1,6 @@
 """The race of one subsession in detail: every driver's qualifying and race laps.
 
-A `Split` (world_model) fixes what a search row shows: field, finishing order, laps, the best
+A `Split` (model) fixes what a search row shows: field, finishing order, laps, the best
 lap and the winner's average. `build_detail` expands it, from a generator seeded with the
 subsession id, into two simsessions (qualify -1, race 0) of per-driver entries with every lap,
 consistent with the split: the race's fastest driver laps exactly `event_best`, the winner's
@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 
-from harvester.simulator.world_model import Model, Slot, Split, mix
+from harvester.simulator.world.model import Model, Slot, Split, mix
 
 # (event name, lap flag, incident points)
 _INCIDENTS: tuple[tuple[str, int, int], ...] = (

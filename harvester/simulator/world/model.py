@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from harvester.simulator.world_data import (
+from harvester.simulator.world.data import (
     CARS_BY_ID,
     COUNTRIES,
     FIRST_NAMES,
@@ -40,7 +40,7 @@ from harvester.simulator.world_data import (
     TRACKS_BY_CATEGORY,
     Track,
 )
-from harvester.simulator.world_types import WorldConfig
+from harvester.simulator.world.types import WorldConfig
 
 DAY = 86_400
 MIN_DURATION = 40 * 60

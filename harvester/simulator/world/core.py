@@ -9,7 +9,7 @@ The world is time-driven: every series launches a race slot every `race_interval
 each slot 1..max_splits subsessions of 40-60 minutes; hosted and league sessions run on a lane
 of their own. A subsession shows in results/* and in the searches once its end_time <= now;
 running ones are what season/spectator_subsessionids lists. The world also extends
-`history_days` back before `origin`, so backfills find races. See `world_model` for how ids are
+`history_days` back before `origin`, so backfills find races. See `model` for how ids are
 formed; same config -> byte-identical documents for the same (endpoint, params, now).
 
 Pure and stdlib-only: no I/O, no real time, no global random; caches are bounded `lru_cache`s
@@ -24,8 +24,8 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
-from harvester.simulator.world_data import ACTIVE_CATEGORIES, DIVISIONS, EVENT_TYPES
-from harvester.simulator.world_docs import (
+from harvester.simulator.world.data import ACTIVE_CATEGORIES, DIVISIONS, EVENT_TYPES
+from harvester.simulator.world.docs import (
     car_get,
     categories,
     driver_stats_csv,
@@ -38,7 +38,7 @@ from harvester.simulator.world_docs import (
     track_get,
     world_record_rows,
 )
-from harvester.simulator.world_model import (
+from harvester.simulator.world.model import (
     DAY,
     MAX_DURATION,
     Model,
@@ -49,9 +49,9 @@ from harvester.simulator.world_model import (
     quarter_of,
     race_week,
 )
-from harvester.simulator.world_params import WINDOW, parse_params, valid_quarter, windows
-from harvester.simulator.world_race import Detail, Entry, build_detail
-from harvester.simulator.world_results import (
+from harvester.simulator.world.params import WINDOW, parse_params, valid_quarter, windows
+from harvester.simulator.world.race import Detail, Entry, build_detail
+from harvester.simulator.world.results import (
     event_rows,
     helmet,
     lap_header,
@@ -59,13 +59,13 @@ from harvester.simulator.world_results import (
     results_doc,
     session_info,
 )
-from harvester.simulator.world_rows import (
+from harvester.simulator.world.rows import (
     league_session,
     recent_race_row,
     search_hosted_row,
     search_series_row,
 )
-from harvester.simulator.world_types import (
+from harvester.simulator.world.types import (
     Doc,
     Endpoint,
     Param,

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from harvester.clock import parse_iso
-from harvester.simulator.world_model import DAY, iso_z
-from harvester.simulator.world_types import Endpoint, bad_request
+from harvester.simulator.world.model import DAY, iso_z
+from harvester.simulator.world.types import Endpoint, bad_request
 
 WINDOW = 90 * DAY  # the longest search window the real service accepts
 _NUMBER = re.compile(r"[+-]?\d{1,18}")

@@ -1,6 +1,6 @@
 """Static tables of the simulated iRacing world: categories, cars, tracks, series, names.
 
-Everything here is immutable reference data; the time-driven part lives in `world_model`.
+Everything here is immutable reference data; the time-driven part lives in `model`.
 Ids and names are plausible rather than exact copies of iRacing's catalogue: what matters to the
 harvester is that every id used in one document resolves in the others.
 """

@@ -1,6 +1,6 @@
 """Subsession documents: results/get, and the event_log and lap_data headers and rows.
 
-They are built from a `Detail` (world_race), so every figure agrees across the three endpoints
+They are built from a `Detail` (race), so every figure agrees across the three endpoints
 and with the search row of the same subsession.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from harvester.simulator.world_data import CARS_BY_ID, CATEGORIES, LICENSE_GROUPS
-from harvester.simulator.world_model import Model, Slot, Split, iso_z, mix, strength_of_field
-from harvester.simulator.world_race import SIMSESSIONS, Detail, Entry
+from harvester.simulator.world.data import CARS_BY_ID, CATEGORIES, LICENSE_GROUPS
+from harvester.simulator.world.model import Model, Slot, Split, iso_z, mix, strength_of_field
+from harvester.simulator.world.race import SIMSESSIONS, Detail, Entry
 
 
 def helmet(model: Model, d: int) -> dict[str, Any]:
