@@ -32,6 +32,7 @@ from .api import Part
 from .clock import Clock, iso_seconds
 from .models import Document, LatestResult, ResultPart, Run
 from .redact import redact_text, strip_signatures
+from .tables.keeper import TableKeeper
 
 RUNNING = "running"
 FINAL_STATUSES = (
@@ -170,6 +171,7 @@ class Archive:
         self.engine = engine
         self.clock = clock
         self._sql = _statements(engine)
+        self.tables: TableKeeper | None = TableKeeper(engine.dialect)  # None: raw archive only
 
     # -- runs ----------------------------------------------------------------------------
 
@@ -326,6 +328,11 @@ class Archive:
                 {"job": job, "endpoint": endpoint, "params": params_text, "result_id": result_id},
             )
             counts.results += 1
+            if self.tables is not None:  # the analysis-ready tables, in the same transaction
+                chunks = [rows[i].sha256 for i in sorted(rows) if i > 0]
+                self.tables.result_stored(
+                    conn, result_id, endpoint, params, part0_text, chunks, fetched_at, job
+                )
             if in_same_transaction is not None:
                 in_same_transaction(conn)
         return StoredResult(result_id, [rows[i].sha256 for i in sorted(rows)])
