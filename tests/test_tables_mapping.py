@@ -104,9 +104,9 @@ def test_league_sessions_without_results_are_left_out() -> None:
 
 
 def test_lap_data_laps_take_their_session_from_the_header() -> None:
-    rows = rows_of(
-        source("results/lap_data", doc("lap_data_header"), doc("lap_data_chunk"))
-    )["laps"]
+    rows = rows_of(source("results/lap_data", doc("lap_data_header"), doc("lap_data_chunk")))[
+        "laps"
+    ]
     laps = by_key(rows, "lap_number")
     assert set(laps) == {0, 1, 2}
     assert all(r["subsession_id"] == 81000001 and r["simsession_number"] == 0 for r in rows)
