@@ -713,3 +713,9 @@ def _fail(exc: BaseException, code: int, unexpected: bool = False) -> None:
         message = f"unexpected {type(exc).__name__}: {message} (LOG_LEVEL=DEBUG shows details)"
     click.echo(f"harvester: error: {redact_text(message)}", err=True)
     sys.exit(code)
+
+
+from .cli_tables import datasette_metadata, tables  # noqa: E402  (it imports State from here)
+
+cli.add_command(tables)
+cli.add_command(datasette_metadata)
