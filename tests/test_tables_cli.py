@@ -34,6 +34,7 @@ def filled(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     store(archive, "results/lap_data", doc("lap_data_header"), doc("lap_data_chunk"))
     store(archive, "member/chart_data", doc("chart_data"))
     store(archive, "car/get", doc("car_get"))
+    store(archive, "member/info", doc("member_info"))
     engine.dispose()
     return path, {"HARVESTER_DATABASE_URL": f"sqlite:///{path}", "LOG_FORMAT": "json"}
 
@@ -59,10 +60,10 @@ def test_rebuild_logs_json_progress_when_not_on_a_terminal(
     _, env = filled
     result = run_cli("tables", "rebuild", env=env)
     assert result.code == 0, result.err
-    assert "rebuilt 10 table(s) from 6 result(s)" in result.out
+    assert "rebuilt 10 table(s) from 7 result(s)" in result.out
     events = [json.loads(line) for line in result.err.splitlines() if line.startswith("{")]
     progress = [e for e in events if e["event"] == "tables.progress"]
-    assert progress and progress[-1]["done"] == progress[-1]["total"] == 6
+    assert progress and progress[-1]["done"] == progress[-1]["total"] == 7
     partial = run_cli("tables", "rebuild", "laps", "cars", env=env)
     assert "rebuilt 2 table(s) from 5 result(s): 4 row(s)" in partial.out
 
@@ -169,3 +170,13 @@ def test_every_readme_query_of_the_tables_runs(
         result = run_cli("query", "--format", "json", sql, env=env)
         assert result.code == 0, (sql, result.err)
         assert json.loads(result.out), sql  # each answers something on this archive
+
+
+def test_the_readme_documents_every_column_of_every_table() -> None:
+    from harvester.tables.schema import SPECS
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for name, spec in SPECS.items():
+        block = readme.split(f"<summary><code>{name}</code>", 1)[1].split("</details>", 1)[0]
+        for column in spec.columns:
+            assert f"| `{column.name}` |" in block, (name, column.name)
