@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from harvester.masking import mask
+from harvester.oauth.masking import mask
 from harvester.settings import Settings
 from harvester.simulator.config import (
     DEMO_CLIENT_ID,

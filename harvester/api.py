@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 
-from .auth import OAuthSession
 from .cancel import CancelToken
 from .clock import Clock
 from .errors import (
@@ -35,6 +34,7 @@ from .errors import (
 )
 from .logs import get_logger
 from .maintenance import MaintenancePause
+from .oauth.session import OAuthSession
 from .ratelimit import RateBudget
 from .redact import redact_text
 from .retry import backoff_delay

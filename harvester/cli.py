@@ -555,7 +555,7 @@ def keys() -> None:
 @pass_state
 def keys_rotate(state: State) -> None:
     """Re-encrypt the stored tokens with the newest key, all or nothing."""
-    from .tokenstore import rotate_encryption
+    from .oauth.store import rotate_encryption
 
     with state.database() as engine:
         click.echo(rotate_encryption(state.settings, engine))
@@ -564,7 +564,7 @@ def keys_rotate(state: State) -> None:
 @keys.command("generate")
 def keys_generate() -> None:
     """Print a new key, for HARVESTER_KEY."""
-    from .crypto import generate_key
+    from .oauth.keys import generate_key
 
     click.echo(generate_key().decode("ascii"))
 

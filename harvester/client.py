@@ -21,10 +21,10 @@ import httpx
 
 from .api import Part
 from .archive import RunCounts
-from .auth import OAuthSession
 from .clock import Clock, utc
 from .errors import HarvesterError
 from .jobs import JobSpec, query_value
+from .oauth.session import OAuthSession
 from .runtime import Runtime, open_runtime
 from .settings import Settings, load_settings
 from .shapes import normalise_endpoint

@@ -11,15 +11,16 @@ from sqlalchemy import Engine
 from ._version import __version__
 from .api import DataClient
 from .archive import Archive
-from .auth import OAuthSession
 from .clock import Clock, parse_clock
-from .crypto import load_keyring
 from .db import open_database
 from .maintenance import MaintenancePause
+from .oauth.keys import load_keyring
+from .oauth.session import OAuthSession
+from .oauth.store import TokenStore
+from .oauth.tokens import identity_of
 from .ratelimit import RateBudget
 from .runner import Runner
 from .settings import Settings
-from .tokenstore import TokenStore, identity_of
 
 USER_AGENT = f"harvester/{__version__} (+https://github.com/harvester)"
 

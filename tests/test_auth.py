@@ -8,14 +8,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harvester.auth import OAuthSession, parse_token_response
 from harvester.clock import ManualClock
 from harvester.errors import AuthError, InvalidClient, NotLoggedIn, PasswordGrantBlocked
-from harvester.masking import mask
+from harvester.oauth.endpoint import parse_token_response
+from harvester.oauth.masking import mask
+from harvester.oauth.session import OAuthSession
+from harvester.oauth.tokens import Tokens
 from harvester.runtime import Runtime, open_runtime
 from harvester.settings import Settings
 from harvester.simulator import Simulator, SimulatorTransport
-from harvester.tokenstore import Tokens
 
 
 def test_masking_vectors_from_the_reference() -> None:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from harvester.clock import ManualClock
-from harvester.crypto import default_key_path
+from harvester.oauth.keys import default_key_path
 from harvester.runtime import open_runtime
 from harvester.settings import Settings
 from harvester.simulator import RunningSimulator, Simulator, SimulatorTransport

@@ -10,7 +10,7 @@ import pytest
 
 from harvester.clock import ManualClock
 from harvester.logs import configure_logging
-from harvester.masking import mask
+from harvester.oauth.masking import mask
 from harvester.runtime import Runtime
 from harvester.settings import Settings
 from harvester.simulator import Simulator

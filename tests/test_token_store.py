@@ -10,13 +10,13 @@ import pytest
 from cryptography.fernet import Fernet
 
 from harvester.clock import ManualClock
-from harvester.crypto import default_key_path
 from harvester.db import open_database
 from harvester.errors import ConfigError, TokenKeyError
+from harvester.oauth.keys import default_key_path
+from harvester.oauth.store import rotate_encryption
 from harvester.runtime import open_runtime
 from harvester.settings import Settings
 from harvester.simulator import Simulator, SimulatorTransport
-from harvester.tokenstore import rotate_encryption
 
 
 def _files_of(settings: Settings) -> bytes:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
 from ..clock import Clock
-from ..masking import mask
+from ..oauth.masking import mask
 from .config import SimConfig
 from .messages import SimRequest, SimResponse, json_response, request_id
 

@@ -1,4 +1,4 @@
-"""The OAuth session: one per database, shared by every thread and process that opens it.
+"""The OAuth session policy: one per database, shared by every thread and process that opens it.
 
 Order of preference for a token: a valid access token (in memory, else in the database), else
 the refresh grant, else the password grant. The refresh token is single-use, so a refresh runs
@@ -12,36 +12,39 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 from sqlalchemy import Connection
 
-from .clock import Clock, iso_seconds
-from .errors import (
+from ..clock import Clock, iso_seconds
+from ..errors import (
     AuthError,
     HarvesterError,
     InvalidClient,
     NotLoggedIn,
     PasswordGrantBlocked,
 )
-from .logs import get_logger
+from ..logs import get_logger
+from ..redact import register_secret, register_token
+from ..settings import Settings
+from .endpoint import (
+    OAuthFailure,
+    TokenEndpoint,
+    TokenEndpointUnreachable,
+    TokenRejected,
+    parse_token_response,
+)
 from .masking import mask
-from .redact import register_secret, register_token
-from .retry import backoff_delay, parse_retry_after
-from .settings import Settings
-from .tokenstore import Tokens, TokenStore
+from .store import TokenStore
+from .tokens import Tokens
 
 log = get_logger("harvester.auth")
 
 # iRacing documents no Retry-After for `unauthorized_client`; the reference advises an hour
 MIN_PASSWORD_BACKOFF = 3600.0
-# attempts at the token endpoint, under the database's write lock: bounded so that other
-# writers (which wait up to db.BUSY_TIMEOUT_MS) are never starved
-TOKEN_ATTEMPTS = 2
-TOKEN_TIMEOUT = 10.0
 # after a refresh that failed for lack of an answer, wait before trying again (per process)
 REFRESH_RETRY_FIRST = 30.0
 # a 401 for a token younger than this is not the token's fault: it is not refreshed again
@@ -49,77 +52,8 @@ FRESH_SECONDS = 60.0
 REFRESH_RETRY_MAX = 600.0
 
 
-@dataclass(frozen=True)
-class OAuthFailure:
-    """A token endpoint answer that is not a token, decoded (pure data, no secrets)."""
-
-    status: int
-    error: str
-    description: str
-    request_id: str | None
-    retry_after: float | None
-
-
-class _Transient(Exception):
-    """A token request that may succeed if tried again (network, 5xx, temporarily_unavailable)."""
-
-
-class _Rejected(Exception):
-    def __init__(self, failure: OAuthFailure) -> None:
-        super().__init__(failure.error)
-        self.failure = failure
-
-
-def parse_token_response(payload: Any, requested_at: float) -> Tokens:
-    """Tokens from a successful token answer; expiries count from when the request was sent."""
-    if not isinstance(payload, dict):
-        raise AuthError("the token endpoint answered something that is not a JSON object")
-    access = payload.get("access_token")
-    expires_in = payload.get("expires_in")
-    token_type = str(payload.get("token_type", "Bearer"))
-    if not isinstance(access, str) or not access:
-        raise AuthError("the token endpoint answered without an access_token")
-    if not isinstance(expires_in, int | float) or isinstance(expires_in, bool) or expires_in <= 0:
-        raise AuthError("the token endpoint answered without a valid expires_in")
-    if token_type.lower() != "bearer":
-        raise AuthError(f"the token endpoint issued an unsupported token type {token_type!r}")
-    refresh = payload.get("refresh_token") or None
-    refresh_in = payload.get("refresh_token_expires_in")
-    refresh_expires = (
-        requested_at + float(refresh_in)
-        if refresh and isinstance(refresh_in, int | float) and not isinstance(refresh_in, bool)
-        else None
-    )
-    scope = payload.get("scope")
-    return Tokens(
-        access_token=access,
-        access_expires_at=requested_at + float(expires_in),
-        refresh_token=refresh if isinstance(refresh, str) else None,
-        refresh_expires_at=refresh_expires,
-        scope=scope if isinstance(scope, str) else None,
-        obtained_at=requested_at,
-    )
-
-
-def parse_oauth_failure(response: httpx.Response, now: float) -> OAuthFailure:
-    """Decode an OAuth error answer; bodies that are not JSON still give a usable failure."""
-    error, description = "", ""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        error = str(body.get("error") or "")
-        description = str(body.get("error_description") or body.get("message") or "")
-    if not error:
-        error = "rate_limited" if response.status_code == 429 else f"http_{response.status_code}"
-    return OAuthFailure(
-        status=response.status_code,
-        error=error,
-        description=description[:300],
-        request_id=response.headers.get("x-request-id"),
-        retry_after=parse_retry_after(response.headers.get("retry-after"), now),
-    )
+class RefreshTokenSpent(AuthError):
+    """The refresh grant answered invalid_grant: the token is spent, expired or revoked."""
 
 
 @dataclass(frozen=True)
@@ -175,6 +109,7 @@ class OAuthSession:
         self.store = store
         self.clock = clock
         self.rng = rng or random.Random()
+        self.endpoint = TokenEndpoint(settings, http, clock, self.rng)
         self._lock = threading.RLock()
         self._cached: Tokens | None = None
         self._rejected: str | None = None
@@ -191,7 +126,7 @@ class OAuthSession:
 
     @property
     def token_url(self) -> str:
-        return f"{self.settings.oauth_url}/token"
+        return self.endpoint.token_url
 
     def access_token(self) -> str:
         """A valid access token, refreshing or logging in only when needed."""
@@ -231,9 +166,7 @@ class OAuthSession:
             if not force:
                 return self._obtain(force_refresh=False)
             self._require_credentials()
-            with self.store.locked() as conn:
-                tokens, error = self._password_grant(conn)
-            return self._finish(tokens, error)
+            return self._under_lock(self._password_grant)
 
     def current(self) -> Tokens | None:
         """The stored tokens, without any network call."""
@@ -249,7 +182,7 @@ class OAuthSession:
             except HarvesterError:
                 tokens = None  # a session we cannot read cannot be revoked, only deleted
             if tokens is not None and tokens.access_valid(self.clock.now(), 0):
-                self._revoke(tokens.access_token)
+                self.endpoint.revoke(tokens.access_token)
             with self.store.locked() as conn:
                 deleted = self.store.delete(conn)
             self._cached = None
@@ -286,76 +219,72 @@ class OAuthSession:
 
     # -- the grants ----------------------------------------------------------------------
 
-    def _obtain(self, force_refresh: bool) -> Tokens:
-        """Under the database lock: re-read, then refresh, then (once) the password grant."""
-        buffer = self.settings.token_refresh_buffer_seconds
-        rejected = self._rejected
-        tokens: Tokens | None = None
+    def _under_lock(self, grant: Callable[[Connection], Tokens]) -> Tokens:
+        """Run `grant` under the database's write lock. What a failed grant recorded (events,
+        a spent refresh token, a pause) is committed before its error is raised."""
+        self._cached = None
         error: HarvesterError | None = None
-        unexpected: BaseException | None = None
         with self.store.locked() as conn:
             try:
-                now = self.clock.now()
-                stored = self.store.load(conn)
-                if (
-                    stored is not None
-                    and not force_refresh
-                    and stored.access_token != rejected
-                    and stored.access_valid(now, buffer)
-                ):
-                    tokens = stored  # another thread or process refreshed meanwhile
-                elif (paused := self._grants_paused(conn, now)) is not None:
-                    error = paused
-                elif stored is not None and stored.refresh_valid(now):
-                    tokens, error, retry_with_password = self._refresh_grant(conn, stored, rejected)
-                    if retry_with_password:
-                        tokens, error = self._password_grant(conn)
-                elif self.settings.has_credentials:
-                    tokens, error = self._password_grant(conn)
-                else:
-                    error = NotLoggedIn(
-                        "no stored OAuth session and no credentials: set IRACING_CLIENT_ID, "
-                        "IRACING_CLIENT_SECRET, IRACING_USERNAME and IRACING_PASSWORD, then run "
-                        "`harvester auth login`"
-                    )
-            except BaseException as exc:  # re-raised below, after the commit
-                # what was recorded must stay: a password login sent counts at iRacing even
-                # if this process is interrupted before its answer is handled
-                unexpected = exc
-        if unexpected is not None:
-            self._cached = None
-            raise unexpected
-        return self._finish(tokens, error)
+                tokens = grant(conn)
+            except HarvesterError as exc:
+                error = exc
+        if error is not None:
+            raise error
+        self._cached = tokens
+        self._rejected = None
+        return tokens
 
-    def _grants_paused(self, conn: Connection, now: float) -> HarvesterError | None:
+    def _obtain(self, force_refresh: bool) -> Tokens:
+        """Under the database lock: re-read, then refresh, then (once) the password grant."""
+        rejected = self._rejected
+
+        def choose(conn: Connection) -> Tokens:
+            now = self.clock.now()
+            stored = self.store.load(conn)
+            if (
+                stored is not None
+                and not force_refresh
+                and stored.access_token != rejected
+                and stored.access_valid(now, self.settings.token_refresh_buffer_seconds)
+            ):
+                return stored  # another thread or process refreshed meanwhile
+            self._raise_if_paused(conn, now)
+            if stored is not None and stored.refresh_valid(now):
+                try:
+                    return self._refresh_grant(conn, stored, rejected)
+                except RefreshTokenSpent:
+                    if not self.settings.has_credentials:
+                        raise
+                    return self._password_grant(conn)  # the one password grant allowed
+            if self.settings.has_credentials:
+                return self._password_grant(conn)
+            raise NotLoggedIn(
+                "no stored OAuth session and no credentials: set IRACING_CLIENT_ID, "
+                "IRACING_CLIENT_SECRET, IRACING_USERNAME and IRACING_PASSWORD, then run "
+                "`harvester auth login`"
+            )
+
+        return self._under_lock(choose)
+
+    def _raise_if_paused(self, conn: Connection, now: float) -> None:
         """The token endpoint asked us to stop (any grant), or a refresh recently got no
         answer: do not knock again before the pause ends."""
         if now < self._refresh_retry_at:
-            return AuthError(
+            raise AuthError(
                 "the token endpoint did not answer the last refresh; the next attempt is at "
                 f"{iso_seconds(self._refresh_retry_at)}"
             )
         state = self.store.password_grant_state(conn, now)
         if state.blocked_until is not None:
-            return PasswordGrantBlocked(
+            raise PasswordGrantBlocked(
                 f"the token endpoint refused us ({state.block_reason}); token requests are "
                 f"paused until {iso_seconds(state.blocked_until)}",
                 state.blocked_until,
             )
-        return None
 
-    def _finish(self, tokens: Tokens | None, error: HarvesterError | None) -> Tokens:
-        if error is not None or tokens is None:
-            self._cached = None
-            raise error or AuthError("no token obtained")
-        self._cached = tokens
-        self._rejected = None
-        return tokens
-
-    def _refresh_grant(
-        self, conn: Connection, stored: Tokens, rejected: str | None
-    ) -> tuple[Tokens | None, HarvesterError | None, bool]:
-        """Spend the refresh token. Returns (tokens, error, whether to try the password grant)."""
+    def _refresh_grant(self, conn: Connection, stored: Tokens, rejected: str | None) -> Tokens:
+        """Spend the refresh token; raises RefreshTokenSpent when it is no longer valid."""
         assert stored.refresh_token is not None
         form = {
             "grant_type": "refresh_token",
@@ -365,9 +294,9 @@ class OAuthSession:
         }
         requested_at = self.clock.now()
         try:
-            payload, request_id = self._post_token(form)
-        except _Rejected as rejected_error:
-            failure = rejected_error.failure
+            answer = self.endpoint.post(form)
+        except TokenRejected as refused:
+            failure = refused.failure
             self.store.record_event(
                 conn, "refresh", failure.error, requested_at, failure.request_id
             )
@@ -377,9 +306,12 @@ class OAuthSession:
                     "oauth.refresh_rejected", error=failure.error, request_id=failure.request_id
                 )
                 self.store.save(conn, stored.without_refresh().access_expired(), requested_at)
-                return None, None, self.settings.has_credentials
-            return None, self._failure_error(conn, failure, "refresh"), False
-        except HarvesterError as exc:
+                raise RefreshTokenSpent(
+                    "the stored refresh token was refused (invalid_grant) and no credentials "
+                    "are set to log in again: set them and run `harvester auth login`"
+                ) from None
+            raise self._failure_error(conn, failure, "refresh") from None
+        except TokenEndpointUnreachable:
             # the answer was lost: the refresh token may or may not be spent. Keep it (a retry
             # answers invalid_grant if it was), but nothing stored may claim to be valid.
             self.store.record_event(conn, "refresh", "no_answer", requested_at)
@@ -387,17 +319,18 @@ class OAuthSession:
                 self.store.save(conn, stored.access_expired(), requested_at)
             self._refresh_retry_at = self.clock.now() + self._refresh_retry_step
             self._refresh_retry_step = min(self._refresh_retry_step * 2, REFRESH_RETRY_MAX)
-            return None, exc, False
+            raise
         self._refresh_retry_step = REFRESH_RETRY_FIRST
+        payload, request_id = answer.payload, answer.request_id
         try:
             fresh = parse_token_response(payload, requested_at)
-        except AuthError as exc:
+        except AuthError:
             # the server spent our refresh token: keep the new one if the answer carried it
             new = payload.get("refresh_token") if isinstance(payload, dict) else None
             kept = replace(stored, refresh_token=new) if isinstance(new, str) and new else stored
             self.store.save(conn, kept.access_expired(), requested_at)
             self.store.record_event(conn, "refresh", "bad_answer", requested_at, request_id)
-            return None, exc, False
+            raise
         tokens = replace(
             fresh,
             # the server may keep the old refresh token instead of rotating it
@@ -416,13 +349,13 @@ class OAuthSession:
             request_id=request_id,
             access_expires_at=iso_seconds(tokens.access_expires_at),
         )
-        return tokens, None, False
+        return tokens
 
-    def _password_grant(self, conn: Connection) -> tuple[Tokens | None, HarvesterError | None]:
+    def _password_grant(self, conn: Connection) -> Tokens:
         now = self.clock.now()
         state = self.store.password_grant_state(conn, now)
         if state.blocked_until is not None:
-            return None, PasswordGrantBlocked(
+            raise PasswordGrantBlocked(
                 f"password logins are paused until {iso_seconds(state.blocked_until)} "
                 f"({state.block_reason}); harvester will not retry before then",
                 state.blocked_until,
@@ -430,7 +363,7 @@ class OAuthSession:
         budget = self.settings.password_grants_per_hour
         if state.used_last_hour >= budget:
             until = (state.oldest_in_hour or now) + 3600
-            return None, PasswordGrantBlocked(
+            raise PasswordGrantBlocked(
                 f"the password-login budget ({budget} an hour) is spent; the next is allowed at "
                 f"{iso_seconds(until)} (HARVESTER_PASSWORD_GRANTS_PER_HOUR)",
                 until,
@@ -446,30 +379,30 @@ class OAuthSession:
         # counted before it is sent: a login whose answer is lost still counts at iRacing
         event_id = self.store.record_event(conn, "password_grant", "sent", now)
         try:
-            payload, request_id = self._post_token(form, attempts=1)
-        except _Rejected as rejected_error:
-            failure = rejected_error.failure
+            answer = self.endpoint.post(form, attempts=1)
+        except TokenRejected as refused:
+            failure = refused.failure
             self.store.update_event(conn, event_id, failure.error, failure.request_id)
-            return None, self._failure_error(conn, failure, "password")
-        except HarvesterError as exc:
+            raise self._failure_error(conn, failure, "password") from None
+        except TokenEndpointUnreachable:
             self.store.update_event(conn, event_id, "no_answer", None)
-            return None, exc
+            raise
         try:
-            tokens = parse_token_response(payload, now)
-        except AuthError as exc:
-            self.store.update_event(conn, event_id, "bad_answer", request_id)
-            return None, exc
+            tokens = parse_token_response(answer.payload, now)
+        except AuthError:
+            self.store.update_event(conn, event_id, "bad_answer", answer.request_id)
+            raise
         self._register(tokens)
         self.store.save(conn, tokens, now)
-        self.store.update_event(conn, event_id, "ok", request_id)
+        self.store.update_event(conn, event_id, "ok", answer.request_id)
         if tokens.scope is not None and self.settings.scope not in tokens.scope.split():
             log.warning("oauth.scope_differs", requested=self.settings.scope, granted=tokens.scope)
         log.info(
             "oauth.password_grant",
-            request_id=request_id,
+            request_id=answer.request_id,
             access_expires_at=iso_seconds(tokens.access_expires_at),
         )
-        return tokens, None
+        return tokens
 
     def _failure_error(self, conn: Connection, failure: OAuthFailure, grant: str) -> HarvesterError:
         """Turn a refused grant into the right error, blocking password logins if told to."""
@@ -510,68 +443,6 @@ class OAuthSession:
             f"the {grant} grant failed ({detail}, HTTP {failure.status}, "
             f"x-request-id {failure.request_id})"
         )
-
-    def _post_token(
-        self, form: dict[str, str], attempts: int = TOKEN_ATTEMPTS
-    ) -> tuple[dict[str, Any], str | None]:
-        """POST the form; retry transient failures with back-off; raise _Rejected for a refusal.
-
-        A password grant is sent once only (attempts=1): each one counts against iRacing's limit.
-        """
-        last: str = ""
-        for attempt in range(attempts):
-            if attempt:
-                self.clock.sleep(backoff_delay(attempt - 1, 1.0, 10.0, self.rng))
-            try:
-                response = self.http.post(
-                    self.token_url,
-                    data=form,
-                    headers={"Accept": "application/json"},
-                    timeout=min(self.settings.request_timeout, TOKEN_TIMEOUT),
-                )
-            except httpx.TransportError as exc:
-                last = f"{type(exc).__name__}"
-                log.warning("oauth.token_request_failed", error=last, attempt=attempt + 1)
-                continue
-            request_id = response.headers.get("x-request-id")
-            if response.status_code == 200:
-                try:
-                    payload = response.json()
-                except ValueError:
-                    last = "a token answer that is not JSON"
-                    continue
-                return payload, request_id
-            failure = parse_oauth_failure(response, self.clock.now())
-            if response.status_code >= 500 or failure.error in (
-                "temporarily_unavailable",
-                "server_error",
-            ):
-                last = f"{failure.error} (HTTP {failure.status}, x-request-id {request_id})"
-                log.warning(
-                    "oauth.token_endpoint_unavailable",
-                    error=failure.error,
-                    status=failure.status,
-                    request_id=request_id,
-                    attempt=attempt + 1,
-                )
-                continue
-            raise _Rejected(failure)
-        raise AuthError(f"the token endpoint could not be reached: {last}")
-
-    def _revoke(self, access_token: str) -> None:
-        try:
-            response = self.http.post(
-                f"{self.settings.oauth_url}/revoke/current",
-                headers={"Authorization": f"Bearer {access_token}"},
-                timeout=min(self.settings.request_timeout, 10.0),
-            )
-            log.info(
-                "oauth.revoked",
-                status=response.status_code,
-                request_id=response.headers.get("x-request-id"),
-            )
-        except httpx.TransportError as exc:
-            log.warning("oauth.revoke_unreachable", error=type(exc).__name__)
 
     def _require_credentials(self) -> None:
         if not self.settings.has_credentials:

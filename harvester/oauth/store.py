@@ -3,66 +3,22 @@ bookkeeping shared by every process that opens the same database."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 
-from . import db
-from .crypto import KeyRing, KeySource, generate_key, load_key_source, write_key_file
-from .errors import TokenKeyError
-from .models import AuthEvent, AuthState, OAuthToken
-from .redact import redact_text, register_token
-from .settings import Settings
+from .. import db
+from ..errors import TokenKeyError
+from ..models import AuthEvent, AuthState, OAuthToken
+from ..redact import redact_text, register_token
+from ..settings import Settings
+from .keys import KeyRing, rotate_keys
+from .tokens import Tokens
 
 SESSION_ROW = 1
-
-
-@dataclass(frozen=True)
-class Tokens:
-    """One OAuth session's tokens with absolute expiries (epoch seconds, UTC)."""
-
-    access_token: str = field(repr=False)
-    access_expires_at: float
-    refresh_token: str | None = field(repr=False)
-    refresh_expires_at: float | None
-    scope: str | None
-    obtained_at: float
-    last_refresh_at: float | None = None
-
-    def access_valid(self, now: float, buffer: float) -> bool:
-        """Valid for more than `buffer` seconds; the buffer is at most half the token's
-        lifetime, so a short-lived token is not refreshed at every request."""
-        lifetime = self.access_expires_at - (self.last_refresh_at or self.obtained_at)
-        margin = min(buffer, max(lifetime, 0.0) / 2)
-        return bool(self.access_token) and now < self.access_expires_at - margin
-
-    def refresh_valid(self, now: float) -> bool:
-        return bool(self.refresh_token) and (
-            self.refresh_expires_at is None or now < self.refresh_expires_at
-        )
-
-    def without_refresh(self) -> Tokens:
-        return replace(self, refresh_token=None, refresh_expires_at=None)
-
-    def access_expired(self) -> Tokens:
-        return replace(self, access_expires_at=0.0)
-
-    def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self), sort_keys=True).encode("utf-8")
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> Tokens:
-        return cls(**json.loads(data))
-
-
-def identity_of(client_id: str, username: str) -> str:
-    """Whose session a row holds, without storing who: sha256 of client id and username."""
-    return hashlib.sha256(f"{client_id}\n{username.strip().lower()}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -214,28 +170,8 @@ def _same(connection: Connection) -> Iterator[Connection]:
 
 
 def rotate_encryption(settings: Settings, engine: Engine) -> str:
-    """Re-encrypt every stored secret with the newest key, all or nothing; say what was done.
-
-    With a key file, a new key is generated and put first; once everything is re-encrypted in
-    one transaction the old keys are dropped from the file. With HARVESTER_KEY, the first key of
-    the list is the newest: put the new key first, rotate, then remove the old ones yourself.
-    """
-    source = load_key_source(settings, create=False)
-    if source is None:
-        return "no encryption key exists yet: nothing to rotate"
-    if source.path is not None:
-        new_source = KeySource((generate_key(), *source.keys), source.path)
-        write_key_file(source.path, new_source.keys)
-        # if re-encrypting fails the file keeps both keys: a process may already have saved
-        # tokens with the new one, and an extra key is harmless
-        count = _reencrypt(engine, KeyRing(new_source))
-        write_key_file(source.path, new_source.keys[:1])
-        return f"re-encrypted {count} stored secret(s) with a new key in {source.path}"
-    count = _reencrypt(engine, KeyRing(source))
-    return (
-        f"re-encrypted {count} stored secret(s) with the first key of HARVESTER_KEY; "
-        "the other keys can now be removed"
-    )
+    """Re-encrypt every stored secret with the newest key, all or nothing; say what was done."""
+    return rotate_keys(settings, lambda keyring: _reencrypt(engine, keyring))
 
 
 def _reencrypt(engine: Engine, keyring: KeyRing) -> int:

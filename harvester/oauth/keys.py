@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from .db import sqlite_path
-from .errors import ConfigError, TokenKeyError
-from .settings import Settings
+from ..db import sqlite_path
+from ..errors import ConfigError, TokenKeyError
+from ..settings import Settings
 
 KEY_FILE_NAME = "harvester.key"
 
@@ -130,6 +131,32 @@ def write_key_file(path: Path, keys: tuple[bytes, ...], *, exclusive: bool = Fal
         os.close(fd)
     if not exclusive:
         os.replace(target, path)
+
+
+def rotate_keys(settings: Settings, reencrypt: Callable[[KeyRing], int]) -> str:
+    """Put a new key first, have `reencrypt` re-encrypt every secret (all or nothing), then drop
+    the old keys; say what was done.
+
+    With a key file, a new key is generated and put first; once everything is re-encrypted the
+    old keys are dropped from the file. With HARVESTER_KEY, the first key of the list is the
+    newest: put the new key first, rotate, then remove the old ones yourself.
+    """
+    source = load_key_source(settings, create=False)
+    if source is None:
+        return "no encryption key exists yet: nothing to rotate"
+    if source.path is not None:
+        new_source = KeySource((generate_key(), *source.keys), source.path)
+        write_key_file(source.path, new_source.keys)
+        # if re-encrypting fails the file keeps both keys: a process may already have saved
+        # tokens with the new one, and an extra key is harmless
+        count = reencrypt(KeyRing(new_source))
+        write_key_file(source.path, new_source.keys[:1])
+        return f"re-encrypted {count} stored secret(s) with a new key in {source.path}"
+    count = reencrypt(KeyRing(source))
+    return (
+        f"re-encrypted {count} stored secret(s) with the first key of HARVESTER_KEY; "
+        "the other keys can now be removed"
+    )
 
 
 def generate_key() -> bytes:
