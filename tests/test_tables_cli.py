@@ -180,3 +180,19 @@ def test_the_readme_documents_every_column_of_every_table() -> None:
         block = readme.split(f"<summary><code>{name}</code>", 1)[1].split("</details>", 1)[0]
         for column in spec.columns:
             assert f"| `{column.name}` |" in block, (name, column.name)
+
+
+def test_query_runs_the_raw_json_answer_with_nested_json_each(
+    run_cli: Callable[..., CliResult], filled: tuple[Path, dict[str, str]]
+) -> None:
+    """The raw answer the tables replace (json_each over json_each) works in harvester query."""
+    _, env = filled
+    sql = (
+        "SELECT count(*) AS n FROM results AS d, json_each(d.body, '$.session_results') AS s, "
+        "json_each(s.value, '$.results') AS r WHERE d.endpoint = 'results/get' AND d.part = 0"
+    )
+    result = run_cli("query", "--format", "json", sql, env=env)
+    assert result.code == 0, result.err
+    assert json.loads(result.out) == [{"n": 8}]
+    refused = run_cli("query", "UPDATE sqlite_master SET type = 'x'", env=env)
+    assert refused.code != 0

@@ -22,6 +22,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -36,6 +37,7 @@ from ..models import Document, ResultPart
 from .derive import endpoints_for
 from .keeper import TableKeeper
 from .schema import SPECS, TABLE_NAMES, TABLES, make_table
+from .writer import _Statement
 
 log = get_logger("harvester.tables")
 
@@ -149,15 +151,31 @@ def derive_stored(
     spent; return the last id done and how many were."""
     began = time.monotonic()
     done = 0
+    chunks = _Statement(
+        conn.dialect,
+        select(PARTS.c.sha256)
+        .where(PARTS.c.result_id == bindparam("result_id"), PARTS.c.part >= bindparam("chunk"))
+        .order_by(PARTS.c.part),
+    )
     while True:
         page = conn.execute(
-            select(PARTS.c.id, PARTS.c.endpoint, PARTS.c.params, PARTS.c.job, PARTS.c.fetched_at)
+            select(
+                PARTS.c.id,
+                PARTS.c.endpoint,
+                PARTS.c.params,
+                PARTS.c.job,
+                PARTS.c.fetched_at,
+                PARTS.c.rows,
+                DOCUMENTS.c.body,
+            )
+            .select_from(PARTS.join(DOCUMENTS, DOCUMENTS.c.sha256 == PARTS.c.sha256))
             .where(_results(endpoints, after, upto))
             .order_by(PARTS.c.id)
             .limit(PAGE)
         ).all()
         for row in page:
-            _derive_one(conn, keeper, row)
+            shas = [r[0] for r in chunks.one(conn, {"result_id": row.id, "chunk": 1}).fetchall()]
+            _derive_one(conn, keeper, row, shas)
             after, done = row.id, done + 1
             if budget_seconds is not None and time.monotonic() - began > budget_seconds:
                 return after, done
@@ -165,21 +183,7 @@ def derive_stored(
             return after, done
 
 
-def _derive_one(conn: Connection, keeper: TableKeeper, row: Any) -> None:
-    body = conn.execute(
-        select(DOCUMENTS.c.body)
-        .select_from(PARTS.join(DOCUMENTS, DOCUMENTS.c.sha256 == PARTS.c.sha256))
-        .where(PARTS.c.id == row.id)
-    ).scalar()
-    chunks = (
-        conn.execute(
-            select(PARTS.c.sha256)
-            .where(PARTS.c.result_id == row.id, PARTS.c.part > 0)
-            .order_by(PARTS.c.part)
-        )
-        .scalars()
-        .all()
-    )
+def _derive_one(conn: Connection, keeper: TableKeeper, row: Any, chunks: list[str]) -> None:
     try:
         params = json.loads(row.params)
     except ValueError:
@@ -190,8 +194,8 @@ def _derive_one(conn: Connection, keeper: TableKeeper, row: Any) -> None:
         row.id,
         row.endpoint,
         params if isinstance(params, dict) else {},
-        body or "",
-        list(chunks),
+        row.body,
+        chunks,
         row.fetched_at,
         row.job,
     )

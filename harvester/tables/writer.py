@@ -16,7 +16,8 @@ on the harvest path SQLAlchemy's per-call machinery would cost more than the wri
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -43,10 +44,11 @@ class _Statement:
     def __init__(self, dialect: Dialect, statement: ClauseElement) -> None:
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
-        self.names: Sequence[str] | None = compiled.positiontup  # type: ignore[attr-defined]
-
-    def _args(self, values: Mapping[str, Any]) -> Any:
-        return tuple(values[n] for n in self.names) if self.names is not None else values
+        names: Sequence[str] | None = compiled.positiontup  # type: ignore[attr-defined]
+        self._args: Callable[[Mapping[str, Any]], Any] = _identity
+        if names is not None:  # positional parameters (SQLite): one tuple per row
+            pick = itemgetter(*names)
+            self._args = pick if len(names) > 1 else (lambda row: (pick(row),))
 
     def many(self, connection: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -56,6 +58,10 @@ class _Statement:
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         cursor.execute(self.sql, self._args(values))
         return cursor
+
+
+def _identity(values: Mapping[str, Any]) -> Any:
+    return values  # named parameters (PostgreSQL's drivers): the row itself
 
 
 def _dialect_insert(dialect: Dialect, table: Table) -> Any:
