@@ -314,9 +314,10 @@ class DataClient:
         if status == 400:
             raise BadRequest(f"{path}: bad request: {message}", status)
         if status == 401:
-            # the token was refreshed for it (or is brand new): the member may not see this,
+            # a newer token was tried (for this request or an earlier 401) and the 401 persisted:
+            # the member may not see this,
             # e.g. a subsession of a session they were not in
-            raise Forbidden(f"{path}: unauthorized (401) with a fresh token: {message}", 401)
+            raise Forbidden(f"{path}: unauthorized (401) after a new token: {message}", 401)
         if status == 403:
             raise Forbidden(f"{path}: forbidden: {message}", status)
         if status == 404:

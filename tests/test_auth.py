@@ -143,17 +143,66 @@ def test_a_401_from_data_triggers_one_refresh_and_one_retry(
     assert sim.state()["data"]["unauthorized"] == 1
 
 
-def test_a_401_for_a_brand_new_token_is_not_refreshed_again(
+def test_a_401_for_a_brand_new_token_refreshes_once_and_retries(
     runtime: Runtime, sim: Simulator
 ) -> None:
-    """/data also answers 401 for a subsession the member may not see: refreshing for each
-    would spend a refresh token per item of a fan-out."""
+    """The server may invalidate a token it has just issued: its age proves nothing."""
     auth = runtime.session.as_httpx_auth()
     url = f"{runtime.settings.data_url}/data/constants/categories"
     runtime.session.access_token()
     sim.control({"expire_access_tokens": True})
-    assert runtime.http.get(url, auth=auth).status_code == 401
-    assert sim.state()["refreshes"] == 0
+    assert runtime.http.get(url, auth=auth).status_code == 200
+    assert sim.state()["refreshes"] == 1
+
+
+def test_a_401_for_a_token_stamped_in_the_future_refreshes_too(
+    runtime: Runtime, sim: Simulator, clock: ManualClock
+) -> None:
+    auth = runtime.session.as_httpx_auth()
+    url = f"{runtime.settings.data_url}/data/constants/categories"
+    runtime.session.access_token()
+    clock.advance(-1800)  # this host's clock was ahead when the token was stamped
+    sim.control({"expire_access_tokens": True})
+    assert runtime.http.get(url, auth=auth).status_code == 200
+    assert sim.state()["refreshes"] == 1
+
+
+def test_a_401_uses_the_token_another_process_refreshed_without_refreshing_again(
+    settings: Settings, sim: Simulator, clock: ManualClock
+) -> None:
+    url = f"{settings.data_url}/data/constants/categories"
+    with (
+        open_runtime(settings, transport=SimulatorTransport(sim), clock=clock) as first,
+        open_runtime(settings, transport=SimulatorTransport(sim), clock=clock) as second,
+    ):
+        first.session.login()
+        second.session.access_token()  # both hold the same token, obtained seconds ago
+        sim.control({"expire_access_tokens": True})
+        assert first.http.get(url, auth=first.session.as_httpx_auth()).status_code == 200
+        assert second.http.get(url, auth=second.session.as_httpx_auth()).status_code == 200
+    assert sim.state()["refreshes"] == 1
+    assert sim.state()["password_grants"] == 1
+
+
+def test_a_401_that_survives_a_refresh_is_about_the_request_and_costs_one_refresh(
+    runtime: Runtime, sim: Simulator
+) -> None:
+    """/data answers 401 for a subsession the member may not see: after one refresh proved
+    the token good, other refused requests spend no further refresh."""
+    refused = {"/data/refused"}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path in refused:
+            return httpx.Response(401, json={"error": "Unauthorized"}, request=request)
+        return SimulatorTransport(sim).handle_request(request)
+
+    with httpx.Client(transport=httpx.MockTransport(answer)) as http:
+        auth = runtime.session.as_httpx_auth()
+        base = runtime.settings.data_url
+        statuses = [http.get(f"{base}/data/refused", auth=auth).status_code for _ in range(5)]
+        assert http.get(f"{base}/data/constants/categories", auth=auth).status_code == 200
+    assert statuses == [401] * 5
+    assert sim.state()["refreshes"] == 1
 
 
 def test_a_restart_reuses_the_stored_session_without_a_password_grant(

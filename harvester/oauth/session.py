@@ -47,8 +47,6 @@ log = get_logger("harvester.auth")
 MIN_PASSWORD_BACKOFF = 3600.0
 # after a refresh that failed for lack of an answer, wait before trying again (per process)
 REFRESH_RETRY_FIRST = 30.0
-# a 401 for a token younger than this is not the token's fault: it is not refreshed again
-FRESH_SECONDS = 60.0
 REFRESH_RETRY_MAX = 600.0
 
 
@@ -113,6 +111,7 @@ class OAuthSession:
         self._lock = threading.RLock()
         self._cached: Tokens | None = None
         self._rejected: str | None = None
+        self._refused_after_refresh: str | None = None
         self._refresh_retry_at = 0.0  # after a refresh got no answer (per process)
         self._refresh_retry_step = REFRESH_RETRY_FIRST
         for secret in settings.secrets():
@@ -141,14 +140,24 @@ class OAuthSession:
                 return cached.access_token
             return self._obtain(force_refresh=False).access_token
 
-    def recently_obtained(self, token: str, within: float = FRESH_SECONDS) -> bool:
-        """True if `token` is the one this process obtained in the last `within` seconds: a
-        401 for it is about the request (a subsession of another member), not the token."""
-        cached = self._cached
-        if cached is None or cached.access_token != token:
-            return False
-        obtained = cached.last_refresh_at or cached.obtained_at
-        return self.clock.now() - obtained < within
+    def recover_from_401(self, token: str) -> str | None:
+        """The API answered 401 for `token`: the token to retry with (a newer one another
+        process stored, else a refreshed one), or None when `token` itself came from a refresh
+        that a 401 followed: it is known good, and a refresh per refused item of a fan-out
+        would prove nothing more.
+
+        No age of the token is trusted: a server may invalidate a token at any time, and a
+        clock that is off would make every token look new."""
+        with self._lock:
+            if token == self._refused_after_refresh:
+                return None
+            self._rejected = token
+            return self._obtain(force_refresh=False).access_token
+
+    def refused_after_refresh(self, token: str) -> None:
+        """A 401 persisted with `token`, obtained for a 401: it is the request, not the token."""
+        with self._lock:
+            self._refused_after_refresh = token
 
     def invalidate(self, token: str) -> None:
         """The API refused `token` (401): the next `access_token()` gets a new one."""
@@ -458,9 +467,9 @@ class OAuthSession:
 
 
 class BearerAuth(httpx.Auth):
-    """httpx auth for /data: the session's access token; on a 401, one refresh and one retry
-    (unless the token is brand new: /data also answers 401 for a subsession the member may not
-    see, and refreshing for each of those would spend a refresh per item of a fan-out)."""
+    """httpx auth for /data: the session's access token; on a 401, the newer token the database
+    holds, else one refresh, and one retry. A 401 that persists after that is about the request
+    (/data also answers 401 for a subsession the member may not see)."""
 
     def __init__(self, session: OAuthSession) -> None:
         self.session = session
@@ -469,8 +478,13 @@ class BearerAuth(httpx.Auth):
         token = self.session.access_token()
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
-        if response.status_code == 401 and not self.session.recently_obtained(token):
-            log.info("oauth.token_rejected_by_api")
-            self.session.invalidate(token)
-            request.headers["Authorization"] = f"Bearer {self.session.access_token()}"
-            yield request
+        if response.status_code != 401:
+            return
+        retry_with = self.session.recover_from_401(token)
+        if retry_with is None:
+            return  # this token already survived a refresh for a 401: the request is refused
+        log.info("oauth.token_rejected_by_api")
+        request.headers["Authorization"] = f"Bearer {retry_with}"
+        response = yield request
+        if response.status_code == 401:
+            self.session.refused_after_refresh(retry_with)
