@@ -126,10 +126,14 @@ def auth_status(state: State, fmt: str) -> None:
 @auth.command("logout")
 @pass_state
 def auth_logout(state: State) -> None:
-    """Revoke the session at iRacing (when reachable) and delete the stored tokens."""
+    """Revoke the session at iRacing (when reachable) and delete the stored tokens; nothing
+    logs in again until `harvester auth login`."""
     with state.runtime() as runtime:
         deleted = runtime.session.logout()
-    click.echo("logged out: stored tokens deleted" if deleted else "no stored session")
+    click.echo(
+        ("logged out: stored tokens deleted" if deleted else "no stored session")
+        + "; nothing logs in again until `harvester auth login`"
+    )
 
 
 # -- jobs and runs ---------------------------------------------------------------------------

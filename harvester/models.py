@@ -39,6 +39,7 @@ class AuthState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     password_blocked_until: Mapped[float | None] = mapped_column(Float)
     block_reason: Mapped[str | None] = mapped_column(Text)
+    logged_out_at: Mapped[float | None] = mapped_column(Float)  # until `auth login` (0006)
 
 
 class AuthEvent(Base):
@@ -77,6 +78,7 @@ class Run(Base):
     error: Mapped[str | None] = mapped_column(Text)
     ratelimit_remaining: Mapped[int | None] = mapped_column(Integer)
     pid: Mapped[int | None] = mapped_column(Integer)
+    process_started_at: Mapped[float | None] = mapped_column(Float)  # with pid: who (0006)
     rows_new: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     rows_dup: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
@@ -180,6 +182,7 @@ class FanoutItem(Base):
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
     updated_at: Mapped[str] = mapped_column(String(32), nullable=False)
     error: Mapped[str | None] = mapped_column(Text)
+    claimed_by: Mapped[int | None] = mapped_column(Integer)  # the run asking now (0006)
 
 
 class FanoutMark(Base):

@@ -205,3 +205,23 @@ def test_simulate_serves_and_prints_the_settings_that_use_it(tmp_path: Path) -> 
             simulator.kill()
             simulator.communicate()
     assert simulator.returncode == 0
+
+
+def test_logout_sticks_until_auth_login(
+    run_cli, tmp_path: Path, loopback: RunningSimulator, sim: Simulator
+) -> None:
+    settings = _settings(tmp_path, loopback)
+    settings.jobs_path.write_text("jobs:\n  info:\n    endpoint: member/info\n    every: 1h\n")
+    env = env_for(settings)
+    assert run_cli("auth", "login", env=env).code == 0
+    logout = run_cli("auth", "logout", env=env)
+    assert "nothing logs in again until `harvester auth login`" in logout.out
+
+    refused = run_cli("run", "info", env=env)
+    assert refused.code != 0
+    assert "logged out with `harvester auth logout`" in refused.out + refused.err
+    assert sim.state()["password_grants"] == 1  # the run did not log in behind our back
+
+    assert run_cli("auth", "login", env=env).code == 0
+    assert run_cli("run", "info", env=env).code == 0
+    assert sim.state()["password_grants"] == 2

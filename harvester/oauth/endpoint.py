@@ -58,7 +58,16 @@ class TokenRejected(AuthError):
 
 class TokenEndpointUnreachable(AuthError):
     """No usable answer (network, 5xx, temporarily_unavailable): a grant may or may not have
-    been spent at the server."""
+    been spent at the server. `sent` is False only when no attempt left this host (the
+    connection itself failed), so nothing can have been spent."""
+
+    def __init__(self, message: str, sent: bool) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+# transport errors raised before a byte of the request was sent
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.UnsupportedProtocol)
 
 
 def parse_token_response(payload: Any, requested_at: float) -> Tokens:
@@ -134,6 +143,7 @@ class TokenEndpoint:
         A password grant is sent once only (attempts=1): each one counts against iRacing's limit.
         """
         last: str = ""
+        sent = False
         for attempt in range(attempts):
             if attempt:
                 self.clock.sleep(backoff_delay(attempt - 1, 1.0, 10.0, self.rng))
@@ -146,8 +156,10 @@ class TokenEndpoint:
                 )
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}"
+                sent = sent or not isinstance(exc, _NEVER_SENT)
                 log.warning("oauth.token_request_failed", error=last, attempt=attempt + 1)
                 continue
+            sent = True
             request_id = response.headers.get("x-request-id")
             if response.status_code == 200:
                 try:
@@ -171,7 +183,7 @@ class TokenEndpoint:
                 )
                 continue
             raise TokenRejected(failure)
-        raise TokenEndpointUnreachable(f"the token endpoint could not be reached: {last}")
+        raise TokenEndpointUnreachable(f"the token endpoint could not be reached: {last}", sent)
 
     def revoke(self, access_token: str) -> None:
         """Revoke the session at the server; an unreachable server is logged, not raised."""

@@ -14,7 +14,7 @@ import random
 import threading
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import Connection
@@ -38,10 +38,12 @@ from .endpoint import (
     parse_token_response,
 )
 from .masking import mask
-from .store import TokenStore
+from .store import NOT_SENT, TokenStore
 from .tokens import Tokens
 
 log = get_logger("harvester.auth")
+
+T = TypeVar("T")
 
 # iRacing documents no Retry-After for `unauthorized_client`; the reference advises an hour
 MIN_PASSWORD_BACKOFF = 3600.0
@@ -52,6 +54,17 @@ REFRESH_RETRY_MAX = 600.0
 
 class RefreshTokenSpent(AuthError):
     """The refresh grant answered invalid_grant: the token is spent, expired or revoked."""
+
+
+class _PasswordGrantNeeded(AuthError):
+    """No stored token can be used or refreshed: the next step is the password grant, which
+    runs in transactions of its own (see `_log_in`)."""
+
+
+LOGGED_OUT = (
+    "logged out with `harvester auth logout`: nothing logs in again until you run "
+    "`harvester auth login`"
+)
 
 
 @dataclass(frozen=True)
@@ -170,12 +183,13 @@ class OAuthSession:
             return self._obtain(force_refresh=True)
 
     def login(self, force: bool = False) -> Tokens:
-        """Make sure a session is stored: reuse a valid one unless `force`, else log in."""
+        """Make sure a session is stored: reuse a valid one unless `force`, else log in. This
+        is the one way back in after `logout`."""
         with self._lock:
             if not force:
-                return self._obtain(force_refresh=False)
+                return self._obtain(force_refresh=False, explicit=True)
             self._require_credentials()
-            return self._under_lock(self._password_grant)
+            return self._log_in(reuse_stored=False)
 
     def current(self) -> Tokens | None:
         """The stored tokens, without any network call."""
@@ -194,6 +208,7 @@ class OAuthSession:
                 self.endpoint.revoke(tokens.access_token)
             with self.store.locked() as conn:
                 deleted = self.store.delete(conn)
+                self.store.set_logged_out(conn, self.clock.now())
             self._cached = None
             return deleted
 
@@ -228,24 +243,30 @@ class OAuthSession:
 
     # -- the grants ----------------------------------------------------------------------
 
-    def _under_lock(self, grant: Callable[[Connection], Tokens]) -> Tokens:
-        """Run `grant` under the database's write lock. What a failed grant recorded (events,
-        a spent refresh token, a pause) is committed before its error is raised."""
-        self._cached = None
+    def _transaction(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` under the database's write lock. What failed work recorded (events, a
+        spent refresh token, a pause) is committed before its error is raised."""
         error: HarvesterError | None = None
         with self.store.locked() as conn:
             try:
-                tokens = grant(conn)
+                result = work(conn)
             except HarvesterError as exc:
                 error = exc
         if error is not None:
             raise error
+        return result
+
+    def _under_lock(self, grant: Callable[[Connection], Tokens]) -> Tokens:
+        """A grant in one transaction; its tokens become the ones this process uses."""
+        self._cached = None
+        tokens = self._transaction(grant)
         self._cached = tokens
         self._rejected = None
         return tokens
 
-    def _obtain(self, force_refresh: bool) -> Tokens:
-        """Under the database lock: re-read, then refresh, then (once) the password grant."""
+    def _obtain(self, force_refresh: bool, explicit: bool = False) -> Tokens:
+        """Under the database lock: re-read, then refresh, then (once) the password grant;
+        after a logout only an `explicit` login may use the password."""
         rejected = self._rejected
 
         def choose(conn: Connection) -> Tokens:
@@ -265,16 +286,21 @@ class OAuthSession:
                 except RefreshTokenSpent:
                     if not self.settings.has_credentials:
                         raise
-                    return self._password_grant(conn)  # the one password grant allowed
+                    raise _PasswordGrantNeeded("the refresh token is spent") from None
+            if not explicit and self.store.logged_out(conn):
+                raise NotLoggedIn(LOGGED_OUT)
             if self.settings.has_credentials:
-                return self._password_grant(conn)
+                raise _PasswordGrantNeeded("no usable stored session")
             raise NotLoggedIn(
                 "no stored OAuth session and no credentials: set IRACING_CLIENT_ID, "
                 "IRACING_CLIENT_SECRET, IRACING_USERNAME and IRACING_PASSWORD, then run "
                 "`harvester auth login`"
             )
 
-        return self._under_lock(choose)
+        try:
+            return self._under_lock(choose)
+        except _PasswordGrantNeeded:
+            return self._log_in(reuse_stored=True)  # the one password grant allowed
 
     def _raise_if_paused(self, conn: Connection, now: float) -> None:
         """The token endpoint asked us to stop (any grant), or a refresh recently got no
@@ -360,7 +386,15 @@ class OAuthSession:
         )
         return tokens
 
-    def _password_grant(self, conn: Connection) -> Tokens:
+    def _log_in(self, *, reuse_stored: bool) -> Tokens:
+        """The password grant in two transactions: the attempt is recorded and committed
+        before the request leaves (a login whose process is killed mid-request still counts,
+        as it does at iRacing), then the grant itself runs under the lock."""
+        event_id = self._transaction(self._announce_password_grant)
+        return self._under_lock(lambda conn: self._password_grant(conn, event_id, reuse_stored))
+
+    def _announce_password_grant(self, conn: Connection) -> int:
+        """Check the pause and the budget, then record the login about to be sent."""
         now = self.clock.now()
         state = self.store.password_grant_state(conn, now)
         if state.blocked_until is not None:
@@ -377,6 +411,18 @@ class OAuthSession:
                 f"{iso_seconds(until)} (HARVESTER_PASSWORD_GRANTS_PER_HOUR)",
                 until,
             )
+        return self.store.record_event(conn, "password_grant", "sent", now)
+
+    def _password_grant(self, conn: Connection, event_id: int, reuse_stored: bool) -> Tokens:
+        now = self.clock.now()
+        if reuse_stored:
+            stored = self.store.load(conn)
+            if stored is not None and stored.access_valid(
+                now, self.settings.token_refresh_buffer_seconds
+            ):
+                # another process logged in between our two transactions: ours is not sent
+                self.store.update_event(conn, event_id, NOT_SENT, None)
+                return stored
         form = {
             "grant_type": "password_limited",
             "client_id": self.settings.client_id,
@@ -385,16 +431,14 @@ class OAuthSession:
             "password": mask(self.settings.password, self.settings.username),
             "scope": self.settings.scope,
         }
-        # counted before it is sent: a login whose answer is lost still counts at iRacing
-        event_id = self.store.record_event(conn, "password_grant", "sent", now)
         try:
             answer = self.endpoint.post(form, attempts=1)
         except TokenRejected as refused:
             failure = refused.failure
             self.store.update_event(conn, event_id, failure.error, failure.request_id)
             raise self._failure_error(conn, failure, "password") from None
-        except TokenEndpointUnreachable:
-            self.store.update_event(conn, event_id, "no_answer", None)
+        except TokenEndpointUnreachable as exc:
+            self.store.update_event(conn, event_id, "no_answer" if exc.sent else NOT_SENT, None)
             raise
         try:
             tokens = parse_token_response(answer.payload, now)
@@ -403,6 +447,7 @@ class OAuthSession:
             raise
         self._register(tokens)
         self.store.save(conn, tokens, now)
+        self.store.set_logged_out(conn, None)
         self.store.update_event(conn, event_id, "ok", answer.request_id)
         if tokens.scope is not None and self.settings.scope not in tokens.scope.split():
             log.warning("oauth.scope_differs", requested=self.settings.scope, granted=tokens.scope)

@@ -19,6 +19,7 @@ from .keys import KeyRing, rotate_keys
 from .tokens import Tokens
 
 SESSION_ROW = 1
+NOT_SENT = "not_sent"  # the outcome of a login whose connection failed before it was sent
 
 
 @dataclass(frozen=True)
@@ -123,10 +124,14 @@ class TokenStore:
         )
 
     def password_grant_state(self, connection: Connection, now: float) -> PasswordGrantState:
+        """Logins sent in the last hour (an attempt that never left counts for nothing), and
+        the pause in force."""
         since = now - 3600
         count, oldest = connection.execute(
             select(func.count(), func.min(AuthEvent.at)).where(
-                AuthEvent.kind == "password_grant", AuthEvent.at > since
+                AuthEvent.kind == "password_grant",
+                AuthEvent.at > since,
+                AuthEvent.outcome != NOT_SENT,
             )
         ).one()
         state = connection.execute(
@@ -154,6 +159,16 @@ class TokenStore:
                 AuthState.password_blocked_until < until,
             ),
         )
+
+    def logged_out(self, connection: Connection) -> bool:
+        """True after `harvester auth logout`, until the next `harvester auth login`."""
+        at = connection.execute(
+            select(AuthState.logged_out_at).where(AuthState.id == SESSION_ROW)
+        ).scalar()
+        return at is not None
+
+    def set_logged_out(self, connection: Connection, at: float | None) -> None:
+        db.upsert(connection, AuthState, {"id": SESSION_ROW}, {"logged_out_at": at})
 
     def count_events(self, kind: str, since: float = 0.0) -> int:
         with db.read(self.engine) as conn:
