@@ -281,7 +281,7 @@ class Archive:
         part0_text = ""
         part0_type = "application/json"
         for part in parts:
-            body = strip_signatures(part.text)
+            body = strip_signatures(part.text, part.content_type)
             digest = content_hash(body)
             if part.index == 0:  # a part 0 begins the result (again, after a re-request)
                 rows.clear()

@@ -8,12 +8,15 @@ password fields, pre-signed URL query strings).
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus
+
+from .text import storable
 
 REDACTED = "[REDACTED]"
 
@@ -146,6 +149,66 @@ def redact(value: Any) -> Any:
     return redact_text(str(value))
 
 
-def strip_signatures(text: str) -> str:
-    """Cut pre-signed query strings from text, leaving the URLs and file names (for the archive)."""
-    return SIGNED_QUERY.sub("", text)
+# Query parameters that make a URL pre-signed; such a query is cut from URL values in documents.
+_SIGNATURE_PARAMETERS = frozenset(
+    {
+        "x-amz-signature",
+        "x-amz-credential",
+        "x-amz-security-token",
+        "awsaccesskeyid",
+        "signature",
+        "key-pair-id",
+    }
+)
+# A cheap first look: a document without any of these cannot hold a signed URL value
+# (`\\u` because a JSON string may spell any character, `?` included, as an escape).
+_MAYBE_SIGNED = re.compile(
+    r"(?i)signature|credential|security-token|awsaccesskeyid|key-pair-id|\\u"
+)
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"(\s*:)?')
+_CSV_FIELD = re.compile(r'(?<![^,\r\n])(?:"(?:[^"]|"")*"|[^,\r\n"][^,\r\n]*)')
+
+
+def cut_signed_query(value: str) -> str | None:
+    """The URL (or file name) without its query when `value` is one whole pre-signed URL; None
+    for anything else, e.g. a sentence that merely contains one."""
+    if "?" not in value or any(ch.isspace() or ch in "\"'<>" for ch in value):
+        return None
+    head, _, query = value.partition("?")
+    names = {pair.split("=", 1)[0].lower() for pair in query.split("#", 1)[0].split("&")}
+    return head if names & _SIGNATURE_PARAMETERS else None
+
+
+def strip_signatures(text: str, content_type: str = "application/json") -> str:
+    """A received document without the pre-signed queries of its URL values (for the archive).
+
+    Only whole string values of the JSON (whole cells of a CSV) that are signed URLs change;
+    every other byte stays as received, so the result is still valid JSON (the same CSV), and two
+    polls that differ only by their signatures become the same text (and the same sha256).
+    """
+    if not _MAYBE_SIGNED.search(text):
+        return text
+    if content_type == "text/csv":
+        return _CSV_FIELD.sub(_csv_cell, text)
+    return _JSON_STRING.sub(_json_string, text)
+
+
+def _json_string(match: re.Match[str]) -> str:
+    token = match.group(0)
+    if match.group(1) is not None or ("?" not in token and "\\" not in token):
+        return token  # an object key, or a string that cannot be a signed URL
+    value = json.loads(token)
+    cut = cut_signed_query(value) if isinstance(value, str) else None
+    if cut is None:
+        return token
+    dumped = json.dumps(cut, ensure_ascii=False)
+    return dumped if storable(dumped) else json.dumps(cut)
+
+
+def _csv_cell(match: re.Match[str]) -> str:
+    cell = match.group(0)
+    quoted = cell.startswith('"')
+    cut = cut_signed_query(cell[1:-1].replace('""', '"') if quoted else cell)
+    if cut is None:
+        return cell
+    return '"' + cut.replace('"', '""') + '"' if quoted else cut

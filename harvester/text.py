@@ -17,11 +17,16 @@ def printable(text: str) -> str:
 
 def parse_json(text: str) -> Any:
     """JSON from received text (a UTF-8 byte-order mark allowed); ValueError for anything that
-    is not JSON, nesting too deep for Python included."""
+    is not strict JSON: `NaN`, `Infinity` and `-Infinity` (which Python would accept, and which
+    SQLite's JSON functions then refuse) and nesting too deep for Python included."""
     try:
-        return json.loads(text.lstrip("\ufeff"))
+        return json.loads(text.lstrip("\ufeff"), parse_constant=_not_strict)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+
+
+def _not_strict(name: str) -> Any:
+    raise ValueError(f"not strict JSON: it contains {name}")
 
 
 def storable(text: str) -> bool:
