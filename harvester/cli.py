@@ -23,7 +23,8 @@ from .clock import iso_seconds
 from .errors import ConfigError, HarvesterError
 from .jobs import JobSpec
 from .logs import configure_logging
-from .output import FORMATS, render
+from .output import FORMATS, render, render_stream
+from .query import MAX_ANSWER_BYTES, MAX_VALUE_BYTES
 from .redact import redact_text
 from .settings import Settings, load_settings
 
@@ -435,24 +436,52 @@ def runs(
     click.echo(render(RUN_COLUMNS, rows, fmt), nl=False)
 
 
-@cli.command()
+@cli.command(context_settings={"ignore_unknown_options": True})
 @click.argument("sql")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.option("--limit", type=int, default=None, help="At most this many rows.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="At most this many rows.")
 @click.option(
     "--timeout",
     default=60.0,
     show_default=True,
-    type=float,
+    type=click.FloatRange(0, 86400, min_open=True),
     help="Stop a query that runs longer than this many seconds.",
 )
+@click.option(
+    "--max-value-bytes",
+    default=MAX_VALUE_BYTES,
+    show_default=True,
+    type=click.IntRange(1_000, 2_000_000_000),
+    help="Refuse a single value (a body, a string built by the query) larger than this.",
+)
+@click.option(
+    "--max-bytes",
+    default=MAX_ANSWER_BYTES,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Stop once the answer written passes this many bytes.",
+)
 @pass_state
-def query(state: State, sql: str, fmt: str, limit: int | None, timeout: float) -> None:
-    """Run read-only SQL on the archive (tables runs, results, latest_results, result_rows)."""
-    from .query import run_query
+def query(
+    state: State,
+    sql: str,
+    fmt: str,
+    limit: int | None,
+    timeout: float,
+    max_value_bytes: int,
+    max_bytes: int,
+) -> None:
+    """Run read-only SQL on the archive (tables runs, results, latest_results, result_rows).
 
-    columns, rows = run_query(state.settings.database_url, sql, limit, timeout)
-    click.echo(render(columns, rows, fmt), nl=False)
+    Rows are written as they come. SQL starting with `--` (a comment) is taken as the SQL.
+    """
+    from .query import QueryLimits, bounded
+    from .query import query as run_sql
+
+    limits = QueryLimits(timeout, max_value_bytes, max_bytes, limit)
+    with run_sql(state.settings.database_url, sql, limits) as answer:
+        for chunk in bounded(render_stream(answer.columns, answer.rows, fmt), max_bytes):
+            click.echo(chunk, nl=False)
 
 
 @cli.command()

@@ -5,32 +5,48 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 FORMATS = ("table", "csv", "json", "ndjson")
 MAX_CELL = 80
 
 
-def render(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> str:
+def render(columns: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str) -> str:
+    return "".join(render_stream(columns, rows, fmt))
+
+
+def render_stream(columns: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str) -> Iterator[str]:
+    """The text of an answer piece by piece, as its rows arrive (a table waits for all its
+    rows, to align them, but keeps only their cut cells)."""
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(columns)
-        writer.writerows(rows)
-        return buffer.getvalue()
-    if fmt == "json":
-        return (
-            json.dumps(
-                [dict(zip(columns, row, strict=True)) for row in rows], indent=2, default=str
-            )
-            + "\n"
-        )
-    if fmt == "ndjson":
-        return "".join(
-            json.dumps(dict(zip(columns, row, strict=True)), default=str) + "\n" for row in rows
-        )
-    return table(columns, rows)
+        for row in rows:
+            writer.writerow(row)
+            yield _drain(buffer)
+        yield _drain(buffer)
+    elif fmt == "json":
+        yield "["
+        first = True
+        for row in rows:
+            text = json.dumps(dict(zip(columns, row, strict=True)), default=str)
+            yield ("\n  " if first else ",\n  ") + text
+            first = False
+        yield "]\n" if first else "\n]\n"
+    elif fmt == "ndjson":
+        for row in rows:
+            yield json.dumps(dict(zip(columns, row, strict=True)), default=str) + "\n"
+    else:
+        yield table(columns, [[_cell(value) for value in row] for row in rows])
+
+
+def _drain(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text
 
 
 def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
