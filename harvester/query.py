@@ -89,10 +89,6 @@ def _authorizer(action: int, arg1: str | None, arg2: str | None, *_: Any) -> int
         return sqlite3.SQLITE_OK  # these only read (arg2 is their argument, a table name)
     if action in _ALLOWED:
         return sqlite3.SQLITE_OK
-    if action == sqlite3.SQLITE_UPDATE and arg1 in ("sqlite_master", "sqlite_schema"):
-        # SQLite asks this while setting up a second json_each of one statement; the file is
-        # opened read-only with query_only on, so no update can happen
-        return sqlite3.SQLITE_OK
     return sqlite3.SQLITE_DENY
 
 
