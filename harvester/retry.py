@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import random
+
+# no server gets to park a client for longer than this (a hostile `Retry-After: 1e20` would
+# otherwise become a pause for ever, and a date no clock can print)
+MAX_RETRY_AFTER = 86_400.0
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> float:
@@ -16,17 +21,20 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> 
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait from a Retry-After header (delta seconds or an HTTP date), or None."""
+    """Seconds to wait from a Retry-After header (delta seconds or an HTTP date), at most
+    MAX_RETRY_AFTER; None when absent or unreadable (NaN and infinities are unreadable)."""
     if not value:
         return None
     text = value.strip()
     try:
-        return max(0.0, float(text))
+        seconds = float(text)
     except ValueError:
-        pass
-    from email.utils import parsedate_to_datetime
+        from email.utils import parsedate_to_datetime
 
-    try:
-        return max(0.0, parsedate_to_datetime(text).timestamp() - now)
-    except (TypeError, ValueError):
+        try:
+            seconds = parsedate_to_datetime(text).timestamp() - now
+        except (TypeError, ValueError, OverflowError):
+            return None
+    if not math.isfinite(seconds):
         return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)

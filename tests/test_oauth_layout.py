@@ -48,7 +48,16 @@ def test_oauth_modules_import_in_one_direction() -> None:
         "tokens": set(),
         "keys": {"db", "errors", "settings"},
         "endpoint": {"clock", "errors", "logs", "retry", "settings", "oauth.tokens"},
-        "store": {"db", "errors", "models", "redact", "settings", "oauth.keys", "oauth.tokens"},
+        "store": {
+            "db",
+            "errors",
+            "models",
+            "redact",
+            "retry",
+            "settings",
+            "oauth.keys",
+            "oauth.tokens",
+        },
     }
     for name, allowed in rules.items():
         imported = _harvester_imports(PACKAGE / "oauth" / f"{name}.py")

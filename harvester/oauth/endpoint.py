@@ -8,6 +8,7 @@ classifies: an answer that is a refusal raises `TokenRejected`, no usable answer
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,10 @@ log = get_logger("harvester.auth")
 # writers (which wait up to db.BUSY_TIMEOUT_MS) are never starved
 TOKEN_ATTEMPTS = 2
 TOKEN_TIMEOUT = 10.0
+# the longest lifetimes believed from an answer (iRacing gives 600 s and 7 days); longer ones
+# are cut to these, so no answer can make a token look valid for ever
+MAX_ACCESS_SECONDS = 86_400.0
+MAX_REFRESH_SECONDS = 365 * 86_400.0
 
 
 @dataclass(frozen=True)
@@ -79,26 +84,39 @@ def parse_token_response(payload: Any, requested_at: float) -> Tokens:
     token_type = str(payload.get("token_type", "Bearer"))
     if not isinstance(access, str) or not access:
         raise AuthError("the token endpoint answered without an access_token")
-    if not isinstance(expires_in, int | float) or isinstance(expires_in, bool) or expires_in <= 0:
+    access_seconds = _lifetime(expires_in, MAX_ACCESS_SECONDS)
+    if access_seconds is None:
         raise AuthError("the token endpoint answered without a valid expires_in")
     if token_type.lower() != "bearer":
         raise AuthError(f"the token endpoint issued an unsupported token type {token_type!r}")
     refresh = payload.get("refresh_token") or None
     refresh_in = payload.get("refresh_token_expires_in")
+    refresh_seconds = _lifetime(refresh_in, MAX_REFRESH_SECONDS)
+    if refresh and refresh_in is not None and refresh_seconds is None:
+        raise AuthError("the token endpoint answered an invalid refresh_token_expires_in")
     refresh_expires = (
-        requested_at + float(refresh_in)
-        if refresh and isinstance(refresh_in, int | float) and not isinstance(refresh_in, bool)
-        else None
+        requested_at + refresh_seconds if refresh and refresh_seconds is not None else None
     )
     scope = payload.get("scope")
     return Tokens(
         access_token=access,
-        access_expires_at=requested_at + float(expires_in),
+        access_expires_at=requested_at + access_seconds,
         refresh_token=refresh if isinstance(refresh, str) else None,
         refresh_expires_at=refresh_expires,
         scope=scope if isinstance(scope, str) else None,
         obtained_at=requested_at,
     )
+
+
+def _lifetime(value: Any, cap: float) -> float | None:
+    """A lifetime in seconds from an answer: a positive finite number, cut to `cap`; None for
+    anything else (a string, a bool, NaN, an infinity, zero or less)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    seconds = float(value)
+    if not math.isfinite(seconds) or seconds <= 0:
+        return None
+    return min(seconds, cap)
 
 
 def parse_oauth_failure(response: httpx.Response, now: float) -> OAuthFailure:

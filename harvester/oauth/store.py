@@ -14,11 +14,14 @@ from .. import db
 from ..errors import TokenKeyError
 from ..models import AuthEvent, AuthState, OAuthToken
 from ..redact import redact_text, register_token
+from ..retry import MAX_RETRY_AFTER
 from ..settings import Settings
 from .keys import KeyRing, rotate_keys
 from .tokens import Tokens
 
 SESSION_ROW = 1
+# the longest pause of token requests kept (a server's Retry-After is cut to this)
+MAX_PAUSE = MAX_RETRY_AFTER + 3600.0
 NOT_SENT = "not_sent"  # the outcome of a login whose connection failed before it was sent
 
 
@@ -140,6 +143,8 @@ class TokenStore:
             )
         ).first()
         blocked_until = state.password_blocked_until if state else None
+        if blocked_until is not None and not now - 1 < blocked_until <= now + MAX_PAUSE:
+            blocked_until = None  # no pause is ever written this long: it is not ours to keep
         return PasswordGrantState(
             used_last_hour=int(count),
             oldest_in_hour=oldest,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field, replace
 
 
@@ -46,7 +47,22 @@ class Tokens:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Tokens:
-        return cls(**json.loads(data))
+        """The stored form read back; a time no clock can hold (stored before answers were
+        checked: NaN, an infinity, 1e300) reads as long past, so the token is renewed."""
+        values = json.loads(data)
+        for name in ("access_expires_at", "refresh_expires_at", "obtained_at", "last_refresh_at"):
+            if values.get(name) is not None:
+                values[name] = sane_time(values[name])
+        return cls(**values)
+
+
+LATEST_TIME = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last second a date can print
+
+
+def sane_time(value: float) -> float:
+    """An epoch time fit to compare and print: NaN, infinities and times past year 9999
+    become 0.0 (long past)."""
+    return value if math.isfinite(value) and -LATEST_TIME <= value <= LATEST_TIME else 0.0
 
 
 def identity_of(client_id: str, username: str) -> str:
