@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -27,7 +26,7 @@ from sqlalchemy import (
     update,
 )
 
-from . import db
+from . import db, process
 from .api import Part
 from .clock import Clock, iso_seconds
 from .models import Document, LatestResult, ResultPart, Run
@@ -110,7 +109,16 @@ def _statements(engine: Engine) -> dict[str, db.Prepared]:
         "open_run": insert(RUNS)
         .values(
             {
-                **binds("job", "trigger", "status", "started_at", "finished_at", "error", "pid"),
+                **binds(
+                    "job",
+                    "trigger",
+                    "status",
+                    "started_at",
+                    "finished_at",
+                    "error",
+                    "pid",
+                    "process_started_at",
+                ),
                 **dict.fromkeys(
                     ("requests", "bytes", "documents_new", "documents_dup", "rows_new", "rows_dup"),
                     0,
@@ -172,6 +180,7 @@ class Archive:
         self.clock = clock
         self._sql = _statements(engine)
         self.tables: TableKeeper | None = TableKeeper(engine.dialect)  # None: raw archive only
+        self.identity = process.current()
 
     # -- runs ----------------------------------------------------------------------------
 
@@ -186,7 +195,8 @@ class Archive:
                     "started_at": iso_seconds(self.clock.now()),
                     "finished_at": None,
                     "error": None,
-                    "pid": os.getpid(),
+                    "pid": self.identity.pid,
+                    "process_started_at": self.identity.started_at,
                 },
             )
             return int(result.fetchone()[0])
@@ -231,24 +241,24 @@ class Archive:
                     "started_at": now,
                     "finished_at": now,
                     "error": reason,
-                    "pid": os.getpid(),
+                    "pid": self.identity.pid,
+                    "process_started_at": self.identity.started_at,
                 },
             )
             return int(result.fetchone()[0])
 
-    def mark_interrupted(self, at_startup: bool = True) -> int:
-        """Runs left `running` by a process that no longer exists become `interrupted`.
-
-        At start-up a run carrying our own pid is stale too: pids are reused (a container's
-        service is often pid 1 every time), and a process that just started has no runs yet.
-        """
-        own = os.getpid()
+    def mark_interrupted(self) -> int:
+        """Runs left `running` by this process or by one that no longer exists become
+        `interrupted`. Call it when this process has no run in flight: at start-up, at
+        shutdown (after draining), before a command's runs."""
         with db.write(self.engine) as conn:
-            rows = conn.execute(select(Run.id, Run.pid).where(Run.status == RUNNING)).all()
             stale = [
                 row.id
-                for row in rows
-                if row.pid is None or (row.pid == own and at_startup) or not _alive(row.pid)
+                for row in conn.execute(
+                    select(Run.id, Run.pid, Run.process_started_at).where(Run.status == RUNNING)
+                )
+                if self.identity.is_(row.pid, row.process_started_at)
+                or not process.still_running(row.pid, row.process_started_at)
             ]
             if stale:
                 conn.execute(
@@ -261,6 +271,16 @@ class Archive:
                     )
                 )
         return len(stale)
+
+    def _runs_in_flight(self, conn: Connection) -> bool:
+        """True if a run is `running` in this process or in another that still exists."""
+        return any(
+            self.identity.is_(row.pid, row.process_started_at)
+            or process.still_running(row.pid, row.process_started_at)
+            for row in conn.execute(
+                select(Run.pid, Run.process_started_at).where(Run.status == RUNNING)
+            )
+        )
 
     # -- results -------------------------------------------------------------------------
 
@@ -369,11 +389,12 @@ class Archive:
     def collect_orphans(self, older_than_seconds: float = 3600.0) -> int:
         """Delete documents no result points at (left by killed or failed runs).
 
-        Nothing is deleted while any run is `running` (in any process): a run may be about to
-        point at a stored chunk that looks orphaned, having found it already there."""
+        Nothing is deleted while a run is in flight (in any process still alive): it may be about
+        to point at a stored chunk that looks orphaned, having found it already there. A run
+        left `running` by a process that is gone does not hold collection up."""
         cutoff = iso_seconds(self.clock.now() - older_than_seconds)
         with db.write(self.engine) as conn:
-            if conn.execute(select(Run.id).where(Run.status == RUNNING).limit(1)).first():
+            if self._runs_in_flight(conn):
                 return 0
             result = conn.execute(
                 delete(Document).where(
@@ -391,13 +412,3 @@ class Archive:
         with db.write(self.engine) as conn:
             conn.exec_driver_sql("PRAGMA analysis_limit = 1000")
             conn.exec_driver_sql("ANALYZE")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -59,6 +59,7 @@ def run_backfill(
             f"backfill needs a cursor job: {job.name} has no `incremental` (see the README)"
         )
     engine = runtime.engine
+    runtime.archive.mark_interrupted()  # a killed backfill's run is over: say so
     since_text = iso_seconds(since)
     state = bookkeeping.find_backfill(
         engine, job.name, since_text, iso_seconds(until) if until is not None else None

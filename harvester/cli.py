@@ -176,7 +176,7 @@ def run(state: State, names: tuple[str, ...]) -> None:
         find_job(config, name)
     failed = 0
     with state.runtime() as runtime:
-        runtime.archive.mark_interrupted(at_startup=False)
+        runtime.archive.mark_interrupted()
         for name in names:
             outcome = runtime.runner.run(config.jobs[name], trigger="cli")
             click.echo(outcome.summary())

@@ -154,11 +154,11 @@ class Runner:
             except KeyboardInterrupt:
                 self._finish(run_id, "interrupted", counts, stats, "interrupted (Ctrl-C)")
                 raise
-            except Exception as exc:  # a bug: record it, keep the service alive
+            except Exception as exc:  # a bug, or the database refused: record it, keep going
                 log.exception("run.crashed")
                 status, error = "failed", f"unexpected {type(exc).__name__}: {exc}"
-            if not closed:
-                self._finish(run_id, status, counts, stats, error)
+            if not closed and (unrecorded := self._finish(run_id, status, counts, stats, error)):
+                status, error = "failed", unrecorded
         outcome = RunOutcome(run_id, job.name, status, error, counts, time.monotonic() - started)
         self._log(outcome, trigger)
         return outcome
@@ -312,9 +312,18 @@ class Runner:
 
     def _finish(
         self, run_id: int, status: str, counts: RunCounts, stats: FetchStats, error: str | None
-    ) -> None:
+    ) -> str | None:
+        """Close the run; never raises. Returns why it could not be closed (a full disk, a
+        database busy too long): the row stays `running` until this process's next
+        `mark_interrupted` (at shutdown or the next start) says `interrupted`."""
         _take_stats(counts, stats)
-        self.archive.finish_run(run_id, status, counts, error)
+        try:
+            self.archive.finish_run(run_id, status, counts, error)
+        except Exception as exc:
+            reason = printable(f"the run's outcome could not be recorded: {exc}")
+            log.error("run.not_closed", status=status, error=reason)
+            return reason
+        return None
 
     @staticmethod
     def _log(outcome: RunOutcome, trigger: str) -> None:

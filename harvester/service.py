@@ -87,7 +87,7 @@ class Service:
             self._warn(self.config)
             self._fingerprint = _fingerprint(self.jobs_path)
             archive = self.runtime.archive
-            interrupted = archive.mark_interrupted(at_startup=True)
+            interrupted = archive.mark_interrupted()
             orphans = archive.collect_orphans()
             archive.analyze()
             self._write_state(started=True)
@@ -144,7 +144,7 @@ class Service:
         if not self._wait_idle(self.options.drain_seconds):
             self.cancel.set()
             self._wait_idle(self.options.cancel_seconds)
-        left = self.runtime.archive.mark_interrupted(at_startup=True)  # ours, still running
+        left = self.runtime.archive.mark_interrupted()  # ours, still running
         self._write_state(stopped=True)
         self.lock.release()
         log.info("service.stopped", runs_marked_interrupted=left)
