@@ -18,12 +18,13 @@ over immutable values, so concurrent readers are safe.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from functools import lru_cache
-from types import MappingProxyType
 from typing import Any
 
+from harvester.simulator.world import assets, leagues, members, seasons, sessions, standings
 from harvester.simulator.world.data import ACTIVE_CATEGORIES, DIVISIONS, EVENT_TYPES
 from harvester.simulator.world.docs import (
     car_get,
@@ -65,6 +66,7 @@ from harvester.simulator.world.rows import (
     search_hosted_row,
     search_series_row,
 )
+from harvester.simulator.world.table import ENDPOINTS
 from harvester.simulator.world.types import (
     Doc,
     Endpoint,
@@ -77,6 +79,9 @@ from harvester.simulator.world.types import (
 )
 
 __all__ = ["Doc", "Endpoint", "Param", "World", "WorldConfig", "WorldError"]
+
+# the modules answering the endpoints beyond core's: each maps paths to handler(world, p, now)
+MODULES = (assets, leagues, members, seasons, sessions, standings)
 
 DATA_URL = "https://members-ng.iracing.com/data/"
 _SIMSESSION_NUMBERS = (-1, 0)  # qualifying, race
@@ -91,20 +96,9 @@ _STATS_CATEGORIES = {
 
 Handler = Callable[[dict[str, Any], float], Doc]
 
-# Parameters, with names, types and required flags as in the real catalogue.
-_N, _NS, _S, _B = "number", "numbers", "string", "boolean"
-_TIME_NOTE = 'ISO-8601 UTC, e.g. "2026-03-01T15:45Z".'
-_RANGE_PARAMS: dict[str, Param] = {
-    "start_range_begin": Param(_S, note=f"Session start times from. {_TIME_NOTE}"),
-    "start_range_end": Param(_S, note="Exclusive. Defaults to 90 days after the begin."),
-    "finish_range_begin": Param(_S, note=f"Session finish times from. {_TIME_NOTE}"),
-    "finish_range_end": Param(_S, note="Exclusive. Defaults to 90 days after the begin."),
-}
-_CUST = {"cust_id": Param(_N, note="Defaults to the authenticated member.")}
-_SUBSESSION = {
-    "subsession_id": Param(_N, required=True),
-    "simsession_number": Param(_N, required=True, note="0 is the main event, -1 the one before."),
-}
+
+def const(body: list[dict[str, Any]]) -> Handler:
+    return lambda p, now: Doc([dict(row) for row in body])
 
 
 class World:
@@ -113,11 +107,42 @@ class World:
     def __init__(self, config: WorldConfig | None = None) -> None:
         self.config = config or WorldConfig()
         self.model = Model(self.config)
-        self._detail = lru_cache(maxsize=128)(self._build_detail)
+        self.detail = lru_cache(maxsize=128)(self._build_detail)
+        self.race_entry = lru_cache(maxsize=50_000)(self._race_entry)
         self._csv = lru_cache(maxsize=8)(self._build_csv)
-        table = self._table()
-        self.endpoints: Mapping[str, Endpoint] = MappingProxyType({e.path: e for e, _ in table})
-        self._handlers: dict[str, Handler] = {e.path: h for e, h in table}
+        self.endpoints: Mapping[str, Endpoint] = ENDPOINTS
+        own: dict[str, Handler] = {
+            "constants/categories": const(categories()),
+            "constants/divisions": const([{"label": k, "value": v} for k, v in DIVISIONS]),
+            "constants/event_types": const([{"label": k, "value": v} for k, v in EVENT_TYPES]),
+            "member/info": self._member_info,
+            "member/get": self._member_get,
+            "member/awards": self._member_awards,
+            "series/get": lambda p, now: Doc(series_get(self.model)),
+            "series/seasons": self._series_seasons,
+            "season/list": self._season_list,
+            "track/get": lambda p, now: Doc(track_get()),
+            "car/get": lambda p, now: Doc(car_get()),
+            "lookup/drivers": self._lookup_drivers,
+            "stats/member_recent_races": self._recent_races,
+            "stats/member_summary": self._member_summary,
+            "stats/world_records": self._world_records,
+            "results/search_series": self._search_series,
+            "results/search_hosted": self._search_hosted,
+            "results/get": self._results_get,
+            "results/event_log": self._event_log,
+            "results/lap_data": self._lap_data,
+            "league/season_sessions": self._league_sessions,
+            "season/spectator_subsessionids": self._spectator,
+        }
+        for name, category in _STATS_CATEGORIES.items():
+            own[f"driver_stats_by_category/{name}"] = self._stats_csv(category)
+        self._handlers: dict[str, Handler] = own
+        for module in MODULES:
+            for path, handler in module.HANDLERS.items():
+                self._handlers[path] = functools.partial(handler, self)
+        missing = set(self.endpoints) ^ set(self._handlers)
+        assert not missing, f"endpoints and handlers differ: {sorted(missing)}"
 
     # ---- the public surface -------------------------------------------------------------------
 
@@ -164,190 +189,9 @@ class World:
                     ids.append(m.subsession_id(k, lane, j))
         return ids
 
-    # ---- the endpoint table ---------------------------------------------------------------------
-
-    def _table(self) -> list[tuple[Endpoint, Handler]]:
-        def ep(
-            path: str,
-            shape: str,
-            handler: Handler,
-            params: dict[str, Param] | None = None,
-            note: str | None = None,
-            expiration: int = 900,
-        ) -> tuple[Endpoint, Handler]:
-            frozen = MappingProxyType(dict(params or {}))
-            return Endpoint(path, shape, frozen, expiration, note), handler
-
-        def const(body: list[dict[str, Any]]) -> Handler:
-            return lambda p, now: Doc([dict(row) for row in body])
-
-        table = [
-            ep("constants/categories", "direct", const(categories()), note="Returned directly."),
-            ep(
-                "constants/divisions",
-                "direct",
-                const([{"label": label, "value": v} for label, v in DIVISIONS]),
-                note="Returned directly.",
-            ),
-            ep(
-                "constants/event_types",
-                "direct",
-                const([{"label": label, "value": v} for label, v in EVENT_TYPES]),
-                note="Returned directly.",
-            ),
-            ep("member/info", "link", self._member_info, note="The authenticated member."),
-            ep(
-                "member/get",
-                "link",
-                self._member_get,
-                {
-                    "cust_ids": Param(_NS, required=True, note="?cust_ids=2,3,4"),
-                    "include_licenses": Param(_B),
-                },
-                note="Unknown ids are left out of members.",
-            ),
-            ep("member/awards", "data_url", self._member_awards, dict(_CUST)),
-            ep("series/get", "link", lambda p, now: Doc(series_get(self.model))),
-            ep(
-                "series/seasons",
-                "link",
-                self._series_seasons,
-                {
-                    "include_series": Param(_B),
-                    "season_year": Param(_N, note="With season_quarter: a past season."),
-                    "season_quarter": Param(_N, note="With season_year: a past season."),
-                },
-                note="Without both season_year and season_quarter, the current seasons.",
-            ),
-            ep(
-                "season/list",
-                "link",
-                self._season_list,
-                {
-                    "season_year": Param(_N, required=True),
-                    "season_quarter": Param(_N, required=True),
-                },
-            ),
-            ep("track/get", "link", lambda p, now: Doc(track_get())),
-            ep("car/get", "link", lambda p, now: Doc(car_get())),
-            ep(
-                "lookup/drivers",
-                "link",
-                self._lookup_drivers,
-                {
-                    "search_term": Param(_S, required=True, note="A cust_id or part of a name."),
-                    "league_id": Param(_N, note="Only members of this league."),
-                },
-            ),
-            ep("stats/member_recent_races", "link", self._recent_races, dict(_CUST)),
-            ep("stats/member_summary", "link", self._member_summary, dict(_CUST)),
-            ep(
-                "stats/world_records",
-                "link_data_chunks",
-                self._world_records,
-                {
-                    "car_id": Param(_N, required=True),
-                    "track_id": Param(_N, required=True),
-                    "season_year": Param(_N, note="Limit to one year."),
-                    "season_quarter": Param(_N, note="Limit to one quarter of season_year."),
-                },
-            ),
-            ep(
-                "results/search_series",
-                "direct_chunks",
-                self._search_series,
-                {
-                    "season_year": Param(_N, note="Required with season_quarter."),
-                    "season_quarter": Param(_N, note="Required with season_year."),
-                    **_RANGE_PARAMS,
-                    "cust_id": Param(_N, note="Only sessions this member raced in."),
-                    "team_id": Param(_N, note="Only sessions this team raced in."),
-                    "series_id": Param(_N),
-                    "race_week_num": Param(_N),
-                    "official_only": Param(_B),
-                    "event_types": Param(_NS, note="?event_types=2,3,4,5"),
-                    "category_ids": Param(_NS, note="?category_ids=1,5,6"),
-                },
-                note=(
-                    "Official sessions, at most 90 days at a time, in chunks, ordered by "
-                    "subsession_id. Needs season_year and season_quarter, start_range_begin "
-                    "or finish_range_begin. Scrape incrementally from the largest end_time seen."
-                ),
-            ),
-            ep(
-                "results/search_hosted",
-                "direct_chunks",
-                self._search_hosted,
-                {
-                    **_RANGE_PARAMS,
-                    "cust_id": Param(_N, note="A participant."),
-                    "team_id": Param(_N, note="A participating team."),
-                    "host_cust_id": Param(_N, note="The host."),
-                    "session_name": Param(_S, note="Part of the session's name."),
-                    "league_id": Param(_N),
-                    "league_season_id": Param(_N),
-                    "car_id": Param(_N),
-                    "track_id": Param(_N),
-                    "category_ids": Param(_NS, note="?category_ids=1,2,3,4"),
-                },
-                note=(
-                    "Hosted and league sessions, at most 90 days at a time, in chunks, ordered "
-                    "by subsession_id. Needs start_range_begin or finish_range_begin, and one "
-                    "of cust_id, team_id, host_cust_id, session_name."
-                ),
-            ),
-            ep(
-                "results/get",
-                "link",
-                self._results_get,
-                {"subsession_id": Param(_N, required=True), "include_licenses": Param(_B)},
-                note="A finished subsession's results; 403 for a private hosted session.",
-            ),
-            ep("results/event_log", "link_chunks", self._event_log, dict(_SUBSESSION)),
-            ep(
-                "results/lap_data",
-                "link_chunks",
-                self._lap_data,
-                {
-                    **_SUBSESSION,
-                    "cust_id": Param(_N, note="Without it, every driver's laps."),
-                    "team_id": Param(_N, note="For team events."),
-                },
-            ),
-            ep(
-                "league/season_sessions",
-                "link",
-                self._league_sessions,
-                {
-                    "league_id": Param(_N, required=True),
-                    "season_id": Param(_N, required=True),
-                    "results_only": Param(_B, note="Only sessions with results."),
-                },
-                expiration=60,
-            ),
-            ep(
-                "season/spectator_subsessionids",
-                "link",
-                self._spectator,
-                {"event_types": Param(_NS, note="?event_types=2,3,4,5")},
-                note="Subsessions running now.",
-                expiration=60,
-            ),
-        ]
-        for name, category in _STATS_CATEGORIES.items():
-            table.append(
-                ep(
-                    f"driver_stats_by_category/{name}",
-                    "csv",
-                    self._stats_csv(category),
-                    note="A link to a CSV file.",
-                )
-            )
-        return table
-
     # ---- members ----------------------------------------------------------------------------
 
-    def _member(self, p: dict[str, Any]) -> int:
+    def member_of(self, p: dict[str, Any]) -> int:
         """The driver index of `cust_id` (default: the authenticated member), or 404."""
         cust_id = p.get("cust_id", self.model.me)
         d = self.model.index_of(cust_id)
@@ -362,7 +206,7 @@ class World:
         return Doc(member_get(self.model, p["cust_ids"], p.get("include_licenses", False)))
 
     def _member_awards(self, p: dict[str, Any], now: float) -> Doc:
-        d = self._member(p)
+        d = self.member_of(p)
         awards = member_awards(self.model, d)
         cust_id = self.model.cust(d)
         summary = {"success": True, "cust_id": cust_id, "award_count": len(awards)}
@@ -389,7 +233,7 @@ class World:
         return Doc(rows)
 
     def _recent_races(self, p: dict[str, Any], now: float) -> Doc:
-        d = self._member(p)
+        d = self.member_of(p)
         m = self.model
         races: list[dict[str, Any]] = []
         k = m.k_at(now)
@@ -397,16 +241,16 @@ class World:
         lanes = sorted(m.lanes_of(d), reverse=True)
         while k >= stop and len(races) < 10:
             for lane in lanes:
-                found = self._raced(k, lane, d, now)
+                found = self.raced(k, lane, d, now)
                 if found is not None:
                     slot, split = found
-                    entry = _entry(self._detail(split.subsession_id), 0, d)
+                    entry = _entry(self.detail(split.subsession_id), 0, d)
                     assert entry is not None
                     races.append(recent_race_row(m, slot, split, entry))
             k -= 1
         return Doc({"races": races[:10], "cust_id": m.cust(d)})
 
-    def _raced(self, k: int, lane: int, d: int, now: float) -> tuple[Slot, Split] | None:
+    def raced(self, k: int, lane: int, d: int, now: float) -> tuple[Slot, Split] | None:
         """The finished split of slot (k, lane) in which driver d raced, if any."""
         m = self.model
         if not m.is_slot(k, lane) or not m.is_entrant(k, lane, d):
@@ -418,7 +262,7 @@ class World:
         return None
 
     def _member_summary(self, p: dict[str, Any], now: float) -> Doc:
-        d = self._member(p)
+        d = self.member_of(p)
         m = self.model
         year_start, _ = quarter_bounds(quarter_of(now)[0], 1)
         counts = {"official": 0, "official_wins": 0, "league": 0, "league_wins": 0}
@@ -428,7 +272,7 @@ class World:
             if in_league and m.is_slot(k, m.hosted_lane) and m.hosted_league(k):
                 lanes.append(m.hosted_lane)
             for lane in lanes:
-                found = self._raced(k, lane, d, now)
+                found = self.raced(k, lane, d, now)
                 if found is None or found[1].start < year_start:
                     continue
                 kind = "official" if lane != m.hosted_lane else "league"
@@ -476,12 +320,18 @@ class World:
 
     # ---- results ----------------------------------------------------------------------------
 
+    def _race_entry(self, subsession_id: int, d: int) -> Entry:
+        """Driver d's entry in the race of a subsession it ran (kept: statistics reread them)."""
+        entry = _entry(self.detail(subsession_id), 0, d)
+        assert entry is not None
+        return entry
+
     def _build_detail(self, subsession_id: int) -> Detail:
         found = self.model.find(subsession_id)
         assert found is not None
         return build_detail(self.model, *found)
 
-    def _finished(self, p: dict[str, Any], now: float) -> tuple[Slot, Split]:
+    def finished(self, p: dict[str, Any], now: float) -> tuple[Slot, Split]:
         """The subsession a results/* request names: 404 unless finished, 403 if private."""
         found = self.model.find(p["subsession_id"])
         if found is None or found[1].end > now:
@@ -494,20 +344,20 @@ class World:
         return slot, split
 
     def _results_get(self, p: dict[str, Any], now: float) -> Doc:
-        slot, split = self._finished(p, now)
-        return Doc(results_doc(self.model, slot, split, self._detail(split.subsession_id)))
+        slot, split = self.finished(p, now)
+        return Doc(results_doc(self.model, slot, split, self.detail(split.subsession_id)))
 
     def _event_log(self, p: dict[str, Any], now: float) -> Doc:
-        slot, split = self._finished(p, now)
+        slot, split = self.finished(p, now)
         number = p["simsession_number"]
         header = {"success": True, "session_info": session_info(self.model, slot, split, number)}
-        rows = event_rows(self.model, split, self._detail(split.subsession_id), number)
+        rows = event_rows(self.model, split, self.detail(split.subsession_id), number)
         return Doc(header, rows=rows)
 
     def _lap_data(self, p: dict[str, Any], now: float) -> Doc:
-        slot, split = self._finished(p, now)
+        slot, split = self.finished(p, now)
         number = p["simsession_number"]
-        detail = self._detail(split.subsession_id)
+        detail = self.detail(split.subsession_id)
         session = detail.session(number)
         assert session is not None
         if "cust_id" in p:

@@ -48,7 +48,7 @@ def _convert(name: str, kind: str, value: str) -> Any:
     return value
 
 
-def _time(name: str, text: str) -> float:
+def parse_time(name: str, text: str) -> float:
     try:
         return parse_iso(text)
     except ValueError:
@@ -68,10 +68,10 @@ def windows(
                 raise bad_request(f"{end_name} requires {begin_name}")
             windows.append((-math.inf, math.inf))
             continue
-        begin = _time(begin_name, p[begin_name])
+        begin = parse_time(begin_name, p[begin_name])
         echo[begin_name] = iso_z(begin)
         if end_name in p:
-            end = _time(end_name, p[end_name])
+            end = parse_time(end_name, p[end_name])
             echo[end_name] = iso_z(end)
             if end < begin:
                 raise bad_request(f"{end_name} is before {begin_name}")

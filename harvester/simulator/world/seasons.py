@@ -1,0 +1,252 @@
+"""Seasons and schedules: series/past_seasons, season_list, season_schedule, stats_series,
+season/race_guide, season/spectator_subsessionids_detail and results/season_results.
+
+A season is a calendar quarter of a series (`season_id` encodes lane and quarter, see `model`);
+its races are the series lane's slots in that quarter, the same ones the searches list.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from harvester.simulator.world.data import CATEGORIES, EVENT_TYPES
+from harvester.simulator.world.docs import season_doc, series_get
+from harvester.simulator.world.model import (
+    DAY,
+    MAX_DURATION,
+    SEASON_ID_BASE,
+    Model,
+    iso_z,
+    quarter_bounds,
+    quarter_of,
+)
+from harvester.simulator.world.params import parse_time
+from harvester.simulator.world.types import Doc, bad_request, not_found
+
+if TYPE_CHECKING:
+    from harvester.simulator.world.core import World
+
+_RACE = 5
+_GUIDE_HOURS = 3
+
+
+def season_of(m: Model, season_id: int) -> tuple[int, int, int] | None:
+    """(lane, year, quarter) of an official season id, or None."""
+    q_index, lane = divmod(season_id - SEASON_ID_BASE, 1000)
+    if season_id < SEASON_ID_BASE or lane >= m.config.series_count:
+        return None
+    return lane, 2000 + q_index // 4, q_index % 4 + 1
+
+
+def season_or_404(w: World, season_id: int) -> tuple[int, int, int]:
+    found = season_of(w.model, season_id)
+    if found is None:
+        raise not_found(f"no season {season_id}")
+    return found
+
+
+def quarters(w: World, now: float) -> list[tuple[int, int]]:
+    """Every season quarter of the world, oldest first, up to the current one."""
+    year, quarter = quarter_of(w.config.origin - w.config.history_days * DAY)
+    last, found = quarter_of(now), []
+    while (year, quarter) <= last:
+        found.append((year, quarter))
+        year, quarter = (year + 1, 1) if quarter == 4 else (year, quarter + 1)
+    return found
+
+
+def _compact(w: World, lane: int, year: int, quarter: int) -> dict[str, Any]:
+    series = w.model.series[lane]
+    doc = season_doc(w.model, series, year, quarter)
+    del doc["schedules"]
+    return {**doc, "series_name": series.name}
+
+
+def _series_row(w: World, lane: int, now: float) -> dict[str, Any]:
+    row = series_get(w.model)[lane]
+    seasons = [_compact(w, lane, y, q) for y, q in quarters(w, now)]
+    current = quarter_of(now)
+    for season in seasons:
+        season["active"] = (season["season_year"], season["season_quarter"]) == current
+        season["complete"] = (season["season_year"], season["season_quarter"]) < current
+    return {
+        "series_id": row["series_id"],
+        "series_name": row["series_name"],
+        "series_short_name": row["series_short_name"],
+        "category_id": row["category_id"],
+        "category": row["category"],
+        "active": True,
+        "official": True,
+        "fixed_setup": lane % 2 == 1,
+        "logo": f"series-{row['series_id']}.png",
+        "license_group": w.model.series[lane].min_license_group,
+        "license_group_types": [{"license_group_type": w.model.series[lane].min_license_group}],
+        "allowed_licenses": row["allowed_licenses"],
+        "seasons": seasons,
+    }
+
+
+def past_seasons(w: World, p: dict[str, Any], now: float) -> Doc:
+    lanes = [s.lane for s in w.model.series if s.series_id == p["series_id"]]
+    if not lanes:
+        raise not_found(f"no series {p['series_id']}")
+    body = {"success": True, "series": _series_row(w, lanes[0], now), "series_id": p["series_id"]}
+    return Doc(body)
+
+
+def stats_series(w: World, p: dict[str, Any], now: float) -> Doc:
+    return Doc([_series_row(w, s.lane, now) for s in w.model.series])
+
+
+def season_list(w: World, p: dict[str, Any], now: float) -> Doc:
+    if ("season_year" in p) != ("season_quarter" in p):
+        raise bad_request("season_year and season_quarter go together")
+    year, quarter = (
+        (p["season_year"], p["season_quarter"]) if "season_year" in p else quarter_of(now)
+    )
+    if not 1 <= quarter <= 4:
+        raise bad_request("season_quarter must be 1, 2, 3 or 4")
+    seasons = []
+    for s in w.model.series:
+        row = _compact(w, s.lane, year, quarter)
+        if p.get("include_series"):
+            row["series"] = series_get(w.model)[s.lane]
+        seasons.append(row)
+    return Doc({"seasons": seasons})
+
+
+def season_schedule(w: World, p: dict[str, Any], now: float) -> Doc:
+    lane, year, quarter = season_or_404(w, p["season_id"])
+    schedules = season_doc(w.model, w.model.series[lane], year, quarter)["schedules"]
+    return Doc({"success": True, "season_id": p["season_id"], "schedules": schedules})
+
+
+def race_guide(w: World, p: dict[str, Any], now: float) -> Doc:
+    m = w.model
+    begin = parse_time("from", p["from"]) if "from" in p else now
+    end = begin + _GUIDE_HOURS * 3600
+    lo = begin - MAX_DURATION if p.get("include_end_after_from") else begin
+    sessions = []
+    for k, lane in m.slots_starting(lo, end, m.official_lanes()):
+        start = m.slot_start(k, lane)
+        last_end = max(m.split_end(k, lane, j, start) for j in range(m.nsplits(k, lane)))
+        if start < begin and last_end <= begin:
+            continue
+        year, quarter = quarter_of(start)
+        sessions.append(
+            {
+                "season_id": m.season_id(lane, year, quarter),
+                "start_time": iso_z(start),
+                "super_session": False,
+                "series_id": m.series[lane].series_id,
+                "race_week_num": m.slot(k, lane).race_week,
+                "end_time": iso_z(start + MAX_DURATION),
+                "session_id": m.session_id(k, lane),
+                "entry_count": m.slot_shape(k, lane)[1] if start <= now else 0,
+            }
+        )
+    body = {
+        "subscribed": True,
+        "sessions": sessions,
+        "block_begin_time": iso_z(begin),
+        "block_end_time": iso_z(end),
+        "success": True,
+    }
+    return Doc(body)
+
+
+def spectator_detail(w: World, p: dict[str, Any], now: float) -> Doc:
+    m = w.model
+    event_types = p.get("event_types", [e for _, e in EVENT_TYPES])
+    season_ids = p.get("season_ids")
+    rows = []
+    if _RACE in event_types:
+        after = math.nextafter(now, math.inf)
+        for k, lane in m.slots_starting(now - MAX_DURATION, after, m.official_lanes()):
+            start = m.slot_start(k, lane)
+            year, quarter = quarter_of(start)
+            season_id = m.season_id(lane, year, quarter)
+            if season_ids is not None and season_id not in season_ids:
+                continue
+            for j in range(m.nsplits(k, lane)):
+                if start <= now < m.split_end(k, lane, j, start):
+                    rows.append(
+                        {
+                            "subsession_id": m.subsession_id(k, lane, j),
+                            "season_id": season_id,
+                            "session_id": m.session_id(k, lane),
+                            "race_week_num": m.slot(k, lane).race_week,
+                            "event_type": _RACE,
+                            "start_time": iso_z(start),
+                        }
+                    )
+    body: dict[str, Any] = {"success": True, "event_types": event_types, "subsessions": rows}
+    body["season_ids"] = season_ids or []
+    return Doc(body)
+
+
+def season_results(w: World, p: dict[str, Any], now: float) -> Doc:
+    m = w.model
+    lane, year, quarter = season_or_404(w, p["season_id"])
+    event_type = p.get("event_type", _RACE)
+    week = p.get("race_week_num")
+    begin, end = quarter_bounds(year, quarter)
+    rows = []
+    if event_type == _RACE:
+        for k, ln in m.slots_starting(begin, min(end, now), [lane]):
+            slot = m.slot(k, ln)
+            if week is not None and slot.race_week != week:
+                continue
+            for split in slot.splits:
+                if split.end > now:
+                    continue
+                winner = m.driver(split.order[0])
+                rows.append(
+                    {
+                        "race_week_num": slot.race_week,
+                        "event_type": _RACE,
+                        "event_type_name": "Race",
+                        "start_time": iso_z(split.start),
+                        "session_id": slot.session_id,
+                        "subsession_id": split.subsession_id,
+                        "official_session": True,
+                        "event_strength_of_field": split.sof,
+                        "event_best_lap_time": split.event_best,
+                        "num_cautions": split.cautions,
+                        "num_caution_laps": split.caution_laps,
+                        "num_lead_changes": split.lead_changes,
+                        "driver_changes": False,
+                        "winner_group_id": winner.cust_id,
+                        "winner_name": winner.display_name,
+                        "winner_ai": False,
+                        "track": {
+                            "track_id": slot.track.track_id,
+                            "track_name": slot.track.name,
+                            "config_name": slot.track.config,
+                        },
+                        "category_id": slot.category,
+                        "category": CATEGORIES[slot.category][1],
+                    }
+                )
+    body: dict[str, Any] = {
+        "type": "season_results",
+        "success": True,
+        "season_id": p["season_id"],
+        "event_type": event_type,
+        "results_list": rows,
+    }
+    if week is not None:
+        body["race_week_num"] = week
+    return Doc(body)
+
+
+HANDLERS = {
+    "series/past_seasons": past_seasons,
+    "series/stats_series": stats_series,
+    "series/season_list": season_list,
+    "series/season_schedule": season_schedule,
+    "season/race_guide": race_guide,
+    "season/spectator_subsessionids_detail": spectator_detail,
+    "results/season_results": season_results,
+}
