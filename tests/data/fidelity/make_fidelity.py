@@ -1,4 +1,4 @@
-"""Write the simulator's fidelity targets from the reference captures (run by hand, output committed).
+"""Write the fidelity targets of the simulator from the reference captures (output committed).
 
     .venv/bin/python tests/data/fidelity/make_fidelity.py [../shared/reference]
 
@@ -20,6 +20,7 @@ them), `keys`/`always` describe objects (every key seen / keys present in every 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -138,10 +139,8 @@ def content(path: Path) -> tuple[int, Any]:
     status = document.get("statuscode", document.get("statusCode", 200))
     body = document["content"]
     if isinstance(body, str):
-        try:
+        with contextlib.suppress(ValueError):
             body = json.loads(body)
-        except ValueError:
-            pass
     return int(status), body
 
 
