@@ -228,6 +228,7 @@ class World:
                         "cust_id": drv.cust_id,
                         "display_name": drv.display_name,
                         "helmet": helmet(self.model, d),
+                        "profile_disabled": False,
                     }
                 )
         return Doc(rows)
@@ -350,7 +351,8 @@ class World:
     def _event_log(self, p: dict[str, Any], now: float) -> Doc:
         slot, split = self.finished(p, now)
         number = p["simsession_number"]
-        header = {"success": True, "session_info": session_info(self.model, slot, split, number)}
+        info = session_info(self.model, slot, split, number, "event_log")
+        header = {"success": True, "session_info": info}
         rows = event_rows(self.model, split, self.detail(split.subsession_id), number)
         return Doc(header, rows=rows)
 
@@ -492,7 +494,6 @@ class World:
         body = {
             "sessions": sessions,
             "success": True,
-            "subscribed": True,
             "season_id": p["season_id"],
             "league_id": p["league_id"],
         }

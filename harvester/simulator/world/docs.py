@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+import time
 from typing import Any
 
 from harvester.simulator.world.data import (
@@ -191,8 +192,21 @@ def member_awards(model: Model, d: int) -> list[dict[str, Any]]:
         }
         if earned:
             row["award_date"] = iso_z(at)[:10]
+            row["display_date"] = time.strftime("%b %d, %Y", time.gmtime(int(at)))
             row["awarded_description"] = description
             row["viewed"] = True
+            if not achievement:  # an award for one race names it
+                row["subsession_id"] = 80_000_000 + rng.randrange(1, 10_000)
+        if achievement:  # achievements count towards a threshold
+            threshold = 10 * (order + 1)
+            progress = threshold if earned else rng.randrange(threshold)
+            row.update(
+                progress=progress,
+                progress_label="races",
+                progress_text=f"{progress} of {threshold}",
+                progress_text_label="Progress",
+                threshold=threshold,
+            )
         rows.append(row)
     return rows
 
@@ -217,7 +231,6 @@ def series_get(model: Model) -> list[dict[str, Any]]:
             "category": CATEGORIES[s.category][0],
             "category_id": s.category,
             "eligible": True,
-            "forum_url": f"https://forums.iracing.com/categories/series-{s.series_id}",
             "max_starters": model.config.max_splits * model.config.drivers_per_split,
             "min_starters": 2,
             "oval_caution_type": 0,
@@ -226,6 +239,7 @@ def series_get(model: Model) -> list[dict[str, Any]]:
             "series_id": s.series_id,
             "series_name": s.name,
             "series_short_name": s.short_name,
+            "first_season": {"season_year": 2020, "season_quarter": 1 + s.lane % 4},
         }
         for s in model.series
     ]
@@ -326,7 +340,29 @@ def season_list_row(model: Model, series: Series, year: int, quarter: int) -> di
         "license_group": series.min_license_group,
         "fixed_setup": series.lane % 2 == 1,
         "driver_changes": False,
+        "rookie_season": "A" if series.min_license_group == 1 else "",
     }
+
+
+def _paint_rules(car: Any) -> dict[str, Any]:
+    """Per-pattern paint rules (keyed by pattern number), for a car with restrictions."""
+    rules: dict[str, Any] = {}
+    for pattern in range(3):
+        rules[str(pattern)] = {
+            "PaintCarAvailable": pattern > 0,
+            "Color1": "FF0000",
+            "Color2": "00FF00",
+            "Color3": "0000FF",
+            "Sponsor1Available": pattern > 0,
+            "Sponsor2Available": pattern > 0,
+            "Sponsor1": "0",
+            "Sponsor2": "0",
+            "RulesExplanation": "The series' livery: colours and sponsors are fixed."
+            if pattern == 0
+            else "Custom colours are allowed on this pattern.",
+        }
+    rules["RestrictCustomPaint"] = car.category == 1
+    return rules
 
 
 def car_get() -> list[dict[str, Any]]:
@@ -368,9 +404,20 @@ def car_get() -> list[dict[str, Any]]:
             "sku": 10_000 + car.car_id,
             "car_make": car.make,
             "car_model": car.model,
+            "paint_rules": _paint_rules(car),
+            "site_url": f"https://www.iracing.com/cars/{car.dirpath.split()[-1]}/",
+            "car_config_defs": [],
+            "car_configs": [],
+            "folder": f"/img/cars/{car.dirpath.split()[-1]}",
+            "logo": f"/img/logos/cars/{car.make.lower()}-logo.png",
+            "small_image": f"{car.dirpath.split()[-1]}-small.jpg",
+            "sponsor_logo": None,
         }
         for car in CARS
     ]
+
+
+_BANKING = {1: "12&#176; - 14&#176;", 3: "8&#176;"}  # ovals are banked
 
 
 def track_get() -> list[dict[str, Any]]:
@@ -381,6 +428,7 @@ def track_get() -> list[dict[str, Any]]:
             {
                 "ai_enabled": True,
                 "award_exempt": False,
+                "banking": _BANKING.get(t.category, "0&#176;"),
                 "category": key,
                 "category_id": t.category,
                 "closes": "2030-12-31",

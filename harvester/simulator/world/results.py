@@ -71,7 +71,17 @@ def _names(slot: Slot) -> dict[str, Any]:
     }
 
 
-def session_info(model: Model, slot: Slot, split: Split, number: int) -> dict[str, Any]:
+# what each endpoint's session_info leaves out, as the captures show it
+_SESSION_INFO_WITHOUT = {
+    "event_log": ("num_laps_for_qual_average", "num_laps_for_solo_average"),
+    "lap_data": ("simsession_name",),
+}
+
+
+def session_info(
+    model: Model, slot: Slot, split: Split, number: int, endpoint: str = "lap_data"
+) -> dict[str, Any]:
+    """The header's session_info of results/event_log, lap_data or lap_chart_data."""
     sim = next(s for s in SIMSESSIONS if s[0] == number)
     info: dict[str, Any] = {
         "subsession_id": split.subsession_id,
@@ -88,6 +98,8 @@ def session_info(model: Model, slot: Slot, split: Split, number: int) -> dict[st
     info.update(_names(slot))
     info["start_time"] = iso_z(split.start)
     info["track"] = track_ref(slot)
+    for key in _SESSION_INFO_WITHOUT.get(endpoint, ()):
+        del info[key]
     return info
 
 
@@ -127,6 +139,8 @@ def _result_row(model: Model, entry: Entry, race: bool) -> dict[str, Any]:
         "finish_position_in_class": entry.position,
         "flair_id": country[1],
         "flair_name": country[2],
+        "flair_shortname": country[3],
+        "carcfg": -1,
         "friend": False,
         "helmet": helmet(model, entry.d),
         "incidents": entry.incidents,
@@ -279,6 +293,7 @@ def results_doc(model: Model, slot: Slot, split: Split, detail: Detail) -> dict[
                 "simsession_type": s.type,
                 "simsession_type_name": s.type_name,
                 "simsession_subtype": 0,
+                "weather_result": _weather_result(model, split, s.number),
                 "results": [_result_row(model, e, s.number == 0) for e in s.entries],
             }
             for s in detail.sessions
@@ -337,6 +352,34 @@ def _weather(model: Model, split: Split) -> dict[str, Any]:
         "wind_dir": (h >> 32) % 8,
         "wind_units": 0,
         "wind_value": (h >> 40) % 10,
+    }
+
+
+def _weather_result(model: Model, split: Split, number: int) -> dict[str, Any]:
+    """What the weather of one simsession was (a field newer than the captures)."""
+    h = mix(model.seed, 23, split.subsession_id, number)
+    temp = 15.0 + (h % 150) / 10
+    return {
+        "avg_skies": (h >> 8) % 4,
+        "avg_cloud_cover_pct": float((h >> 12) % 100),
+        "min_cloud_cover_pct": 0.0,
+        "max_cloud_cover_pct": float((h >> 12) % 100),
+        "temp_units": 1,
+        "avg_temp": temp,
+        "min_temp": temp - 1.5,
+        "max_temp": temp + 1.5,
+        "avg_rel_humidity": float(40 + (h >> 20) % 40),
+        "wind_units": 1,
+        "avg_wind_speed": float((h >> 28) % 10),
+        "min_wind_speed": 0.0,
+        "max_wind_speed": float((h >> 28) % 10 + 2),
+        "avg_wind_dir": (h >> 36) % 360,
+        "max_fog": 0.0,
+        "fog_time_pct": 0.0,
+        "precip_time_pct": 0.0,
+        "precip_mm": 0.0,
+        "precip_mm2hr_before_session": 0.0,
+        "simulated_start_time": iso_z(split.start)[:-1],
     }
 
 

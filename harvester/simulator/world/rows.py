@@ -48,6 +48,10 @@ def search_series_row(model: Model, slot: Slot, split: Split) -> dict[str, Any]:
     }
 
 
+def league_season_name(slot: Slot) -> str:
+    return f"{slot.season_year} Season {slot.season_quarter}"
+
+
 def search_hosted_row(model: Model, slot: Slot, split: Split) -> dict[str, Any]:
     hosted = slot.hosted
     assert hosted is not None
@@ -66,12 +70,17 @@ def search_hosted_row(model: Model, slot: Slot, split: Split) -> dict[str, Any]:
         "event_laps_complete": model.config.laps_per_race,
         "driver_changes": False,
         "winner_group_id": model.cust(split.order[0]),
+        "winner_name": model.driver(split.order[0]).display_name,
         "winner_ai": False,
+        "event_average_lap": split.winner_avg,
+        "event_best_lap_time": split.event_best,
         "track": track_ref(slot),
         "private_session_id": hosted.private_session_id,
         "session_name": hosted.session_name,
         "league_id": hosted.league_id,
         "league_season_id": hosted.league_season_id,
+        "league_name": model.league_name(hosted.league) if hosted.league else None,
+        "league_season_name": league_season_name(slot) if hosted.league else None,
         "created": iso_z(hosted.created),
         "practice_length": 20,
         "qualify_length": 10,
@@ -79,7 +88,11 @@ def search_hosted_row(model: Model, slot: Slot, split: Split) -> dict[str, Any]:
         "race_length": -1,
         "race_laps": model.config.laps_per_race,
         "heat_race": False,
-        "host": {"cust_id": host.cust_id, "display_name": host.display_name},
+        "host": {
+            "cust_id": host.cust_id,
+            "display_name": host.display_name,
+            "helmet": helmet(model, hosted.host),
+        },
         "cars": [
             {
                 "car_id": c,
@@ -128,6 +141,10 @@ def recent_race_row(model: Model, slot: Slot, split: Split, entry: Entry) -> dic
         "points": entry.champ_points,
         "strength_of_field": split.sof,
         "subsession_id": split.subsession_id,
+        "drop_race": False,
+        "race_week_num": slot.race_week,
+        "season_year": slot.season_year,
+        "season_quarter": slot.season_quarter,
         "old_sub_level": entry.old_sub,
         "new_sub_level": entry.new_sub,
         "oldi_rating": entry.oldi,

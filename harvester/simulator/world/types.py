@@ -11,7 +11,7 @@ class WorldError(Exception):
     """An answer other than 200 that the world decides (bad params, private session, unknown id).
 
     `status` is 400, 403 or 404. `body` is the JSON body the real service sends with it:
-    `{"error": "Bad Request", "note": ...}` for 400, `{"error": "Forbidden"}` for 403, and None
+    `{"error": "Bad Request"}` for 400, `{"error": "Forbidden"}` for 403, and None
     for 404 (the real service answers an empty, non-JSON body). `message` says why, for logs.
     """
 
@@ -23,8 +23,8 @@ class WorldError(Exception):
 
 
 def bad_request(note: str) -> WorldError:
-    """A 400 with the real body plus a note saying which rule the request broke."""
-    return WorldError(400, {"error": "Bad Request", "note": note}, note)
+    """A 400 with the real body; `note` (which rule the request broke) is for logs only."""
+    return WorldError(400, {"error": "Bad Request"}, note)
 
 
 def forbidden(message: str) -> WorldError:
