@@ -19,11 +19,8 @@ from harvester.simulator.config import (
     DEMO_PASSWORD,
     DEMO_USERNAME,
 )
-from harvester.simulator.world import World
-from tests.fidelity import captured, catalogue, differences, load
+from tests.fidelity import NOW, ORIGIN, captured, catalogue, differences, example_params, load
 
-ORIGIN = 1_767_225_600.0  # 2026-01-01T00:00Z
-NOW = ORIGIN + 5 * 86_400 + 3_333.0
 BASE = "http://iracing.sim"
 
 
@@ -46,62 +43,6 @@ def http(sim: Simulator) -> Iterator[httpx.Client]:
         token = client.post("/oauth2/token", data=form).json()["access_token"]
         client.headers["authorization"] = f"Bearer {token}"
         yield client
-
-
-def example_params(world: World, now: float = NOW) -> dict[str, dict[str, str]]:
-    """Parameters that give a non-empty answer, per endpoint (required ones at least)."""
-    m = world.model
-    sid = str(world.subsessions_ending_between(now - 86_400, now)[0])
-    league, league_season = str(m.league_id(1)), str(m.league_season_id(1, 2026, 1))
-    season = str(m.season_id(0, 2026, 1))
-    subsession = {"subsession_id": sid, "simsession_number": "0"}
-    standings = {"season_id": season, "car_class_id": "74"}
-    return {
-        "member/get": {"cust_ids": "100001,100002", "include_licenses": "true"},
-        "member/award_instances": {"award_id": "88"},
-        "member/chart_data": {"category_id": "5", "chart_type": "1"},
-        "lookup/drivers": {"search_term": "100001"},
-        "season/list": {"season_year": "2026", "season_quarter": "1"},
-        # the searches echo their parameters: those of the captured requests
-        "results/search_series": {
-            "season_year": "2026",
-            "season_quarter": "1",
-            "series_id": "200",
-            "official_only": "false",
-        },
-        "results/search_hosted": {
-            "start_range_begin": "2025-12-01T00:00Z",
-            "session_name": "Missed Apex",
-        },
-        "results/get": {"subsession_id": sid},
-        "results/event_log": subsession,
-        "results/lap_data": subsession,
-        "results/lap_chart_data": subsession,
-        "results/season_results": {"season_id": season},
-        "league/get": {"league_id": league},
-        "league/get_points_systems": {"league_id": league},
-        "league/roster": {"league_id": league},
-        "league/seasons": {"league_id": league},
-        "league/season_sessions": {
-            "league_id": league,
-            "season_id": league_season,
-            "results_only": "true",
-        },
-        "league/season_standings": {"league_id": league, "season_id": league_season},
-        "series/past_seasons": {"series_id": "200"},
-        "series/season_schedule": {"season_id": season},
-        "session/reg_drivers_list": {"subsession_id": sid},
-        "stats/member_division": {"season_id": season, "event_type": "5"},
-        "stats/season_driver_standings": standings,
-        "stats/season_supersession_standings": standings,
-        "stats/season_team_standings": standings,
-        "stats/season_tt_standings": standings,
-        "stats/season_tt_results": {**standings, "race_week_num": "0"},
-        "stats/season_qualify_results": {**standings, "race_week_num": "0"},
-        "stats/world_records": {"car_id": "67", "track_id": "341"},
-        "team/get": {"team_id": "310001"},
-        "time_attack/member_season_results": {"ta_comp_season_id": "1"},
-    }
 
 
 def parts(http: httpx.Client, endpoint: str, params: dict[str, str], shape: str) -> dict[str, Any]:
@@ -157,6 +98,14 @@ def test_answers_have_the_real_keys_and_types(
             assert ours[part], f"{endpoint} {part}: expected rows"
         problems += differences(ours[part], description, f"{endpoint} {part}")
     assert not problems, "\n".join(problems)
+    if "type" in target:
+        assert ours["envelope"]["type"] == target["type"]
+
+
+def test_member_licenses_are_keyed_by_category_in_the_real_order(http: httpx.Client) -> None:
+    target = TARGETS["member/info"]["parts"]["body"]["keys"]["licenses"]
+    body = parts(http, "member/info", {}, "link")["body"]
+    assert list(body["licenses"]) == list(target["keys"])
 
 
 def test_every_real_endpoint_is_served_with_its_real_parameters(sim: Simulator) -> None:

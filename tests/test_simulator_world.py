@@ -23,28 +23,6 @@ DAY = 86_400.0
 NOW = ORIGIN + 5 * DAY + 3_333.0
 
 
-def _reference() -> Path | None:
-    """../shared/reference relative to the repository, wherever the checkout lives."""
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "reference"
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-REFERENCE = _reference()
-
-
-def _fixture(folder: str, number: int) -> Any:
-    if REFERENCE is None:
-        pytest.skip("../shared/reference is absent (a user's checkout): no real fixtures")
-    path = REFERENCE / "fixtures" / "aydsko" / folder / f"{number}.json"
-    if not path.is_file():
-        pytest.skip(f"fixture {folder}/{number}.json is absent")
-    content = json.loads(path.read_text(encoding="utf-8-sig"))["content"]
-    return json.loads(content) if isinstance(content, str) else content
-
-
 @pytest.fixture(scope="module")
 def world() -> World:
     return World()
@@ -604,195 +582,8 @@ def test_results_get_size_is_realistic(world: World) -> None:
 # ---- the real API's shapes, endpoints and parameters ----------------------------------------
 
 
-def _common_keys(rows: list[dict[str, Any]]) -> set[str]:
-    keys = set(rows[0])
-    for row in rows[1:]:
-        keys &= set(row)
-    return keys
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    return type(value).__name__
-
-
-def _same_shape(ours: Any, real: Any, where: str) -> None:
-    """Our document has every key of the real one, with values of the same JSON types."""
-    if isinstance(real, list):
-        assert isinstance(ours, list), f"{where}: expected a list"
-        assert ours, f"{where}: expected rows"
-        assert real, f"{where}: empty fixture"
-        missing = _common_keys(real) - _common_keys(ours)
-        assert not missing, f"{where}: rows miss {sorted(missing)}"
-        for key in _common_keys(real):
-            kinds = {_kind(r[key]) for r in real if r[key] is not None}
-            mine = {_kind(r[key]) for r in ours if r[key] is not None}
-            assert not kinds or not mine or mine <= kinds, f"{where}.{key}: {mine} vs {kinds}"
-        return
-    assert isinstance(ours, dict), f"{where}: expected an object"
-    missing = set(real) - set(ours)
-    assert not missing, f"{where}: misses {sorted(missing)}"
-    for key, value in real.items():
-        if value is not None and ours[key] is not None:
-            assert _kind(ours[key]) == _kind(value), f"{where}.{key}"
-
-
-FIXTURES = [
-    # (fixture folder, file, endpoint, params, how to pick the compared parts)
-    ("GetCategoriesSuccessfulAsync", 1, "constants/categories", {}),
-    ("GetMyInfoSucceedsAsync", 2, "member/info", {}),
-    ("GetDriverInfoWithLicensesSuccessfulAsync", 2, "member/get",
-     {"cust_ids": "100001,100002", "include_licenses": "true"}),
-    ("GetDriverAwardsSuccessfulAsync", 2, "member/awards", {}),
-    ("GetSeriesSuccessfulAsync", 2, "series/get", {}),
-    ("ListSeasonsSuccessfulAsync", 2, "season/list",
-     {"season_year": "2026", "season_quarter": "1"}),
-    ("GetCarsSuccessfulAsync", 2, "car/get", {}),
-    ("GetTracksSuccessfulAsync", 2, "track/get", {}),
-    ("SearchDriversSuccessfulAsync", 2, "lookup/drivers", {"search_term": "100001"}),
-    ("GetMemberRecentRacesSucceedsAsync", 2, "stats/member_recent_races", {}),
-    ("GetMemberSummarySuccessfulAsync", 2, "stats/member_summary", {}),
-    ("GetSpectatorSubsessionIdentifiersAsync", 2, "season/spectator_subsessionids", {}),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("folder", "number", "endpoint", "params"), FIXTURES)
-def test_documents_have_the_real_keys(
-    world: World, folder: str, number: int, endpoint: str, params: dict[str, str]
-) -> None:
-    real = _fixture(folder, number)
-    ours = world.answer(endpoint, params, NOW).body
-    _same_shape(ours, real, endpoint)
-    for key, value in real.items() if isinstance(real, dict) else ():
-        rows = isinstance(value, list) and value and isinstance(value[0], dict)
-        nested = isinstance(value, dict) and value and key not in ("licenses", "restrictions")
-        if rows or nested:  # licenses are keyed by category; restrictions is empty
-            _same_shape(ours[key], value, f"{endpoint}.{key}")
-
-
-def test_member_licenses_have_the_real_keys(world: World) -> None:
-    real = _fixture("GetMyInfoSucceedsAsync", 2)["licenses"]
-    ours = world.answer("member/info", {}, NOW).body["licenses"]
-    assert list(ours) == list(real)  # keyed by category, in the real order
-    for category, license_ in real.items():
-        _same_shape(ours[category], license_, f"member/info.licenses.{category}")
-    members = _fixture("GetDriverInfoWithLicensesSuccessfulAsync", 2)["members"]
-    params = {"cust_ids": "100001", "include_licenses": "true"}
-    listed = world.answer("member/get", params, NOW).body["members"][0]["licenses"]
-    _same_shape(listed, members[0]["licenses"], "member/get.members[].licenses")
-
-
-def test_awards_envelope_has_the_real_keys(world: World) -> None:
-    real = _fixture("GetDriverAwardsSuccessfulAsync", 1)
-    doc = world.answer("member/awards", {}, NOW)
-    assert doc.type_name == real["type"]
-    _same_shape(doc.summary, real["data"], "member/awards data")
-
-
-@pytest.mark.parametrize(
-    ("folder", "endpoint", "params"),
-    [
-        ("SearchOfficialResultsSuccessfulAsync", "results/search_series",
-         {"finish_range_begin": "2026-01-02T00:00Z"}),
-        ("SearchHostedResultsSuccessfulAsync", "results/search_hosted",
-         {"start_range_begin": "2025-12-01T00:00Z", "cust_id": "100001"}),
-    ],
-)  # fmt: skip
-def test_search_envelopes_and_rows_have_the_real_keys(
-    world: World, folder: str, endpoint: str, params: dict[str, str]
-) -> None:
-    header, rows = _fixture(folder, 1), _fixture(folder, 2)
-    doc = world.answer(endpoint, params, NOW)
-    assert doc.type_name == header["type"]
-    assert set(doc.body) == set(header["data"]) - {"chunk_info"}
-    _same_shape(doc.rows, rows, endpoint)
-    assert doc.rows is not None
-    _same_shape(doc.rows[0]["track"], rows[0]["track"], f"{endpoint}.track")
-
-
-def test_results_get_has_the_real_keys(world: World) -> None:
-    real = _fixture("GetSubSessionResultSuccessfulAsync", 2)
-    sid = str(world.subsessions_ending_between(NOW - DAY, NOW)[0])
-    ours = world.answer("results/get", {"subsession_id": sid}, NOW).body
-    _same_shape(ours, real, "results/get")
-    _same_shape(ours["session_results"], real["session_results"], "session_results")
-    real_rows = [r for s in real["session_results"] for r in s["results"]]
-    our_rows = [r for s in ours["session_results"] for r in s["results"]]
-    _same_shape(our_rows, real_rows, "session_results[].results")
-    for key in ("race_summary", "track", "track_state", "weather"):
-        _same_shape(ours[key], real[key], f"results/get.{key}")
-    for key in ("allowed_licenses", "car_classes", "session_splits"):
-        _same_shape(ours[key], real[key], f"results/get.{key}")
-
-
-@pytest.mark.parametrize(
-    ("folder", "endpoint", "extra"),
-    [
-        ("GetSubsessionEventLogSuccessfulAsync", "results/event_log", {}),
-        ("GetSingleDriverSubsessionLapsSuccessfulAsync", "results/lap_data", {"cust_id": "winner"}),
-    ],
-)
-def test_chunked_results_have_the_real_keys(
-    world: World, folder: str, endpoint: str, extra: dict[str, str]
-) -> None:
-    header, rows = _fixture(folder, 2), _fixture(folder, 3)
-    sid = world.subsessions_ending_between(NOW - DAY, NOW)[0]
-    params = {"subsession_id": str(sid), "simsession_number": "0"}
-    if extra:
-        result = world.answer("results/get", params, NOW).body
-        params["cust_id"] = str(result["session_results"][-1]["results"][0]["cust_id"])
-    doc = world.answer(endpoint, params, NOW)
-    _same_shape(doc.body, {k: v for k, v in header.items() if k != "chunk_info"}, endpoint)
-    _same_shape(doc.body["session_info"], header["session_info"], f"{endpoint}.session_info")
-    _same_shape(doc.rows, rows, f"{endpoint} rows")
-
-
-def test_league_sessions_have_the_real_keys(world: World) -> None:
-    real = _fixture("GetLeagueSeasonSessionsAsync", 2)
-    m = world.model
-    params = {"league_id": str(m.league_id(1)), "season_id": str(m.league_season_id(1, 2026, 1))}
-    ours = world.answer("league/season_sessions", {**params, "results_only": "true"}, NOW).body
-    _same_shape(ours, real, "league/season_sessions")
-    _same_shape(ours["sessions"], real["sessions"], "league/season_sessions.sessions")
-
-
-def test_error_bodies_match_the_real_ones(world: World) -> None:
-    forbidden = _fixture("ResponseForbidden", 1)
-    bad = _fixture("GetSeasonResultsHandlesBadRequestAsync", 1)
-    hosted = world.subsessions_ending_between(ORIGIN - 30 * DAY, NOW, hosted=True)
-    outcomes = [_outcome(world, "results/get", {"subsession_id": str(sid)}) for sid in hosted]
-    assert (403, forbidden) in outcomes
-    error = _error(world, "results/search_series", {})
-    assert error.body is not None
-    assert error.body["error"] == bad["error"]
-
-
-def _real_catalogue() -> dict[str, Any]:
-    if REFERENCE is None or not (REFERENCE / "iracing-data-doc.json").is_file():
-        pytest.skip("../shared/reference/iracing-data-doc.json is absent: no real catalogue")
-    data: dict[str, Any] = json.loads(
-        (REFERENCE / "iracing-data-doc.json").read_text(encoding="utf-8-sig")
-    )
-    return data
-
-
-def test_every_endpoint_and_param_exists_in_the_real_catalogue(world: World) -> None:
-    real = _real_catalogue()
-    for path, endpoint in world.endpoints.items():
-        service, method = path.split("/")
-        assert method in real.get(service, {}), f"{path} is not a real endpoint"
-        entry = real[service][method]
-        assert endpoint.expiration_seconds == entry["expirationSeconds"], path
-        real_params = entry.get("parameters", {})
-        for name, param in endpoint.params.items():
-            assert name in real_params, f"{path}?{name} is not a real parameter"
-            assert param.type == real_params[name]["type"], f"{path}?{name}"
-            assert param.required == real_params[name].get("required", False), f"{path}?{name}"
-        required = {n for n, p in real_params.items() if p.get("required")}
-        assert required <= set(endpoint.params), f"{path} misses required {required}"
+# The real service's keys, types, envelopes, error bodies and catalogue are checked against the
+# project's own test data in test_simulator_fidelity.py.
 
 
 def test_the_required_endpoints_are_served(world: World) -> None:
@@ -833,10 +624,9 @@ def test_catalogue_has_the_real_structure(world: World) -> None:
     for service in catalogue.values():
         for method in service.values():
             assert set(method) <= {"link", "parameters", "note", "expirationSeconds"}
-    real = _real_catalogue()
     for service, methods in catalogue.items():
         for method, entry in methods.items():
-            assert entry["link"] == real[service][method]["link"]
+            assert entry["link"] == f"https://members-ng.iracing.com/data/{service}/{method}"
 
 
 # ---- scale ----------------------------------------------------------------------------------

@@ -172,7 +172,10 @@ def main(argv: list[str]) -> int:
     for folder, (endpoint, shape, parts) in sorted(CAPTURES.items()):
         described = {part: describe([content(fixtures / folder / f"{n}.json")[1]])
                      for part, n in parts.items()}  # fmt: skip
-        target = {"endpoint": endpoint, "shape": shape, "parts": described}
+        target: dict[str, Any] = {"endpoint": endpoint, "shape": shape, "parts": described}
+        envelope = content(fixtures / folder / f"{parts['envelope']}.json")[1]
+        if isinstance(envelope, dict) and "type" in envelope:
+            target["type"] = envelope["type"]  # the envelope's name of its content
         write(fields / f"{endpoint.replace('/', '.')}.json", target)
     errors = {}
     for status, (folder, n) in ERRORS.items():
