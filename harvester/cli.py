@@ -748,7 +748,9 @@ def _fail(exc: BaseException, code: int, unexpected: bool = False) -> None:
     sys.exit(code)
 
 
+from .cli_jobs_init import jobs_init  # noqa: E402
 from .cli_tables import datasette_metadata, tables  # noqa: E402  (it imports State from here)
 
 cli.add_command(tables)
 cli.add_command(datasette_metadata)
+jobs.add_command(jobs_init)

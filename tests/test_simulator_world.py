@@ -496,10 +496,10 @@ def test_league_season_sessions(world: World) -> None:
 # ---- errors ---------------------------------------------------------------------------------
 
 
-def test_unknown_endpoint_is_404_without_body(world: World) -> None:
+def test_unknown_endpoint_is_404_with_the_error_body(world: World) -> None:
     error = _error(world, "results/nothing_here", {})
     assert error.status == 404
-    assert error.body is None
+    assert error.body == {"error": "Not Found"}
 
 
 def test_unknown_or_unfinished_subsessions_are_404(world: World) -> None:

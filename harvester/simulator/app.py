@@ -53,6 +53,7 @@ class Simulator:
             self.config,
             self.clock,
             {name.lower(): self.world.config.me_cust_id for name in self.config.users},
+            self._member_name,
         )
         self.store = ObjectStore(self.clock, self.base_url)
         self.data = DataService(self.config, self.clock, self.oauth, self.world, self.store)
@@ -60,6 +61,11 @@ class Simulator:
         self._lock = threading.Lock()
         self.faults_injected: dict[str, int] = {}
         self.fail_next: deque[str] = deque()  # faults for the next requests, in order (tests)
+
+    def _member_name(self, cust_id: int) -> str:
+        model = self.world.model
+        d = model.index_of(cust_id)
+        return model.driver(d).display_name if d is not None else f"Driver {cust_id}"
 
     def set_base_url(self, base_url: str) -> None:
         """Where the simulator is reachable (links point there); set once a server is bound."""

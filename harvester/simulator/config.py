@@ -28,7 +28,9 @@ class SimConfig:
     # /data
     rate_limit: int | None = 240  # None: no limit (benchmarks of the pipeline alone)
     rate_window: int = 60
-    link_lifetime: int = 900
+    link_lifetime: int = 900  # what a link's `expires` says (about 15 minutes)
+    link_signed_for: int = 120  # what its signature allows: links die well before `expires`
+    data_url_signed_for: int = 60  # data_url links are signed for a minute
     chunk_size: int = 500
     maintenance_windows: list[tuple[float, float]] = field(default_factory=list)
     maintenance: bool = False  # switched on and off at run time

@@ -13,8 +13,9 @@ from ..clock import Clock
 from .config import SimConfig
 from .links import ObjectStore
 from .messages import SimRequest, SimResponse, json_response, text_response
-from .oauth import OAuthService
+from .oauth import DATA_SCOPE, OAuthService
 from .world import Doc, Endpoint, World, WorldError
+from .world.types import not_found
 
 MAINTENANCE_BODY = {
     "error": "Site Maintenance",
@@ -105,6 +106,9 @@ class DataService:
         if session is None:
             self._count("unauthorized")
             return json_response(401, {"error": "Unauthorized"}, headers)
+        if not session.has_scope(DATA_SCOPE):  # a token for the profile only
+            self._count("forbidden_scope")
+            return json_response(403, {"error": "Forbidden"}, headers)
         headers.update(
             {
                 "x-iracing-servicename": "data-server",
@@ -121,7 +125,7 @@ class DataService:
         spec = self.world.endpoints.get(endpoint)
         try:
             if spec is None:
-                raise WorldError(404, None, "unknown endpoint")
+                raise not_found(f"unknown endpoint {endpoint!r}")
             doc = self.world.answer(endpoint, params, now)
         except WorldError as exc:
             self._count(f"status_{exc.status}")
@@ -133,7 +137,6 @@ class DataService:
 
     def _shape(self, spec: Endpoint, doc: Doc, headers: dict[str, str]) -> SimResponse:
         """Wrap a document in its endpoint's shape (reference §2.2)."""
-        lifetime = self.config.link_lifetime
         shape = spec.shape
         if shape == "direct":
             return json_response(200, doc.body, headers)
@@ -141,8 +144,9 @@ class DataService:
             body = (doc.csv or "").encode("utf-8")
             return self._link(spec.path, body, "text/csv", headers)
         if shape == "data_url":
+            signed_for = min(self.config.data_url_signed_for, self.config.link_lifetime)
             url = self.store.put_link(
-                spec.path, _json_bytes(doc.body), "application/json", lifetime
+                spec.path, _json_bytes(doc.body), "application/json", signed_for
             )
             envelope = {"type": doc.type_name, "data": doc.summary, "data_url": url}
             return json_response(200, envelope, headers)
@@ -162,8 +166,10 @@ class DataService:
     def _link(
         self, path: str, body: bytes, content_type: str, headers: dict[str, str]
     ) -> SimResponse:
+        # signed for 120 s although `expires` says ~15 min, as the real service does
         lifetime = self.config.link_lifetime
-        url = self.store.put_link(path, body, content_type, lifetime)
+        signed_for = min(self.config.link_signed_for, lifetime)
+        url = self.store.put_link(path, body, content_type, signed_for)
         return json_response(
             200, {"link": url, "expires": self.store.expires_iso(lifetime)}, headers
         )

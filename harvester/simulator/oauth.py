@@ -15,16 +15,27 @@ import json
 import secrets
 import threading
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from ..clock import Clock
+from ..clock import Clock, iso
 from ..oauth.masking import mask
 from .config import SimConfig
 from .messages import SimRequest, SimResponse, json_response, request_id
 
-_STATUS_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Unauthorized", 404: "Not Found"}
+_STATUS_REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+}
+SCOPES = ("iracing.auth", "iracing.profile")  # what a client may ask for
+DATA_SCOPE = "iracing.auth"  # what /data wants
+PROFILE_SCOPE = "iracing.profile"  # what /oauth2/iracing/profile wants
 ERROR_STATUS = {
+    "insufficient_scope": 403,
     "invalid_request": 400,
     "invalid_client": 403,
     "invalid_grant": 400,
@@ -44,7 +55,12 @@ class Session:
     username: str
     cust_id: int
     scope: str
+    created_at: float = 0.0
+    last_used_at: float = 0.0
     revoked: bool = False
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scope.split()
 
 
 @dataclass
@@ -64,10 +80,18 @@ class RefreshToken:
 class OAuthService:
     """Token issuance and verification; thread-safe. `verify_access` serves the /data side."""
 
-    def __init__(self, config: SimConfig, clock: Clock, cust_id_of: dict[str, int]) -> None:
+    def __init__(
+        self,
+        config: SimConfig,
+        clock: Clock,
+        cust_id_of: dict[str, int],
+        name_of: Callable[[int], str] | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock
         self.cust_id_of = cust_id_of
+        self.name_of = name_of or (lambda cust_id: f"Driver {cust_id}")
+        self._sessions: dict[str, Session] = {}
         self.lock = threading.Lock()
         self.counters: Counter[str] = Counter()
         self._access: dict[str, AccessToken] = {}
@@ -84,14 +108,24 @@ class OAuthService:
 
     def handle(self, request: SimRequest) -> SimResponse:
         rid = request_id()
-        if request.method != "POST":
-            response = self._error("invalid_request", "only POST is supported", status=405)
-        elif request.path == "/oauth2/token":
-            response = self._token(request)
-        elif request.path == "/oauth2/revoke/current":
-            response = self._revoke_current(request)
-        else:
+        routes = {
+            "/oauth2/token": ("POST", self._token),
+            "/oauth2/revoke/current": ("POST", self._revoke_current),
+            "/oauth2/revoke/sessions": ("POST", self._revoke_sessions),
+            "/oauth2/revoke/client": ("POST", self._revoke_client),
+            "/oauth2/sessions": ("GET", self._list_sessions),
+            "/oauth2/iracing/profile": ("GET", self._profile),
+        }
+        route = routes.get(request.path.rstrip("/"))
+        if route is None:
             response = json_response(404, {"status": 404, "status_reason": "Not Found"})
+        elif request.method != route[0]:
+            response = self._error(
+                "invalid_request", f"{request.path} takes {route[0]} only", status=405
+            )
+            response.headers["allow"] = route[0]
+        else:
+            response = route[1](request)
         response.headers["x-request-id"] = rid
         return response
 
@@ -103,6 +137,8 @@ class OAuthService:
             form = dict(parse_qsl(request.body.decode("utf-8"), keep_blank_values=True))
         except UnicodeDecodeError:
             return self._error("invalid_request", "body is not UTF-8")
+        if not form.get("grant_type"):
+            return self._error("invalid_request", "grant_type missing")
         client_id = form.get("client_id", "")
         if not client_id:
             return self._error("invalid_request", "client_id missing")
@@ -140,15 +176,21 @@ class OAuthService:
         password = self._find_password(username)
         if password is None or not hmac.compare_digest(form["password"], mask(password, username)):
             return self._error("invalid_grant", "invalid username or password")
-        scope = form.get("scope") or "iracing.auth"
+        scope = " ".join((form.get("scope") or DATA_SCOPE).split())
+        unknown = [name for name in scope.split() if name not in SCOPES]
+        if unknown:
+            return self._error("invalid_scope", f"unknown scope {unknown[0]!r}")
         session = Session(
             session_id=secrets.token_hex(8),
             client_id=form["client_id"],
             username=username.strip().lower(),
             cust_id=self.cust_id_of.get(username.strip().lower(), 100_001),
             scope=scope,
+            created_at=now,
+            last_used_at=now,
         )
         with self.lock:
+            self._sessions[session.session_id] = session
             self.count("password_grants")
             return self._issue(session, now)
 
@@ -183,6 +225,65 @@ class OAuthService:
             session.revoked = True
             self.count("revocations")
         return SimResponse(200, {}, b"")
+
+    def _revoke_sessions(self, request: SimRequest) -> SimResponse:
+        """Revoke the named sessions (form `session_ids=a,b`) of the token's user."""
+        session = self.verify_access(request.header("authorization"))
+        if session is None:
+            return self._error("invalid_token", "access token is invalid", status=401)
+        form = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
+        wanted = {part.strip() for part in form.get("session_ids", "").split(",") if part.strip()}
+        if not wanted:
+            return self._error("invalid_request", "session_ids missing")
+        with self.lock:
+            for other in self._sessions.values():
+                if other.session_id in wanted and other.username == session.username:
+                    other.revoked = True
+                    self.count("revocations")
+        return SimResponse(200, {}, b"")
+
+    def _revoke_client(self, request: SimRequest) -> SimResponse:
+        """Revoke every session of the token's client for its user."""
+        session = self.verify_access(request.header("authorization"))
+        if session is None:
+            return self._error("invalid_token", "access token is invalid", status=401)
+        with self.lock:
+            for other in self._sessions.values():
+                if other.client_id == session.client_id and other.username == session.username:
+                    other.revoked = True
+                    self.count("revocations")
+        return SimResponse(200, {}, b"")
+
+    def _list_sessions(self, request: SimRequest) -> SimResponse:
+        session = self.verify_access(request.header("authorization"))
+        if session is None:
+            return self._error("invalid_token", "access token is invalid", status=401)
+        with self.lock:
+            mine = [s for s in self._sessions.values() if s.username == session.username]
+            rows = [
+                {
+                    "session_id": s.session_id,
+                    "client_id": s.client_id,
+                    "scopes": s.scope.split(),
+                    "created": iso(s.created_at),
+                    "last_used": iso(s.last_used_at),
+                    "first_ip": "127.0.0.1",
+                    "last_ip": "127.0.0.1",
+                    "current": s is session,
+                }
+                for s in mine
+                if not s.revoked
+            ]
+        return json_response(200, {"sessions": rows})
+
+    def _profile(self, request: SimRequest) -> SimResponse:
+        session = self.verify_access(request.header("authorization"))
+        if session is None:
+            return self._error("invalid_token", "access token is invalid", status=401)
+        if not session.has_scope(PROFILE_SCOPE):
+            return self._error("insufficient_scope", f"the token lacks scope {PROFILE_SCOPE}")
+        body = {"iracing_name": self.name_of(session.cust_id), "iracing_cust_id": session.cust_id}
+        return json_response(200, body)
 
     # -- tokens ------------------------------------------------------------------------
 
@@ -237,8 +338,10 @@ class OAuthService:
         token = authorization[7:].strip()
         with self.lock:
             record = self._access.get(token)
-            if record is None or record.session.revoked or record.expires_at <= self.clock.now():
+            now = self.clock.now()
+            if record is None or record.session.revoked or record.expires_at <= now:
                 return None
+            record.session.last_used_at = now
             return record.session
 
     def revoke_all_refresh_tokens(self) -> int:
@@ -260,6 +363,8 @@ class OAuthService:
             return len(self._access)
 
     def _forget_expired(self, now: float) -> None:
+        if len(self._sessions) > 1000:
+            self._sessions = {k: v for k, v in self._sessions.items() if not v.revoked}
         if len(self._access) > 1000:
             self._access = {k: v for k, v in self._access.items() if v.expires_at > now}
         if len(self._refresh) > 1000:

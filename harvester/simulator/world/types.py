@@ -11,8 +11,8 @@ class WorldError(Exception):
     """An answer other than 200 that the world decides (bad params, private session, unknown id).
 
     `status` is 400, 403 or 404. `body` is the JSON body the real service sends with it:
-    `{"error": "Bad Request"}` for 400, `{"error": "Forbidden"}` for 403, and None
-    for 404 (the real service answers an empty, non-JSON body). `message` says why, for logs.
+    `{"error": "Bad Request"}`, `{"error": "Forbidden"}`, `{"error": "Not Found"}`.
+    `message` says why, for logs.
     """
 
     def __init__(self, status: int, body: dict[str, Any] | None, message: str = "") -> None:
@@ -31,8 +31,11 @@ def forbidden(message: str) -> WorldError:
     return WorldError(403, {"error": "Forbidden"}, message)
 
 
+NOT_FOUND_BODY = {"error": "Not Found"}  # iRacing's error bodies name the status this way
+
+
 def not_found(message: str) -> WorldError:
-    return WorldError(404, None, message)
+    return WorldError(404, dict(NOT_FOUND_BODY), message)
 
 
 @dataclass(frozen=True)
