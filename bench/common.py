@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from harvester.demo import simulator_settings
 from harvester.oauth.masking import mask
 from harvester.settings import Settings
 from harvester.simulator.config import (
@@ -197,19 +198,7 @@ def reset_peak_rss() -> bool:
 
 def sim_settings(folder: Path, base_url: str, **overrides: Any) -> Settings:
     """Settings with the simulator's demo credentials and a database in `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    values: dict[str, Any] = {
-        "client_id": DEMO_CLIENT_ID,
-        "client_secret": DEMO_CLIENT_SECRET,
-        "username": DEMO_USERNAME,
-        "password": DEMO_PASSWORD,
-        "oauth_url": f"{base_url}/oauth2",
-        "data_url": base_url,
-        "database_url": f"sqlite:///{folder / 'harvester.db'}",
-        "jobs_path": folder / "jobs.yaml",
-    }
-    values.update(overrides)
-    return Settings(**values)
+    return simulator_settings(folder, base_url, **overrides)
 
 
 # -- the bare baseline -------------------------------------------------------------------------

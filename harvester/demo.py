@@ -2,8 +2,10 @@
 
 The simulator is served on loopback with time running 60 times faster (half a minute is half an
 hour of iRacing: access tokens expire and are refreshed, new races finish), harvester logs in
-once, the scheduler runs a set of jobs covering every response shape, a second process reuses
-the stored session, and a summary shows what was archived and what it cost in logins.
+once, a first harvest runs the `my-results` job set (your races by cursor, their results, laps
+and event logs by fan-out, your iRating charts), the scheduler keeps polling, a second process
+reuses the stored session, and the summary answers two questions from the analysis tables
+(your last races, your iRating trend) with the commands that ask them.
 """
 
 from __future__ import annotations
@@ -12,21 +14,25 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from . import db
-from .clock import ScaledClock, iso_seconds
+from .cli_jobs_init import template_text
+from .clock import ScaledClock
+from .jobs import JobSpec
 from .models import Document, ResultPart, Run
 from .output import table
 from .runtime import open_runtime
 from .service import Service, ServiceOptions
 from .settings import Settings
 from .simulator import RunningSimulator, SimConfig, Simulator
+from .simulator.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_PASSWORD, DEMO_USERNAME
 
 TIME_SCALE = 60.0
 DEMO_FILES = (
@@ -39,39 +45,25 @@ DEMO_FILES = (
 )
 
 
-def demo_jobs(subsession_id: int, year: int, quarter: int) -> str:
-    return f"""\
-# The demo's jobs: every response shape of the /data API, on schedules in simulated time.
-defaults:
-  jitter: 5s
-jobs:
-  member_info:                 # a link to the document
-    endpoint: member/info
-    every: 10m
-  categories:                  # the document itself
-    endpoint: constants/categories
-    every: 1h
-  awards:                      # data_url
-    endpoint: member/awards
-    every: 30m
-  recent_races:
-    endpoint: stats/member_recent_races
-    every: 15m
-  season_results:              # chunk_info in the answer: every race of the season, in chunks
-    endpoint: results/search_series
-    params: {{season_year: {year}, season_quarter: {quarter}}}
-    every: 10m
-  race_event_log:              # a link to a header whose chunk_info lists the chunks
-    endpoint: results/event_log
-    params: {{subsession_id: {subsession_id}, simsession_number: 0}}
-    every: 20m
-  spectators:                  # a 60-second document, polled every minute
-    endpoint: season/spectator_subsessionids
-    every: 1m
-  road_stats:                  # a CSV file behind a link
-    endpoint: driver_stats_by_category/road
-    every: 1d
-"""
+DEMO_TEMPLATE = "my-results"
+
+
+def simulator_settings(folder: Path, base_url: str, **overrides: Any) -> Settings:
+    """Settings that point harvester at a simulator on `base_url` with its demo credentials and
+    a database in `folder`: the one place tests, benchmarks and the demo build them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    values: dict[str, Any] = {
+        "client_id": DEMO_CLIENT_ID,
+        "client_secret": DEMO_CLIENT_SECRET,
+        "username": DEMO_USERNAME,
+        "password": DEMO_PASSWORD,
+        "oauth_url": f"{base_url}/oauth2",
+        "data_url": base_url,
+        "database_url": f"sqlite:///{folder / 'harvester.db'}",
+        "jobs_path": folder / "jobs.yaml",
+    }
+    values.update(overrides)
+    return Settings(**values)
 
 
 @dataclass
@@ -91,25 +83,12 @@ def run_demo(duration: float, folder: Path, echo: Callable[[str], None] = print)
     for name in DEMO_FILES:
         (folder / name).unlink(missing_ok=True)
     clock = ScaledClock(TIME_SCALE)
-    simulator = Simulator(SimConfig(chunk_size=500), clock)
-    with RunningSimulator(simulator) as server:
-        env = server.settings()
-        settings = Settings(
-            client_id=env["IRACING_CLIENT_ID"],
-            client_secret=env["IRACING_CLIENT_SECRET"],
-            username=env["IRACING_USERNAME"],
-            password=env["IRACING_PASSWORD"],
-            oauth_url=env["IRACING_OAUTH_URL"],
-            data_url=env["IRACING_DATA_URL"],
-            database_url=f"sqlite:///{folder / 'harvester.db'}",
-            jobs_path=folder / "jobs.yaml",
-            clock=clock.spec(),
-        )
-        now = clock.now()
-        recent = simulator.world.subsessions_ending_between(now - 86400, now)
-        utc = iso_seconds(now)
-        year, quarter = int(utc[:4]), (int(utc[5:7]) - 1) // 3 + 1
-        settings.jobs_path.write_text(demo_jobs(recent[-1], year, quarter))
+    simulator = Simulator(SimConfig(chunk_size=10), clock)  # small chunks: several per result
+    me = str(simulator.world.config.me_cust_id)  # my-results asks for it: whose results
+    with _environment("IRACING_CUST_ID", me), RunningSimulator(simulator) as server:
+        env = {**server.settings(), "IRACING_CUST_ID": me}
+        settings = simulator_settings(folder, server.url, clock=clock.spec())
+        settings.jobs_path.write_text(template_text(DEMO_TEMPLATE), encoding="utf-8")
 
         echo(
             f"1. The simulator is serving on {server.url}, time x{TIME_SCALE:g} "
@@ -123,10 +102,15 @@ def run_demo(duration: float, folder: Path, echo: Callable[[str], None] = print)
                 f"{status['username']}, access token until {status['access_expires_at']}, "
                 f"refresh token until {status['refresh_expires_at']}."
             )
+            config = _jobs(settings.jobs_path)
             echo(
-                f"3. `harvester start` runs {len(_job_names(settings.jobs_path))} jobs for "
-                f"{duration:g} s ..."
+                f"3. `harvester jobs init --template {DEMO_TEMPLATE}` wrote {len(config)} jobs; "
+                "`harvester run` of each, in order, is the first harvest:"
             )
+            for job in config.values():
+                outcome = runtime.runner.run(job, trigger="cli")
+                echo(f"   {outcome.summary()}")
+            echo(f"4. `harvester start` keeps them on schedule for {duration:g} s ...")
             service = Service(
                 runtime,
                 settings.jobs_path,
@@ -145,31 +129,86 @@ def run_demo(duration: float, folder: Path, echo: Callable[[str], None] = print)
         before = simulator.state()["password_grants"]
         second = _second_process(env, settings, clock)
         echo(
-            f"4. A second process (`harvester run member_info`) reused the stored session: "
+            f"5. A second process (`harvester run recent_races`) reused the stored session: "
             f"{second} - password logins it cost: {simulator.state()['password_grants'] - before}."
         )
         result = _summary(settings, simulator)
     echo("")
     echo(_report(result))
     url = f"sqlite:///{os.path.relpath(folder / 'harvester.db')}"
-    echo("Try these on the demo archive (harvester is .venv/bin/harvester):")
+    for title, sql in questions(int(me)):
+        echo(f"{title}:")
+        echo(_answer(settings, sql))
+        echo(f'  ask it yourself: HARVESTER_DATABASE_URL={url} harvester query "{sql}"')
+        echo("")
+    echo("More on the demo archive (harvester is .venv/bin/harvester):")
     for sql in EXAMPLE_QUERIES:
         echo(f'  HARVESTER_DATABASE_URL={url} harvester query "{sql}"')
     return result
 
 
+@contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """`name` set to `value` in this process while the block runs (the jobs file reads it)."""
+    previous = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = previous
+
+
+def questions(cust_id: int) -> list[tuple[str, str]]:
+    """The two questions the demo answers from the analysis tables, as SQL."""
+    races = (
+        "SELECT s.start_time, s.series_name, s.track_name, r.starting_position + 1 AS started, "
+        "r.finish_position + 1 AS finished, r.incidents, r.oldi_rating, r.newi_rating "
+        "FROM session_results r JOIN subsessions s USING (subsession_id) "
+        f"WHERE r.cust_id = {cust_id} AND r.simsession_number = 0 "
+        "ORDER BY s.start_time DESC LIMIT 5"
+    )
+    trend = (
+        "SELECT category, count(*) AS days, min(date) AS since, max(date) AS latest, "
+        "(SELECT value FROM member_charts f WHERE f.cust_id = c.cust_id AND "
+        "f.category = c.category AND f.chart_type = 1 ORDER BY date LIMIT 1) AS first_irating, "
+        "(SELECT value FROM member_charts f WHERE f.cust_id = c.cust_id AND "
+        "f.category = c.category AND f.chart_type = 1 ORDER BY date DESC LIMIT 1) AS irating_now "
+        f"FROM member_charts c WHERE cust_id = {cust_id} AND chart_type = 1 "
+        "GROUP BY category ORDER BY days DESC"
+    )
+    return [("Your last races", races), ("Your iRating trend", trend)]
+
+
+def _answer(settings: Settings, sql: str) -> str:
+    engine = db.create_db_engine(settings.database_url)
+    try:
+        with db.read(engine) as conn:
+            result = conn.execute(text(sql))
+            names = tuple(result.keys())
+            rows = [tuple("" if v is None else v for v in row) for row in result.all()]
+    finally:
+        engine.dispose()
+    if not rows:
+        return "  (nothing yet: the tables fill as the jobs run)"
+    return "\n".join("  " + line for line in table(names, rows).splitlines())
+
+
 EXAMPLE_QUERIES = (
     "SELECT job, status, count(*) AS runs FROM runs GROUP BY job, status ORDER BY job",
     "SELECT json_extract(row, '$.series_name') AS series, count(*) AS races "
-    "FROM result_rows WHERE job = 'season_results' GROUP BY series ORDER BY races DESC",
+    "FROM result_rows WHERE job = 'my_results' GROUP BY series ORDER BY races DESC",
     "SELECT job, fetched_at, length(body) AS bytes FROM latest_results ORDER BY job",
 )
 
 
-def _job_names(path: Path) -> list[str]:
+def _jobs(path: Path) -> dict[str, JobSpec]:
     from .scheduler import load_jobs_file
 
-    return list(load_jobs_file(path).jobs)
+    jobs = load_jobs_file(path).jobs
+    return {name: job for name, job in jobs.items() if name != "catalog"}
 
 
 def _second_process(env: dict[str, str], settings: Settings, clock: ScaledClock) -> str:
@@ -184,7 +223,7 @@ def _second_process(env: dict[str, str], settings: Settings, clock: ScaledClock)
         LOG_LEVEL="WARNING",
     )
     done = subprocess.run(
-        [sys.executable, "-m", "harvester", "run", "member_info"],
+        [sys.executable, "-m", "harvester", "run", "recent_races"],
         env=child_env,
         capture_output=True,
         text=True,

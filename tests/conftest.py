@@ -14,18 +14,13 @@ import pytest
 import structlog
 
 from harvester.clock import ManualClock
+from harvester.demo import simulator_settings
 from harvester.jobs import JobSpec
 from harvester.logs import configure_logging
 from harvester.redact import SECRETS
 from harvester.runtime import Runtime, open_runtime
 from harvester.settings import Settings
 from harvester.simulator import RunningSimulator, SimConfig, Simulator, SimulatorTransport
-from harvester.simulator.config import (
-    DEMO_CLIENT_ID,
-    DEMO_CLIENT_SECRET,
-    DEMO_PASSWORD,
-    DEMO_USERNAME,
-)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -74,18 +69,7 @@ def settings(tmp_path: Path, sim: Simulator) -> Settings:
 
 
 def make_settings(folder: Path, base_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "client_id": DEMO_CLIENT_ID,
-        "client_secret": DEMO_CLIENT_SECRET,
-        "username": DEMO_USERNAME,
-        "password": DEMO_PASSWORD,
-        "oauth_url": f"{base_url}/oauth2",
-        "data_url": base_url,
-        "database_url": f"sqlite:///{folder / 'harvester.db'}",
-        "jobs_path": folder / "jobs.yaml",
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    return simulator_settings(folder, base_url, **overrides)
 
 
 @pytest.fixture

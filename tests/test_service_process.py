@@ -138,7 +138,8 @@ def test_the_demo_end_to_end(tmp_path: Path) -> None:
     assert statuses.get("success", 0) >= 8
     assert db_rows(database, "SELECT count(DISTINCT job) FROM results")[0][0] >= 8
     shapes = dict(db_rows(database, "SELECT job, max(part) FROM results GROUP BY job"))
-    assert shapes["season_results"] >= 2 and shapes["race_event_log"] >= 1  # chunks
+    assert shapes["my_results"] >= 2 and shapes["my_event_logs"] >= 1  # chunks
+    assert "Your last races" in done.stdout and "Your iRating trend" in done.stdout
 
 
 @pytest.mark.slow
