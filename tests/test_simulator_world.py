@@ -506,7 +506,7 @@ def test_unknown_or_unfinished_subsessions_are_404(world: World) -> None:
     for sid in ("1", "999999999999"):
         error = _error(world, "results/get", {"subsession_id": sid})
         assert error.status == 404
-        assert error.body is None
+        assert error.body == {"error": "Not Found"}
     future = world.subsessions_ending_between(NOW + DAY, NOW + 2 * DAY)[0]
     assert _error(world, "results/get", {"subsession_id": str(future)}).status == 404
     assert world.answer("results/get", {"subsession_id": str(future)}, NOW + 3 * DAY).body
