@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from harvester.clock import ManualClock
-from harvester.masking import mask
+from harvester.oauth.masking import mask
 from harvester.simulator import SimConfig, Simulator, SimulatorTransport
 from harvester.simulator.config import (
     DEMO_CLIENT_ID,

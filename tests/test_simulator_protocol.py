@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from harvester.clock import ManualClock, parse_iso
-from harvester.masking import mask
+from harvester.oauth.masking import mask
 from harvester.simulator import SimConfig, Simulator, SimulatorTransport
 from harvester.simulator.config import (
     DEMO_CLIENT_ID,
