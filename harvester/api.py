@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from .bounded import Limits, bounded_get
 from .cancel import CancelToken
 from .clock import Clock
 from .errors import (
@@ -32,6 +33,7 @@ from .errors import (
     RateLimited,
     ServerError,
 )
+from .linkpolicy import LinkPolicy
 from .logs import get_logger
 from .maintenance import MaintenancePause
 from .oauth.session import OAuthSession
@@ -118,6 +120,12 @@ class DataClient:
         self.clock = clock
         self.rng = rng or random.Random()
         self.chunk_workers = chunk_workers
+        self.limits = Limits(
+            settings.max_document_bytes,
+            settings.request_deadline_seconds,
+            settings.request_timeout,
+        )
+        self.links = LinkPolicy(settings.data_url, settings.download_hosts)
         self._pool = ThreadPoolExecutor(max_workers=chunk_workers, thread_name_prefix="chunk")
         self._pool_lock = threading.Lock()
 
@@ -175,6 +183,11 @@ class DataClient:
     def _chunks(self, info: ChunkInfo, cancel: CancelToken, stats: FetchStats) -> Iterator[Part]:
         """Download every chunk, at most `chunk_workers` at a time, yielding each on arrival."""
         urls = info.urls()
+        if len(urls) > self.settings.max_chunks:
+            raise IncompleteResult(
+                f"chunk_info lists {len(urls)} chunks, more than {self.settings.max_chunks} "
+                "(HARVESTER_MAX_CHUNKS)"
+            )
         total_rows = 0
         pending: dict[Future[_Body], int] = {}
         next_index = 0
@@ -275,8 +288,15 @@ class DataClient:
         raises the outcomes that end the run."""
         self.budget.acquire(cancel)
         try:
-            response = self.http.get(
-                url, params=params, auth=self.auth, headers={"Accept": "application/json"}
+            response = bounded_get(
+                self.http,
+                url,
+                path,
+                self.limits,
+                cancel,
+                params=params,
+                auth=self.auth,
+                headers={"Accept": "application/json"},
             )
         except httpx.RequestError as exc:
             stats.requests += 1
@@ -328,14 +348,16 @@ class DataClient:
         self, url: str, label: str, cancel: CancelToken, stats: FetchStats | None
     ) -> _Body:
         """GET a pre-signed link: no Authorization header, no rate budget, bounded retries."""
-        _check_url(url, label)
+        self.links.check(url, label)
         last_cause = ""
         for attempt in range(MAX_ATTEMPTS):
             if attempt:
                 cancel.sleep(backoff_delay(attempt - 1, 1.0, 30.0, self.rng))
             cancel.check()
             try:
-                response = self.http.get(url, headers={"Accept": "*/*"})
+                response = bounded_get(
+                    self.http, url, label, self.limits, cancel, headers={"Accept": "*/*"}
+                )
             except httpx.RequestError as exc:
                 last_cause = _transport_cause(exc)
                 continue
@@ -355,17 +377,6 @@ class DataClient:
                 continue
             raise ApiError(f"{label} failed: HTTP {status} from the link", status)
         raise ServerError(f"{label} failed after {MAX_ATTEMPTS} attempts: {last_cause}")
-
-
-def _check_url(url: str, label: str) -> None:
-    """A link or chunk URL from a document must be one httpx can send (`https://`, `http://[::1`
-    or a NUL in a chunk's file name are not)."""
-    try:
-        host = httpx.URL(url).host
-    except httpx.InvalidURL as exc:
-        raise ApiError(f"{label} is not a usable URL ({exc})") from None
-    if not host:
-        raise ApiError(f"{label} is not a usable URL (it has no host)")
 
 
 def _decode(response: httpx.Response) -> _Body:

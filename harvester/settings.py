@@ -30,6 +30,14 @@ REFERENCE_NAMES = {
 }
 
 
+# where iRacing's pre-signed links point (S3, and CloudFront for lap data): HARVESTER_DOWNLOAD_HOSTS
+DEFAULT_DOWNLOAD_HOSTS = (
+    "scorpio-assets.s3.amazonaws.com",
+    "scorpio-assets.s3.*.amazonaws.com",
+    "*.cloudfront.net",
+)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable, with the defaults of the architecture's contract."""
@@ -51,6 +59,11 @@ class Settings:
     token_refresh_buffer_seconds: float = 60.0
     password_grants_per_hour: int = 3
     clock: str = "system"
+    # limits on what a server can make harvester read (issue 10, item 7 and 12)
+    max_document_bytes: int = 512 * 1024 * 1024
+    request_deadline_seconds: float = 300.0
+    max_chunks: int = 10_000
+    download_hosts: tuple[str, ...] = DEFAULT_DOWNLOAD_HOSTS
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -114,7 +127,34 @@ def load_settings(
             defaults.password_grants_per_hour,
         ),
         clock=_clock(get("HARVESTER_CLOCK") or defaults.clock),
+        max_document_bytes=_positive_int(
+            "HARVESTER_MAX_DOCUMENT_BYTES",
+            get("HARVESTER_MAX_DOCUMENT_BYTES"),
+            defaults.max_document_bytes,
+        ),
+        request_deadline_seconds=_positive_float(
+            "HARVESTER_REQUEST_DEADLINE_SECONDS",
+            get("HARVESTER_REQUEST_DEADLINE_SECONDS"),
+            defaults.request_deadline_seconds,
+        ),
+        max_chunks=_positive_int(
+            "HARVESTER_MAX_CHUNKS", get("HARVESTER_MAX_CHUNKS"), defaults.max_chunks
+        ),
+        download_hosts=_hosts(get("HARVESTER_DOWNLOAD_HOSTS"), defaults.download_hosts),
     )
+
+
+def _hosts(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    if value is None or not value.strip():
+        return default
+    hosts = tuple(h.strip().lower() for h in value.split(",") if h.strip())
+    for host in hosts:
+        if "/" in host or ":" in host or " " in host:
+            raise ConfigError(
+                f"HARVESTER_DOWNLOAD_HOSTS: {host!r} is not a host name or pattern "
+                "(write e.g. scorpio-assets.s3.amazonaws.com,*.cloudfront.net)"
+            )
+    return hosts
 
 
 def _url(name: str, value: str | None, default: str) -> str:
