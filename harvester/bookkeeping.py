@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 
 from . import db
 from .jsonpath import Step, extract
-from .models import Backfill, Cursor, FanoutItem, FanoutMark, ResultPart, SeenKey
+from .models import Backfill, Cursor, FanoutItem, FanoutMark, ResultPart, Run, SeenKey
 from .text import parse_json, storable
 
 # -- cursors ---------------------------------------------------------------------------------
@@ -118,17 +118,35 @@ def _values_in(conn: Connection, sha256: str, steps: tuple[Step, ...]) -> Iterat
             yield str(value)
 
 
-def pending_items(engine: Engine, job: str, limit: int) -> list[str]:
-    with db.read(engine) as conn:
-        return [
+def claim_items(engine: Engine, job: str, run_id: int, limit: int) -> list[str]:
+    """Claim up to `limit` pending items for `run_id` and return them. An item claimed by a
+    run still `running` is left to it, so parallel runs of one fan-out (the service and a
+    `harvester run` beside it) ask for each value once; a claim of a run that has ended (or
+    was marked interrupted) is taken over."""
+    claimant_running = (
+        select(Run.id).where(Run.id == FanoutItem.claimed_by, Run.status == "running").exists()
+    )
+    with db.write(engine) as conn:
+        values = [
             str(v)
             for v in conn.execute(
                 select(FanoutItem.value)
-                .where(FanoutItem.job == job, FanoutItem.status == "pending")
+                .where(
+                    FanoutItem.job == job,
+                    FanoutItem.status == "pending",
+                    or_(FanoutItem.claimed_by.is_(None), ~claimant_running),
+                )
                 .order_by(FanoutItem.updated_at, FanoutItem.value)
                 .limit(limit)
             ).scalars()
         ]
+        for start in range(0, len(values), 500):
+            conn.execute(
+                update(FanoutItem)
+                .where(FanoutItem.job == job, FanoutItem.value.in_(values[start : start + 500]))
+                .values(claimed_by=run_id)
+            )
+    return values
 
 
 def set_item(
@@ -150,6 +168,7 @@ def set_item(
             updated_at=now,
             error=error,
             attempts=FanoutItem.attempts + (1 if attempt else 0),
+            claimed_by=None,
         )
     )
 

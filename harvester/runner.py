@@ -256,7 +256,7 @@ class Runner:
         engine = self.archive.engine
         stamp = iso_seconds(self.clock.now())
         bookkeeping.collect_fanout_values(engine, job.name, spec.job, spec.steps, stamp)
-        items = bookkeeping.pending_items(engine, job.name, spec.max_items)
+        items = bookkeeping.claim_items(engine, job.name, run_id, spec.max_items)
         base = self.params(job)
         failures: list[str] = []
         for value in items:

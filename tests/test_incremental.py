@@ -366,3 +366,32 @@ def test_backfill_needs_a_cursor_job(runtime: Runtime, clock: ManualClock) -> No
 
     with pytest.raises(ConfigError, match="needs a cursor job"):
         run_backfill(runtime, JobSpec(name="x", endpoint="member/info"), 0.0, None, lambda p: None)
+
+
+def test_parallel_fan_outs_ask_for_each_value_once(
+    runtime: Runtime, sim: Simulator, clock: ManualClock
+) -> None:
+    from harvester import bookkeeping
+    from harvester.archive import RunCounts
+
+    recent, details, _ = cursor_job(iso_seconds(clock.now() - DAY / 2))
+    assert runtime.runner.run(recent).ok
+    spec = details.for_each
+    assert spec is not None
+    total = bookkeeping.collect_fanout_values(
+        runtime.engine, details.name, spec.job, spec.steps, iso_seconds(clock.now())
+    )
+    assert total >= 4
+    beside = runtime.archive.open_run(details.name, "cli")  # another run of it, in flight
+    claimed = bookkeeping.claim_items(runtime.engine, details.name, beside, 3)
+    before = sim.state()["endpoints"].get("results/get", 0)
+
+    outcome = runtime.runner.run(details)
+    assert outcome.ok, outcome.error
+    assert outcome.counts.items_ok == total - len(claimed)  # the claimed three are left alone
+    assert not set(claimed) & set(fetched(runtime, details.name, "subsession_id"))
+
+    runtime.archive.finish_run(beside, "interrupted", RunCounts(), "it stopped")
+    later = runtime.runner.run(details)  # a claim of a run that ended is taken over
+    assert later.counts.items_ok == len(claimed)
+    assert sim.state()["endpoints"]["results/get"] - before == total  # each value asked once
