@@ -110,8 +110,8 @@ def run(options: Options) -> list[Result]:
         results = _queries(url, reps, report.rows["session_results"])
     per_doc = _harvest_cpu(options)
     note = (
-        f"{docs:,} documents ({rows:,} result rows, re-polls included) -> "
-        f"{report.rows['session_results']:,} session_results rows, {report.results:,} results"
+        f"{report.results:,} results/get documents ({rows:,} result rows, one subsession in "
+        f"twenty polled twice) -> {report.rows['session_results']:,} session_results rows"
     )
     results.append(
         Result(
