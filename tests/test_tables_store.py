@@ -274,3 +274,22 @@ def test_the_migration_fills_the_tables_of_an_existing_archive(tmp_path: Path) -
     assert query(engine, "SELECT count(*) FROM session_results") == [(10,)]
     assert_equal_to_rebuild(engine)
     engine.dispose()
+
+
+def test_the_statements_and_tables_compile_for_postgresql() -> None:
+    """Portable: the same Core definitions and upserts compile for PostgreSQL (run there by the
+    PostgreSQL backend's own tests)."""
+    from sqlalchemy.dialects import postgresql
+    from sqlalchemy.schema import CreateTable
+
+    from harvester.tables.keeper import TableKeeper
+    from harvester.tables.schema import TABLES
+
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    keeper = TableKeeper(dialect)
+    sql = {name: s.write.sql for name, s in keeper.writer._sql.items()}
+    assert "ON CONFLICT (subsession_id) DO UPDATE" in sql["subsessions"]
+    assert "WHERE subsessions.source_rank < excluded.source_rank" in sql["subsessions"]
+    assert "CASE WHEN" in sql["members"] and "%(cust_id)s" in sql["members"]
+    ddl = str(CreateTable(TABLES["session_results"]).compile(dialect=dialect))
+    assert "subsession_id BIGINT NOT NULL" in ddl and "ai BOOLEAN" in ddl
