@@ -4,7 +4,12 @@ it is polled, the same answers as the raw JSON, equal to a rebuild after kills."
 from __future__ import annotations
 
 import json
+import random
+import signal
+import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +17,15 @@ import pytest
 from sqlalchemy import Engine, text
 
 from harvester import db
-from harvester.clock import ManualClock, iso_seconds
+from harvester.clock import ManualClock, ScaledClock, iso_seconds
 from harvester.jobs import parse_jobs
 from harvester.runtime import Runtime
-from harvester.simulator import Simulator
+from harvester.simulator import RunningSimulator, SimConfig, Simulator
 from harvester.tables.rebuild import rebuild
 from harvester.tables.schema import TABLE_NAMES
 
-from .chaos.test_kill import kill_and_restart
+from .chaos.test_kill import JOBS, caught_up
+from .conftest import db_rows, env_for, make_settings, wait_for
 
 DAY = 86400.0
 
@@ -119,7 +125,7 @@ def test_a_harvest_gives_each_race_and_result_once_and_the_raw_answers(
 
 @pytest.mark.slow
 def test_tables_equal_a_rebuild_after_a_kill_campaign(tmp_path: Path) -> None:
-    kill_and_restart(tmp_path, kills=3, seed=23)  # SIGKILLs mid-harvest; checks the raw archive
+    _kill_and_restart(tmp_path, kills=3)
     engine = db.open_database(f"sqlite:///{tmp_path / 'harvester.db'}")
     try:
         details = query(engine, "SELECT count(*) FROM results WHERE job = 'details' AND part = 0")[
@@ -142,6 +148,48 @@ def test_tables_equal_a_rebuild_after_a_kill_campaign(tmp_path: Path) -> None:
         assert snapshot(engine) == before
     finally:
         engine.dispose()
+
+
+def _kill_and_restart(folder: Path, kills: int) -> None:
+    """`harvester start` SIGKILLed mid-harvest (once results are being stored), restarted,
+    then left to catch up and stopped: the kill campaign's harness, without its timing."""
+    clock = ScaledClock(300.0)
+    sim = Simulator(SimConfig(chunk_size=25, latency=0.005), clock)
+    database = folder / "harvester.db"
+    rng = random.Random(3)
+    with RunningSimulator(sim) as server:
+        (folder / "jobs.yaml").write_text(JOBS)
+        env = env_for(make_settings(folder, server.url))
+        env["HARVESTER_CLOCK"] = clock.spec()
+
+        def start() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                [sys.executable, "-m", "harvester", "start"],
+                env=env,
+                cwd=folder,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+
+        stored = 0
+        for _ in range(kills):
+            process = start()
+            wait_for(lambda before=stored: _parts(database) > before, timeout=60)
+            time.sleep(rng.uniform(0.05, 0.5))
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+            stored = _parts(database)
+        process = start()
+        try:
+            wait_for(lambda: caught_up(database), timeout=180)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+
+
+def _parts(database: Path) -> int:
+    rows = db_rows(database, "SELECT count(*) FROM result_parts")
+    return int(str(rows[0][0])) if rows else 0
 
 
 def test_a_failure_while_storing_leaves_neither_the_result_nor_its_rows(
