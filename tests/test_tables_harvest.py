@@ -64,6 +64,10 @@ def jobs(start: str) -> dict[str, Any]:
             for_each: {{job: recent, path: "$[*].subsession_id", param: subsession_id,
                         max_items: 5}}
           me: {{endpoint: member/info, every: 1h}}
+          chart:
+            endpoint: member/chart_data
+            every: 1h
+            params: {{category_id: 2, chart_type: 1}}
           cars: {{endpoint: car/get, every: 1d}}
           tracks: {{endpoint: track/get, every: 1d}}
           series: {{endpoint: series/get, every: 1d}}
@@ -116,6 +120,13 @@ def test_a_harvest_gives_each_race_and_result_once_and_the_raw_answers(
         "WHERE source = 'member/info')",
     )
     assert me == ("member/info",)
+    charted = query(
+        engine,
+        "SELECT json_array_length(body, '$.data') FROM latest_results "
+        "WHERE endpoint = 'member/chart_data'",
+    )
+    assert query(engine, "SELECT count(*) FROM member_charts") == charted
+    assert charted[0][0] > 0
     for table in ("cars", "tracks", "series"):
         assert query(engine, f"SELECT count(*) FROM {table} WHERE source_rank = 2")[0][0] > 0
     before = snapshot(engine)
