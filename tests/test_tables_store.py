@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 
 from harvester import db
 from harvester.api import Part
-from harvester.archive import Archive, RunCounts
+from harvester.archive import Archive, RunCounts, content_hash
 from harvester.clock import ManualClock
 from harvester.tables.rebuild import rebuild
 from harvester.tables.schema import TABLE_NAMES
@@ -265,10 +265,28 @@ def test_the_migration_fills_the_tables_of_an_existing_archive(tmp_path: Path) -
     with db.write(engine) as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "0005")  # an archive from before the tables
-    old = Archive(engine, ManualClock())
-    old.tables = None
-    store(old, "results/get", doc("results_get"))
-    store(old, "results/get", doc("results_get_team"))
+    with db.write(engine) as conn:  # what that version's archive stored, as it stored it
+        conn.execute(
+            text(
+                "INSERT INTO runs (id, job, trigger, status, started_at) "
+                "VALUES (1, 'details', 'cli', 'success', '2026-11-24T20:00:00Z')"
+            )
+        )
+        for part_id, name in enumerate(("results_get", "results_get_team"), start=1):
+            body = json.dumps(doc(name))
+            digest = content_hash(body)
+            conn.execute(
+                text("INSERT INTO documents VALUES (:d, :b, :n, 'application/json', :at)"),
+                {"d": digest, "b": body, "n": len(body), "at": "2026-11-24T20:00:00Z"},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO result_parts (id, result_id, run_id, job, endpoint, params, "
+                    "fetched_at, part, sha256) VALUES (:id, :id, 1, 'details', 'results/get', "
+                    "'{}', '2026-11-24T20:00:00Z', 0, :d)"
+                ),
+                {"id": part_id, "d": digest},
+            )
     assert db.upgrade(engine)
     assert query(engine, "SELECT count(*) FROM subsessions") == [(2,)]
     assert query(engine, "SELECT count(*) FROM session_results") == [(10,)]
