@@ -1,38 +1,38 @@
-"""The only APScheduler import: triggers from jobs.yaml schedules, and a scheduler that runs
-on harvester's clock.
+"""The only APScheduler import: triggers from jobs.yaml schedules, and a small loop that fires
+them on harvester's clock.
 
-Policy, the same for every job: UTC; one instance of a job at a time (a due run while the last
-is still going is recorded as skipped); coalescing (runs missed while the process was busy or
-suspended collapse into one); and no misfire limit, so a late run still runs. APScheduler reads
-the time with `datetime.now()` in one module; with a simulated clock (the demo, tests) that name
-is pointed at harvester's clock for as long as the scheduler runs, so an hour can pass in seconds.
+APScheduler's triggers do the schedule maths (intervals, UTC cron, jitter); this module asks
+each one `get_next_fire_time(previous, now)` and waits on harvester's clock (real, scaled or
+manual) until the earliest, so an hour of the demo can pass in seconds. Policy, the same for
+every job: UTC; coalescing (fire times missed while the process was busy or suspended collapse
+into one call); no misfire limit, so a late run still runs. Whether a due job may run (or is
+skipped because its previous run is still going) is the caller's decision, not the loop's.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import apscheduler.schedulers.base as apscheduler_base
-from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.schedulers.base import STATE_STOPPED
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from .catalog import CATALOG_ENDPOINT, check_jobs, stored_catalogues
-from .clock import Clock, SystemClock
+from .clock import Clock, utc
 from .jobs import JobsConfig, JobsError, JobSpec, Schedule, load_jobs
+from .logs import get_logger
+
+log = get_logger("harvester.scheduler")
+
+# the longest the loop waits without looking at the clock again (real seconds): a system clock
+# that jumps (a suspended laptop, an NTP step) is noticed within this
+LONGEST_WAIT = 60.0
 
 
 def cron_error(expression: str) -> str | None:
@@ -117,74 +117,51 @@ def first_run_time(schedule: Schedule, now: float, last_started: float | None) -
     return datetime.fromtimestamp(now, tz=UTC)
 
 
-@contextmanager
-def _scheduler_time(clock: Clock) -> Iterator[None]:
-    """Point APScheduler's `datetime.now` at `clock` while the block runs (simulated clocks)."""
-    if isinstance(clock, SystemClock):
-        yield
-        return
+@dataclass
+class _Due:
+    """One job's place in the loop: its trigger (None for a one-shot retry) and next fire time."""
 
-    class ClockDatetime(datetime):
-        @classmethod
-        def now(cls, tz: Any = None) -> Any:
-            return datetime.fromtimestamp(clock.now(), tz)
-
-    original = apscheduler_base.datetime
-    apscheduler_base.datetime = ClockDatetime
-    try:
-        yield
-    finally:
-        apscheduler_base.datetime = original
+    job: str
+    trigger_name: str  # what the run records as its trigger: "schedule" or "retry"
+    trigger: BaseTrigger | None
+    next_fire: datetime | None
 
 
-class _ClockedScheduler(BackgroundScheduler):  # type: ignore[misc]
-    """BackgroundScheduler whose sleeps are in harvester's clock's time."""
-
-    def __init__(self, clock: Clock, **options: Any) -> None:
-        self._clock = clock
-        super().__init__(**options)
-
-    def _main_loop(self) -> None:
-        wait_seconds: float | None = threading.TIMEOUT_MAX
-        while self.state != STATE_STOPPED:
-            real = None if wait_seconds is None else self._clock.real_seconds(wait_seconds)
-            self._event.wait(real)
-            self._event.clear()
-            wait_seconds = self._process_jobs()
+def next_fire_after(trigger: BaseTrigger, previous: datetime, now: datetime) -> datetime | None:
+    """The trigger's first fire time after `now`, following on from `previous`: the fire times
+    in between are missed and coalesce into the one just due (APScheduler's own reckoning)."""
+    fire: datetime | None = trigger.get_next_fire_time(previous, now)
+    while fire is not None and fire <= now:
+        fire = trigger.get_next_fire_time(fire, now)
+    return fire
 
 
 class JobScheduler:
-    """Keeps APScheduler's jobs equal to a JobsConfig and calls `run(name, trigger)` when due."""
+    """Keeps one fire time per job equal to a JobsConfig and calls `on_due(name, trigger)` (on
+    its own thread, so it must return quickly) each time a job comes due."""
 
-    def __init__(
-        self,
-        clock: Clock,
-        run: Callable[[str, str], object],
-        on_overlap: Callable[[str], None],
-        workers: int = 4,
-    ) -> None:
+    def __init__(self, clock: Clock, on_due: Callable[[str, str], object]) -> None:
         self.clock = clock
-        self._run = run
-        self._on_overlap = on_overlap
+        self._on_due = on_due
         self._specs: dict[str, JobSpec] = {}
-        self._time = _scheduler_time(clock)
-        self._scheduler = _ClockedScheduler(
-            clock,
-            timezone=UTC,
-            executors={"default": ThreadPoolExecutor(max_workers=workers)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-        )
-        self._scheduler.add_listener(self._overlap_event, EVENT_JOB_MAX_INSTANCES)
+        self._entries: dict[str, _Due] = {}  # by job name, and "name#retry" for a pending retry
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._time.__enter__()
-        self._scheduler.start()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="harvester-scheduler", daemon=True)
+        self._thread.start()
 
     def shutdown(self) -> None:
-        """Stop submitting runs; runs in flight carry on (the service decides how long)."""
-        if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
-        self._time.__exit__(None, None, None)
+        """Stop calling `on_due` and end the loop's thread (runs in flight are the caller's)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        self._thread = None
 
     def sync(
         self, specs: Mapping[str, JobSpec], last_started: Mapping[str, float]
@@ -197,52 +174,69 @@ class JobScheduler:
         changed = [
             name for name in wanted if name in self._specs and wanted[name] != self._specs[name]
         ]
-        for name in removed + changed:
-            self._scheduler.remove_job(name)
         now = self.clock.now()
-        for name in added + changed:
-            spec = wanted[name]
-            first = first_run_time(spec.schedule, now, last_started.get(name))
-            # interval jobs start at `first`; for cron the trigger alone decides
-            timing = {"next_run_time": first} if spec.schedule.every else {}
-            self._scheduler.add_job(
-                self._run,
-                trigger=build_trigger(spec.schedule, first),
-                args=[name, "schedule"],
-                id=name,
-                name=name,
-                **timing,
-            )
-        self._specs = dict(wanted)
+        with self._lock:
+            for name in removed:
+                self._entries.pop(name, None)
+            for name in added + changed:
+                schedule = wanted[name].schedule
+                first = first_run_time(schedule, now, last_started.get(name))
+                trigger = build_trigger(schedule, first)
+                # interval jobs first fire at `first`; for cron the trigger alone decides
+                fire = first if schedule.every else trigger.get_next_fire_time(None, utc(now))
+                self._entries[name] = _Due(name, "schedule", trigger, fire)
+            self._specs = dict(wanted)
+        self._wake.set()
         return added, removed, changed
 
     def schedule_retry(self, name: str, delay: float) -> None:
-        """Run `name` once more after `delay` seconds (a failed run with retries left)."""
-        run_at = _utc(self.clock.now() + delay)
-        self._scheduler.add_job(
-            self._run,
-            trigger=DateTrigger(run_date=run_at, timezone=UTC),
-            args=[name, "retry"],
-            id=f"{name}#retry",
-            name=f"{name} (retry)",
-            replace_existing=True,
-        )
+        """Call `on_due(name, "retry")` once, after `delay` seconds (a failed run with retries
+        left); a retry already pending for the job is replaced."""
+        with self._lock:
+            at = utc(self.clock.now() + delay)
+            self._entries[f"{name}#retry"] = _Due(name, "retry", None, at)
+        self._wake.set()
 
     def next_runs(self) -> dict[str, float | None]:
-        result: dict[str, float | None] = {}
-        for job in self._scheduler.get_jobs():
-            if job.id in self._specs:
-                result[job.id] = job.next_run_time.timestamp() if job.next_run_time else None
-        return result
+        """Each scheduled job's next fire time (epoch seconds)."""
+        with self._lock:
+            return {
+                name: entry.next_fire.timestamp() if entry.next_fire else None
+                for name, entry in self._entries.items()
+                if name in self._specs
+            }
 
     def wakeup(self) -> None:
-        self._scheduler.wakeup()
+        """Look at the clock now (a ManualClock was moved, say)."""
+        self._wake.set()
 
-    def _overlap_event(self, event: JobSubmissionEvent) -> None:
-        name = str(event.job_id)
-        if not name.endswith("#retry"):
-            self._on_overlap(name)
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            wait = self._fire_due()
+            self._wake.wait(min(self.clock.real_seconds(wait), LONGEST_WAIT))
+            self._wake.clear()
 
-
-def _utc(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, tz=UTC)
+    def _fire_due(self) -> float:
+        """Call `on_due` for every job due by now; return the clock seconds to the next one."""
+        with self._lock:
+            now = utc(self.clock.now())
+            due: list[tuple[str, str]] = []
+            for key, entry in list(self._entries.items()):
+                if entry.next_fire is None or entry.next_fire > now:
+                    continue
+                due.append((entry.job, entry.trigger_name))
+                if entry.trigger is None:
+                    del self._entries[key]
+                else:
+                    entry.next_fire = next_fire_after(entry.trigger, entry.next_fire, now)
+            upcoming = [e.next_fire for e in self._entries.values() if e.next_fire is not None]
+        for name, trigger_name in due:
+            if self._stop.is_set():
+                break
+            try:
+                self._on_due(name, trigger_name)
+            except Exception as exc:  # one job's trouble must not stop the others' schedule
+                log.error("scheduler.dispatch_failed", job=name, error=str(exc))
+        if not upcoming:
+            return LONGEST_WAIT
+        return max((min(upcoming) - now).total_seconds(), 0.0)

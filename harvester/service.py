@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -62,14 +63,13 @@ class Service:
         self.options = options or ServiceOptions()
         self.lock = InstanceLock(lock_path_for(runtime.settings.database_url))
         self.config = JobsConfig(str(jobs_path), {})
-        self.scheduler = JobScheduler(
-            runtime.clock, self.run_job, self._overlapping, self.options.workers
-        )
+        self.scheduler = JobScheduler(runtime.clock, self._due)
+        self._workers = ThreadPoolExecutor(self.options.workers, thread_name_prefix="harvester-run")
         self.cancel = threading.Event()  # set: runs in flight stop at their next step
         self.stopping = threading.Event()  # set: no new runs
         self.reload_requested = threading.Event()
         self._wake = threading.Event()
-        self._running: set[str] = set()
+        self._running: set[str] = set()  # claimed by a due run: queued for a worker or going
         self._running_lock = threading.Condition()
         self._attempts: dict[str, int] = {}
         self._fingerprint = ""
@@ -141,9 +141,12 @@ class Service:
         self._wake.set()
         self.scheduler.shutdown()
         log.info("service.stopping", runs_in_flight=sorted(self._running))
-        if not self._wait_idle(self.options.drain_seconds):
+        idle = self._wait_idle(self.options.drain_seconds)
+        if not idle:
             self.cancel.set()
-            self._wait_idle(self.options.cancel_seconds)
+            idle = self._wait_idle(self.options.cancel_seconds)
+        # every worker thread ends with the service (unless a run ignored its cancellation)
+        self._workers.shutdown(wait=idle)
         left = self.runtime.archive.mark_interrupted()  # ours, still running
         self._write_state(stopped=True)
         self.lock.release()
@@ -159,29 +162,43 @@ class Service:
 
     # -- runs ------------------------------------------------------------------------------
 
-    def run_job(self, name: str, trigger: str = "schedule") -> RunOutcome | None:
-        """Called by the scheduler's workers when a job is due."""
-        spec = self.config.jobs.get(name)
-        if spec is None or self.stopping.is_set():
-            return None
+    def _due(self, name: str, trigger: str) -> None:
+        """The scheduler's call when a job comes due, and the one place that decides overlap:
+        a job whose previous run is still going (or still waiting for a worker) is recorded
+        skipped; otherwise the run is claimed and handed to a worker."""
+        if name not in self.config.jobs or self.stopping.is_set():
+            return
         with self._running_lock:
-            if name in self._running:
-                overlapping = True
-            else:
-                overlapping = False
-                self._running.add(name)
+            overlapping = name in self._running
+            self._running.add(name)
         if overlapping:
-            self._overlapping(name)
-            return None
+            self._overlapping(name, trigger)
+            return
         try:
+            self._workers.submit(self.run_job, name, trigger)
+        except RuntimeError:  # the workers were shut down meanwhile (the service is stopping)
+            self._release(name)
+
+    def run_job(self, name: str, trigger: str = "schedule") -> RunOutcome | None:
+        """A worker runs a job `_due` claimed for it."""
+        try:
+            spec = self.config.jobs.get(name)
+            if spec is None or self.stopping.is_set():
+                return None
             outcome = self.runtime.runner.run(spec, trigger, stop=self.cancel)
+        except Exception as exc:  # the runner records its own failures; this is a last guard
+            log.error("run.crashed", job=name, error=printable(str(exc).split("\n")[0]))
+            return None
         finally:
-            with self._running_lock:
-                self._running.discard(name)
-                self._running_lock.notify_all()
+            self._release(name)
         self.outcomes.append(outcome)
         self._maybe_retry(name, outcome, spec.retries)
         return outcome
+
+    def _release(self, name: str) -> None:
+        with self._running_lock:
+            self._running.discard(name)
+            self._running_lock.notify_all()
 
     def _maybe_retry(self, name: str, outcome: RunOutcome, retries: int) -> None:
         if outcome.status != "failed" or self.stopping.is_set():
@@ -202,10 +219,10 @@ class Service:
             in_seconds=round(delay),
         )
 
-    def _overlapping(self, name: str) -> None:
+    def _overlapping(self, name: str, trigger: str) -> None:
         """A run came due while the previous one of the same job was still going."""
         self.runtime.archive.record_skipped(
-            name, "schedule", "the previous run of this job was still running"
+            name, trigger, "the previous run of this job was still running"
         )
         log.warning("run.skipped_overlap", job=name)
 

@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import text
 
 from harvester.clock import Clock, ManualClock, ScaledClock
-from harvester.jobs import Schedule
+from harvester.jobs import JobSpec, Schedule
 from harvester.logs import configure_logging
 from harvester.runtime import Runtime, open_runtime
-from harvester.scheduler import fire_times, first_run_time
+from harvester.scheduler import JobScheduler, fire_times, first_run_time
 from harvester.service import Service, ServiceOptions
 from harvester.simulator import SimConfig, Simulator, SimulatorTransport
 
@@ -336,3 +336,44 @@ def test_a_simulated_hour_of_twenty_jobs(tmp_path: Path) -> None:
 
 def endpoint_of(endpoints: list[str], n: int) -> str:
     return endpoints[n % len(endpoints)]
+
+
+# -- the loop on harvester's clock -----------------------------------------------------------
+
+
+def test_the_loop_fires_on_the_injected_clock_with_jitter_and_coalesces() -> None:
+    clock = ManualClock(at("2026-01-01T00:00:00").timestamp())
+    due: list[tuple[str, str, float]] = []
+    scheduler = JobScheduler(clock, lambda name, trigger: due.append((name, trigger, clock.now())))
+    spec = JobSpec(name="info", endpoint="member/info", schedule=Schedule(every=600, jitter=30))
+    scheduler.start()
+    try:
+        scheduler.sync({"info": spec}, {})
+        wait_for(lambda: len(due) == 1)  # first run: now, unjittered
+        clock.advance(600 + 30)
+        scheduler.wakeup()
+        wait_for(lambda: len(due) == 2)
+        clock.advance(10 * 600)  # ten fire times missed: one call
+        scheduler.wakeup()
+        wait_for(lambda: len(due) == 3)
+        time.sleep(0.1)
+        assert len(due) == 3
+        following = scheduler.next_runs()["info"]
+        assert following is not None and clock.now() < following <= clock.now() + 600 + 30
+        scheduler.schedule_retry("info", 60)
+        clock.advance(61)
+        scheduler.wakeup()
+        wait_for(lambda: len(due) == 4)
+        assert [trigger for _, trigger, _ in due] == ["schedule"] * 3 + ["retry"]
+    finally:
+        scheduler.shutdown()
+
+
+def test_stop_leaves_no_thread_behind(harness: Harness, clock: ManualClock) -> None:
+    before = set(threading.enumerate())
+    harness.write("jobs:\n  info: {endpoint: member/info, every: 10m}\n")
+    service = harness.start()
+    wait_for(lambda: len(runs(harness.runtime, "status = 'success'")) == 1)
+    service.stop()
+    left = [t.name for t in set(threading.enumerate()) - before if t.is_alive()]
+    assert not left  # the loop and every worker have ended (none prints into a closed log)
