@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -34,6 +35,7 @@ from .redact import redact_text, strip_signatures
 from .tables.keeper import TableKeeper
 
 RUNNING = "running"
+HOST = socket.gethostname()  # runs record which host and pid ran them
 FINAL_STATUSES = (
     "success",
     "failed",
@@ -97,14 +99,13 @@ DOCUMENTS = cast(Table, Document.__table__)
 def _statements(engine: Engine) -> dict[str, db.Prepared]:
     """The statements of every run, prepared once per engine (see `db.Prepared`). Two are
     upserts, written for SQLite and PostgreSQL."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    upsert: Any = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
     def binds(*names: str) -> dict[str, Any]:
         return {name: bindparam(name) for name in names}
 
-    latest = upsert(LATEST).values(binds("job", "endpoint", "params", "result_id"))
+    latest = db.dialect_insert(engine, LATEST).values(
+        binds("job", "endpoint", "params", "result_id")
+    )
     statements = {
         "open_run": insert(RUNS)
         .values(
@@ -118,6 +119,7 @@ def _statements(engine: Engine) -> dict[str, db.Prepared]:
                     "error",
                     "pid",
                     "process_started_at",
+                    "host",
                 ),
                 **dict.fromkeys(
                     ("requests", "bytes", "documents_new", "documents_dup", "rows_new", "rows_dup"),
@@ -142,9 +144,9 @@ def _statements(engine: Engine) -> dict[str, db.Prepared]:
                 "rows_dup",
             )
         ),
-        "put_document": upsert(DOCUMENTS)
-        .values(binds("sha256", "body", "size", "content_type", "first_seen_at"))
-        .on_conflict_do_nothing(index_elements=["sha256"]),
+        "put_document": db.insert_ignoring(engine, DOCUMENTS, ["sha256"]).values(
+            binds("sha256", "body", "size", "content_type", "first_seen_at")
+        ),
         "insert_part": insert(PARTS)
         .values(
             binds(
@@ -197,6 +199,7 @@ class Archive:
                     "error": None,
                     "pid": self.identity.pid,
                     "process_started_at": self.identity.started_at,
+                    "host": HOST,
                 },
             )
             return int(result.fetchone()[0])
@@ -243,22 +246,35 @@ class Archive:
                     "error": reason,
                     "pid": self.identity.pid,
                     "process_started_at": self.identity.started_at,
+                    "host": HOST,
                 },
             )
             return int(result.fetchone()[0])
 
-    def mark_interrupted(self) -> int:
+    def mark_interrupted(self, active_service: bool = False) -> int:
         """Runs left `running` by this process or by one that no longer exists become
         `interrupted`. Call it when this process has no run in flight: at start-up, at
-        shutdown (after draining), before a command's runs."""
+        shutdown (after draining), before a command's runs.
+
+        A run of another host cannot be looked up; the active service (which holds the lock
+        that only one service holds) knows that scheduled runs of other hosts are a dead
+        active service's, and takes them over as interrupted."""
         with db.write(self.engine) as conn:
             stale = [
                 row.id
                 for row in conn.execute(
-                    select(Run.id, Run.pid, Run.process_started_at).where(Run.status == RUNNING)
+                    select(
+                        Run.id, Run.pid, Run.process_started_at, Run.host, Run.trigger
+                    ).where(Run.status == RUNNING)
                 )
-                if self.identity.is_(row.pid, row.process_started_at)
-                or not process.still_running(row.pid, row.process_started_at)
+                if (
+                    (row.host or HOST) == HOST
+                    and (
+                        self.identity.is_(row.pid, row.process_started_at)
+                        or not process.still_running(row.pid, row.process_started_at)
+                    )
+                )
+                or ((row.host or HOST) != HOST and active_service and row.trigger == "schedule")
             ]
             if stale:
                 conn.execute(
@@ -407,8 +423,4 @@ class Archive:
     def analyze(self) -> None:
         """Refresh the query planner's statistics (quick: sampled), so the views stay fast as
         the archive grows. The service does this at start-up and daily."""
-        if self.engine.dialect.name != "sqlite":
-            return
-        with db.write(self.engine) as conn:
-            conn.exec_driver_sql("PRAGMA analysis_limit = 1000")
-            conn.exec_driver_sql("ANALYZE")
+        db.analyze(self.engine)

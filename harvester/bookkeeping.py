@@ -41,10 +41,7 @@ def add_seen_keys(conn: Connection, job: str, keys: Iterable[str]) -> tuple[int,
     new = 0
     for start in range(0, len(unique), 500):
         batch = unique[start : start + 500]
-        result = conn.execute(
-            insert(SeenKey).prefix_with("OR IGNORE"), [{"job": job, "key": k} for k in batch]
-        )
-        new += max(result.rowcount, 0)
+        new += db.insert_new(conn, SeenKey, [{"job": job, "key": k} for k in batch])
     return new, len(unique) - new
 
 
@@ -82,14 +79,14 @@ def collect_fanout_values(
     with db.write(engine) as conn:
         for start in range(0, len(unique), 500):
             batch = unique[start : start + 500]
-            result = conn.execute(
-                insert(FanoutItem).prefix_with("OR IGNORE"),
+            new += db.insert_new(
+                conn,
+                FanoutItem,
                 [
                     {"job": job, "value": v, "status": "pending", "attempts": 0, "updated_at": now}
                     for v in batch
                 ],
             )
-            new += max(result.rowcount, 0)
         # never moves back (another process may have looked meanwhile)
         db.upsert(
             conn,

@@ -504,6 +504,9 @@ def status(state: State, fmt: str) -> None:
         "heartbeat_at": info.heartbeat_at,
         "jobs": len(info.state.get("jobs", [])) if info.running else None,
         "running_now": info.state.get("running") if info.running else None,
+        "role": "active" if info.running else None,
+        "active_host": info.host if info.running else None,
+        "standby": list(info.standbys) or None,
         "session": (
             "logged in"
             if session["logged_in"]

@@ -1,25 +1,36 @@
-"""The database: an engine with SQLite set up for a long-running service, and its migrations.
+"""The database: one set of functions over SQLite and PostgreSQL, and the migrations.
+
+Callers never ask which database they are on; the few places where the two differ are here,
+behind one switch (`is_postgres`): the engine's settings, the write lock (`write`), inserts that
+ignore or update an existing key (`insert_ignoring`, `upsert`), the planner's statistics
+(`analyze`), the lock that elects one active service (`service_lock`) and the read-only
+connection of `harvester query` (`read_only_rows`). Only `harvester.pg` imports psycopg.
 
 SQLite runs in WAL mode (readers never wait for the writer), with a busy timeout (writers queue
 instead of failing) and foreign keys on. The driver's own transaction handling is turned off so
 harvester says when a transaction begins: `write()` takes the write lock up front with
-`BEGIN IMMEDIATE`, which is what makes the OAuth refresh single-flight across processes.
+`BEGIN IMMEDIATE`, which is what makes the OAuth refresh single-flight across processes. On
+PostgreSQL the same lock is a transaction-level advisory lock taken as the transaction's first
+statement: writers queue one after another across hosts, and the lock ends with the transaction.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, Executable, create_engine, event
+from sqlalchemy import Connection, Dialect, Engine, Executable, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .lock import ServiceLock
 
 BUSY_TIMEOUT_MS = 60_000
 
@@ -38,18 +49,36 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database).expanduser()
 
 
+def is_postgres(bind: Engine | Connection | Dialect) -> bool:
+    """The one question of which database this is; asked only in this module."""
+    dialect = bind if isinstance(bind, Dialect) else bind.dialect
+    return dialect.name == "postgresql"
+
+
 def create_db_engine(url: str) -> Engine:
     """An engine with harvester's connection settings; for SQLite the file's folder is created."""
     path = sqlite_path(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+    options: dict[str, Any] = {}
+    if _is_postgres_url(url):
+        from . import pg
+
+        url, options = pg.engine_arguments(url)
     try:
-        engine = create_engine(url, future=True)
+        engine = create_engine(url, future=True, **options)
     except Exception as exc:  # unknown dialect, bad URL
         raise ConfigError(f"HARVESTER_DATABASE_URL is not usable: {exc}") from None
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     return engine
+
+
+def _is_postgres_url(url: str) -> bool:
+    try:
+        return make_url(url).drivername.split("+")[0] in ("postgresql", "postgres")
+    except Exception:  # a bad URL is reported by create_engine
+        return False
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -75,9 +104,18 @@ def _configure_sqlite(engine: Engine) -> None:
 def write(engine: Engine) -> Iterator[Connection]:
     """A write transaction that holds the database's write lock from its first statement.
 
-    On SQLite this is `BEGIN IMMEDIATE`: other writers (threads or processes) wait for it.
+    On SQLite this is `BEGIN IMMEDIATE`: other writers (threads or processes) wait for it. On
+    PostgreSQL it is `pg_advisory_xact_lock` as the first statement: writers on every host that
+    opens the same database wait for it, and it is released at commit or rollback.
     """
     with engine.connect() as connection:
+        if is_postgres(connection):
+            from . import pg
+
+            with connection.begin():
+                pg.take_write_lock(connection)
+                yield connection
+            return
         locked = connection.execution_options(sqlite_begin="IMMEDIATE")
         with locked.begin():
             yield locked
@@ -114,6 +152,29 @@ class Prepared:
         return cursor
 
 
+def dialect_insert(bind: Engine | Connection, model: Any) -> Any:
+    """An INSERT with ON CONFLICT clauses (SQLite's and PostgreSQL's are the same SQL)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return (postgresql.insert if is_postgres(bind) else sqlite.insert)(model)
+
+
+def insert_ignoring(bind: Engine | Connection, model: Any, key: list[str] | None = None) -> Any:
+    """An INSERT that skips rows whose key exists (`INSERT OR IGNORE`, `ON CONFLICT DO
+    NOTHING`); the driver's rowcount counts only the rows inserted."""
+    return dialect_insert(bind, model).on_conflict_do_nothing(index_elements=key)
+
+
+def insert_new(connection: Connection, model: Any, rows: list[dict[str, Any]]) -> int:
+    """Insert the rows whose key is not there yet, in one statement; return how many were new
+    (counted from RETURNING: drivers differ in what rowcount says of a multi-row insert)."""
+    if not rows:
+        return 0
+    key = next(iter(model.__table__.primary_key.columns))
+    statement = insert_ignoring(connection, model).values(rows).returning(key)
+    return len(connection.execute(statement).all())
+
+
 def upsert(
     connection: Connection,
     model: Any,
@@ -126,15 +187,39 @@ def upsert(
     condition on the existing row for the update (e.g. never move a mark back); `on_insert` are
     values a new row needs that an update must not change (the row must be valid as inserted:
     SQLite checks NOT NULL before it looks for the conflict)."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    dialect_insert: Any = (
-        postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    )
-    statement = dialect_insert(model).values({**key, **(on_insert or {}), **values})
+    statement = dialect_insert(connection, model).values({**key, **(on_insert or {}), **values})
     connection.execute(
         statement.on_conflict_do_update(index_elements=list(key), set_=dict(values), where=only_if)
     )
+
+
+def analyze(engine: Engine) -> None:
+    """Refresh the query planner's statistics (sampled), so the views stay fast as the archive
+    grows."""
+    with write(engine) as conn:
+        if not is_postgres(conn):
+            conn.exec_driver_sql("PRAGMA analysis_limit = 1000")
+        conn.exec_driver_sql("ANALYZE")
+
+
+def service_lock(engine: Engine, database_url: str) -> ServiceLock:
+    """The lock that makes one `harvester start` the active one: a file lock beside a SQLite
+    file (one host), a session-level advisory lock on PostgreSQL (any number of hosts)."""
+    from .lock import AdvisoryLock, InstanceLock, lock_path_for
+
+    if is_postgres(engine):
+        return AdvisoryLock(engine)
+    return InstanceLock(lock_path_for(database_url))
+
+
+def read_only_rows(
+    database_url: str, sql: str, timeout: float
+) -> AbstractContextManager[tuple[list[str], Iterator[tuple[Any, ...]]]]:
+    """`harvester query` on PostgreSQL: column names and a stream of rows of one reading
+    statement, in a read-only transaction with a statement timeout (see `pg.read_only`)."""
+    from . import pg
+
+    return pg.read_only(database_url, sql, timeout)
 
 
 def upgrade(engine: Engine) -> bool:

@@ -1,7 +1,12 @@
-"""One `harvester start` per database: an exclusive lock on a file beside it.
+"""One active `harvester start` per database.
 
-The kernel releases a flock when its process dies, however it dies, so a crash never leaves a
-stale lock behind; the file also holds the holder's pid, for the error the second start prints.
+On SQLite: an exclusive lock on a file beside it. The kernel releases a flock when its process
+dies, however it dies, so a crash never leaves a stale lock behind; the file also holds the
+holder's pid, for the error the second start prints. A second start on the same file stops.
+
+On PostgreSQL: a session-level advisory lock held on a connection of its own. Several services
+on several hosts may share the database; the one holding the lock is active, the others wait as
+standby and one of them takes the lock the moment the active one's connection is gone.
 """
 
 from __future__ import annotations
@@ -10,16 +15,40 @@ import fcntl
 import os
 import time
 from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
 
 from .errors import ConfigError
 
 ATTEMPTS = 5
 
 
+class ServiceLock(Protocol):
+    """What the service needs of its lock, on either database."""
+
+    supports_standby: bool
+
+    def acquire(self) -> None: ...
+    def try_acquire(self) -> bool: ...
+    def still_held(self) -> bool: ...
+    def release(self) -> None: ...
+    def holder(self) -> int | None: ...
+
+
 class InstanceLock:
+    supports_standby = False  # one host: a second start is a mistake, not a standby
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
+
+    def try_acquire(self) -> bool:
+        self.acquire()  # raises, naming the holder, when another process has it
+        return True
+
+    def still_held(self) -> bool:
+        return self._fd is not None
 
     def acquire(self) -> None:
         """Take the lock or raise ConfigError naming the process that holds it."""
@@ -68,6 +97,52 @@ class InstanceLock:
             return None
         finally:
             os.close(fd)
+
+
+class AdvisoryLock:
+    """PostgreSQL's session-level advisory lock, on a connection that lives as long as the lock
+    (see `harvester.pg`); `holder()` is the server process id of whoever holds it."""
+
+    supports_standby = True
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._connection: Any = None
+
+    def try_acquire(self) -> bool:
+        from . import pg
+
+        if self._connection is not None:
+            return True
+        connection = pg.connect_for_lock(self.engine)
+        if pg.try_session_lock(connection):
+            self._connection = connection
+            return True
+        connection.close()
+        return False
+
+    def acquire(self) -> None:
+        if not self.try_acquire():
+            raise ConfigError(
+                "another harvester service is active on this database (PostgreSQL advisory lock)"
+            )
+
+    def still_held(self) -> bool:
+        from . import pg
+
+        return self._connection is not None and pg.session_lock_alive(self._connection)
+
+    def release(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()  # the server drops the lock with the session
+            finally:
+                self._connection = None
+
+    def holder(self) -> int | None:
+        from . import pg
+
+        return pg.session_lock_holder(self.engine)
 
 
 def lock_path_for(database_url: str) -> Path:

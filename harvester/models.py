@@ -81,6 +81,7 @@ class Run(Base):
     process_started_at: Mapped[float | None] = mapped_column(Float)  # with pid: who (0006)
     rows_new: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     rows_dup: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    host: Mapped[str | None] = mapped_column(String(255))  # which host ran it (with pid)
 
 
 class Document(Base):

@@ -15,7 +15,6 @@ from .clock import Clock, iso_seconds, parse_iso
 from .durations import parse_duration
 from .errors import ConfigError
 from .jobs import JobsConfig
-from .lock import InstanceLock, lock_path_for
 from .models import Run, ServiceState
 
 RUN_COLUMNS = (
@@ -43,11 +42,12 @@ class ServiceInfo:
     heartbeat_at: str | None
     stopped_at: str | None
     state: dict[str, Any]
+    standbys: tuple[str, ...] = ()  # "host pid N" of services waiting to take over (PostgreSQL)
 
 
 def service_info(engine: Engine, database_url: str) -> ServiceInfo:
     """Whether `harvester start` holds this database's lock, and its last heartbeat."""
-    holder = InstanceLock(lock_path_for(database_url)).holder()
+    holder = db.service_lock(engine, database_url).holder()
     with db.read(engine) as conn:
         row = conn.execute(
             select(
@@ -57,8 +57,13 @@ def service_info(engine: Engine, database_url: str) -> ServiceInfo:
                 ServiceState.heartbeat_at,
                 ServiceState.stopped_at,
                 ServiceState.state,
-            )
+            ).where(ServiceState.id == 1)
         ).first()
+        standbys = conn.execute(
+            select(ServiceState.host, ServiceState.pid)
+            .where(ServiceState.id != 1, ServiceState.stopped_at.is_(None))
+            .order_by(ServiceState.started_at)
+        ).all()
     state = json.loads(row.state) if row is not None else {}
     return ServiceInfo(
         running=holder is not None,
@@ -68,6 +73,7 @@ def service_info(engine: Engine, database_url: str) -> ServiceInfo:
         heartbeat_at=row.heartbeat_at if row is not None else None,
         stopped_at=row.stopped_at if row is not None else None,
         state=state,
+        standbys=tuple(f"{host} pid {pid}" for host, pid in standbys),
     )
 
 

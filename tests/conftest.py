@@ -200,3 +200,99 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.01)
+
+
+# -- PostgreSQL: a real server, a database of its own per test ---------------------------------
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "HARVESTER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REQUIRE_POSTGRES = os.environ.get("HARVESTER_REQUIRE_POSTGRES") == "1"  # set by .ci/run
+
+
+class PostgresServer:
+    """Creates databases named after this test session, and drops them all at its end."""
+
+    def __init__(self, admin_url: str) -> None:
+        import secrets
+
+        self.admin_url = admin_url
+        self.prefix = f"harvester_test_{os.getpid()}_{secrets.token_hex(3)}"
+        self.created: list[str] = []
+        self._template: str | None = None
+
+    def _admin(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(sql)
+
+    def url(self, name: str) -> str:
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.admin_url).set(database=name).render_as_string(hide_password=False)
+
+    def new_database(self, migrated: bool = True) -> str:
+        """The URL of a new, empty database (migrated to head from a template, by default)."""
+        name = f"{self.prefix}_{len(self.created)}"
+        template = f" TEMPLATE {self._migrated_template()}" if migrated else ""
+        self._admin(f"CREATE DATABASE {name}{template}")
+        self.created.append(name)
+        return self.url(name)
+
+    def _migrated_template(self) -> str:
+        if self._template is None:
+            from harvester.db import open_database
+
+            name = f"{self.prefix}_template"
+            self._admin(f"CREATE DATABASE {name}")
+            self.created.append(name)
+            open_database(self.url(name)).dispose()
+            self._template = name
+        return self._template
+
+    def drop_all(self) -> None:
+        for name in reversed(self.created):
+            self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def _postgres_unavailable() -> str | None:
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed (pip install -e '.[dev]')"
+    try:
+        psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=3).close()
+    except psycopg.Error as exc:
+        return f"no PostgreSQL server answers at {POSTGRES_ADMIN_URL}: {str(exc).strip()}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """The test server; tests that need it skip without one (and fail under .ci/run)."""
+    reason = _postgres_unavailable()
+    if reason is not None:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"HARVESTER_REQUIRE_POSTGRES=1 but {reason}")
+        pytest.skip(reason)
+    server = PostgresServer(POSTGRES_ADMIN_URL)
+    try:
+        yield server
+    finally:
+        server.drop_all()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A new PostgreSQL database, migrated."""
+    return postgres_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The database URL of a test that runs on both backends (SQLite file, new PG database)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'harvester.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.new_database()

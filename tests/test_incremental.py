@@ -25,12 +25,19 @@ from harvester.incremental import (
 from harvester.jobs import JobsError, JobSpec, parse_jobs
 from harvester.jsonpath import compile_path, extract
 from harvester.runtime import Runtime, open_runtime
+from harvester.settings import Settings
 from harvester.simulator import Simulator, SimulatorTransport
 from harvester.templates import TemplateError, render
 
 from .conftest import make_settings
 
 DAY = 86400.0
+
+
+@pytest.fixture
+def settings(tmp_path: Path, sim: Simulator, backend: str) -> Settings:
+    """Cursors, fan-out and backfills run on both backends: SQLite and PostgreSQL."""
+    return make_settings(tmp_path, sim.base_url, database_url=backend)
 
 
 # -- pure pieces ------------------------------------------------------------------------------

@@ -1,0 +1,67 @@
+"""PostgreSQL as a full archive, and runs that say which host ran them.
+
+`runs.host` (with `runs.pid`) names the process of each run: several services on several hosts
+may share one PostgreSQL database (one active, the others standby), and a run left `running`
+is judged by its own host.
+
+On PostgreSQL: `result_rows` (SQLite's `json_each` view) is built on `jsonb_array_elements`
+over the chunk bodies, which stay the exact text received; `harvester_jsonb` reads a body as
+jsonb, or NULL when it is not JSON, so one odd body never breaks the view. `runs.bytes` becomes
+bigint (a long chunked run may pass 2 GB).
+
+Revision ID: 0008
+Revises: 0005
+Create Date: 2026-12-01
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0008"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+JSONB_FUNCTION = """
+CREATE OR REPLACE FUNCTION harvester_jsonb(body text) RETURNS jsonb
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    RETURN body::jsonb;
+EXCEPTION WHEN others THEN
+    RETURN NULL;
+END;
+$$
+"""
+
+PG_ROWS_VIEW = """
+CREATE VIEW result_rows AS
+SELECT r.result_id, r.id AS part_id, r.run_id, r.job, r.endpoint, r.params, r.fetched_at,
+       r.part, (j.ordinality - 1)::integer AS row_index, j.value AS row
+FROM results AS r
+CROSS JOIN LATERAL jsonb_array_elements(
+    CASE WHEN jsonb_typeof(harvester_jsonb(r.body)) = 'array'
+         THEN harvester_jsonb(r.body) ELSE '[]'::jsonb END
+) WITH ORDINALITY AS j(value, ordinality)
+WHERE r.part > 0 AND r.content_type = 'application/json'
+"""
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("runs") as batch:
+        batch.add_column(sa.Column("host", sa.String(255)))
+    if op.get_bind().dialect.name == "postgresql":
+        op.alter_column("runs", "bytes", type_=sa.BigInteger)
+        op.execute(JSONB_FUNCTION)
+        op.execute("DROP VIEW IF EXISTS result_rows")
+        op.execute(PG_ROWS_VIEW)
+
+
+def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP VIEW IF EXISTS result_rows")
+        op.execute("DROP FUNCTION IF EXISTS harvester_jsonb(text)")
+        op.alter_column("runs", "bytes", type_=sa.Integer)
+    with op.batch_alter_table("runs") as batch:
+        batch.drop_column("host")
