@@ -30,7 +30,6 @@ from . import db
 from .clock import iso_seconds
 from .errors import ConfigError
 from .jobs import JobsConfig, JobsError
-from .lock import InstanceLock, lock_path_for
 from .logs import get_logger
 from .models import Run, ServiceState
 from .retry import backoff_delay
@@ -52,6 +51,7 @@ class ServiceOptions:
     heartbeat_interval: float = 10.0  # real seconds between heartbeats
     drain_seconds: float = 10.0  # real seconds runs in flight may finish after SIGTERM
     cancel_seconds: float = 20.0  # then, real seconds cancelled runs get to record themselves
+    standby_poll: float = 1.0  # real seconds between a standby's tries for the active lock
 
 
 class Service:
@@ -61,7 +61,9 @@ class Service:
         self.runtime = runtime
         self.jobs_path = jobs_path
         self.options = options or ServiceOptions()
-        self.lock = InstanceLock(lock_path_for(runtime.settings.database_url))
+        self.lock = db.service_lock(runtime.engine, runtime.settings.database_url)
+        self.role = "starting"  # then "standby" (PostgreSQL, another is active) or "active"
+        self._standby_row = random.randrange(2, 2**31)
         self.config = JobsConfig(str(jobs_path), {})
         self.scheduler = JobScheduler(runtime.clock, self._due)
         self._workers = ThreadPoolExecutor(self.options.workers, thread_name_prefix="harvester-run")
@@ -80,14 +82,16 @@ class Service:
     # -- life cycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Take the lock, tidy up after a previous process, schedule the jobs."""
-        self.lock.acquire()
+        """Take the lock (as standby until it is free, on PostgreSQL), tidy up after a previous
+        process, schedule the jobs."""
+        if not self._elect():
+            return  # asked to stop while standby
         try:
             self.config = load_jobs_file(self.jobs_path, self.runtime.engine, strict=False)
             self._warn(self.config)
             self._fingerprint = _fingerprint(self.jobs_path)
             archive = self.runtime.archive
-            interrupted = archive.mark_interrupted()
+            interrupted = archive.mark_interrupted(active_service=True)
             orphans = archive.collect_orphans()
             archive.analyze()
             self._write_state(started=True)
@@ -105,6 +109,44 @@ class Service:
             orphan_documents_removed=orphans,
         )
 
+    def _elect(self) -> bool:
+        """Become the active service; where the lock allows a standby (PostgreSQL), wait for it,
+        with a heartbeat row that says so. False if asked to stop before becoming active."""
+        if not self.lock.supports_standby:
+            self.lock.acquire()  # SQLite: raises, naming the holder, if another start has it
+        elif not self.lock.try_acquire():
+            self.role = "standby"
+            log.info("service.standby", pid=os.getpid(), host=socket.gethostname())
+            next_beat = 0.0
+            while not self.lock.try_acquire():
+                if time.monotonic() >= next_beat:
+                    self._write_standby()
+                    next_beat = time.monotonic() + self.options.heartbeat_interval
+                if self.stopping.wait(self.options.standby_poll):
+                    self._write_standby(stopped=True)
+                    return False
+            self._write_standby(stopped=True)
+            log.info("service.took_over", pid=os.getpid(), host=socket.gethostname())
+        self.role = "active"
+        return True
+
+    def _write_standby(self, stopped: bool = False) -> None:
+        """A standby's own row in `service` (the active one is row 1); gone once it stops."""
+        from sqlalchemy import delete
+
+        now = iso_seconds(self.runtime.clock.now())
+        who = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": now}
+        state = json.dumps({"role": "standby"})
+        try:
+            with db.write(self.runtime.engine) as conn:
+                if stopped:
+                    conn.execute(delete(ServiceState).where(ServiceState.id == self._standby_row))
+                    return
+                values = {"heartbeat_at": now, "state": state, "stopped_at": None}
+                db.upsert(conn, ServiceState, {"id": self._standby_row}, values, on_insert=who)
+        except Exception as exc:  # a heartbeat must never stop the service
+            log.warning("service.heartbeat_failed", error=printable(str(exc).split("\n")[0]))
+
     def serve(self) -> None:
         """Until asked to stop: watch jobs.yaml, reload on request, write the heartbeat."""
         next_look = 0.0
@@ -121,6 +163,11 @@ class Service:
                 self.reload(forced=forced)
                 next_look = now + self.options.reload_interval
             if now >= next_beat:
+                if not self.lock.still_held():  # its connection is gone: a standby takes over
+                    log.error("service.lost_active_lock", pid=os.getpid())
+                    self.cancel.set()
+                    self.request_stop()
+                    break
                 self._write_state()
                 next_beat = now + self.options.heartbeat_interval
             self._wake.wait(min(self.options.reload_interval, self.options.heartbeat_interval))
@@ -137,6 +184,9 @@ class Service:
 
     def stop(self) -> None:
         """No new runs; runs in flight finish or are cancelled (recorded interrupted)."""
+        if self.role != "active":
+            self.stopping.set()
+            return
         self.stopping.set()
         self._wake.set()
         self.scheduler.shutdown()
@@ -294,6 +344,7 @@ class Service:
         rt = self.runtime
         budget = rt.budget.state()
         state = {
+            "role": self.role,
             "jobs_file": str(self.jobs_path),
             "jobs": sorted(name for name, spec in self.config.jobs.items() if spec.enabled),
             "next_runs": {

@@ -179,10 +179,20 @@ def job(name: str, endpoint: str, **params: object) -> JobSpec:
     return JobSpec(name=name, endpoint=endpoint, params=params)  # type: ignore[arg-type]
 
 
-def db_rows(database: Path, sql: str) -> list[tuple[object, ...]]:
-    """Rows of a query on a database another process writes (none while it has no tables)."""
+def db_rows(database: Path | str, sql: str) -> list[tuple[object, ...]]:
+    """Rows of a query on a database another process writes (none while it has no tables):
+    a SQLite file, or a PostgreSQL URL."""
     import sqlite3
     from contextlib import closing
+
+    if isinstance(database, str) and database.startswith("postgresql"):
+        import psycopg
+
+        with psycopg.connect(database, autocommit=True) as pg:
+            try:
+                return [tuple(row) for row in pg.execute(sql.replace("%", "%%")).fetchall()]
+            except psycopg.errors.UndefinedTable:
+                return []
 
     with closing(sqlite3.connect(database, timeout=30)) as conn:
         try:
