@@ -108,9 +108,8 @@ def test_two_services_for_a_simulated_hour_and_a_takeover(
     print(f"takeover after SIGKILL of the active service: {takeover:.2f} s")
     assert takeover < 15
     assert db_rows(postgres_url, "SELECT count(*) FROM runs WHERE status = 'running'") == [(0,)]
-    interrupted = db_rows(
-        postgres_url, f"SELECT count(*) FROM runs WHERE status = 'interrupted' AND pid = {first.pid}"
-    )
+    killed = f"SELECT count(*) FROM runs WHERE status = 'interrupted' AND pid = {first.pid}"
+    interrupted = db_rows(postgres_url, killed)
     assert interrupted[0][0] >= 1  # the run it was in when killed
     hosts = db_rows(postgres_url, "SELECT DISTINCT host, pid FROM runs WHERE status <> 'skipped'")
     assert {pid for _, pid in hosts} == {first.pid, second.pid}

@@ -70,7 +70,7 @@ def kill_and_restart(tmp_path: Path, kills: int, seed: int, backend: str) -> Non
         for _ in range(kills):
             process = start()
             mine = f"SELECT id FROM runs WHERE pid = {process.pid}"
-            wait_for(lambda: bool(db_rows(database, mine)), timeout=60)  # this one harvests
+            wait_for(lambda q=mine: bool(db_rows(database, q)), timeout=60)  # this one harvests
             time.sleep(rng.uniform(0.1, 2.0))  # a random moment of the harvest
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=30)
