@@ -152,7 +152,7 @@ class Prepared:
         return cursor
 
 
-def dialect_insert(bind: Engine | Connection, model: Any) -> Any:
+def dialect_insert(bind: Engine | Connection | Dialect, model: Any) -> Any:
     """An INSERT with ON CONFLICT clauses (SQLite's and PostgreSQL's are the same SQL)."""
     from sqlalchemy.dialects import postgresql, sqlite
 

@@ -28,8 +28,9 @@ def doc(name: str) -> Any:
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = db.open_database(f"sqlite:///{tmp_path / 'archive.db'}")
+def engine(backend: str) -> Iterator[Engine]:
+    """The derived tables on both backends: SQLite and PostgreSQL."""
+    engine = db.open_database(backend)
     yield engine
     engine.dispose()
 
@@ -176,7 +177,8 @@ def test_laps_events_and_charts(archive: Archive, engine: Engine) -> None:
     store(archive, "results/event_log", doc("event_log_header"), doc("event_log_chunk"))
     store(archive, "member/chart_data", doc("chart_data"))
     store(archive, "member/chart_data", doc("chart_data"))
-    assert query(engine, "SELECT count(*), sum(incident) FROM laps") == [(3, 1)]
+    incidents = "SELECT count(*), sum(CASE WHEN incident THEN 1 ELSE 0 END) FROM laps"
+    assert query(engine, incidents) == [(3, 1)]
     assert query(engine, "SELECT count(*) FROM event_log") == [(2,)]
     assert query(engine, "SELECT count(*), max(value) FROM member_charts") == [(3, 1852.0)]
     shorter = doc("lap_data_chunk")[:2]
@@ -250,9 +252,9 @@ def test_latest_result_rows_has_only_each_jobs_newest_result(
     assert query(engine, "SELECT count(*) FROM result_rows") == [(3,)]
     rows = query(
         engine,
-        "SELECT json_extract(row, '$.subsession_id'), row_index FROM latest_result_rows",
+        "SELECT row, row_index FROM latest_result_rows",
     )
-    assert rows == [(81000001, 0)]
+    assert [(json.loads(r) if isinstance(r, str) else r, i) for r, i in rows] == [(chunk[0], 0)]
 
 
 def test_the_migration_fills_the_tables_of_an_existing_archive(tmp_path: Path) -> None:

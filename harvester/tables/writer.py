@@ -65,10 +65,9 @@ def _identity(values: Mapping[str, Any]) -> Any:
 
 
 def _dialect_insert(dialect: Dialect, table: Table) -> Any:
-    from sqlalchemy.dialects import postgresql, sqlite
+    from ..db import dialect_insert
 
-    maker: Any = postgresql.insert if dialect.name == "postgresql" else sqlite.insert
-    return maker(table).values({c.name: bindparam(c.name) for c in table.columns})
+    return dialect_insert(dialect, table).values({c.name: bindparam(c.name) for c in table.columns})
 
 
 def _entity_upsert(dialect: Dialect, spec: Spec, table: Table) -> ClauseElement:

@@ -6,11 +6,12 @@ is judged by its own host.
 
 On PostgreSQL: `result_rows` (SQLite's `json_each` view) is built on `jsonb_array_elements`
 over the chunk bodies, which stay the exact text received; `harvester_jsonb` reads a body as
-jsonb, or NULL when it is not JSON, so one odd body never breaks the view. `runs.bytes` becomes
+jsonb, or NULL when it is not JSON, so one odd body never breaks the view (`result_rows` and
+0007's `latest_result_rows` both use it). `runs.bytes` becomes
 bigint (a long chunked run may pass 2 GB).
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-01
 """
 
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -47,6 +48,32 @@ CROSS JOIN LATERAL jsonb_array_elements(
 WHERE r.part > 0 AND r.content_type = 'application/json'
 """
 
+LATEST_ROWS_VIEW = """
+CREATE VIEW latest_result_rows AS
+SELECT p.result_id, p.id AS part_id, p.run_id, l.job, l.endpoint, l.params, p.fetched_at,
+       p.part, (j.ordinality - 1)::integer AS row_index, j.value AS row
+FROM latest AS l
+JOIN result_parts AS p ON p.result_id = l.result_id AND p.part > 0
+JOIN documents AS d ON d.sha256 = p.sha256
+CROSS JOIN LATERAL jsonb_array_elements(
+    CASE WHEN jsonb_typeof(harvester_jsonb(d.body)) = 'array'
+         THEN harvester_jsonb(d.body) ELSE '[]'::jsonb END
+) WITH ORDINALITY AS j(value, ordinality)
+WHERE d.content_type = 'application/json'
+"""
+OLD_LATEST_ROWS_VIEW = """
+CREATE VIEW latest_result_rows AS
+SELECT p.result_id, p.id AS part_id, p.run_id, l.job, l.endpoint, l.params, p.fetched_at,
+       p.part, j.ordinality - 1 AS row_index, j.value AS row
+FROM latest AS l
+JOIN result_parts AS p ON p.result_id = l.result_id AND p.part > 0
+JOIN documents AS d ON d.sha256 = p.sha256
+CROSS JOIN LATERAL jsonb_array_elements(
+    CASE WHEN jsonb_typeof(d.body::jsonb) = 'array' THEN d.body::jsonb ELSE '[]'::jsonb END
+) WITH ORDINALITY AS j(value, ordinality)
+WHERE d.content_type = 'application/json'
+"""
+
 
 def upgrade() -> None:
     with op.batch_alter_table("runs") as batch:
@@ -56,11 +83,15 @@ def upgrade() -> None:
         op.execute(JSONB_FUNCTION)
         op.execute("DROP VIEW IF EXISTS result_rows")
         op.execute(PG_ROWS_VIEW)
+        op.execute("DROP VIEW IF EXISTS latest_result_rows")  # one body that is not JSON
+        op.execute(LATEST_ROWS_VIEW)  # must not break the view for every other one
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP VIEW IF EXISTS result_rows")
+        op.execute("DROP VIEW IF EXISTS latest_result_rows")
+        op.execute(OLD_LATEST_ROWS_VIEW)
         op.execute("DROP FUNCTION IF EXISTS harvester_jsonb(text)")
         op.alter_column("runs", "bytes", type_=sa.Integer)
     with op.batch_alter_table("runs") as batch:
