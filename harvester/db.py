@@ -61,7 +61,7 @@ def create_db_engine(url: str) -> Engine:
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {}
-    if _is_postgres_url(url):
+    if is_postgres_url(url):
         from . import pg
 
         url, options = pg.engine_arguments(url)
@@ -74,7 +74,7 @@ def create_db_engine(url: str) -> Engine:
     return engine
 
 
-def _is_postgres_url(url: str) -> bool:
+def is_postgres_url(url: str) -> bool:
     try:
         return make_url(url).drivername.split("+")[0] in ("postgresql", "postgres")
     except Exception:  # a bad URL is reported by create_engine

@@ -87,3 +87,7 @@ class Cancelled(HarvesterError):
     """The run was stopped (shutdown or its timeout) before it finished."""
 
     outcome = "interrupted"
+
+
+class ReadOnlyViolation(ConfigError):
+    """`harvester query` SQL tried to change the database or reach outside it."""

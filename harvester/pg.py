@@ -10,6 +10,7 @@ query` runs in a read-only transaction with a statement timeout.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterator
@@ -19,17 +20,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 
-from .errors import ConfigError
+from .errors import ConfigError, ReadOnlyViolation
 
 # advisory lock keys (one bigint space per database): "harv" + w(rite) / a(ctive)
 WRITE_LOCK_KEY = 0x68617277
 ACTIVE_LOCK_KEY = 0x68617261
 # the server drops a silent peer after about idle + interval * count seconds
 KEEPALIVE = {"tcp_keepalives_idle": 5, "tcp_keepalives_interval": 2, "tcp_keepalives_count": 3}
-
-
-class QueryRefused(ConfigError):
-    """`harvester query` was asked to change the database or reach outside it."""
 
 
 def _require_psycopg() -> Any:
@@ -135,9 +132,9 @@ def check_reading(sql: str) -> None:
     text = _COMMENTS.sub(" ", sql).strip().rstrip(";").strip()
     first = text.split(None, 1)[0].lower() if text else ""
     if first not in _READING or ";" in _strip_literals(text) or _OUTSIDE.search(text):
-        raise QueryRefused(_REFUSAL)
+        raise ReadOnlyViolation(_REFUSAL)
     if first == "explain" and re.search(r"\banalyze\b", text, re.IGNORECASE):
-        raise QueryRefused(_REFUSAL)  # EXPLAIN ANALYZE runs the statement it explains
+        raise ReadOnlyViolation(_REFUSAL)  # EXPLAIN ANALYZE runs the statement it explains
 
 
 def _strip_literals(text: str) -> str:
@@ -164,39 +161,47 @@ def read_only(
         )
     except psycopg.OperationalError as exc:
         raise ConfigError(f"cannot open the database: {str(exc).strip()}") from None
+    finished = False
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION READ ONLY")
-            cursor.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}")
-            cursor.execute("SELECT 1")  # a snapshot now: read-only can no longer be switched off
-            stream = cursor.stream(sql)
+        cursor = connection.cursor()
+        cursor.execute("SET TRANSACTION READ ONLY")
+        cursor.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}")
+        cursor.execute("SELECT 1")  # a snapshot now: read-only can no longer be switched off
+        stream = cursor.stream(sql)
+        try:
+            first = next(stream, None)
+        except errors.Error as exc:
+            finished = True
+            raise explain(exc, timeout) from None
+        columns = [column.name for column in cursor.description or ()]
+
+        def rows() -> Iterator[tuple[Any, ...]]:
+            nonlocal finished
+            if first is None:
+                finished = True
+                return
+            yield tuple(first)
             try:
-                first = next(stream, None)
+                for row in stream:
+                    yield tuple(row)
             except errors.Error as exc:
                 raise explain(exc, timeout) from None
-            columns = [column.name for column in cursor.description or ()]
+            finally:
+                finished = True
 
-            def rows() -> Iterator[tuple[Any, ...]]:
-                if first is None:
-                    return
-                yield tuple(first)
-                try:
-                    for row in stream:
-                        yield tuple(row)
-                except errors.Error as exc:
-                    raise explain(exc, timeout) from None
-
-            yield columns, rows()
+        yield columns, rows()
     finally:
-        connection.rollback()
-        connection.close()
+        if not finished:  # the reader stopped early (a limit, an error): stop the server too
+            with contextlib.suppress(Exception):  # closing below ends the session regardless
+                connection.cancel_safe()
+        connection.close()  # the server rolls the read-only transaction back
 
 
 def explain(exc: Exception, timeout: float) -> ConfigError:
     from psycopg import errors
 
     if isinstance(exc, errors.ReadOnlySqlTransaction | errors.InsufficientPrivilege):
-        return QueryRefused(_REFUSAL)
+        return ReadOnlyViolation(_REFUSAL)
     if isinstance(exc, errors.QueryCanceled):
         return ConfigError(f"the query ran longer than {timeout:g} s and was stopped (--timeout)")
     message = str(exc).strip().split("\n")[0]

@@ -7,11 +7,13 @@ comes back as one clear line before anything runs. Rows go to the output as they
 is bounded by the size of one value (SQLite's length limit, which also stops `zeroblob(5e9)`)
 and of the whole text written, not by memory.
 
-The SQLite-specific part is `open_readonly`; another backend slots in there.
+The SQLite-specific part is `open_readonly`; on PostgreSQL `query` takes `db.read_only_rows`
+instead (a read-only transaction with a statement timeout, streamed; see `harvester.pg`).
 """
 
 from __future__ import annotations
 
+import itertools
 import signal
 import sqlite3
 import threading
@@ -23,8 +25,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from . import db
 from .db import sqlite_path
-from .errors import ConfigError
+from .errors import ConfigError, ReadOnlyViolation
+
+__all__ = ["Answer", "QueryLimits", "ReadOnlyViolation", "query", "run_query"]
 
 MAX_VALUE_BYTES = 100_000_000  # one value (a stored body, a group_concat): --max-value-bytes
 MAX_ANSWER_BYTES = 1_000_000_000  # the whole answer as written: --max-bytes
@@ -69,10 +74,6 @@ _SAFE_FUNCTIONS = frozenset(
 _TABLE_VALUED = "SELECT 1 FROM json_each('[]'), json_tree('[]')"
 
 
-class ReadOnlyViolation(ConfigError):
-    """The SQL tried to change the database or reach outside it."""
-
-
 @dataclass(frozen=True)
 class QueryLimits:
     timeout: float = 60.0  # seconds
@@ -102,7 +103,7 @@ def open_readonly(database_url: str, limits: QueryLimits) -> sqlite3.Connection:
     """A connection that can only read the archive (the one SQLite-specific step)."""
     path = sqlite_path(database_url)
     if path is None:
-        raise ConfigError("harvester query works on SQLite databases only")
+        raise ConfigError("harvester query works on SQLite and PostgreSQL databases only")
     if not Path(path).exists():
         raise ConfigError(f"no database at {path} (run `harvester db upgrade` or a job first)")
     connection = sqlite3.connect(readonly_uri(Path(path)), uri=True, timeout=30)
@@ -129,6 +130,11 @@ def query(database_url: str, sql: str, limits: QueryLimits | None = None) -> Ite
     `limits.timeout` seconds or on Ctrl-C (SQLite would otherwise never give the process back);
     every SQLite error, while preparing or while reading, is one ConfigError line."""
     limits = limits or QueryLimits()
+    if db.is_postgres_url(database_url):
+        with db.read_only_rows(database_url, sql, limits.timeout) as (columns, stream):
+            rows = itertools.islice(stream, limits.rows) if limits.rows else stream
+            yield Answer(columns, rows)
+        return
     connection = open_readonly(database_url, limits)
     deadline = time.monotonic() + limits.timeout
     interrupted = threading.Event()

@@ -96,7 +96,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DROP VIEW result_rows")
+    op.execute("DROP VIEW IF EXISTS result_rows")
     op.execute("DROP VIEW latest_results")
     op.execute("DROP VIEW results")
     op.drop_table("latest")

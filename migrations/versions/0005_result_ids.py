@@ -100,4 +100,5 @@ def downgrade() -> None:
         batch.drop_column("result_id")
     op.execute(OLD_RESULTS_VIEW)
     op.execute(OLD_LATEST_VIEW)
-    op.execute(OLD_ROWS_VIEW)
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute(OLD_ROWS_VIEW)
