@@ -263,9 +263,9 @@ class Archive:
             stale = [
                 row.id
                 for row in conn.execute(
-                    select(
-                        Run.id, Run.pid, Run.process_started_at, Run.host, Run.trigger
-                    ).where(Run.status == RUNNING)
+                    select(Run.id, Run.pid, Run.process_started_at, Run.host, Run.trigger).where(
+                        Run.status == RUNNING
+                    )
                 )
                 if (
                     (row.host or HOST) == HOST

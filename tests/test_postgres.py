@@ -123,21 +123,23 @@ def test_the_active_service_takes_over_the_scheduled_runs_of_another_host(
                 ),
                 {"t": trigger},
             )
-    ours = archive.open_run("mine", "schedule")
-    assert archive.mark_interrupted(at_startup=False) == 0  # not ours to judge
-    assert archive.mark_interrupted(at_startup=False, active_service=True) == 1
-    rows = dict(
-        db_rows(
-            str(engine.url.set(drivername="postgresql")),
-            "SELECT trigger || ':' || host, status FROM runs",
+    with db.write(engine) as conn:  # a living process of this host (pid 1), not ours
+        conn.execute(
+            text(
+                "INSERT INTO runs (job, trigger, status, started_at, pid, host) "
+                "VALUES ('j', 'schedule', 'running', '2026-01-01T00:00:00Z', 1, :h)"
+            ),
+            {"h": HOST},
         )
-    )
+    assert archive.mark_interrupted() == 0  # not ours to judge
+    assert archive.mark_interrupted(active_service=True) == 1
+    url = str(engine.url.set(drivername="postgresql"))
+    rows = dict(db_rows(url, "SELECT trigger || ':' || host, status FROM runs"))
     assert rows == {
         "schedule:elsewhere": "interrupted",  # the dead active one's
         "cli:elsewhere": "running",  # a `harvester run` on its own host, maybe still going
-        f"schedule:{HOST}": "running",  # ours, alive
+        f"schedule:{HOST}": "running",  # alive on this host
     }
-    assert ours
 
 
 def test_query_reads_and_streams(postgres_url: str, engine: Engine) -> None:
