@@ -757,3 +757,7 @@ from .cli_tables import datasette_metadata, tables  # noqa: E402  (it imports St
 cli.add_command(tables)
 cli.add_command(datasette_metadata)
 jobs.add_command(jobs_init)
+
+from .cli_db import db_copy  # noqa: E402
+
+db.add_command(db_copy)

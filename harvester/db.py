@@ -202,6 +202,15 @@ def analyze(engine: Engine) -> None:
         conn.exec_driver_sql("ANALYZE")
 
 
+def after_bulk_copy(connection: Connection, tables: list[Any]) -> None:
+    """After rows were copied in with their ids: new ids continue after the largest one
+    (PostgreSQL's sequences do not see explicit ids; SQLite takes max(id) + 1 anyway)."""
+    if is_postgres(connection):
+        from . import pg
+
+        pg.reset_sequences(connection, [t.name for t in tables if "id" in t.primary_key.columns])
+
+
 def service_lock(engine: Engine, database_url: str) -> ServiceLock:
     """The lock that makes one `harvester start` the active one: a file lock beside a SQLite
     file (one host), a session-level advisory lock on PostgreSQL (any number of hosts)."""

@@ -61,6 +61,15 @@ def take_write_lock(connection: Connection) -> None:
     connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
 
 
+def reset_sequences(connection: Connection, tables: list[str]) -> None:
+    """Each table's id sequence continues after its largest id (after a copy with ids)."""
+    for table in tables:
+        connection.exec_driver_sql(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
+        )
+
+
 # -- the active service's lock -------------------------------------------------------------------
 
 
