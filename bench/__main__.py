@@ -26,7 +26,7 @@ from pathlib import Path
 
 from harvester.logs import configure_logging
 
-from . import archive, chunks, memory, pipeline, ratebudget, scheduler, tables, tokens
+from . import archive, chunks, memory, pipeline, postgres, ratebudget, scheduler, tables, tokens
 from .common import RESULTS, Options, Result, format_figure, format_value
 
 Scenario = Callable[[Options], list[Result]]
@@ -39,6 +39,7 @@ SCENARIOS: dict[str, Scenario] = {
     "chunks": chunks.run,
     "archive": archive.run,
     "scheduler": scheduler.run,
+    "postgres": postgres.run,
     "tables": tables.run,
 }
 

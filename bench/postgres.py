@@ -1,0 +1,317 @@
+"""(p) PostgreSQL against SQLite, side by side in one run.
+
+- Ingest CPU per document: `Archive.store_result` of the same documents (a part 0 and two
+  chunks each, ~2 KB apiece, every one new) into a SQLite file and into a PostgreSQL database;
+  this process's CPU time (time.process_time: harvester, SQLAlchemy, the driver; not the
+  server's), per document.
+- The archive queries of bench/archive.py, on the same archive of 1 M result parts: built in
+  SQLite as that bench builds it, copied into PostgreSQL with COPY, `ANALYZE` on both (as
+  `Archive.analyze()`), then each query through `harvester.query.run_query` on both (median
+  after a warm-up).
+- Takeover: two `harvester start` on one PostgreSQL database against the simulator; SIGKILL the
+  active one and time until the standby has taken over (its pid in the service row); three
+  rounds (a new standby each time), median. Goal under 15 s.
+
+Needs a server: HARVESTER_BENCH_POSTGRES (default postgresql://postgres@127.0.0.1:5432/postgres);
+without one the scenario reports that it could not run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from harvester.api import Part
+from harvester.archive import Archive, RunCounts
+from harvester.clock import ManualClock, ScaledClock
+from harvester.db import open_database
+
+from . import archive as archive_bench
+from .common import BenchError, Goal, Options, Result, scratch
+
+SCENARIO = "postgres"
+ADMIN_URL = os.environ.get(
+    "HARVESTER_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+TAKEOVER_GOAL = Goal("<", 15.0, "< 15 s", on="harvester")
+COPIED = ("runs", "documents", "result_parts", "latest")
+
+
+@contextmanager
+def _database(name: str) -> Iterator[str]:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def run(options: Options) -> list[Result]:
+    try:
+        import psycopg
+
+        psycopg.connect(ADMIN_URL, connect_timeout=3).close()
+    except Exception as exc:
+        raise BenchError(f"no PostgreSQL server at {ADMIN_URL}: {exc}") from None
+    results = _ingest(options)
+    results += _queries(options)
+    results.append(_takeover(options))
+    return results
+
+
+# -- ingest -------------------------------------------------------------------------------------
+
+
+def _documents(count: int) -> Iterator[list[Part]]:
+    for i in range(count):
+        rows = [
+            {"subsession_id": 80_000_000 + i * 10 + k, "laps": k, "name": "x" * 60}
+            for k in range(10)
+        ]
+        header = json.dumps({"chunk_info": {"num_chunks": 2, "rows": 20}, "n": i})
+        yield [
+            Part(0, header, "application/json"),
+            Part(1, json.dumps(rows), "application/json", rows=10),
+            Part(2, json.dumps(rows[::-1]), "application/json", rows=10),
+        ]
+
+
+def _ingest_cpu(url: str, count: int) -> tuple[float, float]:
+    """CPU and wall microseconds per document of storing `count` results into `url`."""
+    engine = open_database(url)
+    try:
+        archive = Archive(engine, ManualClock())
+        archive.tables = None  # the raw archive: what both databases do alike
+        run_id = archive.open_run("bench", "cli")
+        counts = RunCounts()
+        batches = list(_documents(count))
+        cpu, wall = time.process_time(), time.perf_counter()
+        for number, parts in enumerate(batches):
+            archive.store_result(
+                run_id, "bench", "results/search_series", {"n": number}, iter(parts), counts
+            )
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    finally:
+        engine.dispose()
+    return cpu / count * 1e6, wall / count * 1e6
+
+
+def _ingest(options: Options) -> list[Result]:
+    count = 200 if options.quick else 1000
+    with scratch(SCENARIO) as folder, _database("harvester_bench_ingest") as pg_url:
+        sqlite_cpu, sqlite_wall = _ingest_cpu(f"sqlite:///{folder / 'ingest.db'}", count)
+        pg_cpu, pg_wall = _ingest_cpu(pg_url, count)
+    return [
+        Result(
+            SCENARIO,
+            "ingest CPU per document: PostgreSQL (vs SQLite)",
+            "µs/doc",
+            pg_cpu,
+            sqlite_cpu,
+            pg_cpu / sqlite_cpu,
+            "ratio",
+            note=f"{count} results of 3 documents each (part 0 + 2 chunks), all new, through "
+            f"Archive.store_result; this process's CPU (the PostgreSQL server's own is not "
+            f"counted); wall per document: PostgreSQL {pg_wall:.0f} µs, SQLite {sqlite_wall:.0f} "
+            "µs",
+        )
+    ]
+
+
+# -- the archive queries -------------------------------------------------------------------------
+
+
+def _copy_into_postgres(path: Path, url: str) -> float:
+    import psycopg
+
+    from harvester.pg import libpq_url
+
+    started = time.perf_counter()
+    open_database(url).dispose()  # the schema, by the migrations
+    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        with psycopg.connect(libpq_url(url)) as conn:
+            for table in COPIED:
+                cursor = source.execute(f"SELECT * FROM {table}")
+                names = ", ".join(d[0] for d in cursor.description)
+                with conn.cursor().copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                    for row in cursor:
+                        copy.write_row(row)
+            conn.commit()
+    finally:
+        source.close()
+    return time.perf_counter() - started
+
+
+def _queries(options: Options) -> list[Result]:
+    target = 100_000 if options.quick else 1_000_000
+    reps = 5 if options.quick else 9
+    with scratch(SCENARIO) as folder, _database("harvester_bench_archive") as pg_url:
+        path = folder / "harvester.db"
+        jobs = archive_bench._jobs()
+        built = archive_bench._build(path, jobs, target)
+        sqlite_url = f"sqlite:///{path}"
+        copy_seconds = _copy_into_postgres(path, pg_url)
+        archive_bench._analyze(sqlite_url)
+        _analyze(pg_url)  # ANALYZE on PostgreSQL
+        chunked = max((job for job in jobs if job.chunks), key=lambda job: sum(job.chunks))
+        rows_sql = archive_bench.ROWS_SQL.format(job=chunked.name)
+        one_sql = archive_bench.ONE_SQL.format(job=chunked.name)
+        queries = {
+            "(i) latest result of each job: latest_results": archive_bench.LATEST_SQL,
+            "(ii) rows of a job's latest chunked results: result_rows": rows_sql,
+            "(iii) latest result of one job: latest_results WHERE job": one_sql,
+        }
+        results = []
+        for label, sql in queries.items():
+            pg_ms, pg_rows = archive_bench._median_ms(pg_url, sql, reps)
+            sqlite_ms, sqlite_rows = archive_bench._median_ms(sqlite_url, sql, reps)
+            if pg_rows != sqlite_rows:
+                raise BenchError(f"{label}: {pg_rows} rows on PostgreSQL, {sqlite_rows} on SQLite")
+            results.append(
+                Result(
+                    SCENARIO,
+                    f"{label}, PostgreSQL (vs SQLite)",
+                    "ms",
+                    pg_ms,
+                    sqlite_ms,
+                    pg_ms / sqlite_ms,
+                    "ratio",
+                    goal=archive_bench.GOAL,
+                    note=f"{built.parts:,} result parts; {pg_rows:,} rows; median of up to {reps} "
+                    f"runs through run_query on each (a read-only connection per query); "
+                    f"COPY into PostgreSQL took {copy_seconds:.0f} s",
+                )
+            )
+    return results
+
+
+def _analyze(url: str) -> None:
+    engine = open_database(url)
+    try:
+        Archive(engine, ManualClock()).analyze()
+    finally:
+        engine.dispose()
+
+
+# -- takeover -------------------------------------------------------------------------------------
+
+JOBS = """
+jobs:
+  info: {endpoint: member/info, every: 1m}
+  cats: {endpoint: constants/categories, every: 2m}
+"""
+
+
+def _active_pid(url: str) -> int | None:
+    import psycopg
+
+    from harvester.pg import libpq_url
+
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+        try:
+            row = conn.execute(
+                "SELECT pid FROM service WHERE id = 1 AND stopped_at IS NULL"
+            ).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return None
+    return int(row[0]) if row else None
+
+
+def _wait(condition: object, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise BenchError("the services did not reach the expected state in time")
+        time.sleep(0.02)
+
+
+def _takeover(options: Options) -> Result:
+    from harvester.simulator import RunningSimulator, SimConfig, Simulator
+    from harvester.simulator.config import (
+        DEMO_CLIENT_ID,
+        DEMO_CLIENT_SECRET,
+        DEMO_PASSWORD,
+        DEMO_USERNAME,
+    )
+
+    rounds = 2 if options.quick else 3
+    clock = ScaledClock(60.0)
+    times: list[float] = []
+    with (
+        scratch(SCENARIO) as folder,
+        _database("harvester_bench_takeover") as url,
+        RunningSimulator(Simulator(SimConfig(), clock)) as server,
+    ):
+        (folder / "jobs.yaml").write_text(JOBS)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("IRACING_", "HARVESTER_"))}
+        env.update(
+            IRACING_CLIENT_ID=DEMO_CLIENT_ID,
+            IRACING_CLIENT_SECRET=DEMO_CLIENT_SECRET,
+            IRACING_USERNAME=DEMO_USERNAME,
+            IRACING_PASSWORD=DEMO_PASSWORD,
+            IRACING_OAUTH_URL=f"{server.url}/oauth2",
+            IRACING_DATA_URL=server.url,
+            HARVESTER_DATABASE_URL=url,
+            HARVESTER_JOBS=str(folder / "jobs.yaml"),
+            HARVESTER_CLOCK=clock.spec(),
+            LOG_LEVEL="WARNING",
+        )
+
+        def start() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(
+                [sys.executable, "-m", "harvester", "start"],
+                env=env,
+                cwd=folder,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+
+        active = start()
+        processes = [active]
+        try:
+            _wait(lambda: _active_pid(url) == active.pid, 60)
+            for _ in range(rounds):
+                standby = start()
+                processes.append(standby)
+                time.sleep(3)  # the standby is up and polling for the lock
+                killed = time.monotonic()
+                active.send_signal(signal.SIGKILL)
+                active.wait(30)
+                _wait(lambda s=standby: _active_pid(url) == s.pid, 60)
+                times.append(time.monotonic() - killed)
+                active = standby
+        finally:
+            for process in processes:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+                    try:
+                        process.wait(30)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+    median = statistics.median(times)
+    return Result(
+        SCENARIO,
+        "takeover after SIGKILL of the active service (PostgreSQL, active/standby)",
+        "s",
+        median,
+        goal=TAKEOVER_GOAL,
+        note=f"median of {rounds} rounds: {', '.join(f'{t:.2f}' for t in times)} s, from "
+        "SIGKILL until the standby holds the advisory lock and has written its heartbeat as "
+        "the active one (it looks for the lock every second)",
+    )
