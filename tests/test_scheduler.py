@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -39,10 +40,18 @@ def runs_state(rt: Runtime) -> object:
 
 
 class Harness:
-    def __init__(self, tmp_path: Path, sim: Simulator, clock: Clock) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        sim: Simulator,
+        clock: Clock,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.jobs = tmp_path / "jobs.yaml"
         self.settings = make_settings(tmp_path, sim.base_url)
-        self.runtime = open_runtime(self.settings, transport=SimulatorTransport(sim), clock=clock)
+        self.runtime = open_runtime(
+            self.settings, transport=transport or SimulatorTransport(sim), clock=clock
+        )
         self.service: Service | None = None
         self.active: Counter[str] = Counter()
         self.most_at_once: Counter[str] = Counter()
@@ -265,19 +274,53 @@ def test_runs_due_during_maintenance_are_skipped_then_resume(
     wait_for(lambda: len(runs(harness.runtime, "status = 'success'")) == 1)
 
 
-def test_stop_lets_runs_finish_then_cancels_and_marks_them(tmp_path: Path) -> None:
-    clock = ScaledClock(1.0)
-    sim = Simulator(SimConfig(latency=0.3), clock)
-    h = Harness(tmp_path, sim, clock)
+class HeldTransport(httpx.BaseTransport):
+    """The simulator, except that /data requests wait until `release` is set, then fail: a
+    run that is in flight for as long as the test wants."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.inner = SimulatorTransport(sim)
+        self.release = threading.Event()
+        self.holding = threading.Event()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/data/"):
+            self.holding.set()
+            self.release.wait(30)
+            return httpx.Response(500, json={"error": "held"})
+        return self.inner.handle_request(request)
+
+
+def test_stop_cancels_a_run_still_going_after_the_drain_and_marks_it(
+    tmp_path: Path, sim: Simulator, clock: ManualClock
+) -> None:
+    held = HeldTransport(sim)
+    h = Harness(tmp_path, sim, clock, transport=held)
     try:
         h.write("jobs:\n  slow: {endpoint: member/info, every: 1h}\n")
-        service = h.start(drain_seconds=0.0, cancel_seconds=5.0)
-        wait_for(lambda: bool(service._running))
+        service = Service(h.runtime, h.jobs, ServiceOptions(drain_seconds=0.0, cancel_seconds=5))
+        h.service = service
+        held.release = service.cancel  # the held request ends when the service cancels
+        service.start()
+        assert held.holding.wait(10)
         service.stop()
-        assert runs(h.runtime)[0]["status"] in ("interrupted", "success")
-        assert not runs(h.runtime, "status = 'running'")
+        [run] = runs(h.runtime)
+        assert run["status"] == "interrupted"
+        assert "shutting down" in str(run["error"])
     finally:
         h.close()
+
+
+def test_stop_lets_a_run_in_flight_finish_within_the_drain(
+    harness: Harness, clock: ManualClock
+) -> None:
+    harness.write("jobs:\n  info: {endpoint: member/info, every: 1h}\n")
+    service = harness.start(drain_seconds=10.0)
+    wait_for(lambda: bool(runs(harness.runtime)))
+    service.stop()
+    [run] = runs(harness.runtime)
+    assert run["status"] == "success"
+    assert not service.cancel.is_set()  # finished on its own: nothing was cancelled
 
 
 @pytest.mark.slow
