@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
@@ -42,6 +42,15 @@ log = get_logger("harvester.service")
 
 SERVICE_ROW = 1
 UPKEEP_SECONDS = 86400.0
+
+
+class ServiceObserver(Protocol):
+    """Told of the service's life (the HTTP endpoint, metrics and alerts listen: harvester.web).
+    Called on the service's threads, so an observer only notes what happened and returns."""
+
+    def heartbeat(self) -> None: ...
+
+    def run_finished(self, outcome: RunOutcome) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -78,12 +87,17 @@ class Service:
         self._rng = random.Random()
         # the latest outcomes, for the demo's summary and for tests (bounded: months of runs)
         self.outcomes: deque[RunOutcome] = deque(maxlen=10_000)
+        self.observers: list[ServiceObserver] = []
+        self.watch: Any = None  # harvester.web's Watch, while it runs
 
     # -- life cycle ------------------------------------------------------------------------
 
     def start(self) -> None:
         """Take the lock (as standby until it is free, on PostgreSQL), tidy up after a previous
         process, schedule the jobs."""
+        from .web.watch import Watch, check_settings
+
+        check_settings(self)  # before the lock: a refusal leaves nothing behind
         if not self._elect():
             return  # asked to stop while standby
         try:
@@ -95,9 +109,14 @@ class Service:
             orphans = archive.collect_orphans()
             archive.analyze()
             self._write_state(started=True)
+            self.watch = Watch(self)  # binds HARVESTER_HTTP (a busy port stops the start)
+            self.watch.start()
+            self.observers.append(self.watch)
             self.scheduler.start()
             added, _, _ = self.scheduler.sync(self.config.jobs, self._last_started())
         except BaseException:
+            if self.watch is not None:
+                self.watch.stop()
             self.lock.release()
             raise
         log.info(
@@ -169,6 +188,8 @@ class Service:
                     self.request_stop()
                     break
                 self._write_state()
+                for observer in self.observers:
+                    observer.heartbeat()
                 next_beat = now + self.options.heartbeat_interval
             self._wake.wait(min(self.options.reload_interval, self.options.heartbeat_interval))
             self._wake.clear()
@@ -199,6 +220,8 @@ class Service:
         self._workers.shutdown(wait=idle)
         left = self.runtime.archive.mark_interrupted()  # ours, still running
         self._write_state(stopped=True)
+        if self.watch is not None:
+            self.watch.stop()
         self.lock.release()
         log.info("service.stopped", runs_marked_interrupted=left)
 
@@ -242,6 +265,8 @@ class Service:
         finally:
             self._release(name)
         self.outcomes.append(outcome)
+        for observer in self.observers:
+            observer.run_finished(outcome)
         self._maybe_retry(name, outcome, spec.retries)
         return outcome
 

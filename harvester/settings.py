@@ -64,6 +64,11 @@ class Settings:
     request_deadline_seconds: float = 300.0
     max_chunks: int = 10_000
     download_hosts: tuple[str, ...] = DEFAULT_DOWNLOAD_HOSTS
+    # -- watching it: the HTTP endpoint (None: off) and the alert webhook ----------------------
+    http: tuple[str, int] | None = None  # built in code: off; from the environment: 127.0.0.1:8686
+    http_token: str = field(default="", repr=False)
+    alert_webhook: str = field(default="", repr=False)
+    alert_after: int = 3
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -74,7 +79,8 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """The configured secrets, for the log redactor."""
-        return [value for value in (self.client_secret, self.password) if value]
+        values = (self.client_secret, self.password, self.http_token, self.alert_webhook)
+        return [value for value in values if value]
 
 
 def load_settings(
@@ -141,6 +147,12 @@ def load_settings(
             "HARVESTER_MAX_CHUNKS", get("HARVESTER_MAX_CHUNKS"), defaults.max_chunks
         ),
         download_hosts=_hosts(get("HARVESTER_DOWNLOAD_HOSTS"), defaults.download_hosts),
+        http=parse_http_address("HARVESTER_HTTP", get("HARVESTER_HTTP") or "127.0.0.1:8686"),
+        http_token=(get("HARVESTER_HTTP_TOKEN") or "").strip(),
+        alert_webhook=_webhook(get("HARVESTER_ALERT_WEBHOOK")),
+        alert_after=_positive_int(
+            "HARVESTER_ALERT_AFTER", get("HARVESTER_ALERT_AFTER"), defaults.alert_after
+        ),
     )
 
 
@@ -155,6 +167,29 @@ def _hosts(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
                 "(write e.g. scorpio-assets.s3.amazonaws.com,*.cloudfront.net)"
             )
     return hosts
+
+
+# -- watching it: HARVESTER_HTTP, HARVESTER_ALERT_WEBHOOK ------------------------------------
+
+
+def parse_http_address(name: str, value: str) -> tuple[str, int] | None:
+    """`HOST:PORT`, `[IPv6]:PORT` or `off` (None). Port 0 picks a free port (tests)."""
+    text = value.strip()
+    if text.lower() == "off":
+        return None
+    host, sep, port_text = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
+        raise ConfigError(f"{name} must be HOST:PORT (like 127.0.0.1:8686) or off, got {value!r}")
+    return host, int(port_text)
+
+
+def _webhook(value: str | None) -> str:
+    text = (value or "").strip()
+    if text and not text.startswith(("http://", "https://")):
+        # the URL itself is a credential (Slack and Discord put the key in it): never echo it
+        raise ConfigError("HARVESTER_ALERT_WEBHOOK must be an http(s) URL")
+    return text
 
 
 def _url(name: str, value: str | None, default: str) -> str:

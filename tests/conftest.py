@@ -106,6 +106,7 @@ def env_for(settings: Settings) -> dict[str, str]:
             "HARVESTER_DATABASE_URL": settings.database_url,
             "HARVESTER_JOBS": str(settings.jobs_path),
             "LOG_FORMAT": "json",
+            "HARVESTER_HTTP": "off",  # parallel services must not all claim 127.0.0.1:8686
         }
     )
     return env
