@@ -4,7 +4,8 @@ Routes: /healthz (open to all: a load balancer or systemd checks it), /metrics, 
 dashboard), /api/status, /api/runs. On a non-loopback address every route but /healthz needs
 HARVESTER_HTTP_TOKEN (on loopback too, when it is set), as `Authorization: Bearer TOKEN`
 (scripts, Prometheus) or as the password of HTTP Basic auth (a browser asks; any user name).
-Requests are served from the server's threads, reading the service's memory and the database: a run never waits for them.
+Requests are served from the server's threads, reading the service's memory and the
+database: a run never waits for them.
 """
 
 from __future__ import annotations
