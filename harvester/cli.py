@@ -540,15 +540,25 @@ def status(state: State, fmt: str) -> None:
     type=float,
     help="Seconds runs in flight may finish after SIGTERM before being cancelled.",
 )
+@click.option(
+    "--http",
+    metavar="HOST:PORT|off",
+    help="Where to serve /healthz, /metrics and the dashboard (default: HARVESTER_HTTP).",
+)
 @pass_state
-def start(state: State, workers: int, grace: float) -> None:
+def start(state: State, workers: int, grace: float, http: str | None) -> None:
     """Run the scheduler service until SIGTERM or SIGINT (Ctrl-C)."""
+    from .runtime import open_runtime
     from .service import ServiceOptions, Signals, run_service
+    from .settings import parse_http_address
 
     signals = Signals()
     signals.install()  # before the database is opened: a stop during start-up is orderly too
+    settings = state.settings
+    if http is not None:
+        settings = settings.with_overrides(http=parse_http_address("--http", http))
     try:
-        with state.runtime() as runtime:
+        with open_runtime(settings) as runtime:
             options = ServiceOptions(workers=workers, drain_seconds=grace)
             run_service(runtime, state.settings.jobs_path, options, signals)
     finally:
@@ -699,6 +709,12 @@ def simulate(
     signal.signal(signal.SIGINT, stop)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
+
+
+from .cli_observe import healthcheck, systemd_unit  # noqa: E402 (attached after the core)
+
+cli.add_command(systemd_unit)
+cli.add_command(healthcheck)
 
 
 # -- entry point -----------------------------------------------------------------------------
