@@ -200,18 +200,24 @@ def test_metrics_parse_and_the_run_counters_match_the_runs_table(running: Runnin
     }
     assert runs == runs_table(running.runtime)
     assert runs == {("info", "success"): 1, ("broken", "not_found"): 1}
-    requests = {s.labels["kind"]: s.value for s in families["harvester_requests"].samples
-                if s.name == "harvester_requests_total"}
+    requests = {
+        s.labels["kind"]: s.value
+        for s in families["harvester_requests"].samples
+        if s.name == "harvester_requests_total"
+    }
     assert requests["data"] >= 2
     assert set(requests) == {"data", "link", "chunk", "token"}
     statuses = {s.labels["status"] for s in families["harvester_http_responses"].samples}
     assert {"200", "404"} <= statuses
-    expiry = {s.labels["token"]: s.value for s in families["harvester_token_expiry_seconds"].samples}
+    expiry = {
+        s.labels["token"]: s.value for s in families["harvester_token_expiry_seconds"].samples
+    }
     assert 0 < expiry["access"] <= 600
     grants = families["harvester_password_grants"].samples[0]
     assert grants.name == "harvester_password_grants_total" and grants.value == 1
     counts = [
-        s for s in families["harvester_run_duration_seconds"].samples
+        s
+        for s in families["harvester_run_duration_seconds"].samples
         if s.name == "harvester_run_duration_seconds_count"
     ]
     assert {s.labels["job"]: s.value for s in counts} == {"info": 1, "broken": 1}
@@ -224,9 +230,7 @@ def test_metrics_parse_and_the_run_counters_match_the_runs_table(running: Runnin
     assert tokens is not None and tokens.access_token not in response.text
 
 
-def test_run_counters_survive_a_restart(
-    tmp_path: Path, sim: Simulator, clock: ManualClock
-) -> None:
+def test_run_counters_survive_a_restart(tmp_path: Path, sim: Simulator, clock: ManualClock) -> None:
     first = Running(tmp_path, sim, clock)
     first.runtime.session.login()
     first.start()
@@ -254,7 +258,7 @@ def test_the_dashboard_is_one_page_with_its_plots_and_no_outside_resource(runnin
     html = page.text
     assert html.count('<svg class="plot"') >= 5
     assert "info" in html and "broken" in html
-    assert 'http-equiv=refresh' in html and "width=device-width" in html
+    assert "http-equiv=refresh" in html and "width=device-width" in html
     assert "<script" not in html and "http://" not in html.replace(running.url, "")
     assert "default-src 'none'" in page.headers["content-security-policy"]
     assert "not found" in html  # the broken job's error in the last failures
