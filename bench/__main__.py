@@ -2,7 +2,7 @@
 
     python -m bench                  every scenario, full size
     python -m bench --only memory    one scenario (repeatable): pipeline, ratebudget, memory,
-                                     tokens, chunks, archive, scheduler, tables
+                                     tokens, chunks, archive, scheduler, tables, dashboard
     python -m bench --quick          scaled-down sizes: a smoke test, not a measurement
     python -m bench --profile        also print a cProfile of harvester's side, where supported
     python -m bench --strict         exit 1 when a goal is not met (default: only on a crash)
@@ -26,7 +26,18 @@ from pathlib import Path
 
 from harvester.logs import configure_logging
 
-from . import archive, chunks, memory, pipeline, postgres, ratebudget, scheduler, tables, tokens
+from . import (
+    archive,
+    chunks,
+    dashboard,
+    memory,
+    pipeline,
+    postgres,
+    ratebudget,
+    scheduler,
+    tables,
+    tokens,
+)
 from .common import RESULTS, Options, Result, format_figure, format_value
 
 Scenario = Callable[[Options], list[Result]]
@@ -41,6 +52,7 @@ SCENARIOS: dict[str, Scenario] = {
     "scheduler": scheduler.run,
     "postgres": postgres.run,
     "tables": tables.run,
+    "dashboard": dashboard.run,
 }
 
 HEADERS = ("scenario", "measurement", "harvester", "baseline", "ratio/share", "goal", "met?")

@@ -14,14 +14,7 @@ from sqlalchemy import Engine
 from ..clock import iso_seconds
 from ..jobs import JobsConfig
 from .health import Health, SessionFacts
-from .status import (
-    archive_growth,
-    budget_per_hour,
-    durations_per_hour,
-    job_rows,
-    last_failures,
-    runs_per_hour,
-)
+from .status import archive_growth, job_rows, last_failures, run_history
 
 HOURS = 7 * 24
 
@@ -92,7 +85,7 @@ def take_snapshot(
     budget: Budget,
 ) -> Snapshot:
     hours = hour_labels(now)
-    since = hours[0] + ":00:00Z"
+    history = run_history(engine, hours[0] + ":00:00Z")
     return Snapshot(
         now=now,
         health=health,
@@ -100,9 +93,9 @@ def take_snapshot(
         budget=budget,
         jobs=job_rows(engine, config, next_runs),
         hours=hours,
-        runs_per_hour=runs_per_hour(engine, since),
-        durations=durations_per_hour(engine, since),
-        budget_per_hour=budget_per_hour(engine, since),
+        runs_per_hour=history.runs,
+        durations=history.durations,
+        budget_per_hour=history.budget,
         growth=archive_growth(engine),
         failures=last_failures(engine),
     )

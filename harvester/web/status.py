@@ -4,13 +4,14 @@ the run history the dashboard plots. Plain functions, so tests and the bench cal
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, Float, cast, func, literal, select
+from sqlalchemy import Engine, func, select
 
 from .. import db
-from ..clock import iso_seconds
+from ..clock import iso_seconds, parse_iso
 from ..errors import HarvesterError
 from ..jobs import JobsConfig
 from ..models import Document, Run
@@ -43,30 +44,32 @@ def session_facts(store: TokenStore, now: float, has_credentials: bool) -> Sessi
     )
 
 
-def failure_streaks(engine: Engine, job: str | None = None) -> dict[str, int]:
-    """Each job's failed runs since its last success (runs that decided nothing — skipped,
-    maintenance, interrupted — neither break nor extend a streak)."""
-    last_ok = (
-        select(Run.job.label("job"), func.max(Run.id).label("ok"))
-        .where(Run.status == "success")
-        .group_by(Run.job)
-        .subquery()
-    )
-    statement = (
-        select(Run.job, func.count())
-        .select_from(Run)
-        .outerjoin(last_ok, last_ok.c.job == Run.job)
-        .where(Run.status.in_(FAILURES), Run.id > func.coalesce(last_ok.c.ok, 0))
-        .group_by(Run.job)
-    )
-    if job is not None:
-        statement = statement.where(Run.job == job)
+def failure_streaks(engine: Engine, jobs: Iterable[str], depth: int = 200) -> dict[str, int]:
+    """Each job's failed runs since its last success, counted over its newest `depth` runs
+    (one index range per job). Runs that decided nothing (skipped, maintenance, interrupted)
+    neither break nor extend a streak."""
+    streaks: dict[str, int] = {}
     with db.read(engine) as conn:
-        return {name: int(count) for name, count in conn.execute(statement).all()}
+        for job in jobs:
+            statuses = conn.execute(
+                select(Run.status)
+                .where(Run.job == job)
+                .order_by(Run.started_at.desc(), Run.id.desc())
+                .limit(depth)
+            ).scalars()
+            streak = 0
+            for status in statuses:
+                if status == "success":
+                    break
+                if status in FAILURES:
+                    streak += 1
+            if streak:
+                streaks[job] = streak
+    return streaks
 
 
-def failing_jobs(engine: Engine) -> tuple[FailingJob, ...]:
-    return tuple(FailingJob(j, n) for j, n in sorted(failure_streaks(engine).items()))
+def failing_jobs(engine: Engine, jobs: Iterable[str]) -> tuple[FailingJob, ...]:
+    return tuple(FailingJob(j, n) for j, n in sorted(failure_streaks(engine, jobs).items()))
 
 
 def last_error(engine: Engine, job: str) -> str | None:
@@ -108,68 +111,55 @@ def job_rows(
 # -- history for the plots ---------------------------------------------------------------------
 
 
-def _hour() -> Any:
-    return func.substr(Run.started_at, 1, 13)  # 2026-11-28T06 (ISO text sorts as time)
+@dataclass
+class History:
+    """The runs of the plotted hours, aggregated in one pass over them."""
+
+    runs: dict[tuple[str, str], int] = field(default_factory=dict)  # (hour, status) -> runs
+    durations: dict[str, list[tuple[str, float, float]]] = field(default_factory=dict)
+    budget: list[tuple[str, int]] = field(default_factory=list)  # (hour, fewest left)
 
 
-def _seconds(engine: Engine) -> Any:
-    """finished_at - started_at in seconds, in the database's own dialect."""
-    if engine.dialect.name == "postgresql":
-        stop = cast(Run.finished_at, db_timestamp())
-        start = cast(Run.started_at, db_timestamp())
-        return func.extract("epoch", stop - start)
-    return (func.julianday(Run.finished_at) - func.julianday(Run.started_at)) * literal(
-        86400.0, Float
-    )
-
-
-def db_timestamp() -> Any:
-    from sqlalchemy.dialects.postgresql import TIMESTAMP
-
-    return TIMESTAMP(timezone=True)
-
-
-def runs_per_hour(engine: Engine, since: str) -> dict[tuple[str, str], int]:
-    """(hour, status) -> runs started in that hour."""
-    statement = (
-        select(_hour(), Run.status, func.count())
-        .where(Run.started_at >= since, Run.status != "running")
-        .group_by(_hour(), Run.status)
-    )
+def run_history(engine: Engine, since: str) -> History:
+    """Runs started since `since`: counts per hour and status, each job's mean and longest
+    duration per hour, the fewest requests left in the rate window per hour."""
+    statement = select(
+        Run.job, Run.status, Run.started_at, Run.finished_at, Run.ratelimit_remaining
+    ).where(Run.started_at >= since, Run.status != "running")
+    history = History()
+    spans: dict[tuple[str, str], list[float]] = {}
+    lowest: dict[str, int] = {}
     with db.read(engine) as conn:
-        return {(hour, status): int(n) for hour, status, n in conn.execute(statement).all()}
+        for job, status, started, finished, remaining in conn.execute(statement):
+            hour = started[:13]
+            key = (hour, status)
+            history.runs[key] = history.runs.get(key, 0) + 1
+            if remaining is not None and (hour not in lowest or remaining < lowest[hour]):
+                lowest[hour] = remaining
+            if finished and status != "skipped":
+                seconds = _elapsed(started, finished)
+                if seconds is None:
+                    continue
+                spans.setdefault((job, hour), []).append(seconds)
+    for (job, hour), values in sorted(spans.items()):
+        history.durations.setdefault(job, []).append((hour, sum(values) / len(values), max(values)))
+    history.budget = sorted(lowest.items())
+    return history
 
 
-def durations_per_hour(engine: Engine, since: str) -> dict[str, list[tuple[str, float, float]]]:
-    """job -> [(hour, mean seconds, longest seconds)] of the runs that did their work."""
-    seconds = _seconds(engine)
-    statement = (
-        select(Run.job, _hour(), func.avg(seconds), func.max(seconds))
-        .where(
-            Run.started_at >= since,
-            Run.finished_at.is_not(None),
-            Run.status.not_in(("skipped", "running")),
-        )
-        .group_by(Run.job, _hour())
-        .order_by(Run.job, _hour())
-    )
-    out: dict[str, list[tuple[str, float, float]]] = {}
-    with db.read(engine) as conn:
-        for job, hour, mean, longest in conn.execute(statement).all():
-            out.setdefault(job, []).append((hour, float(mean or 0), float(longest or 0)))
-    return out
+def _elapsed(started: str, finished: str) -> float | None:
+    """Seconds between two of the archive's times (`2026-11-28T06:47:01Z`); on the same day by
+    arithmetic on the text (the dashboard reads tens of thousands), else by parsing."""
+    try:
+        if started[:11] == finished[:11] and len(started) == len(finished) == 20:
+            return float(_day_seconds(finished) - _day_seconds(started))
+        return parse_iso(finished) - parse_iso(started)
+    except ValueError:
+        return None
 
 
-def budget_per_hour(engine: Engine, since: str) -> list[tuple[str, int]]:
-    """(hour, the fewest requests left in the rate window that a run saw in that hour)."""
-    statement = (
-        select(_hour(), func.min(Run.ratelimit_remaining))
-        .where(Run.started_at >= since, Run.ratelimit_remaining.is_not(None))
-        .group_by(_hour())
-        .order_by(_hour())
-    )
-    with db.read(engine) as conn:
-        return [(hour, int(low)) for hour, low in conn.execute(statement).all()]
+def _day_seconds(text: str) -> int:
+    return int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:19])
 
 
 def archive_growth(engine: Engine, days: int = 90) -> list[tuple[str, int, int]]:

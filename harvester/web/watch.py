@@ -22,7 +22,7 @@ from ..logs import get_logger
 from ..metrics import CONTENT_TYPE, LiveFacts, ServiceMetrics
 from ..reports import list_runs, parse_since
 from .dashboard import render_dashboard
-from .health import Health, HealthFacts, assess
+from .health import Health, HealthFacts, SessionFacts, assess
 from .server import WebServer, check_address
 from .snapshot import Budget, Snapshot, take_snapshot
 from .status import failing_jobs, failure_streaks, last_error, run_dicts, session_facts
@@ -159,7 +159,7 @@ class Watch:
     def _check_jobs(self, finished: set[str], now: float) -> None:
         after = self.settings.alert_after
         for job in sorted(finished | set(self._failing)):
-            streak = failure_streaks(self.service.runtime.engine, job).get(job, 0)
+            streak = failure_streaks(self.service.runtime.engine, [job]).get(job, 0)
             failing = streak >= after
             if failing:
                 self._failing[job] = streak
@@ -201,7 +201,7 @@ class Watch:
             refresh_expires_at=facts.refresh_expires_at,
         )
 
-    def health(self) -> Health:
+    def health(self, session: SessionFacts | None = None) -> Health:
         rt = self.service.runtime
         now = rt.clock.now()
         with self._lock:
@@ -213,25 +213,25 @@ class Watch:
                 now=now,
                 heartbeat_age=None if beat is None else self._monotonic() - beat,
                 stall_after=max(60.0, 3 * interval),
-                session=session_facts(rt.store, now, self.settings.has_credentials),
+                session=session or session_facts(rt.store, now, self.settings.has_credentials),
                 maintenance_until=rt.pause.resume_at(),
                 maintenance_since=since,
-                failing=failing_jobs(rt.engine),
+                failing=failing_jobs(rt.engine, self.service.config.jobs),
             )
         )
 
     def snapshot(self) -> Snapshot:
         rt = self.service.runtime
-        health = self.health()
         now = rt.clock.now()
+        session = session_facts(rt.store, now, self.settings.has_credentials)
         state = rt.budget.state()
         return take_snapshot(
             rt.engine,
             self.service.config,
             self.service.scheduler.next_runs(),
             now,
-            health,
-            session_facts(rt.store, now, self.settings.has_credentials),
+            self.health(session),
+            session,
             Budget(state.limit, state.remaining, state.reset_at),
         )
 
