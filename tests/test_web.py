@@ -285,7 +285,7 @@ def test_api_status_and_runs(running: Running) -> None:
 def test_a_non_loopback_address_needs_a_token_or_the_service_refuses_to_start(
     tmp_path: Path, sim: Simulator, clock: ManualClock
 ) -> None:
-    r = Running(tmp_path, sim, clock, http=("0.0.0.0", 0))
+    r = Running(tmp_path, sim, clock, http=("0.0.0.0", 0))  # noqa: S104 (refused: no token)
     try:
         with pytest.raises(ConfigError, match="HARVESTER_HTTP_TOKEN"):
             r.service.start()
@@ -323,11 +323,11 @@ def test_settings_of_the_endpoint() -> None:
     assert defaults.alert_after == 3
     assert load_settings({"HARVESTER_HTTP": "off"}, env_file=None).http is None
     assert parse_http_address("X", "[::1]:9000") == ("::1", 9000)
-    assert parse_http_address("X", "0.0.0.0:80") == ("0.0.0.0", 80)
+    assert parse_http_address("X", "0.0.0.0:80") == ("0.0.0.0", 80)  # noqa: S104
     for bad in ("8686", "localhost:", "host:99999", "host:http"):
-        with pytest.raises(ConfigError, match="^HARVESTER_HTTP must be HOST:PORT"):
+        with pytest.raises(ConfigError, match=r"^HARVESTER_HTTP must be HOST:PORT"):
             load_settings({"HARVESTER_HTTP": bad}, env_file=None)
-    with pytest.raises(ConfigError, match="^HARVESTER_ALERT_AFTER"):
+    with pytest.raises(ConfigError, match=r"^HARVESTER_ALERT_AFTER"):
         load_settings({"HARVESTER_ALERT_AFTER": "0"}, env_file=None)
     with pytest.raises(ConfigError) as error:
         load_settings({"HARVESTER_ALERT_WEBHOOK": "hooks.example/T0/secretpart"}, env_file=None)
@@ -339,7 +339,7 @@ def test_settings_of_the_endpoint() -> None:
 
 def test_loopback_and_authorisation_rules() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
-    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.4")  # noqa: S104
     assert authorised("Bearer abc", "abc") and authorised("bearer  abc ", "abc")
     assert not authorised(None, "abc") and not authorised("Bearer abcd", "abc")
     assert not authorised("Basic !!!", "abc") and not authorised("Token abc", "abc")

@@ -113,9 +113,8 @@ class DevTools:
         found = []
         for e in self.events:
             method, params = e.get("method"), e.get("params", {})
-            if method == "Runtime.exceptionThrown":
-                found.append(json.dumps(params)[:300])
-            elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
+            console_error = method == "Runtime.consoleAPICalled" and params.get("type") == "error"
+            if method == "Runtime.exceptionThrown" or console_error:
                 found.append(json.dumps(params)[:300])
             elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
                 found.append(params["entry"].get("text", "")[:300])
