@@ -15,8 +15,8 @@ from ..clock import iso_seconds, parse_iso
 from ..errors import HarvesterError
 from ..jobs import JobsConfig
 from ..models import Document, Run
+from ..oauth.store import TokenStore
 from ..reports import RUN_COLUMNS, ServiceInfo, jobs_overview
-from ..tokenstore import TokenStore
 from .health import FailingJob, SessionFacts
 
 FAILURES = ("failed", "forbidden", "not_found")  # a run that did not get its data
