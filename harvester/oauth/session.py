@@ -5,7 +5,8 @@ the refresh grant, else the password grant. The refresh token is single-use, so 
 under the database's write lock (single flight across threads and processes) after re-reading the
 stored tokens, and its rotated result is committed before the new access token is used. Password
 logins are rate limited by iRacing, so they are counted in the database (a budget per hour across
-processes) and stopped for a while after `unauthorized_client`.
+processes; each login is recorded and committed before it is sent) and stopped for a while after
+`unauthorized_client`. After `logout`, only `login` uses the password again.
 """
 
 from __future__ import annotations
@@ -171,11 +172,6 @@ class OAuthSession:
         """A 401 persisted with `token`, obtained for a 401: it is the request, not the token."""
         with self._lock:
             self._refused_after_refresh = token
-
-    def invalidate(self, token: str) -> None:
-        """The API refused `token` (401): the next `access_token()` gets a new one."""
-        with self._lock:
-            self._rejected = token
 
     def refresh(self) -> Tokens:
         """Spend the refresh token now (or log in if there is none)."""
