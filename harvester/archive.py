@@ -32,19 +32,11 @@ from .api import Part
 from .clock import Clock, iso_seconds
 from .models import Document, LatestResult, ResultPart, Run
 from .redact import redact_text, strip_signatures
+from .status import FINAL_STATUSES, RunStatus
 from .tables.keeper import TableKeeper
 
-RUNNING = "running"
+RUNNING = RunStatus.RUNNING
 HOST = socket.gethostname()  # runs record which host and pid ran them
-FINAL_STATUSES = (
-    "success",
-    "failed",
-    "forbidden",
-    "not_found",
-    "maintenance",
-    "skipped",
-    "interrupted",
-)
 
 
 @dataclass
@@ -193,7 +185,7 @@ class Archive:
                 {
                     "job": job,
                     "trigger": trigger,
-                    "status": RUNNING,
+                    "status": RUNNING.value,
                     "started_at": iso_seconds(self.clock.now()),
                     "finished_at": None,
                     "error": None,
@@ -214,11 +206,12 @@ class Archive:
         """Record a run's outcome inside the caller's transaction."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"unknown run status {status!r}")
+        status = RunStatus(status)
         self._sql["close_run"].execute(
             conn,
             {
                 "run_id": run_id,
-                "status": status,
+                "status": status.value,
                 "finished_at": iso_seconds(self.clock.now()),
                 "requests": counts.requests,
                 "bytes": counts.bytes,
@@ -240,7 +233,7 @@ class Archive:
                 {
                     "job": job,
                     "trigger": trigger,
-                    "status": "skipped",
+                    "status": RunStatus.SKIPPED.value,
                     "started_at": now,
                     "finished_at": now,
                     "error": reason,
@@ -264,7 +257,7 @@ class Archive:
                 row.id
                 for row in conn.execute(
                     select(Run.id, Run.pid, Run.process_started_at, Run.host, Run.trigger).where(
-                        Run.status == RUNNING
+                        Run.status == RUNNING.value
                     )
                 )
                 if (
@@ -281,7 +274,7 @@ class Archive:
                     update(Run)
                     .where(Run.id.in_(stale))
                     .values(
-                        status="interrupted",
+                        status=RunStatus.INTERRUPTED.value,
                         finished_at=iso_seconds(self.clock.now()),
                         error="the process running it stopped before it finished",
                     )
@@ -294,7 +287,7 @@ class Archive:
             self.identity.is_(row.pid, row.process_started_at)
             or process.still_running(row.pid, row.process_started_at)
             for row in conn.execute(
-                select(Run.pid, Run.process_started_at).where(Run.status == RUNNING)
+                select(Run.pid, Run.process_started_at).where(Run.status == RUNNING.value)
             )
         )
 

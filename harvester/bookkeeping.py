@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 from . import db
 from .jsonpath import Step, extract
 from .models import Backfill, Cursor, FanoutItem, FanoutMark, ResultPart, Run, SeenKey
+from .status import RunStatus
 from .text import parse_json, storable
 
 # -- cursors ---------------------------------------------------------------------------------
@@ -121,7 +122,9 @@ def claim_items(engine: Engine, job: str, run_id: int, limit: int) -> list[str]:
     `harvester run` beside it) ask for each value once; a claim of a run that has ended (or
     was marked interrupted) is taken over."""
     claimant_running = (
-        select(Run.id).where(Run.id == FanoutItem.claimed_by, Run.status == "running").exists()
+        select(Run.id)
+        .where(Run.id == FanoutItem.claimed_by, Run.status == RunStatus.RUNNING.value)
+        .exists()
     )
     with db.write(engine) as conn:
         values = [

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from .status import RunStatus
+
 
 class HarvesterError(Exception):
     """Base of every error harvester raises on purpose; `outcome` is the run status it means."""
 
-    outcome = "failed"
+    outcome: RunStatus = RunStatus.FAILED
 
 
 class ConfigError(HarvesterError):
@@ -52,13 +54,13 @@ class BadRequest(ApiError):
 class Forbidden(ApiError):
     """403: the member may not see this (a private session, say); not retried."""
 
-    outcome = "forbidden"
+    outcome = RunStatus.FORBIDDEN
 
 
 class NotFound(ApiError):
     """404: unknown endpoint or id; not retried."""
 
-    outcome = "not_found"
+    outcome = RunStatus.NOT_FOUND
 
 
 class RateLimited(ApiError):
@@ -68,7 +70,7 @@ class RateLimited(ApiError):
 class Maintenance(ApiError):
     """503 Site Maintenance, or the process-wide maintenance pause is holding."""
 
-    outcome = "maintenance"
+    outcome = RunStatus.MAINTENANCE
 
     def __init__(self, message: str, resume_at: float | None = None) -> None:
         super().__init__(message, 503)
@@ -86,7 +88,7 @@ class IncompleteResult(ApiError):
 class Cancelled(HarvesterError):
     """The run was stopped (shutdown or its timeout) before it finished."""
 
-    outcome = "interrupted"
+    outcome = RunStatus.INTERRUPTED
 
 
 class ReadOnlyViolation(ConfigError):

@@ -16,6 +16,7 @@ from .durations import parse_duration
 from .errors import ConfigError
 from .jobs import JobsConfig
 from .models import Run, ServiceState
+from .status import RunStatus
 
 RUN_COLUMNS = (
     "id",
@@ -82,13 +83,15 @@ def jobs_overview(engine: Engine, config: JobsConfig, info: ServiceInfo) -> list
     with db.read(engine) as conn:
         last = dict(
             conn.execute(
-                select(Run.job, func.max(Run.id)).where(Run.status != "running").group_by(Run.job)
+                select(Run.job, func.max(Run.id))
+                .where(Run.status != RunStatus.RUNNING.value)
+                .group_by(Run.job)
             ).all()
         )
         last_ok = dict(
             conn.execute(
                 select(Run.job, func.max(Run.finished_at))
-                .where(Run.status == "success")
+                .where(Run.status == RunStatus.SUCCESS.value)
                 .group_by(Run.job)
             ).all()
         )

@@ -30,6 +30,7 @@ from .jobs import JobSpec, query_value
 from .logs import get_logger
 from .maintenance import MaintenancePause
 from .redact import redact_text
+from .status import RunStatus
 from .templates import render
 from .text import parse_json, printable, storable
 
@@ -42,14 +43,14 @@ ITEM_ATTEMPTS = 3  # a fan-out item that fails this many runs in a row is given 
 class RunOutcome:
     run_id: int
     job: str
-    status: str
+    status: RunStatus
     error: str | None
     counts: RunCounts
     duration: float
 
     @property
     def ok(self) -> bool:
-        return self.status == "success"
+        return self.status is RunStatus.SUCCESS
 
     def summary(self) -> str:
         c = self.counts
@@ -125,19 +126,20 @@ class Runner:
             if self.pause.holding():
                 reason = "iRacing is in maintenance: the run was not attempted"
                 run_id = self.archive.record_skipped(job.name, trigger, reason)
-                outcome = RunOutcome(run_id, job.name, "skipped", reason, RunCounts(), 0.0)
+                outcome = RunOutcome(run_id, job.name, RunStatus.SKIPPED, reason, RunCounts(), 0.0)
                 self._log(outcome, trigger)
                 return outcome
             run_id = self.archive.open_run(job.name, trigger)
         except Exception as exc:  # the database refused (busy too long, disk full): nothing ran
             reason = printable(f"the run could not be recorded: {exc}")
             log.error("run.not_recorded", job=job.name, error=reason)
-            return RunOutcome(0, job.name, "failed", reason, RunCounts(), 0.0)
+            return RunOutcome(0, job.name, RunStatus.FAILED, reason, RunCounts(), 0.0)
         deadline = self.clock.now() + job.timeout if job.timeout else None
         cancel = CancelToken(self.clock, stop, deadline)
         counts = RunCounts()
         stats = FetchStats()
-        status, error = "success", None
+        status: RunStatus = RunStatus.SUCCESS
+        error: str | None = None
         closed = False  # a plain job closes its run in the transaction that stores its result
         with structlog.contextvars.bound_contextvars(job=job.name, run_id=run_id):
             try:
@@ -148,17 +150,17 @@ class Runner:
             except Cancelled as exc:
                 status, error = exc.outcome, str(exc)
                 if cancel.deadline is not None and not cancel.stop.is_set():
-                    status = "failed"
+                    status = RunStatus.FAILED
             except HarvesterError as exc:
                 status, error = exc.outcome, str(exc)
             except KeyboardInterrupt:
-                self._finish(run_id, "interrupted", counts, stats, "interrupted (Ctrl-C)")
+                self._finish(run_id, RunStatus.INTERRUPTED, counts, stats, "interrupted (Ctrl-C)")
                 raise
             except Exception as exc:  # a bug, or the database refused: record it, keep going
                 log.exception("run.crashed")
-                status, error = "failed", f"unexpected {type(exc).__name__}: {exc}"
+                status, error = RunStatus.FAILED, f"unexpected {type(exc).__name__}: {exc}"
             if not closed and (unrecorded := self._finish(run_id, status, counts, stats, error)):
-                status, error = "failed", unrecorded
+                status, error = RunStatus.FAILED, unrecorded
         outcome = RunOutcome(run_id, job.name, status, error, counts, time.monotonic() - started)
         self._log(outcome, trigger)
         return outcome
@@ -180,7 +182,7 @@ class Runner:
 
         def close_with_result(conn: Connection) -> None:
             _take_stats(counts, stats)
-            self.archive.close_run(conn, run_id, "success", counts, None)
+            self.archive.close_run(conn, run_id, RunStatus.SUCCESS, counts, None)
 
         self.archive.store_result(
             run_id, job.name, job.endpoint, params, parts, counts, close_with_result
@@ -311,7 +313,12 @@ class Runner:
     # -- bookkeeping ---------------------------------------------------------------------
 
     def _finish(
-        self, run_id: int, status: str, counts: RunCounts, stats: FetchStats, error: str | None
+        self,
+        run_id: int,
+        status: RunStatus,
+        counts: RunCounts,
+        stats: FetchStats,
+        error: str | None,
     ) -> str | None:
         """Close the run; never raises. Returns why it could not be closed (a full disk, a
         database busy too long): the row stays `running` until this process's next
@@ -346,7 +353,7 @@ class Runner:
             fields.update(items_ok=c.items_ok, items_skipped=c.items_skipped)
         if outcome.error:
             fields["error"] = outcome.error
-        if outcome.status in ("success", "skipped"):
+        if outcome.status in (RunStatus.SUCCESS, RunStatus.SKIPPED):
             log.info("run.finished", **fields)
         else:
             log.warning("run.finished", **fields)

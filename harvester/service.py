@@ -36,6 +36,7 @@ from .retry import backoff_delay
 from .runner import RunOutcome
 from .runtime import Runtime
 from .scheduler import JobScheduler, load_jobs_file
+from .status import RunStatus
 from .text import printable
 
 log = get_logger("harvester.service")
@@ -276,7 +277,7 @@ class Service:
             self._running_lock.notify_all()
 
     def _maybe_retry(self, name: str, outcome: RunOutcome, retries: int) -> None:
-        if outcome.status != "failed" or self.stopping.is_set():
+        if outcome.status is not RunStatus.FAILED or self.stopping.is_set():
             self._attempts.pop(name, None)
             return
         attempt = self._attempts.get(name, 0)
@@ -360,7 +361,7 @@ class Service:
         with db.read(self.runtime.engine) as conn:
             rows = conn.execute(
                 select(Run.job, func.max(Run.started_at))
-                .where(Run.status != "skipped")
+                .where(Run.status != RunStatus.SKIPPED.value)
                 .group_by(Run.job)
             ).all()
         return {job: parse_iso(started) for job, started in rows if started}
