@@ -24,6 +24,7 @@ from harvester.runtime import Runtime, open_runtime
 from harvester.scheduler import JobScheduler, fire_times, first_run_time
 from harvester.service import Service, ServiceOptions
 from harvester.simulator import SimConfig, Simulator, SimulatorTransport
+from harvester.simulator.config import SCALED_LINKS
 
 from .conftest import make_settings, wait_for
 
@@ -163,7 +164,8 @@ def test_missed_runs_coalesce_into_one_late_run(harness: Harness, clock: ManualC
 
 def test_a_job_never_runs_twice_at_once(tmp_path: Path) -> None:
     clock = ScaledClock(20.0)
-    sim = Simulator(SimConfig(latency=0.1), clock)  # every request takes 2 simulated seconds
+    # every request takes 2 simulated seconds; links live as many real seconds as unscaled
+    sim = Simulator(SimConfig(latency=0.1, **SCALED_LINKS), clock)
     h = Harness(tmp_path, sim, clock)
     try:
         h.write("jobs:\n  slow: {endpoint: member/info, every: 1s}\n")
@@ -329,7 +331,7 @@ def test_a_simulated_hour_of_twenty_jobs(tmp_path: Path) -> None:
     password login (and about one refresh per access-token lifetime)."""
     factor = 240.0
     clock = ScaledClock(factor)
-    sim = Simulator(SimConfig(), clock)
+    sim = Simulator(SimConfig(**SCALED_LINKS), clock)
     h = Harness(tmp_path, sim, clock)
     endpoints = [
         "member/info",

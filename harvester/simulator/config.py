@@ -13,6 +13,11 @@ DEMO_USERNAME = "driver@example.com"
 DEMO_PASSWORD = "sim-password"  # noqa: S105 - a made-up credential of the simulator
 
 
+# For runs on a scaled clock: links signed for 15 simulated minutes, as `expires` says, so that
+# 120 s (0.5 real seconds at x240) do not expire links a loaded machine has not fetched yet.
+SCALED_LINKS = {"link_signed_for": 900, "data_url_signed_for": 900}
+
+
 @dataclass
 class SimConfig:
     """Everything the simulator can be told; tests change fields at run time under its lock."""

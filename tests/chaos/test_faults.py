@@ -18,7 +18,7 @@ from harvester.clock import ScaledClock
 from harvester.runtime import open_runtime
 from harvester.service import Service, ServiceOptions
 from harvester.simulator import SimConfig, Simulator, SimulatorTransport
-from harvester.simulator.config import FAULT_KINDS
+from harvester.simulator.config import FAULT_KINDS, SCALED_LINKS
 
 from ..conftest import make_settings
 
@@ -50,7 +50,9 @@ MINUTE = 60.0
 
 def campaign(tmp_path: Path, hours: float, factor: float) -> None:
     clock = ScaledClock(factor)
-    sim = Simulator(SimConfig(chunk_size=30, fault_rate=0.10, fault_kinds=FAULT_KINDS), clock)
+    sim = Simulator(
+        SimConfig(chunk_size=30, fault_rate=0.10, fault_kinds=FAULT_KINDS, **SCALED_LINKS), clock
+    )
     settings = make_settings(tmp_path, sim.base_url)
     (tmp_path / "jobs.yaml").write_text(JOBS)
     begin = clock.now()

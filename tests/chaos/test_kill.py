@@ -20,6 +20,7 @@ import pytest
 
 from harvester.clock import ScaledClock, parse_iso
 from harvester.simulator import RunningSimulator, SimConfig, Simulator
+from harvester.simulator.config import SCALED_LINKS
 
 from ..conftest import db_rows, env_for, make_settings, wait_for
 
@@ -50,7 +51,7 @@ def caught_up(database: Path | str) -> bool:
 
 def kill_and_restart(tmp_path: Path, kills: int, seed: int, backend: str) -> None:
     clock = ScaledClock(300.0)  # a real second is five simulated minutes
-    sim = Simulator(SimConfig(chunk_size=25, latency=0.005), clock)
+    sim = Simulator(SimConfig(chunk_size=25, latency=0.005, **SCALED_LINKS), clock)
     rng = random.Random(seed)
     database: Path | str = tmp_path / "harvester.db" if backend.startswith("sqlite") else backend
     with RunningSimulator(sim) as server:
