@@ -191,7 +191,9 @@ def check_job(
             )
         )
     every = job.schedule.every
-    if every and doc.expiration_seconds and every < doc.expiration_seconds:
+    # a cursor or fan-out job asks something different each time: no poll repeats another
+    repeats = job.incremental is None and job.for_each is None
+    if repeats and every and doc.expiration_seconds and every < doc.expiration_seconds:
         warnings.append(
             Problem(
                 file,

@@ -141,16 +141,18 @@ def auth_logout(state: State) -> None:
 
 
 def load_job_config(state: State, path: Path | None = None, strict: bool = False) -> Any:
-    """The jobs file, checked against the stored catalogue when a database exists (a job the
-    catalogue contradicts is an error when `strict`, else disabled and listed in `rejected`)."""
+    """The jobs file through the one loader, checked against the stored catalogue when a
+    database exists (see jobs_file.load_jobs_file)."""
     from .db import sqlite_path
-    from .scheduler import load_jobs_file
+    from .jobs_file import load_jobs_file
 
+    jobs_path = path or state.settings.jobs_path
+    env = state.settings.env()
     database = sqlite_path(state.settings.database_url)
     if database is not None and not database.exists():
-        return load_jobs_file(path or state.settings.jobs_path)
+        return load_jobs_file(jobs_path, strict=strict, env=env)
     with state.database() as engine:
-        return load_jobs_file(path or state.settings.jobs_path, engine, strict=strict)
+        return load_jobs_file(jobs_path, engine, strict=strict, env=env)
 
 
 def find_job(config: Any, name: str) -> Any:
@@ -217,13 +219,23 @@ def jobs_validate(state: State, file: Path | None) -> None:
         sys.exit(1)
     for warning in config.warnings:
         click.echo(f"warning: {warning}", err=True)
-    enabled = len(config.enabled())
-    click.echo(f"{config.path}: {len(config.jobs)} job(s), {enabled} enabled: valid")
+    from .scheduler import CATALOG_JOB
+
+    own = [job for job in config.jobs.values() if job is not CATALOG_JOB]  # not the built-in
+    enabled = sum(job.enabled for job in own)
+    checked = (
+        f"checked against the catalogue of {config.catalogue_at}"
+        if config.catalogue_at
+        else "catalogue checks skipped: no catalogue stored yet (`harvester catalog` fetches it)"
+    )
+    click.echo(f"{config.path}: {len(own)} job(s), {enabled} enabled: valid; {checked}")
 
 
 @cli.command()
 @click.argument("job_name")
-@click.option("--since", required=True, help="A date or time (2026-09-01), or -90d.")
+@click.option(
+    "--since", required=True, help="A date (2026-09-01), a time, or back from now (90d, -90d)."
+)
 @click.option("--until", help="A date or time; default: now (fixed when the backfill starts).")
 @pass_state
 def backfill(state: State, job_name: str, since: str, until: str | None) -> None:
@@ -241,11 +253,8 @@ def backfill(state: State, job_name: str, since: str, until: str | None) -> None
     try:
         since_at = parse_start(since, clock.now())
         until_at = parse_start(until, clock.now()) if until else None
-    except ValueError:
-        raise ConfigError(
-            "--since and --until take a date (2026-09-01), a time "
-            "(2026-09-01T06:00Z) or a relative time (-90d)"
-        ) from None
+    except ValueError as exc:
+        raise ConfigError(f"--since/--until: {exc}") from None
     bar = ProgressBar(job_name) if sys.stderr.isatty() else None
     with state.runtime(clock=clock) as runtime:
         try:
@@ -374,7 +383,6 @@ def catalog_diff(state: State) -> None:
 @pass_state
 def get(state: State, endpoint: str, params: tuple[str, ...], raw: bool, save: bool) -> None:
     """Fetch an endpoint now and print its resolved JSON (chunks merged into their rows)."""
-    import os
 
     from .catalog import check_job, parse_catalogue, stored_catalogues
     from .client import Api
@@ -390,7 +398,9 @@ def get(state: State, endpoint: str, params: tuple[str, ...], raw: bool, save: b
     path = normalise_endpoint(endpoint)
     with state.runtime() as runtime:
         try:
-            resolved = {n: render(v, runtime.clock.now(), os.environ) for n, v in values.items()}
+            now = runtime.clock.now()
+            env = state.settings.env()
+            resolved = {n: render(v, now, env) for n, v in values.items()}
         except TemplateError as exc:
             raise ConfigError(str(exc)) from None
         stored = stored_catalogues(runtime.engine, 1)

@@ -110,6 +110,8 @@ def parse_clock(spec: str) -> Clock:
         factor_text, _, origin_text = spec[len("scaled:") :].partition("@")
         factor = float(factor_text)
         origin = float(origin_text) if origin_text else None
+        if not 0 < factor <= 1e6 or not (origin is None or abs(origin) < 1e11):
+            raise ValueError("FACTOR must be above 0 and at most 1e6, ORIGIN epoch seconds")
         return ScaledClock(factor, origin)
     raise ValueError("expected 'system' or 'scaled:FACTOR@ORIGIN'")
 

@@ -205,7 +205,7 @@ EXAMPLE_QUERIES = (
 
 
 def _jobs(path: Path) -> dict[str, JobSpec]:
-    from .scheduler import load_jobs_file
+    from .jobs_file import load_jobs_file
 
     jobs = load_jobs_file(path).jobs
     return {name: job for name, job in jobs.items() if name != "catalog"}

@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .clock import parse_iso
-from .durations import parse_duration
+from .durations import parse_moment
 from .jsonpath import Step
 
 # a window that closed this long ago is final: iRacing has published every race ending in it
@@ -53,11 +52,8 @@ def end_param_for(param: str) -> str:
 
 
 def parse_start(text: str, now: float) -> float:
-    """A cursor's start: an ISO date or date-time, or a time relative to now (`-7d`)."""
-    value = text.strip()
-    if value.startswith("-"):
-        return now - parse_duration(value[1:])
-    return parse_iso(value)
+    """A cursor's start: an ISO date or date-time, or a time relative to now (`-7d`, `7d`)."""
+    return parse_moment(text, now)
 
 
 def plan_windows(cursor: float, now: float, window: float) -> Iterator[Window]:

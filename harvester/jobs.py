@@ -15,9 +15,8 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -51,6 +50,7 @@ JOB_KEYS = (
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 ENDPOINT = re.compile(r"^/?(?:data/)?(?:[a-z0-9_]+/[a-z0-9_]+|doc)/?$")
 MAX_RETRIES = 10
+MIN_EVERY = 1.0  # seconds: a shorter interval only piles up skipped runs
 MAX_DEPTH = 32  # jobs.yaml needs five levels; deeper is a mistake or an alias holding itself
 MAX_VALUES = 100_000  # values after expanding aliases (a "billion laughs" file stops here)
 
@@ -70,10 +70,17 @@ class Problem:
 class JobsError(ConfigError):
     """jobs.yaml is wrong. `str()` is the first problem on one line; `problems` lists all."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], partial: JobsConfig | None = None) -> None:
         self.problems = problems
+        self.partial = partial  # the jobs that could be read, for checks in the same pass
         more = f" (and {len(problems) - 1} more; `harvester jobs validate` lists them)"
         super().__init__(str(problems[0]) + (more if len(problems) > 1 else ""))
+
+
+def job_of(problem: Problem) -> str:
+    """The job a problem is about ("" for the file's other parts)."""
+    parts = problem.field.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "jobs" else ""
 
 
 @dataclass(frozen=True)
@@ -108,10 +115,13 @@ class JobsConfig:
     path: str
     jobs: Mapping[str, JobSpec]
     warnings: tuple[Problem, ...] = ()  # advice that does not stop the file being used
-    rejected: tuple[Problem, ...] = ()  # catalogue problems of jobs disabled because of them
+    # problems of jobs disabled because of them: the catalogue contradicts them, or a
+    # `{env:NAME}` of theirs is not set
+    rejected: tuple[Problem, ...] = ()
+    catalogue_at: str | None = None  # when the catalogue it was checked against was fetched
 
     def problems_of(self, name: str) -> list[Problem]:
-        return [p for p in self.rejected if p.field.split(".")[1:2] == [name]]
+        return [p for p in self.rejected if job_of(p) == name]
 
     def enabled(self) -> list[JobSpec]:
         return [job for job in self.jobs.values() if job.enabled]
@@ -218,6 +228,7 @@ class _Checker:
     def __init__(self, file: str, cron_check: Callable[[str], str | None] | None) -> None:
         self.file = file
         self.problems: list[Problem] = []
+        self.unset: list[Problem] = []  # `{env:NAME}` not set: the job is disabled
         self.cron_check = cron_check
 
     def add(self, line: int, where: str, message: str) -> None:
@@ -238,11 +249,11 @@ class _Checker:
                 self.add(node.line, f"{where}.{key}" if where else key, f"unknown key{hint}")
         return meant
 
-    def duration(self, node: _Node | None, where: str) -> float | None:
+    def duration(self, node: _Node | None, where: str, zero: bool = False) -> float | None:
         if node is None or node.value is None:
             return None
         try:
-            return parse_duration(node.value)
+            return parse_duration(node.value, zero=zero)
         except ValueError as exc:
             self.add(node.line, where, str(exc))
             return None
@@ -299,8 +310,10 @@ class _Checker:
             ) or isinstance(value, scalar):
                 result[name] = value
                 error = templates.check(query_value(value), env)
-                if error:
-                    self.add(child.line, f"{where}.{name}", error)
+                if isinstance(error, templates.UnsetVariable):  # that job only is disabled
+                    self.unset.append(Problem(self.file, child.line, f"{where}.{name}", str(error)))
+                elif error:
+                    self.add(child.line, f"{where}.{name}", str(error))
             else:
                 self.add(
                     child.line,
@@ -365,10 +378,13 @@ def parse_jobs(
             if spec is not None:
                 specs[name] = spec
     _check_fan_out(check, specs)
+    disabled = {job_of(problem) for problem in check.unset}
+    specs = {n: replace(s, enabled=False) if n in disabled else s for n, s in specs.items()}
+    config = JobsConfig(file, specs, rejected=tuple(check.unset))
     if check.problems:
         check.problems.sort(key=lambda p: p.line)
-        raise JobsError(check.problems)
-    return JobsConfig(file, specs)
+        raise JobsError(check.problems, partial=config)
+    return config
 
 
 def _job(
@@ -431,8 +447,17 @@ def _job(
             where,
             "needs a schedule: `every` (30s, 15m, 1h, 1d) or `cron`, here or in `defaults`",
         )
+    if every is not None and every < MIN_EVERY and every_node is not None:
+        check.add(every_node.line, every_where, f"{every_node.value!r} is under one second")
+        every = None
     jitter_node, jitter_where = pick("jitter")
-    jitter = check.duration(jitter_node, jitter_where) or 0.0
+    jitter = check.duration(jitter_node, jitter_where, zero=True) or 0.0
+    if every and jitter > every and jitter_node is not None:
+        check.add(
+            jitter_node.line,
+            jitter_where,
+            f"{jitter_node.value!r} is longer than the interval ({format_duration(every)})",
+        )
     timeout_node, timeout_where = pick("timeout")
     retries_node, retries_where = pick("retries")
     enabled_node, enabled_where = pick("enabled")
@@ -467,24 +492,6 @@ def _job(
         description=str(description.value) if description and description.value else None,
         line=node.line,
     )
-
-
-def load_jobs(
-    path: Path,
-    *,
-    cron_check: Callable[[str], str | None] | None = None,
-    env: Mapping[str, str] | None = None,
-) -> JobsConfig:
-    """Read and validate a jobs file; a missing or unreadable file is a ConfigError."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: no such jobs file (set HARVESTER_JOBS, or copy the example jobs.yaml)"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the jobs file: {exc}") from None
-    return parse_jobs(text, str(path), cron_check=cron_check, env=env)
 
 
 MIN_WINDOW = 3600.0

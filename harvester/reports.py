@@ -11,8 +11,8 @@ from sqlalchemy import Engine, and_, func, select
 
 from . import db
 from .bookkeeping import all_cursors, item_counts
-from .clock import Clock, iso_seconds, parse_iso
-from .durations import parse_duration
+from .clock import Clock, iso_seconds
+from .durations import parse_moment
 from .errors import ConfigError
 from .jobs import JobsConfig
 from .models import Run, ServiceState
@@ -124,18 +124,10 @@ def jobs_overview(engine: Engine, config: JobsConfig, info: ServiceInfo) -> list
 
 def parse_since(text: str, clock: Clock) -> str:
     """`--since`: an ISO date or time, or a duration back from now (`2h`, `-7d`, `7d`)."""
-    value = text.strip()
     try:
-        return iso_seconds(clock.now() - parse_duration(value.lstrip("-")))
-    except ValueError:
-        pass
-    try:
-        return iso_seconds(parse_iso(value))
-    except ValueError:
-        raise ConfigError(
-            f"--since {text!r} is neither a date (2026-11-01, 2026-11-01T06:00Z) nor a duration "
-            "(2h, 7d)"
-        ) from None
+        return iso_seconds(parse_moment(text, clock.now()))
+    except ValueError as exc:
+        raise ConfigError(f"--since: {exc}") from None
 
 
 def list_runs(

@@ -9,7 +9,6 @@ maintenance, interrupted, skipped) with a one-line reason, and one log line says
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -192,7 +191,10 @@ class Runner:
     def params(self, job: JobSpec) -> dict[str, str]:
         """The job's parameters with their templates resolved now."""
         now = self.clock.now()
-        return {name: render(query_value(v), now, os.environ) for name, v in job.params.items()}
+        return {
+            name: render(query_value(v), now, self.client.settings.env())
+            for name, v in job.params.items()
+        }
 
     def _cursor(
         self, job: JobSpec, run_id: int, cancel: CancelToken, counts: RunCounts, stats: FetchStats

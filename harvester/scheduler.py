@@ -11,21 +11,18 @@ skipped because its previous run is still going) is the caller's decision, not t
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import Engine
 
-from .catalog import CATALOG_ENDPOINT, check_jobs, stored_catalogues
+from .catalog import CATALOG_ENDPOINT
 from .clock import Clock, utc
-from .jobs import JobsConfig, JobsError, JobSpec, Schedule, load_jobs
+from .jobs import JobSpec, Schedule
 from .logs import get_logger
 
 log = get_logger("harvester.scheduler")
@@ -42,33 +39,6 @@ def cron_error(expression: str) -> str | None:
     except ValueError as exc:
         return str(exc)
     return None
-
-
-def load_jobs_file(path: Path, engine: Engine | None = None, *, strict: bool = True) -> JobsConfig:
-    """jobs.yaml as the service uses it: validated (cron expressions and `{env:...}` templates
-    included), with the built-in catalogue job, and checked against the newest stored /data
-    catalogue when there is a database with one.
-
-    A job the catalogue contradicts is an error when `strict` (`jobs validate`); otherwise it is
-    disabled and listed in `rejected`, so that one endpoint renamed by iRacing does not stop
-    the service from starting with all the others."""
-    config = load_jobs(path, cron_check=cron_error, env=os.environ)
-    if CATALOG_JOB.name not in config.jobs:
-        config = replace(config, jobs={**config.jobs, CATALOG_JOB.name: CATALOG_JOB})
-    if engine is not None:
-        stored = stored_catalogues(engine, 1)
-        if stored:
-            fetched_at, catalogue = stored[0]
-            problems, warnings = check_jobs(config, catalogue, fetched_at)
-            if problems and strict:
-                raise JobsError(problems)
-            rejected = {problem.field.split(".")[1] for problem in problems}
-            jobs = {
-                name: replace(job, enabled=False) if name in rejected else job
-                for name, job in config.jobs.items()
-            }
-            config = replace(config, jobs=jobs, warnings=tuple(warnings), rejected=tuple(problems))
-    return config
 
 
 CATALOG_JOB = JobSpec(

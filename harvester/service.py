@@ -9,7 +9,6 @@ SIGTERM or SIGINT starts no new run, lets runs in flight finish for a while, the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -30,12 +29,14 @@ from . import db
 from .clock import iso_seconds
 from .errors import ConfigError
 from .jobs import JobsConfig, JobsError
+from .jobs_file import fingerprint as jobs_fingerprint
+from .jobs_file import load_jobs_file
 from .logs import get_logger
 from .models import Run, ServiceState
 from .retry import backoff_delay
 from .runner import RunOutcome
 from .runtime import Runtime
-from .scheduler import JobScheduler, load_jobs_file
+from .scheduler import JobScheduler
 from .status import RunStatus
 from .text import printable
 
@@ -102,9 +103,11 @@ class Service:
         if not self._elect():
             return  # asked to stop while standby
         try:
-            self.config = load_jobs_file(self.jobs_path, self.runtime.engine, strict=False)
+            self.config = load_jobs_file(
+                self.jobs_path, self.runtime.engine, strict=False, env=self.runtime.settings.env()
+            )
             self._warn(self.config)
-            self._fingerprint = _fingerprint(self.jobs_path)
+            self._fingerprint = jobs_fingerprint(self.jobs_path)
             archive = self.runtime.archive
             interrupted = archive.mark_interrupted(active_service=True)
             orphans = archive.collect_orphans()
@@ -316,12 +319,14 @@ class Service:
 
     def reload(self, forced: bool = False) -> bool:
         """Apply jobs.yaml if it changed (or when forced); keep the old jobs if it is invalid."""
-        fingerprint = _fingerprint(self.jobs_path)
+        fingerprint = jobs_fingerprint(self.jobs_path)
         if not forced and fingerprint == self._fingerprint:
             return False
         self._fingerprint = fingerprint
         try:
-            config = load_jobs_file(self.jobs_path, self.runtime.engine, strict=False)
+            config = load_jobs_file(
+                self.jobs_path, self.runtime.engine, strict=False, env=self.runtime.settings.env()
+            )
         except JobsError as exc:
             log.error(
                 "jobs.reload_failed",
@@ -400,13 +405,6 @@ class Service:
                 db.upsert(conn, ServiceState, {"id": SERVICE_ROW}, values, on_insert=who)
         except Exception as exc:  # a heartbeat must never stop the service
             log.warning("service.heartbeat_failed", error=printable(str(exc).split("\n")[0]))
-
-
-def _fingerprint(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return "missing"
 
 
 class Signals:

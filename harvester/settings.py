@@ -7,16 +7,24 @@ login name of whoever runs the process (Windows always sets it), never the iRaci
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
 from .errors import ConfigError
 
+# the largest sensible value of each numeric setting (a larger one is a typo, or an attack)
+MAXIMA = {
+    "REQUEST_TIMEOUT": 3600.0,
+    "TOKEN_REFRESH_BUFFER_SECONDS": 86400.0,
+    "HARVESTER_PASSWORD_GRANTS_PER_HOUR": 100.0,
+}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "human")
 
@@ -69,6 +77,12 @@ class Settings:
     http_token: str = field(default="", repr=False)
     alert_webhook: str = field(default="", repr=False)
     alert_after: int = 3
+    # the variables the settings were read from (`.env` under the process environment), for
+    # `{env:NAME}` templates; None: the process environment
+    environment: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+
+    def env(self) -> Mapping[str, str]:
+        return os.environ if self.environment is None else self.environment
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -153,6 +167,7 @@ def load_settings(
         alert_after=_positive_int(
             "HARVESTER_ALERT_AFTER", get("HARVESTER_ALERT_AFTER"), defaults.alert_after
         ),
+        environment={**file_env, **process_env},
     )
 
 
@@ -196,6 +211,13 @@ def _url(name: str, value: str | None, default: str) -> str:
     text = (value or default).strip().rstrip("/")
     if not text.startswith(("http://", "https://")):
         raise ConfigError(f"{name} must be an http(s) URL, got {text!r}")
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (raises for a port that is not a number from 0 to 65535)
+    except ValueError as exc:
+        raise ConfigError(f"{name} is not a usable URL ({exc}), got {text!r}") from None
+    if not parts.hostname or any(ch.isspace() for ch in text):
+        raise ConfigError(f"{name} is not a usable URL (no host, or a space), got {text!r}")
     return text
 
 
@@ -231,11 +253,17 @@ def _optional_choice(name: str, value: str | None, choices: tuple[str, ...]) -> 
 
 
 def _number(name: str, value: str, kind: type[float] | type[int]) -> float:
+    """A finite number within MAXIMA[name] (not NaN, not inf, not 1e99)."""
+    noun = "a whole number" if kind is int else "a number"
     try:
-        return kind(value.strip())
+        number = kind(value.strip())
     except ValueError:
-        noun = "a whole number" if kind is int else "a number"
         raise ConfigError(f"{name} must be {noun}, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    if number > MAXIMA.get(name, math.inf):
+        raise ConfigError(f"{name} must be at most {MAXIMA[name]:g}, got {value!r}")
+    return number
 
 
 def _positive_float(name: str, value: str | None, default: float) -> float:

@@ -12,10 +12,10 @@ import re
 from collections.abc import Mapping
 
 from .clock import utc
-from .durations import parse_duration
+from .durations import parse_moment
 
 _TEMPLATE = re.compile(r"\{([^{}]*)\}")
-_RELATIVE = re.compile(r"^(now|today)?([+-])(.+)$")
+_RELATIVE = re.compile(r"^(now|today)?\s*([+-].+)$")  # the offset in the grammar of durations.py
 KNOWN = "{now}, {today}, {-7d}, {now-12h}, {today-1d}, {env:NAME}"
 # credentials and keys: never sent as a parameter nor stored with one
 _SECRET_VARIABLES = (
@@ -29,6 +29,10 @@ _SECRET_VARIABLES = (
 
 class TemplateError(ValueError):
     pass
+
+
+class UnsetVariable(TemplateError):
+    """`{env:NAME}` with NAME not set: that job cannot run, the others can."""
 
 
 def iso_minute(epoch: float) -> str:
@@ -51,16 +55,18 @@ def _expand(expression: str, now: float, env: Mapping[str, str]) -> str:
                 "sent to iRacing and stored in the archive)"
             )
         if name not in env:
-            raise TemplateError(f"{{env:{name}}}: the environment variable {name} is not set")
+            raise UnsetVariable(
+                f"{{env:{name}}}: the environment variable {name} is not set (in the "
+                "environment or .env); the job is disabled"
+            )
         return env[name]
     match = _RELATIVE.match(text)
     if match:
-        base, sign, amount = match.groups()
+        base, offset = match.groups()
         try:
-            seconds = parse_duration(amount)
+            moment = parse_moment(f"now{offset}", now)
         except ValueError:
-            raise TemplateError(f"{{{text}}}: {amount!r} is not a duration") from None
-        moment = now + seconds if sign == "+" else now - seconds
+            raise TemplateError(f"{{{text}}}: {offset[1:].strip()!r} is not a duration") from None
         if base == "today":
             return utc(moment).strftime("%Y-%m-%d")
         return iso_minute(moment)
@@ -72,12 +78,12 @@ def render(value: str, now: float, env: Mapping[str, str]) -> str:
     return _TEMPLATE.sub(lambda m: _expand(m.group(1), now, env), value)
 
 
-def check(value: str, env: Mapping[str, str]) -> str | None:
+def check(value: str, env: Mapping[str, str]) -> TemplateError | None:
     """Why a value's templates cannot be resolved, or None (for jobs.yaml validation)."""
     try:
         render(value, 0.0, env)
     except TemplateError as exc:
-        return str(exc)
+        return exc
     return None
 
 

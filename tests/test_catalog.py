@@ -11,8 +11,9 @@ import pytest
 
 from harvester.catalog import check_jobs, diff, parse_catalogue
 from harvester.jobs import JobsConfig, JobSpec, parse_jobs
+from harvester.jobs_file import load_jobs_file
 from harvester.runtime import Runtime
-from harvester.scheduler import CATALOG_JOB, load_jobs_file
+from harvester.scheduler import CATALOG_JOB
 from harvester.simulator import RunningSimulator, Simulator
 
 from .conftest import REFERENCE, env_for, make_settings
@@ -233,3 +234,36 @@ def test_a_job_the_catalogue_contradicts_is_disabled_not_fatal(
         assert [p.field for p in service.config.rejected] == ["jobs.renamed.endpoint"]
     finally:
         service.stop()
+
+
+def test_validation_reports_layout_and_catalogue_problems_in_one_pass(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    from harvester.jobs import JobsError
+
+    assert runtime.runner.run(CATALOG_JOB).ok
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text(
+        "jobs:\n  a: {endpoint: member/infoo, every: 1h}\n  b: {endpoint: member/info, evry: 1h}\n"
+    )
+    with pytest.raises(JobsError) as caught:
+        load_jobs_file(jobs, runtime.engine)
+    fields = [problem.field for problem in caught.value.problems]
+    assert "jobs.a.endpoint" in fields and "jobs.b.evry" in fields
+
+
+def test_no_expiration_warning_for_jobs_whose_requests_differ(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    assert runtime.runner.run(CATALOG_JOB).ok
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text(
+        "jobs:\n"
+        "  s: {endpoint: results/search_series, every: 1m, incremental: "
+        "{cursor: end_time, param: finish_range_begin, start: -1d}}\n"
+        "  d: {endpoint: results/get, every: 1m, for_each: "
+        '{job: s, path: "$[*].subsession_id", param: subsession_id}}\n'
+        "  m: {endpoint: member/info, every: 1s}\n"
+    )
+    config = load_jobs_file(jobs, runtime.engine)
+    assert {problem.field.split(".")[1] for problem in config.warnings} <= {"m"}

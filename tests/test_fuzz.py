@@ -45,12 +45,13 @@ from harvester.jobs import (
     parse_jobs,
     query_value,
 )
+from harvester.jobs_file import load_jobs_file
 from harvester.jsonpath import compile_path
 from harvester.maintenance import MaintenancePause
 from harvester.ratelimit import RateBudget
 from harvester.runner import Runner, RunOutcome
 from harvester.runtime import Runtime, open_runtime
-from harvester.scheduler import cron_error, fire_times, load_jobs_file
+from harvester.scheduler import cron_error, fire_times
 from harvester.settings import Settings
 from harvester.simulator import Simulator, SimulatorTransport
 from harvester.templates import render

@@ -10,7 +10,8 @@ import pytest
 from harvester.durations import format_duration, parse_duration
 from harvester.errors import ConfigError
 from harvester.jobs import JobsError, parse_jobs, query_value
-from harvester.scheduler import cron_error, load_jobs_file
+from harvester.jobs_file import load_jobs_file
+from harvester.scheduler import cron_error
 
 
 def parse(text: str) -> object:

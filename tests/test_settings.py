@@ -104,3 +104,24 @@ def test_a_bad_value_gets_one_line_naming_the_variable(name: str, value: str) ->
     message = str(caught.value)
     assert name in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("REQUEST_TIMEOUT", "1e99", "REQUEST_TIMEOUT must be at most 3600"),
+        ("REQUEST_TIMEOUT", "inf", "REQUEST_TIMEOUT must be a finite number"),
+        ("TOKEN_REFRESH_BUFFER_SECONDS", "nan", "TOKEN_REFRESH_BUFFER_SECONDS must be a finite"),
+        ("HARVESTER_CLOCK", "scaled:nan", "HARVESTER_CLOCK: FACTOR must be above 0"),
+        ("HARVESTER_CLOCK", "scaled:inf", "HARVESTER_CLOCK: FACTOR must be above 0"),
+        ("IRACING_DATA_URL", "http://[::1", "IRACING_DATA_URL is not a usable URL"),
+        ("IRACING_OAUTH_URL", "https://x:99999/oauth2", "IRACING_OAUTH_URL is not a usable URL"),
+    ],
+)
+def test_hostile_numbers_and_urls_stop_with_one_line_naming_the_setting(
+    name: str, value: str, says: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({name: value}, env_file=None)
+    message = str(caught.value)
+    assert message.startswith(says) and message.splitlines() == [message]
