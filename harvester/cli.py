@@ -24,6 +24,7 @@ from .errors import ConfigError, HarvesterError
 from .jobs import JobSpec
 from .logs import configure_logging
 from .output import FORMATS, render, render_stream
+from .posix import require_posix
 from .query import MAX_ANSWER_BYTES, MAX_VALUE_BYTES
 from .redact import redact_text
 from .settings import Settings, load_settings
@@ -733,6 +734,7 @@ cli.add_command(healthcheck)
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the CLI; turn every failure into one line and an exit code."""
     try:
+        require_posix()
         cli.main(
             args=list(argv) if argv is not None else None,
             prog_name="harvester",

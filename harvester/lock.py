@@ -11,7 +11,6 @@ standby and one of them takes the lock the moment the active one's connection is
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 from pathlib import Path
@@ -20,6 +19,9 @@ from typing import Any, Protocol
 from sqlalchemy import Engine
 
 from .errors import ConfigError
+
+if os.name == "posix":  # elsewhere harvester stops at start-up (harvester.posix)
+    import fcntl
 
 ATTEMPTS = 5
 

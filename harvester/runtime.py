@@ -18,6 +18,7 @@ from .oauth.keys import load_keyring
 from .oauth.session import OAuthSession
 from .oauth.store import TokenStore
 from .oauth.tokens import identity_of
+from .posix import require_posix
 from .ratelimit import RateBudget
 from .runner import Runner
 from .settings import Settings
@@ -78,6 +79,7 @@ def open_runtime(
     transport: httpx.BaseTransport | None = None,
     clock: Clock | None = None,
 ) -> Runtime:
+    require_posix()
     engine = open_database(settings.database_url)
     http = build_http_client(settings, transport)
     store = TokenStore(
