@@ -28,6 +28,7 @@ from .posix import require_posix
 from .query import MAX_ANSWER_BYTES, MAX_VALUE_BYTES
 from .redact import redact_text
 from .settings import Settings, load_settings
+from .status import RunStatus
 
 
 class State:
@@ -429,7 +430,11 @@ def get(state: State, endpoint: str, params: tuple[str, ...], raw: bool, save: b
 
 @cli.command()
 @click.option("--job", help="Only this job.")
-@click.option("--status", help="Only runs with this status (success, failed, skipped, ...).")
+@click.option(
+    "--status",
+    type=click.Choice([str(status.value) for status in RunStatus]),
+    help="Only runs with this status.",
+)
 @click.option("--since", help="A date (2026-11-01) or a duration back from now (2h, 7d).")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--format", "fmt", type=click.Choice(FORMATS[:3]), default="table", show_default=True)

@@ -143,8 +143,18 @@ def run_demo(duration: float, folder: Path, echo: Callable[[str], None] = print)
         echo("")
     echo("More on the demo archive (harvester is .venv/bin/harvester):")
     for sql in EXAMPLE_QUERIES:
-        echo(f'  HARVESTER_DATABASE_URL={url} harvester query "{sql}"')
+        echo(f'  HARVESTER_DATABASE_URL={url} {_harvester_command()} query "{sql}"')
     return result
+
+
+def _harvester_command() -> str:
+    """The `harvester` of this installation (the venv's, which need not be on PATH)."""
+    import shutil
+
+    beside = Path(sys.executable).parent / "harvester"
+    if beside.exists():
+        return str(beside)
+    return shutil.which("harvester") or f"{sys.executable} -m harvester"
 
 
 @contextmanager
@@ -198,7 +208,9 @@ def _answer(settings: Settings, sql: str) -> str:
 
 EXAMPLE_QUERIES = (
     "SELECT job, status, count(*) AS runs FROM runs GROUP BY job, status ORDER BY job",
-    "SELECT json_extract(row, '$.series_name') AS series, count(*) AS races "
+    # each race once, however many polls returned it
+    "SELECT json_extract(row, '$.series_name') AS series, "
+    "count(DISTINCT json_extract(row, '$.subsession_id')) AS races "
     "FROM result_rows WHERE job = 'my_results' GROUP BY series ORDER BY races DESC",
     "SELECT job, fetched_at, length(body) AS bytes FROM latest_results ORDER BY job",
 )

@@ -182,3 +182,9 @@ def test_every_command_has_help_and_is_documented_in_the_readme(run_cli) -> None
         result = run_cli(*words, "--help")
         assert result.code == 0 and "Usage:" in result.out, command
         assert re.search(rf"`{re.escape(command)}[ `\]]", readme), f"{command} not in README"
+
+
+def test_runs_refuses_an_unknown_status(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    env = {"HARVESTER_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}"}
+    result = run_cli("runs", "--status", "sucess", env=env)
+    assert result.code == 2 and "'sucess' is not one of" in result.err
