@@ -202,7 +202,19 @@ def jobs(ctx: click.Context, fmt: str) -> None:
     config = load_job_config(state)
     with state.database() as engine:
         rows = jobs_overview(engine, config, service_info(engine, state.settings.database_url))
-    columns = ("job", "endpoint", "schedule", "next_run", "last_status", "last_success", "cursor")
+    for row in rows:  # why a job does not run (the catalogue contradicts it, an unset variable)
+        problems = config.problems_of(row["job"]) if row["job"] in config.jobs else []
+        row["disabled"] = problems[0].message if problems else None
+    columns = (
+        "job",
+        "endpoint",
+        "schedule",
+        "next_run",
+        "last_status",
+        "last_success",
+        "cursor",
+        "disabled",
+    )
     click.echo(render(columns, [[row[c] for c in columns] for row in rows], fmt), nl=False)
 
 
@@ -280,9 +292,12 @@ class ProgressBar:
 
     def __init__(self, label: str) -> None:
         self.label = label
+        self.open = False  # the bar's line is not ended yet
 
     def update(self, progress: Any) -> None:
         from .durations import format_duration
+
+        self.open = progress.done < progress.total
 
         width = 24
         filled = int(width * progress.done / max(progress.total, 1))
@@ -291,12 +306,14 @@ class ProgressBar:
             f"\r{self.label} [{'#' * filled}{'-' * (width - filled)}] "
             f"{progress.done}/{progress.total} windows  {progress.rate_per_minute:.1f}/min  "
             f"ETA {format_duration(eta) if eta is not None else '?'}   ",
-            nl=False,
+            nl=not self.open,  # a finished bar ends its line before anything else is written
             err=True,
         )
 
     def close(self) -> None:
-        click.echo("", err=True)
+        if self.open:
+            click.echo("", err=True)
+            self.open = False
 
 
 def log_progress(job: str) -> Any:
@@ -437,7 +454,7 @@ def get(state: State, endpoint: str, params: tuple[str, ...], raw: bool, save: b
 )
 @click.option("--since", help="A date (2026-11-01) or a duration back from now (2h, 7d).")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
-@click.option("--format", "fmt", type=click.Choice(FORMATS[:3]), default="table", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @pass_state
 def runs(
     state: State, job: str | None, status: str | None, since: str | None, limit: int, fmt: str

@@ -138,3 +138,27 @@ def test_one_grammar_of_times() -> None:
     assert parse_moment("2026-09-01", now) == parse_start("2026-09-01", now)
     with pytest.raises(ValueError, match="is neither a date"):
         parse_moment("last week", now)
+
+
+def test_jobs_shows_why_a_job_is_disabled(tmp_path: Path, run_cli: object) -> None:
+    import json
+
+    write(tmp_path, ENV_JOBS)
+    env = {"HARVESTER_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}"}
+    result: CliResult = run_cli("jobs", "--format", "json", env=env)  # type: ignore[operator]
+    rows = {row["job"]: row for row in json.loads(result.out)}
+    assert "MY_CUST_ID is not set" in rows["mine"]["disabled"]
+    assert rows["other"]["disabled"] is None
+
+
+def test_a_finished_progress_bar_ends_its_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from harvester.cli import ProgressBar
+
+    bar = ProgressBar("job")
+    bar.update(SimpleNamespace(done=1, total=2, rate_per_minute=1.0, eta_seconds=60.0))
+    bar.update(SimpleNamespace(done=2, total=2, rate_per_minute=1.0, eta_seconds=0.0))
+    bar.close()
+    err = capsys.readouterr().err
+    assert err.endswith("\n") and err.count("\n") == 1
