@@ -53,6 +53,7 @@ def test_jobs_shows_schedule_and_last_runs(run_cli, env: dict[str, str]) -> None
         "last_status",
         "last_success",
         "cursor",
+        "disabled",
     ]
 
 
