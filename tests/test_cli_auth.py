@@ -93,6 +93,17 @@ def test_keys_rotate_command(run_cli, tmp_path: Path, loopback: RunningSimulator
     assert json.loads(run_cli("auth", "status", "--format", "json", env=env).out)["logged_in"]
 
 
+def test_keys_rotate_with_a_stored_session_and_no_key_fails(
+    run_cli, tmp_path: Path, loopback: RunningSimulator
+) -> None:
+    env = env_for(_settings(tmp_path, loopback))
+    assert run_cli("auth", "login", env=env).code == 0
+    (tmp_path / "harvester.key").unlink()  # the key file beside the database is lost
+    result = run_cli("keys", "rotate", env=env)
+    assert result.code == 2 and "a session is stored but no encryption key" in result.err
+    assert "nothing to rotate" not in result.out
+
+
 def test_keys_generate_prints_a_fernet_key(run_cli) -> None:
     result = run_cli("keys", "generate")
     assert result.code == 0 and len(result.out.strip()) == 44

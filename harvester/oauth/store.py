@@ -16,7 +16,7 @@ from ..models import AuthEvent, AuthState, OAuthToken
 from ..redact import redact_text, register_token
 from ..retry import MAX_RETRY_AFTER
 from ..settings import Settings
-from .keys import KeyRing, rotate_keys
+from .keys import KeyRing, load_key_source, rotate_keys
 from .tokens import Tokens
 
 SESSION_ROW = 1
@@ -190,7 +190,17 @@ def _same(connection: Connection) -> Iterator[Connection]:
 
 
 def rotate_encryption(settings: Settings, engine: Engine) -> str:
-    """Re-encrypt every stored secret with the newest key, all or nothing; say what was done."""
+    """Re-encrypt every stored secret with the newest key, all or nothing; say what was done.
+    A stored session without any key is an error, not "nothing to rotate"."""
+    if load_key_source(settings, create=False) is None:
+        with engine.connect() as conn:
+            stored = conn.execute(select(func.count()).select_from(OAuthToken)).scalar_one()
+        if stored:
+            raise TokenKeyError(
+                "a session is stored but no encryption key was found (HARVESTER_KEY or the key "
+                "file): it can be neither read nor rotated; restore the key, or `harvester auth "
+                "logout` and log in again"
+            )
     return rotate_keys(settings, lambda keyring: _reencrypt(engine, keyring))
 
 
