@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest bench chaos clean
+.PHONY: demo test test-fast lint typecheck pytest bench chaos clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q -m "not chaos"
+
+# the loop while changing code: lint, types, and every test but the slow and chaos ones
+test-fast: lint typecheck
+	$(BIN)/pytest -q -m "not slow and not chaos"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -11,6 +11,8 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+import pytest
+
 from harvester.simulator import RunningSimulator, Simulator
 
 from .conftest import env_for, make_settings
@@ -78,6 +80,7 @@ def test_a_broken_jobs_file_names_file_line_and_field(
     assert "Traceback" not in result.err
 
 
+@pytest.mark.slow
 def test_a_killed_run_leaves_no_partial_result_and_becomes_interrupted(
     tmp_path: Path, sim: Simulator, loopback: RunningSimulator
 ) -> None:

@@ -229,6 +229,7 @@ def fetched(rt: Runtime, job: str, param: str) -> Counter[str]:
         return Counter(str(json.loads(r[0])[param]) for r in rows)
 
 
+@pytest.mark.slow
 def test_a_simulated_week_fetches_every_subsession_exactly_once(
     runtime: Runtime, sim: Simulator, clock: ManualClock
 ) -> None:
@@ -263,6 +264,7 @@ def test_a_simulated_week_fetches_every_subsession_exactly_once(
     assert rows_dup > 0
 
 
+@pytest.mark.slow
 def test_no_gap_at_a_window_edge(runtime: Runtime, sim: Simulator, clock: ManualClock) -> None:
     ends = sim.world.subsessions_ending_between(clock.now() - 3 * DAY, clock.now())
     first = ends[0]
@@ -329,6 +331,7 @@ def test_failed_items_are_tried_again_next_run(
     assert second.counts.items_ok == 1
 
 
+@pytest.mark.slow
 def test_backfill_interrupted_and_resumed_equals_an_uninterrupted_one(
     tmp_path: Path, sim: Simulator, clock: ManualClock
 ) -> None:
@@ -377,6 +380,7 @@ def test_backfill_needs_a_cursor_job(runtime: Runtime, clock: ManualClock) -> No
         run_backfill(runtime, JobSpec(name="x", endpoint="member/info"), 0.0, None, lambda p: None)
 
 
+@pytest.mark.slow
 def test_parallel_fan_outs_ask_for_each_value_once(
     runtime: Runtime, sim: Simulator, clock: ManualClock
 ) -> None:
