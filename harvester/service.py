@@ -367,6 +367,7 @@ class Service:
             rows = conn.execute(
                 select(Run.job, func.max(Run.started_at))
                 .where(Run.status != RunStatus.SKIPPED.value)
+                .where(Run.trigger != "backfill")  # history filled in: not the live schedule
                 .group_by(Run.job)
             ).all()
         return {job: parse_iso(started) for job, started in rows if started}

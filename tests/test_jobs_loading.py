@@ -162,3 +162,17 @@ def test_a_finished_progress_bar_ends_its_line(capsys: pytest.CaptureFixture[str
     bar.close()
     err = capsys.readouterr().err
     assert err.endswith("\n") and err.count("\n") == 1
+
+
+def test_a_backfill_run_is_not_the_jobs_last_run_for_scheduling(
+    runtime: object, clock: ManualClock, tmp_path: Path
+) -> None:
+    from harvester.runtime import Runtime
+    from harvester.service import Service
+
+    assert isinstance(runtime, Runtime)
+    runtime.archive.open_run("recent", "schedule")
+    clock.advance(600)
+    runtime.archive.open_run("recent", "backfill")
+    service = Service(runtime, tmp_path / "jobs.yaml")
+    assert service._last_started()["recent"] == clock.now() - 600
