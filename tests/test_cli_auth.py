@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from harvester.clock import ManualClock
 from harvester.oauth.keys import default_key_path
 from harvester.runtime import open_runtime
@@ -130,6 +132,7 @@ print(hashlib.sha256(token.encode()).hexdigest())
 """
 
 
+@pytest.mark.slow
 def test_two_processes_refreshing_at_once_spend_the_refresh_token_once(
     tmp_path: Path, sim: Simulator, clock: ManualClock, loopback: RunningSimulator
 ) -> None:
@@ -178,6 +181,7 @@ def test_harvester_runs_as_a_module(tmp_path: Path) -> None:
     assert "auth" in result.stdout
 
 
+@pytest.mark.slow
 def test_simulate_serves_and_prints_the_settings_that_use_it(tmp_path: Path) -> None:
     simulator = subprocess.Popen(
         [sys.executable, "-m", "harvester", "simulate", "--port", "0", "--time-scale", "60"],

@@ -471,12 +471,14 @@ def test_hostile_yaml_regressions(content: str) -> None:
     check_jobs_text(content)
 
 
+@pytest.mark.slow
 @FAST
 @given(jobs_file())
 def test_grammar_built_files_are_a_config_or_one_clean_error(content: str) -> None:
     check_jobs_text(content)
 
 
+@pytest.mark.slow
 @FAST
 @given(mutated())
 @example(VALID)
@@ -488,6 +490,7 @@ def test_mutated_valid_files_are_a_config_or_one_clean_error(content: str) -> No
         check_jobs_text(content)
 
 
+@pytest.mark.slow
 @settings(WITH_FIXTURES, max_examples=60)
 @given(st.one_of(mutated(), jobs_file(), st.text(max_size=200)))
 def test_load_jobs_file_from_disk(tmp_path: Path, content: str) -> None:
@@ -918,6 +921,7 @@ def chunked(names: Any, base: Any = LINK, rows: Any = 2, **extra: Any) -> Answer
 @example(
     data=[js([{"subsession_id": 7}, {"subsession_id": "x"}]), js({})], links=[], kind="fan_out"
 )
+@pytest.mark.slow
 def test_any_server_answer_ends_the_run_cleanly(
     harness: Harness, data: list[Answer], links: list[Answer], kind: str
 ) -> None:

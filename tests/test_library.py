@@ -123,6 +123,7 @@ def test_the_session_in_the_reference_client_s_terms(
     assert "username" in session.status()
 
 
+@pytest.mark.slow
 def test_a_script_and_a_running_service_share_one_session(tmp_path: Path) -> None:
     """The service (a process) and a script (this process) on one database: one password login
     between them and no refresh token presented twice, across many refreshes."""
@@ -160,6 +161,7 @@ def test_a_script_and_a_running_service_share_one_session(tmp_path: Path) -> Non
     assert state["refreshes"] >= 2
 
 
+@pytest.mark.slow
 def test_the_readme_python_example_runs(tmp_path: Path) -> None:
     readme = (REPO / "README.md").read_text()
     section = readme[readme.index("## Use it from Python") :]

@@ -101,6 +101,7 @@ print(hashlib.sha256(text.encode()).hexdigest())
 """
 
 
+@pytest.mark.slow
 def test_documents_do_not_depend_on_the_process() -> None:
     """Hash randomisation and process state must not leak into documents."""
     root = str(Path(__file__).resolve().parents[1])

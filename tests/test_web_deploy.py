@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
+
 from .conftest import CliResult
 
 
@@ -37,6 +39,7 @@ def test_a_value_that_would_break_the_unit_is_refused(run_cli: Callable[..., Cli
     assert "--env-file" in result.err
 
 
+@pytest.mark.slow
 def test_healthcheck_says_no_when_nothing_answers(run_cli: Callable[..., CliResult]) -> None:
     result = run_cli("healthcheck", "--url", "http://127.0.0.1:9/healthz")
     assert result.code == 1
