@@ -243,13 +243,9 @@ def test_a_simulated_week_fetches_every_subsession_exactly_once(
             assert outcome.status == "success", outcome.error
         step += 1
         clock.advance(3600 * (1 + step % 3))  # irregular polling: 1, 2, 3 hours
-    cursor = parse_iso(
-        str(
-            runtime.runner.archive.engine.connect()
-            .execute(text("SELECT value FROM cursors WHERE job = 'recent_results'"))
-            .scalar()
-        )
-    )
+    with runtime.engine.connect() as conn:  # closed: a PostgreSQL connection must not leak
+        value = conn.execute(text("SELECT value FROM cursors WHERE job = 'recent_results'"))
+        cursor = parse_iso(str(value.scalar()))
     expected = {str(s) for s in sim.world.subsessions_ending_between(start, cursor)}
     got = fetched(runtime, "details", "subsession_id")
     assert expected <= set(got)  # nothing missed, at any window edge
