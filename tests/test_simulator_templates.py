@@ -66,8 +66,11 @@ def test_each_template_validates_against_the_real_catalogue(name: str) -> None:
 
 
 def test_a_template_needs_its_settings() -> None:
-    with pytest.raises(Exception, match="IRACING_CUST_ID"):
-        parse_jobs(template_text("my-results"), "my-results.yaml", env={})
+    """Without IRACING_CUST_ID the jobs that need it are disabled, each with the reason."""
+    config = parse_jobs(template_text("my-results"), "my-results.yaml", env={})
+    refused = {p.field.split(".")[1]: p.message for p in config.rejected}
+    assert {"my_results", "my_laps"} <= set(refused)
+    assert all("IRACING_CUST_ID is not set" in m for m in refused.values())
 
 
 @pytest.mark.slow

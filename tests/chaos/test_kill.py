@@ -70,9 +70,11 @@ def kill_and_restart(tmp_path: Path, kills: int, seed: int, backend: str) -> Non
 
         for _ in range(kills):
             process = start()
-            mine = f"SELECT id FROM runs WHERE pid = {process.pid}"
-            wait_for(lambda q=mine: bool(db_rows(database, q)), timeout=60)  # this one harvests
-            time.sleep(rng.uniform(0.1, 2.0))  # a random moment of the harvest
+            # a random moment while one of its runs is in flight (not merely after start-up,
+            # which a loaded machine can stretch past the runs it would have killed)
+            busy = f"SELECT id FROM runs WHERE pid = {process.pid} AND status = 'running'"
+            wait_for(lambda q=busy: bool(db_rows(database, q)), timeout=60)
+            time.sleep(rng.uniform(0.0, 0.2))
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=30)
         process = start()  # the last one harvests until the fan-outs have caught up
