@@ -5,77 +5,27 @@ Errors end as one line on stderr and a non-zero exit; a traceback only with LOG_
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import click
 
 from ._version import __version__
+from .cli_progress import ProgressBar, log_progress
+from .cli_simulate import demo, simulate
+from .cli_state import State, emit, find_job, load_job_config, pass_state
 from .clock import iso_seconds
 from .errors import ConfigError, HarvesterError
 from .jobs import JobSpec
-from .logs import configure_logging
 from .output import FORMATS, render, render_stream
 from .posix import require_posix
 from .query import MAX_ANSWER_BYTES, MAX_VALUE_BYTES
 from .redact import redact_text
-from .settings import Settings, load_settings
 from .status import RunStatus
-
-
-class State:
-    """Per-invocation state: settings are read once, on first use."""
-
-    def __init__(self) -> None:
-        self._settings: Settings | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings()
-            configure_logging(self._settings.log_level, self._settings.log_format)
-        return self._settings
-
-    def runtime(self, **kwargs: Any) -> Any:
-        from .runtime import open_runtime
-
-        return open_runtime(self.settings, **kwargs)
-
-    @contextmanager
-    def database(self) -> Iterator[Any]:
-        """The database only (no network, no keys), migrated: for the reporting commands."""
-        from .db import open_database
-
-        engine = open_database(self.settings.database_url)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
-
-
-pass_state = click.make_pass_decorator(State, ensure=True)
-
-
-def emit(data: dict[str, Any], fmt: str) -> None:
-    """A record as JSON, or as aligned `key  value` lines (nested values as k=v pairs)."""
-    if fmt == "json":
-        click.echo(json.dumps(data, indent=2, sort_keys=False))
-        return
-    width = max((len(str(k)) for k in data), default=0)
-    for key, value in data.items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}={'-' if v is None else v}" for k, v in value.items()) or "-"
-        elif isinstance(value, list):
-            value = ", ".join(map(str, value)) or "-"
-        click.echo(f"{key:<{width}}  {'-' if value is None else value}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -140,34 +90,6 @@ def auth_logout(state: State) -> None:
 
 
 # -- jobs and runs ---------------------------------------------------------------------------
-
-
-def load_job_config(state: State, path: Path | None = None, strict: bool = False) -> Any:
-    """The jobs file through the one loader, checked against the stored catalogue when a
-    database exists (see jobs_file.load_jobs_file)."""
-    from .db import sqlite_path
-    from .jobs_file import load_jobs_file
-
-    jobs_path = path or state.settings.jobs_path
-    env = state.settings.env()
-    database = sqlite_path(state.settings.database_url)
-    if database is not None and not database.exists():
-        return load_jobs_file(jobs_path, strict=strict, env=env)
-    with state.database() as engine:
-        return load_jobs_file(jobs_path, engine, strict=strict, env=env)
-
-
-def find_job(config: Any, name: str) -> Any:
-    import difflib
-
-    if name not in config.jobs:
-        close = difflib.get_close_matches(name, list(config.jobs), n=1)
-        hint = f"; did you mean {close[0]}?" if close else ""
-        raise ConfigError(f"no job named {name!r} in {config.path}{hint}")
-    problems = config.problems_of(name)
-    if problems:
-        raise ConfigError(str(problems[0]))
-    return config.jobs[name]
 
 
 @cli.command()
@@ -285,54 +207,6 @@ def backfill(state: State, job_name: str, since: str, until: str | None) -> None
     click.echo(outcome.summary())
     if not outcome.ok:
         sys.exit(1)
-
-
-class ProgressBar:
-    """done/total, rate and ETA on one terminal line."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.open = False  # the bar's line is not ended yet
-
-    def update(self, progress: Any) -> None:
-        from .durations import format_duration
-
-        self.open = progress.done < progress.total
-
-        width = 24
-        filled = int(width * progress.done / max(progress.total, 1))
-        eta = progress.eta_seconds
-        click.echo(
-            f"\r{self.label} [{'#' * filled}{'-' * (width - filled)}] "
-            f"{progress.done}/{progress.total} windows  {progress.rate_per_minute:.1f}/min  "
-            f"ETA {format_duration(eta) if eta is not None else '?'}   ",
-            nl=not self.open,  # a finished bar ends its line before anything else is written
-            err=True,
-        )
-
-    def close(self) -> None:
-        if self.open:
-            click.echo("", err=True)
-            self.open = False
-
-
-def log_progress(job: str) -> Any:
-    from .logs import get_logger
-
-    logger = get_logger("harvester.backfill")
-
-    def report(progress: Any) -> None:
-        eta = progress.eta_seconds
-        logger.info(
-            "backfill.progress",
-            job=job,
-            done=progress.done,
-            total=progress.total,
-            rate_per_minute=round(progress.rate_per_minute, 2),
-            eta_seconds=round(eta) if eta is not None else None,
-        )
-
-    return report
 
 
 @cli.group(invoke_without_command=True)
@@ -598,30 +472,6 @@ def start(state: State, workers: int, grace: float, http: str | None) -> None:
         signals.restore()
 
 
-@cli.command()
-@click.option(
-    "--duration",
-    default=30.0,
-    show_default=True,
-    type=click.FloatRange(3, 3600),
-    help="Real seconds the service runs (simulated time runs 60 times faster).",
-)
-@click.option(
-    "--folder",
-    default="demo-output",
-    show_default=True,
-    type=click.Path(path_type=Path),
-    help="Where the demo's database goes.",
-)
-@click.option("--verbose", is_flag=True, help="Show the service's log lines too.")
-def demo(duration: float, folder: Path, verbose: bool) -> None:
-    """Run the service against the bundled simulator and summarise what it archived."""
-    from .demo import run_demo
-
-    configure_logging("INFO" if verbose else "WARNING", "human" if not verbose else None)
-    run_demo(duration, folder, click.echo)
-
-
 # -- keys ------------------------------------------------------------------------------------
 
 
@@ -670,82 +520,10 @@ def db_upgrade(state: State) -> None:
     click.echo("database upgraded" if changed else "database is up to date")
 
 
-# -- simulate --------------------------------------------------------------------------------
-
-
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8765, show_default=True, type=int)
-@click.option(
-    "--time-scale",
-    default=1.0,
-    show_default=True,
-    type=float,
-    help="Simulated seconds per real second.",
-)
-@click.option("--access-lifetime", default=600, show_default=True, type=int)
-@click.option("--refresh-lifetime", default=604_800, show_default=True, type=int)
-@click.option(
-    "--rate-limit",
-    default=240,
-    show_default=True,
-    type=int,
-    help="Requests per window; 0 for no limit.",
-)
-@click.option("--rate-window", default=60, show_default=True, type=int)
-@click.option("--link-lifetime", default=900, show_default=True, type=int)
-@click.option("--chunk-size", default=500, show_default=True, type=int)
-@click.option("--latency", default=0.0, show_default=True, type=float)
-@click.option("--fault-rate", default=0.0, show_default=True, type=float)
-@click.option("--seed", default=7, show_default=True, type=int)
-def simulate(
-    host: str,
-    port: int,
-    time_scale: float,
-    access_lifetime: int,
-    refresh_lifetime: int,
-    rate_limit: int,
-    rate_window: int,
-    link_lifetime: int,
-    chunk_size: int,
-    latency: float,
-    fault_rate: float,
-    seed: int,
-) -> None:
-    """Serve the bundled iRacing simulator on loopback and print the settings that use it."""
-    from .clock import ScaledClock, SystemClock
-    from .simulator import RunningSimulator, SimConfig, Simulator
-
-    config = SimConfig(
-        access_token_lifetime=access_lifetime,
-        refresh_token_lifetime=refresh_lifetime,
-        rate_limit=rate_limit or None,
-        rate_window=rate_window,
-        link_lifetime=link_lifetime,
-        chunk_size=chunk_size,
-        latency=latency,
-        fault_rate=fault_rate,
-        seed=seed,
-    )
-    clock = ScaledClock(time_scale) if time_scale != 1 else SystemClock()
-    server = RunningSimulator(Simulator(config, clock), host, port)
-    click.echo("# harvester simulator: point harvester at it with these settings")
-    for name, value in server.settings().items():
-        click.echo(f"export {name}={value}")
-    click.echo(f"# state: {server.url}/_sim/state    stop: Ctrl-C", err=True)
-
-    def stop(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt  # ends serve_forever in this (main) thread
-
-    # installed explicitly: a process started in the background inherits SIGINT ignored
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
-
-
 from .cli_observe import healthcheck, systemd_unit  # noqa: E402 (attached after the core)
 
+cli.add_command(demo)
+cli.add_command(simulate)
 cli.add_command(systemd_unit)
 cli.add_command(healthcheck)
 
@@ -802,7 +580,7 @@ def _fail(exc: BaseException, code: int, unexpected: bool = False) -> None:
 
 
 from .cli_jobs_init import jobs_init  # noqa: E402
-from .cli_tables import datasette_metadata, tables  # noqa: E402  (it imports State from here)
+from .cli_tables import datasette_metadata, tables  # noqa: E402
 
 cli.add_command(tables)
 cli.add_command(datasette_metadata)

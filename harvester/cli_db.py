@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .cli import State
+from .cli_state import State
 from .errors import ConfigError
 
 pass_state = click.make_pass_decorator(State, ensure=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from .cli import State
+from .cli_state import State
 from .output import FORMATS, render
 
 pass_state = click.make_pass_decorator(State, ensure=True)

@@ -1,0 +1,56 @@
+"""How a long command (backfill, tables rebuild) shows its progress: a bar on a terminal, JSON
+events otherwise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+
+class ProgressBar:
+    """done/total, rate and ETA on one terminal line."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.open = False  # the bar's line is not ended yet
+
+    def update(self, progress: Any) -> None:
+        from .durations import format_duration
+
+        self.open = progress.done < progress.total
+
+        width = 24
+        filled = int(width * progress.done / max(progress.total, 1))
+        eta = progress.eta_seconds
+        click.echo(
+            f"\r{self.label} [{'#' * filled}{'-' * (width - filled)}] "
+            f"{progress.done}/{progress.total} windows  {progress.rate_per_minute:.1f}/min  "
+            f"ETA {format_duration(eta) if eta is not None else '?'}   ",
+            nl=not self.open,  # a finished bar ends its line before anything else is written
+            err=True,
+        )
+
+    def close(self) -> None:
+        if self.open:
+            click.echo("", err=True)
+            self.open = False
+
+
+def log_progress(job: str) -> Any:
+    from .logs import get_logger
+
+    logger = get_logger("harvester.backfill")
+
+    def report(progress: Any) -> None:
+        eta = progress.eta_seconds
+        logger.info(
+            "backfill.progress",
+            job=job,
+            done=progress.done,
+            total=progress.total,
+            rate_per_minute=round(progress.rate_per_minute, 2),
+            eta_seconds=round(eta) if eta is not None else None,
+        )
+
+    return report
