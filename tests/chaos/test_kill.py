@@ -86,16 +86,20 @@ def kill_and_restart(tmp_path: Path, kills: int, seed: int, backend: str) -> Non
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=60)
         assert process.returncode == 0
-        # the cursor may have moved after the fan-outs last looked: one more pass of each
-        done = subprocess.run(
-            [sys.executable, "-m", "harvester", "run", "details", "event_logs"],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
+        # the cursor may have moved after the fan-outs last looked: more passes of each, until
+        # no item is pending (a run takes at most max_items, so one pass may not be enough)
+        for _ in range(10):
+            done = subprocess.run(
+                [sys.executable, "-m", "harvester", "run", "details", "event_logs"],
+                env=env,
+                cwd=tmp_path,
+                capture_output=True,
+                timeout=120,
+                check=False,
+            )
+            assert done.returncode == 0, done.stderr
+            if caught_up(database):
+                break
         cursor = parse_iso(str(db_rows(database, "SELECT value FROM cursors")[0][0]))
         first = parse_iso(str(db_rows(database, "SELECT min(started_at) FROM runs")[0][0]))
         expected = {str(s) for s in sim.world.subsessions_ending_between(first - 86400, cursor)}
