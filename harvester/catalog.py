@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from . import db
-from .jobs import JobsConfig, JobSpec, Problem, query_value
+from .jobs import JobsConfig, JobSpec, Problem
 from .models import Document, ResultPart
 from .templates import has_template
+from .text import query_value
 
 CATALOG_ENDPOINT = "doc"
 

@@ -23,12 +23,12 @@ from .api import Part
 from .archive import RunCounts
 from .clock import Clock, utc
 from .errors import HarvesterError
-from .jobs import JobSpec, query_value
+from .jobs import JobSpec
 from .oauth.session import OAuthSession
 from .runtime import Runtime, open_runtime
 from .settings import Settings, load_settings
 from .shapes import normalise_endpoint
-from .text import parse_json
+from .text import parse_json, query_value
 
 MANUAL_JOB = "manual"
 

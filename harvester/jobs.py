@@ -28,9 +28,7 @@ from .errors import ConfigError
 from .incremental import ForEach, Incremental, end_param_for, parse_start
 from .jsonpath import compile_path
 from .shapes import normalise_endpoint
-from .text import printable
-
-ParamValue = str | int | float | bool | list[str | int | float | bool]
+from .text import ParamValue, printable, query_value
 
 TOP_KEYS = ("defaults", "jobs")
 DEFAULT_KEYS = ("every", "cron", "jitter", "enabled", "timeout", "retries")
@@ -125,15 +123,6 @@ class JobsConfig:
 
     def enabled(self) -> list[JobSpec]:
         return [job for job in self.jobs.values() if job.enabled]
-
-
-def query_value(value: ParamValue) -> str:
-    """A parameter as it goes in the query string: booleans lower-case, lists comma-separated."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(query_value(item) for item in value)
-    return str(value)
 
 
 # -- reading YAML with line numbers ------------------------------------------------------------

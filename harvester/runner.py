@@ -25,13 +25,13 @@ from .cancel import CancelToken
 from .clock import Clock, iso_seconds, parse_iso
 from .errors import ApiError, Cancelled, Forbidden, HarvesterError, Maintenance, NotFound
 from .incremental import WINDOWS_PER_RUN, Window, advance, parse_start, plan_windows
-from .jobs import JobSpec, query_value
+from .jobs import JobSpec
 from .logs import get_logger
 from .maintenance import MaintenancePause
 from .redact import redact_text
 from .status import RunStatus
 from .templates import render
-from .text import parse_json, printable, storable
+from .text import parse_json, printable, query_value, storable
 
 log = get_logger("harvester.runner")
 

@@ -36,3 +36,15 @@ def storable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+ParamValue = str | int | float | bool | list[str | int | float | bool]
+
+
+def query_value(value: ParamValue) -> str:
+    """A parameter as it goes in the query string: booleans lower-case, lists comma-separated."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(query_value(item) for item in value)
+    return str(value)

@@ -9,9 +9,10 @@ import pytest
 
 from harvester.durations import format_duration, parse_duration
 from harvester.errors import ConfigError
-from harvester.jobs import JobsError, parse_jobs, query_value
+from harvester.jobs import JobsError, parse_jobs
 from harvester.jobs_file import load_jobs_file
 from harvester.scheduler import cron_error
+from harvester.text import query_value
 
 
 def parse(text: str) -> object:
