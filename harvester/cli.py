@@ -546,6 +546,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:  # one line, as every other error: what, and where to look
+        where = exc.ctx.command_path if exc.ctx else "harvester"
+        message = exc.format_message().rstrip(".")
+        click.echo(f"harvester: error: {message} (see `{where} --help`)", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

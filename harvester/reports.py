@@ -11,7 +11,7 @@ from sqlalchemy import Engine, and_, func, select
 
 from . import db
 from .bookkeeping import all_cursors, item_counts
-from .clock import Clock, iso_seconds
+from .clock import Clock, iso_seconds, parse_iso
 from .durations import parse_moment
 from .errors import ConfigError
 from .jobs import JobsConfig
@@ -25,13 +25,17 @@ RUN_COLUMNS = (
     "status",
     "started_at",
     "finished_at",
+    "duration",  # seconds from started_at to finished_at (None while running)
     "requests",
     "bytes",
     "documents_new",
     "documents_dup",
+    "rows_new",
+    "rows_dup",
     "ratelimit_remaining",
     "error",
 )
+STORED_RUN_COLUMNS = tuple(name for name in RUN_COLUMNS if name != "duration")
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,7 @@ def list_runs(
     limit: int = 50,
 ) -> list[tuple[Any, ...]]:
     """The newest runs first, filtered; rows in RUN_COLUMNS order."""
-    columns = [getattr(Run, name) for name in RUN_COLUMNS]
+    columns = [getattr(Run, name) for name in STORED_RUN_COLUMNS]
     conditions = []
     if job:
         conditions.append(Run.job == job)
@@ -150,7 +154,14 @@ def list_runs(
     if conditions:
         statement = statement.where(and_(*conditions))
     with db.read(engine) as conn:
-        return [tuple(row) for row in conn.execute(statement).all()]
+        found = conn.execute(statement).all()
+    return [_with_duration(row._mapping) for row in found]
+
+
+def _with_duration(row: Any) -> tuple[Any, ...]:
+    started, finished = row["started_at"], row["finished_at"]
+    duration = round(parse_iso(finished) - parse_iso(started)) if started and finished else None
+    return tuple(duration if name == "duration" else row[name] for name in RUN_COLUMNS)
 
 
 def run_counts_since(engine: Engine, since: str) -> dict[str, int]:

@@ -14,6 +14,7 @@ import pytest
 
 from harvester.cli import cli
 from harvester.simulator import RunningSimulator
+from harvester.status import RunStatus
 
 from .conftest import REPO, env_for, make_settings
 
@@ -189,3 +190,25 @@ def test_runs_refuses_an_unknown_status(run_cli, tmp_path: Path) -> None:  # typ
     env = {"HARVESTER_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}"}
     result = run_cli("runs", "--status", "sucess", env=env)
     assert result.code == 2 and "'sucess' is not one of" in result.err
+    assert len(result.err.strip().splitlines()) == 1  # one line, naming every valid status
+    assert all(f"'{status.value}'" in result.err for status in RunStatus)
+    assert "harvester runs --help" in result.err
+
+
+def test_runs_shows_duration_and_rows_new_and_dup(run_cli, env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    database = Path(env["HARVESTER_DATABASE_URL"].removeprefix("sqlite:///"))
+    with sqlite3.connect(database) as conn:
+        conn.execute(
+            "UPDATE runs SET started_at = '2026-11-28T06:47:00Z', "
+            "finished_at = '2026-11-28T06:48:30Z', rows_new = 7, rows_dup = 3 WHERE id = 1"
+        )
+        conn.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE id = 2")
+    result = run_cli("runs", "--format", "ndjson", env=env)
+    assert result.code == 0, result.err
+    rows = {row["id"]: row for row in map(json.loads, result.out.splitlines())}
+    assert len(rows) == 4
+    assert (rows[1]["duration"], rows[1]["rows_new"], rows[1]["rows_dup"]) == (90, 7, 3)
+    assert rows[2]["duration"] is None  # still running
+    assert rows[3]["duration"] >= 0 and rows[3]["rows_new"] == 0
+    header = run_cli("runs", env=env).out.splitlines()[0].split()
+    assert {"duration", "rows_new", "rows_dup"} <= set(header)
