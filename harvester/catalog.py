@@ -280,3 +280,41 @@ def listing(catalogue: Any) -> list[tuple[str, str, str]]:
         )
         rows.append((path, params, f"{endpoint.expiration_seconds or '-'}s"))
     return rows
+
+
+def entry(catalogue: Any, path: str) -> dict[str, Any] | None:
+    """The catalogue's own entry of one endpoint, as stored (link, parameters, note,
+    expirationSeconds and whatever else iRacing puts there), or None."""
+    service, _, method = path.partition("/")
+    methods = catalogue.get(service) if isinstance(catalogue, dict) else None
+    found = methods.get(method) if isinstance(methods, dict) else None
+    return found if isinstance(found, dict) else None
+
+
+def closest(catalogue: Any, path: str) -> list[str]:
+    """The endpoints whose names are nearest to `path` (for "did you mean")."""
+    return difflib.get_close_matches(path, list(parse_catalogue(catalogue)), n=3, cutoff=0.5)
+
+
+def describe(path: str, raw: Mapping[str, Any]) -> list[str]:
+    """One endpoint whole, as lines: link, note, expiry, then each parameter with its type,
+    whether it is required and its note (nothing cut)."""
+    doc = parse_catalogue({path.partition("/")[0]: {path.partition("/")[2]: raw}})[path]
+    lines = [path]
+    if raw.get("link"):
+        lines.append(f"  link: {raw['link']}")
+    if doc.note:
+        lines.append(f"  note: {doc.note}")
+    expiry = doc.expiration_seconds
+    lines.append(f"  expirationSeconds: {expiry if expiry is not None else '-'}")
+    if not doc.params:
+        lines.append("  parameters: none")
+        return lines
+    lines.append("  parameters:")
+    name_width = max(len(name) for name in doc.params)
+    type_width = max(len(param.type) for param in doc.params.values())
+    for name, param in doc.params.items():
+        line = f"    {name:<{name_width}}  {param.type:<{type_width}}  "
+        line += "required" if param.required else " " * len("required")
+        lines.append((line + (f"  {param.note}" if param.note else "")).rstrip())
+    return lines

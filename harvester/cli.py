@@ -209,58 +209,6 @@ def backfill(state: State, job_name: str, since: str, until: str | None) -> None
         sys.exit(1)
 
 
-@cli.group(invoke_without_command=True)
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.pass_context
-def catalog(ctx: click.Context, fmt: str) -> None:
-    """The /data endpoints and their parameters (* required), from the stored catalogue.
-
-    Fetches the catalogue first when none is stored.
-    """
-    if ctx.invoked_subcommand is not None:
-        return
-    from .catalog import listing, stored_catalogues
-    from .scheduler import CATALOG_JOB
-
-    state = ctx.ensure_object(State)
-    with state.runtime() as runtime:
-        stored = stored_catalogues(runtime.engine, 1)
-        if not stored:
-            outcome = runtime.runner.run(CATALOG_JOB, trigger="cli")
-            if not outcome.ok:
-                raise ConfigError(f"could not fetch the catalogue: {outcome.error}")
-            stored = stored_catalogues(runtime.engine, 1)
-    fetched_at, document = stored[0]
-    click.echo(render(("endpoint", "parameters", "expires"), listing(document), fmt), nl=False)
-    if fmt == "table":
-        click.echo(f"({len(listing(document))} endpoints, catalogue fetched {fetched_at})")
-
-
-@catalog.command("diff")
-@pass_state
-def catalog_diff(state: State) -> None:
-    """What changed between the last two stored catalogues."""
-    from .catalog import diff, stored_catalogues
-
-    with state.database() as engine:
-        stored = stored_catalogues(engine, 2)
-    if len(stored) < 2:
-        click.echo(
-            "fewer than two different catalogues are stored: nothing to compare yet "
-            "(the catalog job stores one a day)"
-        )
-        return
-    (new_at, new), (old_at, old) = stored
-    lines = diff(old, new)
-    click.echo(
-        f"catalogue {old_at} -> {new_at}: {len(lines)} change(s)"
-        if lines
-        else f"catalogue {old_at} -> {new_at}: no change in endpoints or parameters"
-    )
-    for line in lines:
-        click.echo(line)
-
-
 @cli.command()
 @click.argument("endpoint")
 @click.option(
@@ -584,9 +532,11 @@ def _fail(exc: BaseException, code: int, unexpected: bool = False) -> None:
     sys.exit(code)
 
 
+from .cli_catalog import catalog  # noqa: E402
 from .cli_jobs_init import jobs_init  # noqa: E402
 from .cli_tables import datasette_metadata, tables  # noqa: E402
 
+cli.add_command(catalog)
 cli.add_command(tables)
 cli.add_command(datasette_metadata)
 jobs.add_command(jobs_init)

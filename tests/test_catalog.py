@@ -267,3 +267,41 @@ def test_no_expiration_warning_for_jobs_whose_requests_differ(
     )
     config = load_jobs_file(jobs, runtime.engine)
     assert {problem.field.split(".")[1] for problem in config.warnings} <= {"m"}
+
+
+def test_catalog_endpoint_shows_one_endpoint_whole(
+    run_cli, tmp_path: Path, loopback: RunningSimulator, sim: Simulator
+) -> None:
+    env = env_for(make_settings(tmp_path, loopback.url))
+    shown = run_cli("catalog", "/data/results/search_series", env=env)  # fetched first
+    assert shown.code == 0, shown.err
+    lines = shown.out.splitlines()
+    assert lines[0] == "results/search_series"
+    assert "  expirationSeconds: 900" in lines
+    note = "Scrape incrementally from the largest end_time seen."
+    assert any(line.startswith("  note: ") and line.endswith(note) for line in lines)  # not cut
+    (season_year,) = [line.split() for line in lines if line.split()[:1] == ["season_year"]]
+    assert season_year[:2] == ["season_year", "number"] and "required" not in season_year
+    required = run_cli("catalog", "league/get", env=env).out.splitlines()
+    assert ["league_id", "number", "required"] in [line.split() for line in required]
+    entry = json.loads(run_cli("catalog", "league/get", "--format", "json", env=env).out)
+    assert entry["endpoint"] == "league/get" and entry["expirationSeconds"] == 900
+    assert entry["parameters"]["league_id"] == {"type": "number", "required": True}
+    assert json.loads(run_cli("catalog", "--format", "json", "league/get", env=env).out) == entry
+    assert sim.state()["endpoints"]["doc"] == 1  # the stored catalogue, fetched once
+    assert run_cli("catalog", "diff", env=env).code == 0  # still the subcommand
+
+
+def test_catalog_of_an_unknown_endpoint_is_one_line_with_the_closest(
+    run_cli, tmp_path: Path, loopback: RunningSimulator
+) -> None:
+    (tmp_path / "jobs.yaml").write_text("jobs: {}\n")
+    env = env_for(make_settings(tmp_path, loopback.url))
+    assert run_cli("run", "catalog", env=env).code == 0
+    wrong = run_cli("catalog", "member/inof", env=env)
+    assert wrong.code == 2 and wrong.out == ""
+    assert len(wrong.err.strip().splitlines()) == 1
+    assert "'member/inof' is not in the /data catalogue" in wrong.err
+    assert "did you mean `member/info`" in wrong.err
+    nothing = run_cli("catalog", "zzzz", env=env)
+    assert nothing.code == 2 and "`harvester catalog` lists them" in nothing.err
