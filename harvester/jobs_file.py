@@ -33,7 +33,7 @@ def read_jobs_bytes(path: Path) -> bytes:
         fd = os.open(path, flags)
     except FileNotFoundError:
         raise ConfigError(
-            f"{path}: no such jobs file (set HARVESTER_JOBS, or copy the example jobs.yaml)"
+            f"{path}: no such jobs file (set HARVESTER_JOBS, or write one: `harvester jobs init`)"
         ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the jobs file: {exc.strerror}") from None
