@@ -380,8 +380,12 @@ class DataClient:
 
 
 def _decode(response: httpx.Response) -> _Body:
-    """The exact text of a body and its parsed value; ValueError if it is not what it claims."""
+    """The exact text of a body and its parsed value; ValueError if it is not what it claims,
+    or if the archive could not keep it: a NUL character, which PostgreSQL's text cannot hold,
+    is refused on both backends alike (a JSON `\\u0000` escape is text, and stores)."""
     text = response.content.decode("utf-8")
+    if "\x00" in text:
+        raise ValueError("a NUL character (U+0000), which the archive cannot store")
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
     size = len(response.content)
     if content_type in _CSV_TYPES or (content_type in _UNTYPED and _looks_like_csv(text)):

@@ -434,3 +434,62 @@ def test_a_private_session_is_forbidden(
     private = next(s for s in hosted if is_private(s))
     outcome = net_runtime.runner.run(job("p", "results/get", subsession_id=private))
     assert outcome.status == "forbidden"
+
+
+def test_a_body_with_a_nul_character_fails_the_run_on_both_backends(
+    net_runtime: Runtime, recorder: RecordingTransport
+) -> None:
+    """PostgreSQL's text cannot hold U+0000 (SQLite can): a body carrying one is refused before
+    it is stored, with the same clear outcome on both backends."""
+    original = recorder.handle_request
+
+    def nul_in_csv(request: httpx.Request) -> httpx.Response:
+        response = original(request)
+        if response.headers.get("content-type", "").startswith("text/csv"):
+            body = response.content.replace(b"\n", b"\x00\n", 1)
+            return httpx.Response(200, headers=response.headers, content=body, request=request)
+        return response
+
+    recorder.handle_request = nul_in_csv  # type: ignore[method-assign]
+    outcome = net_runtime.runner.run(job("road", "driver_stats_by_category/road"))
+    assert outcome.status == "failed", outcome.error
+    assert "a NUL character (U+0000)" in str(outcome.error)
+    assert rows(net_runtime, "SELECT count(*) AS n FROM result_parts")[0]["n"] == 0
+    assert rows(net_runtime, "SELECT count(*) AS n FROM documents")[0]["n"] == 0
+
+
+def test_a_json_body_with_an_escaped_nul_is_stored_as_received(
+    net_runtime: Runtime, recorder: RecordingTransport
+) -> None:
+    r"""`"\u0000"` in JSON is six characters of text, not a NUL: it stores on both backends, and
+    the body is kept exactly as received."""
+    original = recorder.handle_request
+    sent: list[bytes] = []
+
+    def escaped_nul(request: httpx.Request) -> httpx.Response:
+        response = original(request)
+        if request.url.path.startswith("/data/") or response.status_code != 200:
+            return response
+        document = response.json()
+        if isinstance(document, dict) and "display_name" in document:
+            document["display_name"] = "Ann\x00Bee"
+            body = json.dumps(document).encode()
+            assert b"\\u0000" in body and b"\x00" not in body
+            sent.append(body)
+            return httpx.Response(200, headers=response.headers, content=body, request=request)
+        return response
+
+    recorder.handle_request = escaped_nul  # type: ignore[method-assign]
+    outcome = net_runtime.runner.run(job("info", "member/info"))
+    assert outcome.status == "success", outcome.error
+    assert sent
+    (stored,) = rows(net_runtime, "SELECT body FROM results WHERE run_id = :r", r=outcome.run_id)
+    assert str(stored["body"]).encode("utf-8") == sent[0]
+    # the derived table: SQLite holds the parsed NUL; PostgreSQL's text cannot, so there the
+    # document's rows are skipped with the reason (the raw body above is whole on both)
+    members = rows(net_runtime, "SELECT display_name FROM members")
+    skipped = rows(net_runtime, "SELECT reason FROM tables_skipped")
+    if net_runtime.engine.dialect.name == "sqlite":
+        assert members == [{"display_name": "Ann\x00Bee"}] and skipped == []
+    else:
+        assert members == [] and "NUL" in str(skipped[0]["reason"])
