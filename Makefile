@@ -33,8 +33,10 @@ test-fast: lint typecheck
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# the long fault campaigns, then the fuzz tests searching for new examples (not the replay)
 chaos: $(STAMP)
 	$(BIN)/pytest -q -m chaos tests/chaos
+	HYPOTHESIS_PROFILE=search $(BIN)/pytest -q tests/test_fuzz.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 import structlog
+from hypothesis import settings as hypothesis_settings
 
 from harvester.clock import ManualClock
 from harvester.demo import simulator_settings
@@ -25,6 +26,14 @@ from harvester.simulator import RunningSimulator, SimConfig, Simulator, Simulato
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 REFERENCE = SHARED / "reference"
+
+# Fuzzing (tests/test_fuzz.py) replays in `make test`: the same examples every run, nothing kept
+# between runs, so a failure in CI is a failure on every machine. `make chaos` sets
+# HYPOTHESIS_PROFILE=search: new examples each time (more of them: test_fuzz.examples), and what
+# fails is kept in .hypothesis/ and tried first next time (then pin it with @example).
+hypothesis_settings.register_profile("replay", derandomize=True, database=None, deadline=None)
+hypothesis_settings.register_profile("search", derandomize=False, deadline=None, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "replay"))
 
 
 @pytest.fixture(autouse=True)

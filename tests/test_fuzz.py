@@ -7,8 +7,10 @@
    ends with a final status and a reason, never raises and never hangs, and the archive stays
    consistent.
 
-Every run is derandomized (the same examples each time, no example database), so CI reproduces
-any failure; bugs found are pinned with `@example`.
+`make test` replays: derandomized, the same examples each time and no example database, so CI
+reproduces any failure; bugs found are pinned with `@example`. `make chaos` searches:
+HYPOTHESIS_PROFILE=search (tests/conftest.py) draws new examples every time, ten times as many,
+and keeps what fails in .hypothesis/ to replay it first next time.
 """
 
 from __future__ import annotations
@@ -56,10 +58,18 @@ from harvester.settings import Settings
 from harvester.simulator import Simulator, SimulatorTransport
 from harvester.templates import render
 
-FAST = settings(max_examples=300, deadline=None, derandomize=True, database=None)
+SEARCHING = not settings().derandomize  # the profile conftest loaded: "replay" or "search"
+
+
+def examples(count: int) -> int:
+    """How many examples to draw: `count` in the replay, ten times as many in a search."""
+    return count * 10 if SEARCHING else count
+
+
+FAST = settings(max_examples=examples(300))
 WITH_FIXTURES = settings(
     FAST,
-    max_examples=150,
+    max_examples=examples(150),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
@@ -491,7 +501,7 @@ def test_mutated_valid_files_are_a_config_or_one_clean_error(content: str) -> No
 
 
 @pytest.mark.slow
-@settings(WITH_FIXTURES, max_examples=60)
+@settings(WITH_FIXTURES, max_examples=examples(60))
 @given(st.one_of(mutated(), jobs_file(), st.text(max_size=200)))
 def test_load_jobs_file_from_disk(tmp_path: Path, content: str) -> None:
     """load_jobs_file (cron checks, the environment, the built-in catalogue job) on a file."""
@@ -890,7 +900,7 @@ def chunked(names: Any, base: Any = LINK, rows: Any = 2, **extra: Any) -> Answer
     return js({"type": "x", "data": {"success": True, "chunk_info": info}})
 
 
-@settings(WITH_FIXTURES, max_examples=600)
+@settings(WITH_FIXTURES, max_examples=examples(600))
 @given(
     data=st.lists(ANSWERS, min_size=1, max_size=5),
     links=st.lists(st.one_of(ANSWERS, CHUNK_ROWS), min_size=1, max_size=6),
