@@ -36,9 +36,9 @@ from typing import Any
 
 import httpx
 
-from harvester.api import CHUNK_WORKERS, FetchStats, Part
-from harvester.archive import RunCounts
+from harvester.api import CHUNK_WORKERS, Part
 from harvester.clock import ManualClock, iso
+from harvester.run import RunCounts
 from harvester.runtime import open_runtime
 from harvester.simulator.world import World, WorldConfig
 
@@ -191,16 +191,15 @@ def _harvester(
         rt.session.login()  # not timed: a running service has its token already
         archive = rt.archive
         run_id = archive.open_run(JOB, "bench")
-        counts, stats = RunCounts(), FetchStats()
+        counts = RunCounts()
         marks: dict[str, float] = {}
         with _traced(trace) as peak:
             started = time.perf_counter()
-            parts = rt.client.fetch(ENDPOINT, params, stats=stats)
+            parts = rt.client.fetch(ENDPOINT, params, counts=counts)
             stored = archive.store_result(
                 run_id, JOB, ENDPOINT, params, _timed(parts, marks), counts
             )
             seconds = time.perf_counter() - started
-        counts.requests, counts.bytes = stats.requests, stats.bytes
         archive.finish_run(run_id, "success", counts, None)
     if len(stored.parts) != marks.get("chunks", 0) + 1:
         raise BenchError(f"harvester stored {len(stored.parts)} parts of {marks}")
@@ -209,7 +208,7 @@ def _harvester(
         marks["first"] - started,
         int(marks.get("chunks", 0)),
         int(marks.get("rows", 0)),
-        stats.bytes,
+        counts.bytes,
         peak[0],
     )
 

@@ -20,8 +20,8 @@ import httpx
 
 from harvester.clock import iso_seconds
 from harvester.db import open_database
+from harvester.jobs_file import load_jobs_file
 from harvester.runtime import open_runtime
-from harvester.scheduler import load_jobs_file
 from harvester.service import Service
 from harvester.web.watch import Watch
 

@@ -29,10 +29,9 @@ from pathlib import Path
 
 import httpx
 
-from harvester.api import FetchStats
-from harvester.archive import RunCounts
 from harvester.clock import ManualClock
 from harvester.jobs import JobSpec
+from harvester.run import RunCounts
 from harvester.runtime import Runtime, open_runtime
 from harvester.simulator import SimConfig, Simulator, SimulatorTransport
 
@@ -155,12 +154,11 @@ class _Harvester:
         """n results stored within one run: DataClient.fetch + Archive.store_result."""
         archive, client = self.rt.archive, self.rt.client
         run_id = archive.open_run(job.name, "bench")
-        counts, stats = RunCounts(), FetchStats()
+        counts = RunCounts()
         for _ in range(n):
             self.clock.advance(1.0)
-            parts = client.fetch(job.endpoint, {}, stats=stats)
+            parts = client.fetch(job.endpoint, {}, counts=counts)
             archive.store_result(run_id, job.name, job.endpoint, {}, parts, counts)
-        counts.requests, counts.bytes = stats.requests, stats.bytes
         archive.finish_run(run_id, "success", counts, None)
         if counts.results != n:
             raise BenchError(f"fetch+store stored {counts.results} results, expected {n}")

@@ -31,9 +31,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from harvester.api import Part
-from harvester.archive import Archive, RunCounts
+from harvester.archive import Archive
 from harvester.clock import ManualClock, ScaledClock
 from harvester.db import open_database
+from harvester.run import RunCounts
 
 from . import archive as archive_bench
 from .common import BenchError, Goal, Options, Result, scratch

@@ -40,6 +40,7 @@ from .oauth.session import OAuthSession
 from .ratelimit import RateBudget
 from .redact import redact_text
 from .retry import backoff_delay
+from .run import RunCounts
 from .settings import Settings
 from .shapes import (
     ChunkInfo,
@@ -71,15 +72,6 @@ class Part:
     link_expires: str | None = None
     rows: int | None = None  # chunks: the number of rows in it
     envelope: str | None = None  # shape C: the members-ng answer that pointed at the document
-
-
-@dataclass
-class FetchStats:
-    """What a run cost; updated as requests happen (one object per run, one thread)."""
-
-    requests: int = 0
-    bytes: int = 0
-    ratelimit_remaining: int | None = None
 
 
 class LinkExpired(ApiError):
@@ -140,16 +132,16 @@ class DataClient:
         params: Mapping[str, str] | None = None,
         *,
         cancel: CancelToken | None = None,
-        stats: FetchStats | None = None,
+        counts: RunCounts | None = None,
     ) -> Iterator[Part]:
         """Yield part 0 then every chunk. If a link or chunk URL has expired, the endpoint is
         asked once more and the parts start again from part 0 (a part 0 begins a new result)."""
         cancel = cancel or CancelToken(self.clock)
-        stats = stats if stats is not None else FetchStats()
+        counts = counts if counts is not None else RunCounts()
         path = normalise_endpoint(endpoint)
         for attempt in range(2):
             try:
-                yield from self._fetch_once(path, dict(params or {}), cancel, stats)
+                yield from self._fetch_once(path, dict(params or {}), cancel, counts)
                 return
             except LinkExpired as exc:
                 if attempt == 1:
@@ -159,16 +151,16 @@ class DataClient:
     # -- one attempt ---------------------------------------------------------------------
 
     def _fetch_once(
-        self, path: str, params: dict[str, str], cancel: CancelToken, stats: FetchStats
+        self, path: str, params: dict[str, str], cancel: CancelToken, counts: RunCounts
     ) -> Iterator[Part]:
-        first = self._request_data(path, params, cancel, stats)
+        first = self._request_data(path, params, cancel, counts)
         target = indirection(first.value)
         part0: Part
         if isinstance(target, Link):
-            body = self._download(target.url, f"{path}: its link", cancel, stats)
+            body = self._download(target.url, f"{path}: its link", cancel, counts)
             part0 = Part(0, body.text, body.content_type, without_query(target.url), target.expires)
         elif isinstance(target, DataUrl):
-            body = self._download(target.url, f"{path}: its data_url", cancel, stats)
+            body = self._download(target.url, f"{path}: its data_url", cancel, counts)
             part0 = Part(
                 0, body.text, body.content_type, without_query(target.url), envelope=first.text
             )
@@ -178,9 +170,9 @@ class DataClient:
         info = find_chunk_info(body.value)
         yield part0
         if info is not None:
-            yield from self._chunks(info, cancel, stats)
+            yield from self._chunks(info, cancel, counts)
 
-    def _chunks(self, info: ChunkInfo, cancel: CancelToken, stats: FetchStats) -> Iterator[Part]:
+    def _chunks(self, info: ChunkInfo, cancel: CancelToken, counts: RunCounts) -> Iterator[Part]:
         """Download every chunk, at most `chunk_workers` at a time, yielding each on arrival."""
         urls = info.urls()
         if len(urls) > self.settings.max_chunks:
@@ -213,7 +205,7 @@ class DataClient:
                         raise IncompleteResult(str(exc)) from None
                     rows = len(body.value)
                     total_rows += rows
-                    stats.bytes += body.size
+                    counts.bytes += body.size
                     yield Part(
                         index + 1,
                         body.text,
@@ -238,7 +230,7 @@ class DataClient:
     # -- HTTP ----------------------------------------------------------------------------
 
     def _request_data(
-        self, path: str, params: dict[str, str], cancel: CancelToken, stats: FetchStats
+        self, path: str, params: dict[str, str], cancel: CancelToken, counts: RunCounts
     ) -> _Body:
         """GET /data/<path>: rate budget, maintenance pause, status handling, bounded retries."""
         url = f"{self.settings.data_url}/data/{path}"
@@ -249,7 +241,7 @@ class DataClient:
             cancel.check()
             probe = self.pause.admit()
             try:
-                outcome = self._attempt(path, url, params, cancel, stats)
+                outcome = self._attempt(path, url, params, cancel, counts)
             finally:
                 if probe:
                     self.pause.probe_done()
@@ -282,7 +274,7 @@ class DataClient:
         url: str,
         params: dict[str, str],
         cancel: CancelToken,
-        stats: FetchStats,
+        counts: RunCounts,
     ) -> _Body | _RateLimited | str:
         """One request: a body, a 429 (with the wait until the reset), or a transient cause;
         raises the outcomes that end the run."""
@@ -299,14 +291,14 @@ class DataClient:
                 headers={"Accept": "application/json"},
             )
         except httpx.RequestError as exc:
-            stats.requests += 1
+            counts.requests += 1
             return _transport_cause(exc)
-        stats.requests += 1
-        stats.bytes += len(response.content)
+        counts.requests += 1
+        counts.bytes += len(response.content)
         self.budget.update(response.headers)
         state = self.budget.state()
         if state.remaining is not None and abs(state.remaining) <= MAX_STORED_INT:
-            stats.ratelimit_remaining = state.remaining  # (a 2**70 header is not kept)
+            counts.ratelimit_remaining = state.remaining  # (a 2**70 header is not kept)
         outcome = self._judge(path, response)
         if outcome == "rate_limited":
             return _RateLimited(self.budget.on_429(response.headers))
@@ -345,7 +337,7 @@ class DataClient:
         raise ApiError(f"{path}: unexpected HTTP {status}: {message}", status)
 
     def _download(
-        self, url: str, label: str, cancel: CancelToken, stats: FetchStats | None
+        self, url: str, label: str, cancel: CancelToken, counts: RunCounts | None
     ) -> _Body:
         """GET a pre-signed link: no Authorization header, no rate budget, bounded retries."""
         self.links.check(url, label)
@@ -361,8 +353,8 @@ class DataClient:
             except httpx.RequestError as exc:
                 last_cause = _transport_cause(exc)
                 continue
-            if stats is not None:
-                stats.bytes += len(response.content)
+            if counts is not None:
+                counts.bytes += len(response.content)
             status = response.status_code
             if status == 200:
                 try:

@@ -32,27 +32,12 @@ from .api import Part
 from .clock import Clock, iso_seconds
 from .models import Document, LatestResult, ResultPart, Run
 from .redact import redact_text, strip_signatures
+from .run import RunCounts
 from .status import FINAL_STATUSES, RunStatus
 from .tables.keeper import TableKeeper
 
 RUNNING = RunStatus.RUNNING
 HOST = socket.gethostname()  # runs record which host and pid ran them
-
-
-@dataclass
-class RunCounts:
-    """What a run did; counters grow as the run goes."""
-
-    requests: int = 0
-    bytes: int = 0
-    documents_new: int = 0
-    documents_dup: int = 0
-    results: int = 0
-    ratelimit_remaining: int | None = None
-    rows_new: int = 0  # cursor jobs: rows whose key was not seen before
-    rows_dup: int = 0
-    items_ok: int = 0  # fan-out jobs: items fetched
-    items_skipped: int = 0  # fan-out jobs: items answered 403/404 (remembered)
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,11 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from . import bookkeeping
-from .api import FetchStats
-from .archive import RunCounts
-from .cancel import CancelToken
 from .clock import iso_seconds, parse_iso
 from .errors import ConfigError
 from .incremental import Window, closed_windows
 from .jobs import JobSpec
+from .run import RunContext
 from .runner import RunOutcome
 from .runtime import Runtime
 
@@ -79,21 +77,15 @@ def run_backfill(
     remaining = [w for w in windows if w.begin >= next_begin]
     done_before = len(windows) - len(remaining)
 
-    def body(
-        job: JobSpec, run_id: int, cancel: CancelToken, counts: RunCounts, stats: FetchStats
-    ) -> None:
+    def body(run: RunContext) -> None:
         started = time.monotonic()
         done = done_before
         report(Progress(done, len(windows), started, done_before))
         for window in remaining:
-            cancel.check()
+            run.cancel.check()
             runtime.runner.fetch_window(
-                job,
+                run,
                 window,
-                run_id,
-                cancel,
-                counts,
-                stats,
                 cursor=None,
                 now=runtime.clock.now(),
                 also=_position(runtime, backfill_id, window, done + 1, len(windows)),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,11 +20,11 @@ from typing import Any
 import httpx
 
 from .api import Part
-from .archive import RunCounts
 from .clock import Clock, utc
 from .errors import HarvesterError
 from .jobs import JobSpec
 from .oauth.session import OAuthSession
+from .run import RunContext
 from .runtime import Runtime, open_runtime
 from .settings import Settings, load_settings
 from .shapes import normalise_endpoint
@@ -187,12 +187,11 @@ class Api:
         failures: list[HarvesterError] = []
         job = JobSpec(name=MANUAL_JOB, endpoint=path, params=query)
 
-        def body(job: JobSpec, run_id: int, cancel: Any, counts: RunCounts, stats: Any) -> None:
-            parts = self._runtime.client.fetch(path, query, cancel=cancel, stats=stats)
+        def body(run: RunContext) -> None:
+            runner = self._runtime.runner
+            parts = runner.fetch(run, query)
             try:
-                self._runtime.archive.store_result(
-                    run_id, MANUAL_JOB, path, query, _keeping(parts, captured), counts
-                )
+                runner.store(run, query, _keeping(parts, captured))
             except HarvesterError as exc:  # recorded as the run's outcome, then raised here
                 failures.append(exc)
                 raise
@@ -240,7 +239,7 @@ def _last_result(parts: list[Part]) -> list[Part]:
     return sorted(parts[start:], key=lambda part: part.index)
 
 
-def _keeping(parts: Any, into: list[Part]) -> Iterator[Part]:
+def _keeping(parts: Iterable[Part], into: list[Part]) -> Iterator[Part]:
     for part in parts:
         into.append(part)
         yield part

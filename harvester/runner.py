@@ -19,8 +19,8 @@ import structlog
 from sqlalchemy import Connection
 
 from . import bookkeeping, db
-from .api import DataClient, FetchStats, Part
-from .archive import Archive, RunCounts
+from .api import DataClient, Part
+from .archive import Archive
 from .cancel import CancelToken
 from .clock import Clock, iso_seconds, parse_iso
 from .errors import ApiError, Cancelled, Forbidden, HarvesterError, Maintenance, NotFound
@@ -29,6 +29,7 @@ from .jobs import JobSpec
 from .logs import get_logger
 from .maintenance import MaintenancePause
 from .redact import redact_text
+from .run import RunContext, RunCounts
 from .status import RunStatus
 from .templates import render
 from .text import parse_json, printable, query_value, storable
@@ -117,7 +118,7 @@ class Runner:
         job: JobSpec,
         trigger: str = "manual",
         stop: threading.Event | None = None,
-        body: Callable[[JobSpec, int, CancelToken, RunCounts, FetchStats], None] | None = None,
+        body: Callable[[RunContext], None] | None = None,
     ) -> RunOutcome:
         """Run a job (or `body`, for a backfill) inside one recorded run."""
         started = time.monotonic()
@@ -134,18 +135,17 @@ class Runner:
             log.error("run.not_recorded", job=job.name, error=reason)
             return RunOutcome(0, job.name, RunStatus.FAILED, reason, RunCounts(), 0.0)
         deadline = self.clock.now() + job.timeout if job.timeout else None
-        cancel = CancelToken(self.clock, stop, deadline)
-        counts = RunCounts()
-        stats = FetchStats()
+        run = RunContext(job, run_id, CancelToken(self.clock, stop, deadline))
+        cancel, counts = run.cancel, run.counts
         status: RunStatus = RunStatus.SUCCESS
         error: str | None = None
         closed = False  # a plain job closes its run in the transaction that stores its result
         with structlog.contextvars.bound_contextvars(job=job.name, run_id=run_id):
             try:
                 if body is not None:
-                    body(job, run_id, cancel, counts, stats)
+                    body(run)
                 else:
-                    closed = self._execute(job, run_id, cancel, counts, stats)
+                    closed = self._execute(run)
             except Cancelled as exc:
                 status, error = exc.outcome, str(exc)
                 if cancel.deadline is not None and not cancel.stop.is_set():
@@ -153,12 +153,12 @@ class Runner:
             except HarvesterError as exc:
                 status, error = exc.outcome, str(exc)
             except KeyboardInterrupt:
-                self._finish(run_id, RunStatus.INTERRUPTED, counts, stats, "interrupted (Ctrl-C)")
+                self._finish(run_id, RunStatus.INTERRUPTED, counts, "interrupted (Ctrl-C)")
                 raise
             except Exception as exc:  # a bug, or the database refused: record it, keep going
                 log.exception("run.crashed")
                 status, error = RunStatus.FAILED, f"unexpected {type(exc).__name__}: {exc}"
-            if not closed and (unrecorded := self._finish(run_id, status, counts, stats, error)):
+            if not closed and (unrecorded := self._finish(run_id, status, counts, error)):
                 status, error = RunStatus.FAILED, unrecorded
         outcome = RunOutcome(run_id, job.name, status, error, counts, time.monotonic() - started)
         self._log(outcome, trigger)
@@ -166,27 +166,44 @@ class Runner:
 
     # -- the kinds of job ----------------------------------------------------------------
 
-    def _execute(
-        self, job: JobSpec, run_id: int, cancel: CancelToken, counts: RunCounts, stats: FetchStats
-    ) -> bool:
+    def _execute(self, run: RunContext) -> bool:
         """Do the job's requests; True if the run was closed with the last result."""
+        job = run.job
         if job.for_each is not None:
-            self._fan_out(job, run_id, cancel, counts, stats)
+            self._fan_out(run)
             return False
         if job.incremental is not None:
-            self._cursor(job, run_id, cancel, counts, stats)
+            self._cursor(run)
             return False
         params = self.params(job)
-        parts = self.client.fetch(job.endpoint, params, cancel=cancel, stats=stats)
 
         def close_with_result(conn: Connection) -> None:
-            _take_stats(counts, stats)
-            self.archive.close_run(conn, run_id, RunStatus.SUCCESS, counts, None)
+            self.archive.close_run(conn, run.run_id, RunStatus.SUCCESS, run.counts, None)
 
-        self.archive.store_result(
-            run_id, job.name, job.endpoint, params, parts, counts, close_with_result
-        )
+        self.store(run, params, self.fetch(run, params), close_with_result)
         return True
+
+    def fetch(self, run: RunContext, params: dict[str, str]) -> Iterator[Part]:
+        """The run's job's endpoint asked with `params`, on the run's cancellation and counts."""
+        return self.client.fetch(run.job.endpoint, params, cancel=run.cancel, counts=run.counts)
+
+    def store(
+        self,
+        run: RunContext,
+        params: dict[str, str],
+        parts: Iterable[Part],
+        in_same_transaction: Callable[[Connection], None] | None = None,
+    ) -> None:
+        """One result of the run stored (see `Archive.store_result`)."""
+        self.archive.store_result(
+            run.run_id,
+            run.job.name,
+            run.job.endpoint,
+            params,
+            parts,
+            run.counts,
+            in_same_transaction,
+        )
 
     def params(self, job: JobSpec) -> dict[str, str]:
         """The job's parameters with their templates resolved now."""
@@ -196,28 +213,21 @@ class Runner:
             for name, v in job.params.items()
         }
 
-    def _cursor(
-        self, job: JobSpec, run_id: int, cancel: CancelToken, counts: RunCounts, stats: FetchStats
-    ) -> None:
+    def _cursor(self, run: RunContext) -> None:
+        job = run.job
         spec = job.incremental
         assert spec is not None
         now = self.clock.now()
         stored = bookkeeping.get_cursor(self.archive.engine, job.name)
         cursor = parse_iso(stored) if stored else parse_start(spec.start, now)
         for window in islice(plan_windows(cursor, now, spec.window), WINDOWS_PER_RUN):
-            cancel.check()
-            cursor = self.fetch_window(
-                job, window, run_id, cancel, counts, stats, cursor=cursor, now=now
-            )
+            run.cancel.check()
+            cursor = self.fetch_window(run, window, cursor=cursor, now=now)
 
     def fetch_window(
         self,
-        job: JobSpec,
+        run: RunContext,
         window: Window,
-        run_id: int,
-        cancel: CancelToken,
-        counts: RunCounts,
-        stats: FetchStats,
         *,
         cursor: float | None = None,
         now: float,
@@ -225,6 +235,7 @@ class Runner:
     ) -> float:
         """One window of a cursor job: its documents, row keys and (unless `cursor` is None, as
         in a backfill) the advanced cursor, all in one transaction. Returns the new cursor."""
+        job, counts = run.job, run.counts
         spec = job.incremental
         assert spec is not None
         params = self.params(job)
@@ -232,7 +243,7 @@ class Runner:
         if window.end is not None:
             params[spec.end_param] = iso_seconds(window.end)
         watcher = RowWatcher(spec.cursor, spec.key)
-        parts = watcher.watch(self.client.fetch(job.endpoint, params, cancel=cancel, stats=stats))
+        parts = watcher.watch(self.fetch(run, params))
         moved = cursor
 
         def commit_with_documents(conn: Connection) -> None:
@@ -243,18 +254,15 @@ class Runner:
             counts.rows_dup += seen if spec.key else 0
             if cursor is not None:
                 moved = advance(cursor, window, watcher.largest, now)
-                bookkeeping.set_cursor(conn, job.name, iso_seconds(moved), run_id, stamp)
+                bookkeeping.set_cursor(conn, job.name, iso_seconds(moved), run.run_id, stamp)
             if also is not None:
                 also(conn)
 
-        self.archive.store_result(
-            run_id, job.name, job.endpoint, params, parts, counts, commit_with_documents
-        )
+        self.store(run, params, parts, commit_with_documents)
         return moved if moved is not None else window.begin
 
-    def _fan_out(
-        self, job: JobSpec, run_id: int, cancel: CancelToken, counts: RunCounts, stats: FetchStats
-    ) -> None:
+    def _fan_out(self, run: RunContext) -> None:
+        job, run_id, counts = run.job, run.run_id, run.counts
         spec = job.for_each
         assert spec is not None
         engine = self.archive.engine
@@ -264,19 +272,11 @@ class Runner:
         base = self.params(job)
         failures: list[str] = []
         for value in items:
-            cancel.check()
+            run.cancel.check()
             params = {**base, spec.param: value}
             try:
-                parts = self.client.fetch(job.endpoint, params, cancel=cancel, stats=stats)
-                self.archive.store_result(
-                    run_id,
-                    job.name,
-                    job.endpoint,
-                    params,
-                    parts,
-                    counts,
-                    self._item_done(job.name, value, run_id),
-                )
+                parts = self.fetch(run, params)
+                self.store(run, params, parts, self._item_done(job.name, value, run_id))
                 counts.items_ok += 1
             except (Forbidden, NotFound) as exc:  # remembered: not asked again
                 self._item(job.name, value, exc.outcome, run_id, str(exc))
@@ -319,13 +319,11 @@ class Runner:
         run_id: int,
         status: RunStatus,
         counts: RunCounts,
-        stats: FetchStats,
         error: str | None,
     ) -> str | None:
         """Close the run; never raises. Returns why it could not be closed (a full disk, a
         database busy too long): the row stays `running` until this process's next
         `mark_interrupted` (at shutdown or the next start) says `interrupted`."""
-        _take_stats(counts, stats)
         try:
             self.archive.finish_run(run_id, status, counts, error)
         except Exception as exc:
@@ -359,12 +357,6 @@ class Runner:
             log.info("run.finished", **fields)
         else:
             log.warning("run.finished", **fields)
-
-
-def _take_stats(counts: RunCounts, stats: FetchStats) -> None:
-    counts.requests = stats.requests
-    counts.bytes = stats.bytes
-    counts.ratelimit_remaining = stats.ratelimit_remaining
 
 
 class FanOutIncomplete(ApiError):

@@ -381,7 +381,7 @@ def test_parallel_fan_outs_ask_for_each_value_once(
     runtime: Runtime, sim: Simulator, clock: ManualClock
 ) -> None:
     from harvester import bookkeeping
-    from harvester.archive import RunCounts
+    from harvester.run import RunCounts
 
     recent, details, _ = cursor_job(iso_seconds(clock.now() - DAY / 2))
     assert runtime.runner.run(recent).ok

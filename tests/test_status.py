@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from harvester.archive import RunCounts
 from harvester.jobs import JobSpec
+from harvester.run import RunCounts
 from harvester.runtime import open_runtime
 from harvester.simulator import Simulator, SimulatorTransport
 from harvester.status import FINAL_STATUSES, RunStatus

@@ -211,7 +211,7 @@ def test_a_failure_while_storing_leaves_neither_the_result_nor_its_rows(
     subsession = sim.world.subsessions_ending_between(clock.now() - DAY, clock.now())[0]
     params = {"subsession_id": str(subsession)}
     run_id = archive.open_run("details", "cli")
-    from harvester.archive import RunCounts
+    from harvester.run import RunCounts
 
     def crash(_conn: Any) -> None:
         raise KeyboardInterrupt  # the process dies in the storing transaction
