@@ -49,7 +49,7 @@ class AuthEvent(Base):
     __table_args__ = (Index("ix_auth_events_kind_at", "kind", "at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[float] = mapped_column(Float, nullable=False)
+    at: Mapped[str] = mapped_column(String(32), nullable=False)  # ISO-8601 UTC text (0009)
     kind: Mapped[str] = mapped_column(String(32), nullable=False)
     outcome: Mapped[str] = mapped_column(String(64), nullable=False)
     request_id: Mapped[str | None] = mapped_column(String(128))

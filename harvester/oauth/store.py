@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, delete, func, insert, or_, select, update
 
 from .. import db
+from ..clock import iso_seconds, parse_iso
 from ..errors import TokenKeyError
 from ..models import AuthEvent, AuthState, OAuthToken
 from ..redact import redact_text, register_token
@@ -28,7 +29,7 @@ NOT_SENT = "not_sent"  # the outcome of a login whose connection failed before i
 @dataclass(frozen=True)
 class PasswordGrantState:
     used_last_hour: int
-    oldest_in_hour: float | None
+    oldest_in_hour: float | None  # the latest the oldest counted login may have been sent
     blocked_until: float | None
     block_reason: str | None
 
@@ -112,7 +113,11 @@ class TokenStore:
     ) -> int:
         result = connection.execute(
             insert(AuthEvent).values(
-                at=now, kind=kind, outcome=outcome, request_id=request_id, pid=os.getpid()
+                at=iso_seconds(now),
+                kind=kind,
+                outcome=outcome,
+                request_id=request_id,
+                pid=os.getpid(),
             )
         )
         return int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -128,12 +133,16 @@ class TokenStore:
 
     def password_grant_state(self, connection: Connection, now: float) -> PasswordGrantState:
         """Logins sent in the last hour (an attempt that never left counts for nothing), and
-        the pause in force."""
-        since = now - 3600
+        the pause in force.
+
+        Attempts are stored to the second (`2026-11-28T06:47:00Z`, as every time is), so one
+        stored as second S was sent in [S, S+1): it counts while S >= the second an hour ago
+        (up to a second longer than the hour, never shorter), and the budget frees at S+3601.
+        ISO text of one form compares as the times it names."""
         count, oldest = connection.execute(
             select(func.count(), func.min(AuthEvent.at)).where(
                 AuthEvent.kind == "password_grant",
-                AuthEvent.at > since,
+                AuthEvent.at >= iso_seconds(now - 3600),
                 AuthEvent.outcome != NOT_SENT,
             )
         ).one()
@@ -147,7 +156,7 @@ class TokenStore:
             blocked_until = None  # no pause is ever written this long: it is not ours to keep
         return PasswordGrantState(
             used_last_hour=int(count),
-            oldest_in_hour=oldest,
+            oldest_in_hour=parse_iso(oldest) + 1 if oldest is not None else None,
             blocked_until=blocked_until if blocked_until and blocked_until > now else None,
             block_reason=state.block_reason if state and blocked_until else None,
         )
@@ -175,12 +184,11 @@ class TokenStore:
     def set_logged_out(self, connection: Connection, at: float | None) -> None:
         db.upsert(connection, AuthState, {"id": SESSION_ROW}, {"logged_out_at": at})
 
-    def count_events(self, kind: str, since: float = 0.0) -> int:
+    def count_events(self, kind: str) -> int:
+        """Every attempt of this kind ever recorded."""
         with db.read(self.engine) as conn:
             return int(
-                conn.execute(
-                    select(func.count()).where(AuthEvent.kind == kind, AuthEvent.at >= since)
-                ).scalar_one()
+                conn.execute(select(func.count()).where(AuthEvent.kind == kind)).scalar_one()
             )
 
 
