@@ -8,18 +8,19 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 import harvester
-from harvester.clock import ManualClock, SystemClock, parse_iso
+from harvester.clock import ManualClock, parse_iso
 from harvester.settings import Settings
 from harvester.simulator import RunningSimulator, SimConfig, Simulator, SimulatorTransport
 from harvester.templates import iso_minute
 
-from .conftest import REPO, env_for, make_settings
+from .conftest import REPO, db_rows, env_for, make_settings, wait_for
 
 EXPECTED_ALL = [
     "Api",
@@ -126,12 +127,16 @@ def test_the_session_in_the_reference_client_s_terms(
 @pytest.mark.slow
 def test_a_script_and_a_running_service_share_one_session(tmp_path: Path) -> None:
     """The service (a process) and a script (this process) on one database: one password login
-    between them and no refresh token presented twice, across many refreshes."""
-    sim = Simulator(SimConfig(access_token_lifetime=4), SystemClock())  # refreshes every ~4 s
+    between them and no refresh token presented twice, across many refreshes. The server's clock
+    stands still, so tokens expire only when the test says; each round, one side meets the 401
+    first and refreshes, and the other takes the new token from the database without a second
+    refresh, whichever side it is. Last, the script's own clock passes the token's expiry: it
+    refreshes before asking."""
+    sim = Simulator(SimConfig(), ManualClock())
+    script_clock = ManualClock(time.time())
     with RunningSimulator(sim) as server:
-        settings = make_settings(tmp_path, server.url, token_refresh_buffer_seconds=1.0)
-        env = env_for(settings)
-        env["TOKEN_REFRESH_BUFFER_SECONDS"] = "1"
+        settings = make_settings(tmp_path, server.url)
+        database = tmp_path / "harvester.db"
         (tmp_path / "jobs.yaml").write_text(
             "jobs:\n  info: {endpoint: member/info, every: 1s}\n"
             "  catalog: {endpoint: doc, every: 1d, enabled: false}\n"
@@ -140,17 +145,43 @@ def test_a_script_and_a_running_service_share_one_session(tmp_path: Path) -> Non
             api.session.authenticate()
         service = subprocess.Popen(
             [sys.executable, "-m", "harvester", "start"],
-            env=env,
+            env=env_for(settings),
             cwd=tmp_path,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
         )
+
+        def refreshes() -> int:
+            return int(sim.state()["refreshes"])
+
+        def service_runs() -> int:
+            [(count,)] = db_rows(database, "SELECT count(*) FROM runs WHERE status = 'success'")
+            return int(str(count))
+
+        def until(value: Callable[[], int], reaches: int) -> None:
+            wait_for(lambda: value() >= reaches)
+
         try:
-            with harvester.connect(settings) as api:
-                for _ in range(40):  # about ten seconds of calls alongside the service
-                    assert api.get("constants/categories")
-                    time.sleep(0.25)
+            with harvester.connect(settings, clock=script_clock) as api:
+                assert api.get("constants/categories")
+                wait_for(lambda: service_runs() >= 1)
+                for round_ in range(4):
+                    before = refreshes()
+                    sim.control({"expire_access_tokens": True})  # both sides hold a dead token
+                    if round_ % 2 == 0:  # the service meets the 401 first: it refreshes
+                        until(refreshes, before + 1)
+                        assert api.get("constants/categories")  # the script takes its token
+                    else:  # the script meets it first; the service takes the script's token
+                        assert api.get("constants/categories")
+                        ran = service_runs()
+                        until(service_runs, ran + 2)  # one of them began after the get
+                    assert refreshes() == before + 1
+                refused = sim.state()["data"].get("unauthorized", 0)
+                script_clock.advance(sim.config.access_token_lifetime)
+                assert api.get("constants/categories")
+                assert refreshes() == 5
+                assert sim.state()["data"].get("unauthorized", 0) == refused  # no 401 needed
         finally:
             service.send_signal(signal.SIGTERM)
             _, err = service.communicate(timeout=60)
@@ -158,7 +189,9 @@ def test_a_script_and_a_running_service_share_one_session(tmp_path: Path) -> Non
     state = sim.state()
     assert state["password_grants"] == 1
     assert state["refresh_reuses"] == 0
-    assert state["refreshes"] >= 2
+    assert state["refreshes"] == 5
+    failed = "SELECT count(*) FROM runs WHERE status NOT IN ('success', 'skipped')"
+    assert db_rows(database, failed) == [(0,)]
 
 
 @pytest.mark.slow
@@ -167,7 +200,8 @@ def test_the_readme_python_example_runs(tmp_path: Path) -> None:
     section = readme[readme.index("## Use it from Python") :]
     code = re.search(r"```python\n(.*?)```", section, re.S)
     assert code is not None
-    sim = Simulator(SimConfig(), SystemClock())  # real time: 2026 Q4 has races
+    # the server's time stands in 2026 Q4 (the example asks for its races), whatever the date
+    sim = Simulator(SimConfig(), ManualClock(parse_iso("2026-11-15T00:00:00Z")))
     with RunningSimulator(sim) as server:
         env = env_for(make_settings(tmp_path, server.url))
         done = subprocess.run(
