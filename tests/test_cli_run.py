@@ -7,15 +7,16 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
+import threading
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from harvester.simulator import RunningSimulator, Simulator
+from harvester.simulator.messages import SimRequest, SimResponse
 
-from .conftest import env_for, make_settings
+from .conftest import db_rows, env_for, make_settings, wait_for
 
 JOBS = """
 jobs:
@@ -80,13 +81,36 @@ def test_a_broken_jobs_file_names_file_line_and_field(
     assert "Traceback" not in result.err
 
 
+class HeldDownload:
+    """The simulator's link store, holding its `at`-th download until released: a run that
+    asked for it is certainly in the middle of its chunks, and cannot finish meanwhile."""
+
+    def __init__(self, sim: Simulator, at: int) -> None:
+        self.handle = sim.store.handle
+        self.at = at
+        self.count = 0
+        self.lock = threading.Lock()
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, request: SimRequest) -> SimResponse:
+        with self.lock:
+            self.count += 1
+            hold = self.count == self.at
+        if hold:
+            self.reached.set()
+            self.release.wait(60)
+        return self.handle(request)
+
+
 @pytest.mark.slow
 def test_a_killed_run_leaves_no_partial_result_and_becomes_interrupted(
-    tmp_path: Path, sim: Simulator, loopback: RunningSimulator
+    tmp_path: Path, sim: Simulator, loopback: RunningSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env = _env(tmp_path, loopback)
     sim.config.chunk_size = 20
-    sim.config.latency = 0.05  # chunks arrive slowly: the kill lands in the middle
+    held = HeldDownload(sim, at=5)  # the link to chunk_info, then the chunks: the 4th is held
+    monkeypatch.setattr(sim.store, "handle", held)
     database = tmp_path / "harvester.db"
     process = subprocess.Popen(
         [sys.executable, "-m", "harvester", "run", "recent_results"],
@@ -96,27 +120,17 @@ def test_a_killed_run_leaves_no_partial_result_and_becomes_interrupted(
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # wait until chunks are being stored
-            if database.exists():
-                with closing(sqlite3.connect(database)) as conn:
-                    try:
-                        stored = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
-                    except sqlite3.OperationalError:
-                        stored = 0
-                if stored >= 3:
-                    break
-            time.sleep(0.02)
-        else:
-            raise AssertionError("the run never started storing chunks")
+        assert held.reached.wait(60), "the run never reached its 4th chunk"
+        # the chunks before it are stored (uncommitted to any result) while it waits
+        wait_for(lambda: bool(db_rows(database, "SELECT 1 FROM documents LIMIT 1 OFFSET 2")))
         os.kill(process.pid, signal.SIGKILL)
     finally:
         process.wait(timeout=30)
+        held.release.set()
     with closing(sqlite3.connect(database)) as conn:
         assert conn.execute("SELECT status FROM runs").fetchall() == [("running",)]
         assert conn.execute("SELECT count(*) FROM result_parts").fetchone() == (0,)
     # the next command notices the dead process's run
-    sim.config.latency = 0.0
     again = subprocess.run(
         [sys.executable, "-m", "harvester", "run", "member_info"],
         env=env,
