@@ -4,7 +4,7 @@ expired links, 401, 429, maintenance, faults, dedupe, and byte-for-byte stored b
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -17,13 +17,36 @@ from harvester.simulator import RunningSimulator, Simulator
 
 from .conftest import RecordingTransport, job, make_settings
 
+Forward = Callable[[httpx.Request], httpx.Response]
+Script = Callable[[httpx.Request, Forward], httpx.Response]
+
+
+class ScriptedTransport(RecordingTransport):
+    """Real HTTP to the simulator, recorded, with an optional script in front: it sees each
+    request with `forward` (the way to the simulator) and may answer itself, move the clock
+    first, or look at what the simulator answered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.script: Script | None = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.script is None:
+            return super().handle_request(request)
+        return self.script(request, super().handle_request)
+
+
+@pytest.fixture
+def recorder() -> ScriptedTransport:
+    return ScriptedTransport()
+
 
 @pytest.fixture
 def net_runtime(
     tmp_path: Path,
     loopback: RunningSimulator,
     clock: ManualClock,
-    recorder: RecordingTransport,
+    recorder: ScriptedTransport,
     backend: str,
 ) -> Iterator[Runtime]:
     """The archive tests run on both backends: SQLite and PostgreSQL."""
@@ -165,7 +188,7 @@ def test_missing_chunk_info_is_a_complete_result(
 
 
 def test_stored_bodies_equal_what_the_server_sent_byte_for_byte(
-    net_runtime: Runtime, recorder: RecordingTransport, sim: Simulator, clock: ManualClock
+    net_runtime: Runtime, recorder: ScriptedTransport, sim: Simulator, clock: ManualClock
 ) -> None:
     sim.config.chunk_size = 100
     for spec in (
@@ -207,34 +230,31 @@ def test_the_same_payload_twice_is_stored_once_with_two_results(net_runtime: Run
 
 
 def test_an_expired_link_is_asked_for_again_once(
-    net_runtime: Runtime, sim: Simulator, clock: ManualClock, recorder: RecordingTransport
+    net_runtime: Runtime, sim: Simulator, clock: ManualClock, recorder: ScriptedTransport
 ) -> None:
-    original = recorder.handle_request
-    expired_once = []
+    expired_once: list[bool] = []
 
-    def late(request: httpx.Request) -> httpx.Response:
+    def late(request: httpx.Request, forward: Forward) -> httpx.Response:
         if "/s3/" in request.url.path and not expired_once:
             expired_once.append(True)
             clock.advance(sim.config.link_lifetime + 1)  # the link expires before it is used
-        return original(request)
+        return forward(request)
 
-    recorder.handle_request = late  # type: ignore[method-assign]
+    recorder.script = late
     outcome = net_runtime.runner.run(job("info", "member/info"))
     assert outcome.status == "success", outcome.error
     assert sim.state()["endpoints"]["member/info"] == 2
 
 
 def test_a_link_that_keeps_expiring_fails_the_run(
-    net_runtime: Runtime, sim: Simulator, clock: ManualClock, recorder: RecordingTransport
+    net_runtime: Runtime, sim: Simulator, clock: ManualClock, recorder: ScriptedTransport
 ) -> None:
-    original = recorder.handle_request
-
-    def always_late(request: httpx.Request) -> httpx.Response:
+    def always_late(request: httpx.Request, forward: Forward) -> httpx.Response:
         if "/s3/" in request.url.path:
             clock.advance(sim.config.link_lifetime + 1)
-        return original(request)
+        return forward(request)
 
-    recorder.handle_request = always_late  # type: ignore[method-assign]
+    recorder.script = always_late
     outcome = net_runtime.runner.run(job("info", "member/info"))
     assert outcome.status == "failed"
     assert "expired" in str(outcome.error)
@@ -242,7 +262,7 @@ def test_a_link_that_keeps_expiring_fails_the_run(
 
 
 def test_links_are_fetched_without_the_authorization_header(
-    net_runtime: Runtime, recorder: RecordingTransport
+    net_runtime: Runtime, recorder: ScriptedTransport
 ) -> None:
     assert net_runtime.runner.run(job("awards", "member/awards")).ok
     for request in recorder.requests:
@@ -265,12 +285,11 @@ def test_a_401_in_the_middle_of_a_run_refreshes_once_and_continues(
 
 
 def test_an_injected_429_waits_for_the_reset_and_succeeds(
-    net_runtime: Runtime, clock: ManualClock, recorder: RecordingTransport
+    net_runtime: Runtime, clock: ManualClock, recorder: ScriptedTransport
 ) -> None:
-    original = recorder.handle_request
     sent: list[float] = []
 
-    def limited_once(request: httpx.Request) -> httpx.Response:
+    def limited_once(request: httpx.Request, forward: Forward) -> httpx.Response:
         if request.url.path.startswith("/data/") and not sent:
             sent.append(clock.now())
             reset = int(clock.now()) + 30
@@ -284,9 +303,9 @@ def test_an_injected_429_waits_for_the_reset_and_succeeds(
                     "x-ratelimit-reset": str(reset),
                 },
             )
-        return original(request)
+        return forward(request)
 
-    recorder.handle_request = limited_once  # type: ignore[method-assign]
+    recorder.script = limited_once
     outcome = net_runtime.runner.run(job("info", "member/info"))
     assert outcome.status == "success", outcome.error
     assert clock.now() >= sent[0] + 30  # it waited for the window's reset
@@ -294,15 +313,14 @@ def test_an_injected_429_waits_for_the_reset_and_succeeds(
 
 
 def test_429s_are_retried_a_bounded_number_of_times(
-    net_runtime: Runtime, recorder: RecordingTransport
+    net_runtime: Runtime, recorder: ScriptedTransport
 ) -> None:
-    def always_limited(request: httpx.Request) -> httpx.Response:
+    def always_limited(request: httpx.Request, forward: Forward) -> httpx.Response:
+        if not request.url.path.startswith("/data/"):
+            return forward(request)
         return httpx.Response(429, text="Rate limit exceeded", request=request)
 
-    original = recorder.handle_request
-    recorder.handle_request = (  # type: ignore[method-assign]
-        lambda r: always_limited(r) if r.url.path.startswith("/data/") else original(r)
-    )
+    recorder.script = always_limited
     outcome = net_runtime.runner.run(job("info", "member/info"))
     assert outcome.status == "failed"
     assert "rate limited" in str(outcome.error)
@@ -374,23 +392,22 @@ def test_each_fault_kind_fails_the_run_with_its_cause_after_the_retries(
 
 
 def test_a_failed_chunk_fails_the_run_naming_the_chunk_and_stores_no_result(
-    net_runtime: Runtime, sim: Simulator, clock: ManualClock, recorder: RecordingTransport
+    net_runtime: Runtime, sim: Simulator, clock: ManualClock, recorder: ScriptedTransport
 ) -> None:
     sim.config.chunk_size = 50
-    original = recorder.handle_request
     broken: list[str] = []
 
-    def third_chunk_broken(request: httpx.Request) -> httpx.Response:
+    def third_chunk_broken(request: httpx.Request, forward: Forward) -> httpx.Response:
         if broken and request.url.path == broken[0]:
             return httpx.Response(500, text="boom", request=request)
-        response = original(request)
+        response = forward(request)
         if request.url.path == "/data/results/search_series":
             info = response.json()["data"]["chunk_info"]
             third = info["base_download_url"] + info["chunk_file_names"][2]
             broken.append(httpx.URL(third).path)
         return response
 
-    recorder.handle_request = third_chunk_broken  # type: ignore[method-assign]
+    recorder.script = third_chunk_broken
     outcome = net_runtime.runner.run(
         job("search", "results/search_series", finish_range_begin=week_ago(clock))
     )
@@ -437,20 +454,19 @@ def test_a_private_session_is_forbidden(
 
 
 def test_a_body_with_a_nul_character_fails_the_run_on_both_backends(
-    net_runtime: Runtime, recorder: RecordingTransport
+    net_runtime: Runtime, recorder: ScriptedTransport
 ) -> None:
     """PostgreSQL's text cannot hold U+0000 (SQLite can): a body carrying one is refused before
     it is stored, with the same clear outcome on both backends."""
-    original = recorder.handle_request
 
-    def nul_in_csv(request: httpx.Request) -> httpx.Response:
-        response = original(request)
+    def nul_in_csv(request: httpx.Request, forward: Forward) -> httpx.Response:
+        response = forward(request)
         if response.headers.get("content-type", "").startswith("text/csv"):
             body = response.content.replace(b"\n", b"\x00\n", 1)
             return httpx.Response(200, headers=response.headers, content=body, request=request)
         return response
 
-    recorder.handle_request = nul_in_csv  # type: ignore[method-assign]
+    recorder.script = nul_in_csv
     outcome = net_runtime.runner.run(job("road", "driver_stats_by_category/road"))
     assert outcome.status == "failed", outcome.error
     assert "a NUL character (U+0000)" in str(outcome.error)
@@ -459,15 +475,14 @@ def test_a_body_with_a_nul_character_fails_the_run_on_both_backends(
 
 
 def test_a_json_body_with_an_escaped_nul_is_stored_as_received(
-    net_runtime: Runtime, recorder: RecordingTransport
+    net_runtime: Runtime, recorder: ScriptedTransport
 ) -> None:
     r"""`"\u0000"` in JSON is six characters of text, not a NUL: it stores on both backends, and
     the body is kept exactly as received."""
-    original = recorder.handle_request
     sent: list[bytes] = []
 
-    def escaped_nul(request: httpx.Request) -> httpx.Response:
-        response = original(request)
+    def escaped_nul(request: httpx.Request, forward: Forward) -> httpx.Response:
+        response = forward(request)
         if request.url.path.startswith("/data/") or response.status_code != 200:
             return response
         document = response.json()
@@ -479,7 +494,7 @@ def test_a_json_body_with_an_escaped_nul_is_stored_as_received(
             return httpx.Response(200, headers=response.headers, content=body, request=request)
         return response
 
-    recorder.handle_request = escaped_nul  # type: ignore[method-assign]
+    recorder.script = escaped_nul
     outcome = net_runtime.runner.run(job("info", "member/info"))
     assert outcome.status == "success", outcome.error
     assert sent
