@@ -1,59 +1,218 @@
-"""Every `harvester ...` line in README.md's shell blocks is a real command, and every
-`harvester query` shown runs (exit 0) against an archive filled from the simulator: examples
-added to the README later are picked up by this test without touching it."""
+"""Every command in README.md's shell blocks runs, as pasted, against an archive harvested from
+the simulator, or is in EXCLUDED with the reason it cannot run here. A command added to the
+README later is picked up without touching this test; one that is neither run nor excluded,
+and an exclusion that no longer matches anything, fail it."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 import pytest
+import yaml
 
 from harvester.cli import cli
-from harvester.simulator import RunningSimulator
+from harvester.cli_jobs_init import template_text
+from harvester.clock import ManualClock, iso_seconds
+from harvester.simulator import RunningSimulator, SimConfig, Simulator
 
-from .conftest import REPO, CliResult, env_for, make_settings
+from .conftest import REPO, PostgresServer, env_for, make_settings
 
-BLOCK = re.compile(r"^```(?:sh|bash|console)\n(.*?)^```", re.S | re.M)
-OPERATORS = {"|", "||", "&&", ";", ">", ">>", "<", "&"}
-COMMAND = re.compile(r"^\s*(?:\$ )?(?:\S*/)?harvester (.*)$")
+README = (REPO / "README.md").read_text(encoding="utf-8")
+BLOCK = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+HARVESTER = Path(sys.executable).parent / "harvester"  # this venv's
+TIMEOUT = 120.0
+
+# What cannot run in a test, and why (matched against each command as the README writes it).
+EXCLUDED: dict[str, str] = {
+    r"^make (demo|test)$": "the demo and the whole suite: tests/test_service_process.py runs "
+    "`harvester demo`, and `make test` is what runs this test",
+    r"^(sudo )?(python3 -m venv|\S*pip install)": "installs from PyPI (no network in tests); "
+    ".ci/run proves `pip install .` into a fresh venv",
+    r"^(cp jobs\.yaml my-jobs\.yaml|cat > \.env <<)": "a real set-up with placeholder "
+    "credentials; the test's folder has its own jobs and the simulator's settings",
+    r"^sudo ": "changes this machine as root (users, /opt, /etc, systemd); the unit is checked by "
+    "tests/test_web_deploy.py, and the harvester commands here run as the test's user",
+    r"^datasette ": "Datasette is not a dependency (and serves until stopped); the "
+    "`harvester datasette-metadata` before it runs",
+    r"^export HARVESTER_DATABASE_URL=postgresql://harvester@db\.example\.com/": "an example "
+    "server; the `harvester db copy` below runs against a PostgreSQL test database instead",
+}
+
+# A console example's documented failure: its exit code and the files it is shown with.
+BAD_JOBS = "jobs:\n  a:\n    endpoint: member/info\n    evry: 1h\n"
+DOCUMENTED = {"harvester jobs validate": (1, {"jobs.yaml": BAD_JOBS})}
 
 
-def readme_commands() -> list[list[str]]:
-    """The arguments of each `harvester` command in the README's shell blocks (a quoted
-    argument may continue over several lines; `# comments` are dropped)."""
-    commands: list[list[str]] = []
-    for block in BLOCK.findall((REPO / "README.md").read_text()):
-        lines = iter(block.splitlines())
-        for line in lines:
-            match = COMMAND.match(line)
-            if not match:
-                continue
-            text = match.group(1)
-            while True:
-                try:
-                    words = shlex.split(text, comments=True)
-                    break
-                except ValueError:  # an open quote: the command goes on
-                    text += "\n" + next(lines)
-            # as sh reads "...\$..." (shlex keeps the backslash); the command ends at a pipe
-            words = [word.replace("\\$", "$") for word in words]
-            for index, word in enumerate(words):
-                if word in OPERATORS:
-                    words = words[:index]
-                    break
-            commands.append(words)
+@dataclass
+class Command:
+    line: int  # in README.md
+    text: str  # as written (comments and the rest of a pipeline cut)
+    output: list[str] = field(default_factory=list)  # what a console example shows after it
+
+    @property
+    def words(self) -> list[str]:
+        words = shlex.split(self.text)
+        while words and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0]):
+            words = words[1:]  # NAME=value before the command
+        return words
+
+    @property
+    def is_harvester(self) -> bool:
+        return bool(self.words) and Path(self.words[0]).name == "harvester"
+
+    @property
+    def args(self) -> list[str]:
+        return self.words[1:]
+
+    def __str__(self) -> str:
+        return f"README.md:{self.line}: {self.text}"
+
+
+def split_commands(block: str, first_line: int) -> list[Command]:
+    """The simple commands of a shell block as sh reads them: one per line (a quoted string or
+    a trailing backslash continues it), cut at `&&`, `||`, `;` and `|`; `# comments` dropped; a
+    heredoc's lines belong to its command."""
+    commands: list[Command] = []
+    current: list[str] = []
+    start = line = first_line
+    quote: str | None = None
+    heredoc: str | None = None
+    i = 0
+
+    def emit() -> None:
+        text = "".join(current).strip()
+        if text:
+            commands.append(Command(start, text))
+        current.clear()
+
+    while i < len(block):
+        c = block[i]
+        nxt = block[i + 1] if i + 1 < len(block) else ""
+        if c == "\n":
+            line += 1
+        if quote == "'":
+            quote = None if c == "'" else quote
+            current.append(c)
+        elif quote == '"':
+            if c == "\\":
+                current.append(c + nxt)
+                i += 1
+            elif c == '"':
+                quote = None
+                current.append(c)
+            else:
+                current.append(c)
+        elif c == "\\" and nxt == "\n":
+            current.append(" ")
+            line += 1
+            i += 1
+        elif c == "\\":
+            current.append(c + nxt)
+            i += 1
+        elif c in "'\"":
+            quote = c
+            current.append(c)
+        elif c == "#" and (not current or current[-1].isspace()):
+            while i + 1 < len(block) and block[i + 1] != "\n":
+                i += 1
+        elif c == "<" and nxt == "<":
+            match = re.match(r"<<-?\s*['\"]?(\w+)['\"]?", block[i:])
+            assert match, f"README.md:{line}: a heredoc this test cannot read"
+            heredoc = match.group(1)
+            current.append(match.group(0))
+            i += len(match.group(0)) - 1
+        elif c == "\n":
+            if heredoc is not None:  # its lines, up to the delimiter, are part of the command
+                rest = block[i + 1 :].split("\n")
+                end = rest.index(heredoc)
+                current[:] = ["".join(current).rstrip(), "\n" + "\n".join(rest[: end + 1])]
+                i += len("\n".join(rest[: end + 1])) + 1
+                line += end + 1
+                heredoc = None
+            emit()
+            start = line
+        elif c in "|&;" and not (c == "&" and current and current[-1].endswith(">")):
+            emit()
+            while i + 1 < len(block) and block[i + 1] in "|&":
+                i += 1
+            start = line
+        else:
+            current.append(c)
+        i += 1
+    emit()
     return commands
 
 
+def readme_commands() -> list[Command]:
+    """Every command of the README's shell blocks, and of its console examples (`$ ` lines,
+    with the output shown after them)."""
+    found: list[Command] = []
+    for match in BLOCK.finditer(README):
+        kind, body = match.group(1), match.group(2)
+        first = README[: match.start(2)].count("\n") + 1
+        if kind in ("sh", "bash", "shell"):
+            found += split_commands(body, first)
+        elif kind in ("", "console"):
+            for offset, text in enumerate(body.splitlines()):
+                if text.startswith("$ "):
+                    found += split_commands(text[2:], first + offset)
+                elif found and found[-1].line >= first and text.strip():
+                    found[-1].output.append(text)
+    return found
+
+
+def exclusion(command: Command) -> str | None:
+    for pattern, reason in EXCLUDED.items():
+        if re.search(pattern, command.text):
+            return reason
+    return None
+
+
 COMMANDS = readme_commands()
-QUERIES = [words for words in COMMANDS if words[:1] == ["query"]]
+TO_RUN = [command for command in COMMANDS if exclusion(command) is None]
 
 
-def test_the_readme_shows_queries() -> None:
-    assert len(QUERIES) >= 5
+def test_the_readme_shows_commands_and_queries() -> None:
+    assert len([c for c in TO_RUN if c.args[:1] == ["query"]]) >= 5
+    assert len(TO_RUN) >= 25
+
+
+def test_every_readme_command_is_run_or_excluded_with_a_reason() -> None:
+    neither = [str(c) for c in TO_RUN if not c.is_harvester]
+    assert not neither, "run by nothing and not in EXCLUDED:\n" + "\n".join(neither)
+    unused = [p for p in EXCLUDED if not any(re.search(p, c.text) for c in COMMANDS)]
+    assert not unused, f"exclusions that match no README command any more: {unused}"
+
+
+def test_the_parser_reads_shell_as_sh_does() -> None:
+    block = (
+        "a one && b 'x && y' | tee f  # c\n"
+        'q "multi\nline" \\\n  --x\n'
+        "cat > .env <<'EOF'  # note\nA=1\nEOF\nlast\n"
+    )
+    assert [c.text for c in split_commands(block, 1)] == [
+        "a one",
+        "b 'x && y'",
+        "tee f",
+        'q "multi\nline"    --x',
+        "cat > .env <<'EOF'\nA=1\nEOF",
+        "last",
+    ]
+    assert [c.line for c in split_commands(block, 1)] == [1, 1, 1, 2, 5, 8]
 
 
 def command_path(words: list[str]) -> list[str]:
@@ -68,43 +227,179 @@ def command_path(words: list[str]) -> list[str]:
     return path
 
 
-@pytest.mark.parametrize("words", COMMANDS, ids=lambda words: " ".join(words)[:60])
-def test_every_readme_command_exists_and_its_options_parse(words: list[str]) -> None:
+@pytest.mark.parametrize(
+    "command", [c for c in COMMANDS if c.is_harvester], ids=lambda c: c.text[:60]
+)
+def test_every_readme_command_exists_and_its_options_parse(command: Command) -> None:
+    words = command.args
     path = command_path(words)
-    assert path, f"harvester {' '.join(words)}: no such command"
-    command: click.Command = cli
+    assert path, f"{command}: no such command"
+    group: click.Command = cli
     for name in path:
-        command = command.commands[name]  # type: ignore[attr-defined]
+        group = group.commands[name]  # type: ignore[attr-defined]
     rest = words[len(path) :]
-    with command.make_context(" ".join(["harvester", *path]), list(rest), resilient_parsing=False):
+    with group.make_context(" ".join(["harvester", *path]), list(rest), resilient_parsing=False):
         pass
 
 
-JOBS = """
-jobs:
-  member_info: {endpoint: member/info, every: 1h}
-  season_results:
-    endpoint: results/search_series
-    params: {season_year: 2026, season_quarter: 4, series_id: 285}
-    every: 1h
-  my_results:
-    endpoint: results/search_series
-    params: {season_year: 2026, season_quarter: 4}
-    every: 1h
-"""
+# -- running them --------------------------------------------------------------------------
+
+
+def readme_jobs() -> dict[str, object]:
+    """The jobs of the README's jobs.yaml examples, and the my-results set (the demo's)."""
+    jobs: dict[str, object] = {}
+    for kind, body in BLOCK.findall(README):
+        data = yaml.safe_load(body) if kind == "yaml" else None
+        if isinstance(data, dict) and isinstance(data.get("jobs"), dict):
+            jobs.update(data["jobs"])
+    jobs.update(yaml.safe_load(template_text("my-results"))["jobs"])
+    return jobs
+
+
+@dataclass
+class Archive:
+    folder: Path
+    env: dict[str, str]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
+    """A folder as the README's set-up leaves it (jobs.yaml, harvester.db, the key, and
+    `.venv/bin/harvester`), harvested once from a simulator whose time is now."""
+    folder = tmp_path_factory.mktemp("readme")
+    simulator = Simulator(SimConfig(rate_limit=None, chunk_size=10), ManualClock(time.time()))
+    (folder / "jobs.yaml").write_text(yaml.safe_dump({"jobs": readme_jobs()}), encoding="utf-8")
+    (folder / ".venv" / "bin").mkdir(parents=True)
+    (folder / ".venv" / "bin" / "harvester").symlink_to(HARVESTER)
+    with RunningSimulator(simulator) as server:
+        env = env_for(make_settings(folder, server.url))
+        env.update(
+            HARVESTER_DATABASE_URL="sqlite:///harvester.db",  # as the README's folder has it
+            HARVESTER_JOBS="jobs.yaml",
+            HARVESTER_HTTP=f"127.0.0.1:{free_port()}",
+            IRACING_CUST_ID=str(simulator.world.config.me_cust_id),
+            LOG_LEVEL="WARNING",
+            PATH=f"{HARVESTER.parent}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        )
+        done = subprocess.run(
+            [str(HARVESTER), "run", *readme_jobs()],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        yield Archive(folder, env)
+
+
+def shell(command: str, archive: Archive, cwd: Path | None = None, **env: str) -> tuple[int, str]:
+    """The command as pasted into sh in the archive's folder: exit code and all its output."""
+    text = command.replace("/opt/harvester/.venv/bin/harvester", str(HARVESTER))
+    done = subprocess.run(
+        ["sh", "-c", text],
+        cwd=cwd or archive.folder,
+        env={**archive.env, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    return done.returncode, done.stdout
+
+
+def find(pattern: str) -> Command:
+    (command,) = [c for c in TO_RUN if re.search(pattern, c.text)]
+    return command
+
+
+SERVICE = r"harvester start$"
+HEALTHCHECK = r"harvester healthcheck$"
 
 
 @pytest.mark.slow
-def test_every_readme_query_runs_on_a_filled_archive(
-    tmp_path: Path, loopback: RunningSimulator, run_cli: object
+@pytest.mark.parametrize(
+    "command",
+    [c for c in TO_RUN if not re.search(f"{SERVICE}|{HEALTHCHECK}", c.text)],
+    ids=lambda c: c.text[:60],
+)
+def test_every_readme_command_runs(
+    command: Command, archive: Archive, request: pytest.FixtureRequest
 ) -> None:
-    (tmp_path / "jobs.yaml").write_text(JOBS)
-    env = env_for(make_settings(tmp_path, loopback.url))
-    runs: CliResult = run_cli("run", "member_info", "season_results", "my_results", env=env)  # type: ignore[operator]
-    assert runs.code == 0, runs.err
-    failures = []
-    for words in QUERIES:
-        result: CliResult = run_cli(*words, env=env)  # type: ignore[operator]
-        if result.code != 0:
-            failures.append(f"harvester {shlex.join(words)}: {result.err.strip()}")
-    assert not failures, "\n".join(failures)
+    env: dict[str, str] = {}
+    cwd = None
+    expected, files = DOCUMENTED.get(command.text, (0, {}))
+    if files:
+        cwd = archive.folder / f"example-{command.line}"
+        cwd.mkdir(exist_ok=True)
+        for name, content in files.items():
+            (cwd / name).write_text(content, encoding="utf-8")
+        env.update(
+            HARVESTER_JOBS="jobs.yaml",
+            HARVESTER_DATABASE_URL=f"sqlite:///{archive.folder / 'harvester.db'}",
+        )
+    if "$HARVESTER_DATABASE_URL" in command.text:  # the README exported a PostgreSQL URL
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        env["HARVESTER_DATABASE_URL"] = server.new_database(migrated=False)
+    code, output = shell(command.text, archive, cwd, **env)
+    assert code == expected, f"{command}\nexit {code}:\n{output[-3000:]}"
+    for line in command.output:  # what the README shows it print
+        assert line in output.splitlines(), f"{command}: README shows {line!r}; got:\n{output}"
+
+
+@pytest.mark.slow
+def test_the_service_starts_answers_its_healthcheck_and_stops(archive: Archive) -> None:
+    """`harvester start` runs until SIGTERM: started as the README writes it, it is healthy
+    by the README's `harvester healthcheck`, then stops cleanly."""
+    started = find(SERVICE)
+    check = find(HEALTHCHECK)
+    text = started.text.replace("/opt/harvester/.venv/bin/harvester", str(HARVESTER))
+    service = subprocess.Popen(
+        ["sh", "-c", f"exec {text}"],
+        cwd=archive.folder,
+        env=archive.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        code, output = shell(check.text, archive)
+        while code != 0 and time.monotonic() < deadline and service.poll() is None:
+            time.sleep(0.2)  # the service is starting (a real process: no clock to move)
+            code, output = shell(check.text, archive)
+        assert code == 0 and output.startswith("200 ok"), f"{check}: exit {code}: {output}"
+    finally:
+        service.send_signal(signal.SIGTERM)
+        _, err = service.communicate(timeout=60)
+    assert service.returncode == 0, err
+
+
+@pytest.mark.slow
+def test_failures_of_the_last_day_compare_times_as_stored(archive: Archive) -> None:
+    """The README's query finds a failure 23 h 58 min ago and not one 24 h 2 min ago: it
+    compares stored text with text of the same form, never with `datetime('now')`."""
+    command = find(r"status <> 'success' AND started_at >")
+    copy = archive.folder / "failures.db"
+    shutil.copy(archive.folder / "harvester.db", copy)
+    now = time.time()
+    with sqlite3.connect(copy) as conn:
+        for job, ago in (("inside", 86_400 - 120), ("outside", 86_400 + 120)):
+            conn.execute(
+                "INSERT INTO runs (job, trigger, status, started_at, requests, bytes, "
+                "documents_new, documents_dup, rows_new, rows_dup, error) "
+                "VALUES (?, 'schedule', 'failed', ?, 0, 0, 0, 0, 0, 0, 'boom')",
+                (job, iso_seconds(now - ago)),
+            )
+    code, output = shell(command.text, archive, HARVESTER_DATABASE_URL=f"sqlite:///{copy}")
+    assert code == 0, output
+    jobs = {json.loads(line)["job"] for line in output.splitlines() if line.startswith("{")}
+    assert "inside" in jobs and "outside" not in jobs
