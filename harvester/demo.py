@@ -11,6 +11,8 @@ reuses the stored session, and the summary answers two questions from the analys
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 import sys
 import threading
@@ -135,26 +137,36 @@ def run_demo(duration: float, folder: Path, echo: Callable[[str], None] = print)
         result = _summary(settings, simulator)
     echo("")
     echo(_report(result))
-    url = f"sqlite:///{os.path.relpath(folder / 'harvester.db')}"
     for title, sql in questions(int(me)):
         echo(f"{title}:")
         echo(_answer(settings, sql))
-        echo(f'  ask it yourself: HARVESTER_DATABASE_URL={url} harvester query "{sql}"')
+        echo(f"  ask it yourself: {paste_line(folder, sql)}")
         echo("")
-    echo("More on the demo archive (harvester is .venv/bin/harvester):")
+    echo("More on the demo archive:")
     for sql in EXAMPLE_QUERIES:
-        echo(f'  HARVESTER_DATABASE_URL={url} {_harvester_command()} query "{sql}"')
+        echo(f"  {paste_line(folder, sql)}")
     return result
 
 
+def paste_line(folder: Path, sql: str) -> str:
+    """A `harvester query` line that works pasted into a shell here: this installation's
+    harvester (a venv's need not be on PATH), the demo's database, the SQL in double quotes
+    with what sh would expand there escaped."""
+    url = shlex.quote(f"sqlite:///{os.path.relpath(folder / 'harvester.db')}")
+    quoted = re.sub(r'([\\"$`])', r"\\\1", sql)
+    return f'HARVESTER_DATABASE_URL={url} {_harvester_command()} query "{quoted}"'
+
+
 def _harvester_command() -> str:
-    """The `harvester` of this installation (the venv's, which need not be on PATH)."""
+    """The `harvester` of this installation (the venv's, which need not be on PATH), as a
+    shell word."""
     import shutil
 
     beside = Path(sys.executable).parent / "harvester"
     if beside.exists():
-        return str(beside)
-    return shutil.which("harvester") or f"{sys.executable} -m harvester"
+        return shlex.quote(str(beside))
+    found = shutil.which("harvester")
+    return shlex.quote(found) if found else f"{shlex.quote(sys.executable)} -m harvester"
 
 
 @contextmanager

@@ -147,6 +147,35 @@ def test_the_demo_end_to_end(tmp_path: Path) -> None:
     shapes = dict(db_rows(database, "SELECT job, max(part) FROM results GROUP BY job"))
     assert shapes["my_results"] >= 2 and shapes["my_event_logs"] >= 1  # chunks
     assert "Your last races" in done.stdout and "Your iRating trend" in done.stdout
+    # every query it suggests works pasted into a shell without a venv on PATH
+    pasted = [
+        line.strip().removeprefix("ask it yourself: ")
+        for line in done.stdout.splitlines()
+        if " query " in line
+    ]
+    assert len(pasted) == 5
+    for line in pasted:
+        ran = subprocess.run(
+            ["sh", "-c", line],
+            cwd=tmp_path,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert ran.returncode == 0 and ran.stdout.count("\n") >= 3, f"{line}\n{ran.stderr}"
+
+
+def test_a_suggested_query_line_survives_the_shell(tmp_path: Path) -> None:
+    from harvester.demo import paste_line
+
+    sql = "SELECT json_extract(row, '$.a') AS \"x\", `y`, '\\' FROM t"
+    line = paste_line(tmp_path / "out", sql)
+    assert line.startswith("HARVESTER_DATABASE_URL=sqlite:///")
+    quoted = line.split(" query ", 1)[1]  # the SQL as the shell reads it
+    ran = subprocess.run(["sh", "-c", f"printf %s {quoted}"], capture_output=True, text=True)
+    assert ran.stdout == sql
 
 
 @pytest.mark.slow
