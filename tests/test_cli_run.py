@@ -109,7 +109,7 @@ def test_a_killed_run_leaves_no_partial_result_and_becomes_interrupted(
 ) -> None:
     env = _env(tmp_path, loopback)
     sim.config.chunk_size = 20
-    held = HeldDownload(sim, at=5)  # the link to chunk_info, then the chunks: the 4th is held
+    held = HeldDownload(sim, at=5)  # four chunks arrive, the fifth is held
     monkeypatch.setattr(sim.store, "handle", held)
     database = tmp_path / "harvester.db"
     process = subprocess.Popen(
@@ -120,7 +120,7 @@ def test_a_killed_run_leaves_no_partial_result_and_becomes_interrupted(
         stderr=subprocess.DEVNULL,
     )
     try:
-        assert held.reached.wait(60), "the run never reached its 4th chunk"
+        assert held.reached.wait(60), "the run never reached its 5th chunk"
         # the chunks before it are stored (uncommitted to any result) while it waits
         wait_for(lambda: bool(db_rows(database, "SELECT 1 FROM documents LIMIT 1 OFFSET 2")))
         os.kill(process.pid, signal.SIGKILL)
@@ -146,3 +146,41 @@ def test_a_killed_run_leaves_no_partial_result_and_becomes_interrupted(
         assert statuses == [(1, "interrupted"), (2, "success")]
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("SELECT count(*) FROM result_parts WHERE run_id = 1").fetchone() == (0,)
+
+
+@pytest.mark.slow
+def test_ctrl_c_records_the_run_interrupted_and_says_so_in_one_line(
+    tmp_path: Path, sim: Simulator, loopback: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = _env(tmp_path, loopback)
+    sim.config.chunk_size = 20
+    held = HeldDownload(sim, at=3)  # the run is certainly in the middle of its chunks
+    monkeypatch.setattr(sim.store, "handle", held)
+    database = tmp_path / "harvester.db"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harvester", "run", "recent_results"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert held.reached.wait(60), "the run never reached its 3rd chunk"
+        process.send_signal(signal.SIGINT)
+        # recorded at once, while a chunk download is still hanging
+        wait_for(lambda: db_rows(database, "SELECT status FROM runs") == [("interrupted",)])
+    finally:
+        held.release.set()
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    # besides the JSON log: click's newline after the terminal's "^C", then one line
+    said = [line for line in err.splitlines() if line.strip() and not line.startswith("{")]
+    assert said == ["harvester: interrupted"]
+    assert out == ""
+    with closing(sqlite3.connect(database)) as conn:
+        assert conn.execute("SELECT status, error FROM runs").fetchall() == [
+            ("interrupted", "interrupted (Ctrl-C)")
+        ]
+        assert conn.execute("SELECT count(*) FROM result_parts").fetchone() == (0,)
