@@ -36,10 +36,11 @@ from typing import Any
 
 import httpx
 
-from harvester.api import CHUNK_WORKERS, Part
+from harvester.api import CHUNK_WORKERS
 from harvester.clock import ManualClock, iso
 from harvester.run import RunCounts
 from harvester.runtime import open_runtime
+from harvester.shapes import Part
 from harvester.simulator.world import World, WorldConfig
 
 from .common import (

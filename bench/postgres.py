@@ -30,11 +30,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harvester.api import Part
 from harvester.archive import Archive
 from harvester.clock import ManualClock, ScaledClock
 from harvester.db import open_database
 from harvester.run import RunCounts
+from harvester.shapes import Part
 
 from . import archive as archive_bench
 from .common import BenchError, Goal, Options, Result, scratch

@@ -46,6 +46,7 @@ from .shapes import (
     ChunkInfo,
     DataUrl,
     Link,
+    Part,
     find_chunk_info,
     indirection,
     normalise_endpoint,
@@ -59,19 +60,6 @@ MAX_ATTEMPTS = 4  # one request and three retries of a transient failure
 MAX_429_RETRIES = 3
 CHUNK_WORKERS = 4
 MAX_STORED_INT = 2**63 - 1  # the archive's integers are 64-bit
-
-
-@dataclass(frozen=True)
-class Part:
-    """One document as received: `text` is the exact body, decoded as UTF-8."""
-
-    index: int
-    text: str
-    content_type: str
-    url: str | None = None  # where it came from, without the query string
-    link_expires: str | None = None
-    rows: int | None = None  # chunks: the number of rows in it
-    envelope: str | None = None  # shape C: the members-ng answer that pointed at the document
 
 
 class LinkExpired(ApiError):

@@ -28,11 +28,11 @@ from sqlalchemy import (
 )
 
 from . import db, process
-from .api import Part
 from .clock import Clock, iso_seconds
 from .models import Document, LatestResult, ResultPart, Run
 from .redact import redact_text, strip_signatures
 from .run import RunCounts
+from .shapes import Part
 from .status import FINAL_STATUSES, RunStatus
 from .tables.keeper import TableKeeper
 

@@ -20,7 +20,6 @@ from .cli_simulate import demo, simulate
 from .cli_state import State, emit, find_job, load_job_config, pass_state
 from .clock import iso_seconds
 from .errors import ConfigError, HarvesterError
-from .jobs import JobSpec
 from .output import FORMATS, render, render_stream
 from .posix import require_posix
 from .query import MAX_ANSWER_BYTES, MAX_VALUE_BYTES
@@ -223,12 +222,11 @@ def backfill(state: State, job_name: str, since: str, until: str | None) -> None
 @click.option("--save", is_flag=True, help="Also archive the result as a run of job `manual`.")
 @pass_state
 def get(state: State, endpoint: str, params: tuple[str, ...], raw: bool, save: bool) -> None:
-    """Fetch an endpoint now and print its resolved JSON (chunks merged into their rows)."""
+    """Fetch an endpoint now and print its resolved JSON (chunks merged into their rows).
 
-    from .catalog import check_job, parse_catalogue, stored_catalogues
-    from .client import Api
-    from .shapes import normalise_endpoint
-    from .templates import TemplateError, render
+    The library's `Api.get` (or `Api.fetch`, for --raw) does the work: templates, the check
+    against the stored catalogue, `--save`, alike from a script and from here."""
+    from .client import Api  # the runtime's imports (httpx, sqlalchemy) wait for a command
 
     values: dict[str, str] = {}
     for item in params:
@@ -236,30 +234,17 @@ def get(state: State, endpoint: str, params: tuple[str, ...], raw: bool, save: b
         if not sep or not name.strip():
             raise ConfigError(f"-p {item!r}: write parameters as NAME=VALUE")
         values[name.strip()] = value
-    path = normalise_endpoint(endpoint)
     with state.runtime() as runtime:
-        try:
-            now = runtime.clock.now()
-            env = state.settings.env()
-            resolved = {n: render(v, now, env) for n, v in values.items()}
-        except TemplateError as exc:
-            raise ConfigError(str(exc)) from None
-        stored = stored_catalogues(runtime.engine, 1)
-        if stored:
-            fetched_at, document = stored[0]
-            probe = JobSpec(name="get", endpoint=path, params=resolved)
-            problems, _ = check_job(probe, parse_catalogue(document), "-p", fetched_at)
-            if problems:
-                raise ConfigError(problems[0].message)
-        result = Api(runtime).fetch(path, resolved, save=save)
-    if raw:
-        for part in result.documents:
-            click.echo(part.text)
-        return
+        api = Api(runtime)
+        if raw:
+            for part in api.fetch(endpoint, values, save=save).documents:
+                click.echo(part.text)
+            return
+        data = api.get(endpoint, values, save=save)
     pretty = sys.stdout.isatty()
     click.echo(
         json.dumps(
-            result.data,
+            data,
             indent=2 if pretty else None,
             separators=None if pretty else (",", ":"),
             ensure_ascii=False,

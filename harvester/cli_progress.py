@@ -3,9 +3,26 @@ events otherwise."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Protocol
 
 import click
+
+from .durations import format_duration
+from .logs import get_logger
+
+
+class Progress(Protocol):
+    """What a long command reports as it goes (backfill.Progress, tables.rebuild.Progress)."""
+
+    @property
+    def done(self) -> int: ...
+    @property
+    def total(self) -> int: ...
+    @property
+    def rate_per_minute(self) -> float: ...
+    @property
+    def eta_seconds(self) -> float | None: ...
 
 
 class ProgressBar:
@@ -15,9 +32,7 @@ class ProgressBar:
         self.label = label
         self.open = False  # the bar's line is not ended yet
 
-    def update(self, progress: Any) -> None:
-        from .durations import format_duration
-
+    def update(self, progress: Progress) -> None:
         self.open = progress.done < progress.total
 
         width = 24
@@ -37,12 +52,10 @@ class ProgressBar:
             self.open = False
 
 
-def log_progress(job: str) -> Any:
-    from .logs import get_logger
-
+def log_progress(job: str) -> Callable[[Progress], None]:
     logger = get_logger("harvester.backfill")
 
-    def report(progress: Any) -> None:
+    def report(progress: Progress) -> None:
         eta = progress.eta_seconds
         logger.info(
             "backfill.progress",

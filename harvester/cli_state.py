@@ -7,13 +7,20 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .errors import ConfigError
 from .logs import configure_logging
 from .settings import Settings, load_settings
+
+if TYPE_CHECKING:  # the runtime's imports (httpx, sqlalchemy) wait for a command that needs them
+    from sqlalchemy import Engine
+
+    from .clock import Clock
+    from .jobs import JobsConfig, JobSpec
+    from .runtime import Runtime
 
 
 class State:
@@ -29,13 +36,13 @@ class State:
             configure_logging(self._settings.log_level, self._settings.log_format)
         return self._settings
 
-    def runtime(self, **kwargs: Any) -> Any:
+    def runtime(self, *, clock: Clock | None = None) -> Runtime:
         from .runtime import open_runtime
 
-        return open_runtime(self.settings, **kwargs)
+        return open_runtime(self.settings, clock=clock)
 
     @contextmanager
-    def database(self) -> Iterator[Any]:
+    def database(self) -> Iterator[Engine]:
         """The database only (no network, no keys), migrated: for the reporting commands."""
         from .db import open_database
 
@@ -63,7 +70,7 @@ def emit(data: dict[str, Any], fmt: str) -> None:
         click.echo(f"{key:<{width}}  {'-' if value is None else value}")
 
 
-def load_job_config(state: State, path: Path | None = None, strict: bool = False) -> Any:
+def load_job_config(state: State, path: Path | None = None, strict: bool = False) -> JobsConfig:
     """The jobs file through the one loader, checked against the stored catalogue when a
     database exists (see jobs_file.load_jobs_file)."""
     from .db import sqlite_path
@@ -78,7 +85,7 @@ def load_job_config(state: State, path: Path | None = None, strict: bool = False
         return load_jobs_file(jobs_path, engine, strict=strict, env=env)
 
 
-def find_job(config: Any, name: str) -> Any:
+def find_job(config: JobsConfig, name: str) -> JobSpec:
     import difflib
 
     if name not in config.jobs:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
+from .cli_progress import Progress
 from .cli_state import State
+from .logs import get_logger
 from .output import FORMATS, render
 
 pass_state = click.make_pass_decorator(State, ensure=True)
@@ -71,7 +73,7 @@ def tables_rebuild(state: State, names: tuple[str, ...]) -> None:
 
 
 class _Bar:
-    def update(self, progress: Any) -> None:
+    def update(self, progress: Progress) -> None:
         width = 24
         filled = int(width * progress.done / max(progress.total, 1))
         eta = progress.eta_seconds
@@ -87,12 +89,10 @@ class _Bar:
         click.echo("", err=True)
 
 
-def _log_progress() -> Any:
-    from .logs import get_logger
-
+def _log_progress() -> Callable[[Progress], None]:
     logger = get_logger("harvester.tables")
 
-    def report(progress: Any) -> None:
+    def report(progress: Progress) -> None:
         eta = progress.eta_seconds
         logger.info(
             "tables.progress",

@@ -19,15 +19,16 @@ from typing import Any
 
 import httpx
 
-from .api import Part
+from .catalog import check_job, parse_catalogue, stored_catalogues
 from .clock import Clock, utc
-from .errors import HarvesterError
+from .errors import ConfigError, HarvesterError
 from .jobs import JobSpec
 from .oauth.session import OAuthSession
 from .run import RunContext
 from .runtime import Runtime, open_runtime
 from .settings import Settings, load_settings
-from .shapes import normalise_endpoint
+from .shapes import Part, find_chunk_info, normalise_endpoint
+from .templates import TemplateError, render
 from .text import parse_json, query_value
 
 MANUAL_JOB = "manual"
@@ -140,10 +141,12 @@ class Api:
         save: bool = False,
         **more: Any,
     ) -> Result:
-        """Fetch one endpoint: every document as received. `save` archives it as a run of the
-        job `manual` (trigger `manual`)."""
+        """Fetch one endpoint: every document as received. Parameter templates (`{-7d}`,
+        `{env:NAME}`) are resolved now and the request is checked against the stored catalogue,
+        as a job's are. `save` archives it as a run of the job `manual` (trigger `manual`)."""
         path = normalise_endpoint(endpoint)
-        query = {name: query_value(value) for name, value in {**(params or {}), **more}.items()}
+        values = {name: query_value(value) for name, value in {**(params or {}), **more}.items()}
+        query = self._resolve(path, values)
         if save:
             return self._fetch_and_save(path, query)
         documents = list(self._runtime.client.fetch(path, query))
@@ -181,6 +184,25 @@ class Api:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+    def _resolve(self, path: str, values: dict[str, str]) -> dict[str, str]:
+        """The parameters with their templates rendered now; ConfigError if a template cannot
+        be, or if the stored catalogue (when there is one) does not know the endpoint or a
+        parameter, or misses a required one."""
+        try:
+            now = self._runtime.clock.now()
+            env = self.settings.env()
+            resolved = {name: render(value, now, env) for name, value in values.items()}
+        except TemplateError as exc:
+            raise ConfigError(str(exc)) from None
+        stored = stored_catalogues(self._runtime.engine, 1)
+        if stored:
+            fetched_at, document = stored[0]
+            probe = JobSpec(name="get", endpoint=path, params=resolved)
+            problems, _ = check_job(probe, parse_catalogue(document), "-p", fetched_at)
+            if problems:
+                raise ConfigError(problems[0].message)
+        return resolved
 
     def _fetch_and_save(self, path: str, query: dict[str, str]) -> Result:
         captured: list[Part] = []
@@ -225,8 +247,6 @@ def _parse(part: Part) -> Any:
 
 
 def _has_chunk_info(document: Any) -> bool:
-    from .shapes import find_chunk_info
-
     return find_chunk_info(document) is not None or (
         isinstance(document, dict) and "chunk_info" in document
     )

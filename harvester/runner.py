@@ -19,7 +19,7 @@ import structlog
 from sqlalchemy import Connection
 
 from . import bookkeeping, db
-from .api import DataClient, Part
+from .api import DataClient
 from .archive import Archive
 from .cancel import CancelToken
 from .clock import Clock, iso_seconds, parse_iso
@@ -30,6 +30,7 @@ from .logs import get_logger
 from .maintenance import MaintenancePause
 from .redact import redact_text
 from .run import RunContext, RunCounts
+from .shapes import Part
 from .status import RunStatus
 from .templates import render
 from .text import parse_json, printable, query_value, storable

@@ -1,4 +1,5 @@
-"""Pure recognition of /data's response shapes (reference §2.2) and of chunk_info (§2.3)."""
+"""Pure recognition of /data's response shapes (reference §2.2) and of chunk_info (§2.3), and
+the `Part` a resolved answer is made of (what the fetch path yields and the archive stores)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import IncompleteResult
+
+
+@dataclass(frozen=True)
+class Part:
+    """One document as received: `text` is the exact body, decoded as UTF-8."""
+
+    index: int
+    text: str
+    content_type: str
+    url: str | None = None  # where it came from, without the query string
+    link_expires: str | None = None
+    rows: int | None = None  # chunks: the number of rows in it
+    envelope: str | None = None  # shape C: the members-ng answer that pointed at the document
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,18 @@ def test_get_resolves_every_shape(api: harvester.Api, sim: Simulator, clock: Man
     result = api.fetch("results/search_series", {"finish_range_begin": begin})
     assert len(result.documents) > 2 and result.chunked
     assert result.header["data"]["chunk_info"]["rows"] == len(result.data)
+
+
+def test_get_resolves_templates_and_checks_the_catalogue_as_harvester_get_does(
+    api: harvester.Api, clock: ManualClock
+) -> None:
+    result = api.fetch("results/search_series", finish_range_begin="{-1d}")
+    assert result.params == {"finish_range_begin": iso_minute(clock.now() - 86400)}
+    with pytest.raises(harvester.ConfigError, match="unknown template"):
+        api.get("member/info", x="{nonsense}")
+    api.fetch("doc", save=True)  # the catalogue stored, as the built-in job `catalog` does
+    with pytest.raises(harvester.ConfigError, match="did you mean `subsession_id`"):
+        api.get("results/get", subsesion_id=5)
     assert api.rate_limit.limit == 240 and api.rate_limit.remaining is not None
     assert isinstance(api.rate_limit.reset, datetime)
 

@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from harvester import db
-from harvester.api import Part
 from harvester.archive import Archive, content_hash
 from harvester.clock import ManualClock
 from harvester.run import RunCounts
+from harvester.shapes import Part
 from harvester.tables.rebuild import rebuild
 from harvester.tables.schema import TABLE_NAMES
 from harvester.tables.status import skipped, summaries
