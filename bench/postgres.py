@@ -26,7 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -234,9 +234,9 @@ def _active_pid(url: str) -> int | None:
     return int(row[0]) if row else None
 
 
-def _wait(condition: object, timeout: float) -> None:
+def _wait(condition: Callable[[], bool], timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
+    while not condition():
         if time.monotonic() > deadline:
             raise BenchError("the services did not reach the expected state in time")
         time.sleep(0.02)
@@ -294,7 +294,11 @@ def _takeover(options: Options) -> Result:
                 killed = time.monotonic()
                 active.send_signal(signal.SIGKILL)
                 active.wait(30)
-                _wait(lambda s=standby: _active_pid(url) == s.pid, 60)
+
+                def taken_over(pid: int = standby.pid) -> bool:
+                    return _active_pid(url) == pid
+
+                _wait(taken_over, 60)
                 times.append(time.monotonic() - killed)
                 active = standby
         finally:

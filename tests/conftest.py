@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +23,7 @@ from harvester.redact import SECRETS
 from harvester.runtime import Runtime, open_runtime
 from harvester.settings import Settings
 from harvester.simulator import RunningSimulator, SimConfig, Simulator, SimulatorTransport
+from harvester.text import ParamValue
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -185,11 +187,11 @@ def net_runtime(
         yield rt
 
 
-def job(name: str, endpoint: str, **params: object) -> JobSpec:
-    return JobSpec(name=name, endpoint=endpoint, params=params)  # type: ignore[arg-type]
+def job(name: str, endpoint: str, **params: ParamValue) -> JobSpec:
+    return JobSpec(name=name, endpoint=endpoint, params=params)
 
 
-def db_rows(database: Path | str, sql: str) -> list[tuple[object, ...]]:
+def db_rows(database: Path | str, sql: str) -> list[tuple[Any, ...]]:
     """Rows of a query on a database another process writes (none while it has no tables):
     a SQLite file, or a PostgreSQL URL."""
     import sqlite3

@@ -3,6 +3,7 @@ recovery and maintenance, none twice, none with a secret; the hourly limit per c
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from collections.abc import Iterator
@@ -79,7 +80,12 @@ def test_a_scripted_failure_recovery_and_maintenance_alert_exactly_once_each(
         service = Service(rt, jobs, ServiceOptions())
         service.start()
         watch = service.watch
-        watch.sender._wait = lambda seconds: waits.append(seconds) or False
+
+        def wait(seconds: float) -> bool:
+            waits.append(seconds)
+            return False
+
+        watch.sender._wait = wait
         sender = watch.sender
 
         def run(fail: bool = False) -> str:
@@ -159,19 +165,24 @@ def test_the_body_suits_slack_and_discord_and_is_redacted() -> None:
 
 
 def test_a_dead_hook_never_blocks_and_gives_up_after_bounded_retries(
-    clock: ManualClock, receiver: Receiver, log_stream: object
+    clock: ManualClock, receiver: Receiver, log_stream: io.StringIO
 ) -> None:
     receiver.answers = [503] * 10
     waits: list[float] = []
-    sender = AlertSender(receiver.url, clock, wait=lambda s: waits.append(s) or False)
+
+    def wait(seconds: float) -> bool:
+        waits.append(seconds)
+        return False
+
+    sender = AlertSender(receiver.url, clock, wait=wait)
     sender.start()
     sender.send(Alert("job:x:raised", "job x is failing"))
     sender.join()
     sender.stop()
     assert receiver.accepted == [] and receiver.attempts == 6
     assert waits == sorted(waits) and len(waits) == 5  # back-off grows
-    assert "s3cr3t-key" not in log_stream.getvalue()  # type: ignore[attr-defined]
-    assert "alert.failed" in log_stream.getvalue()  # type: ignore[attr-defined]
+    assert "s3cr3t-key" not in log_stream.getvalue()
+    assert "alert.failed" in log_stream.getvalue()
 
 
 def test_a_full_queue_drops_rather_than_waits(clock: ManualClock) -> None:

@@ -55,7 +55,7 @@ def store(engine: Engine) -> TokenStore:
     return TokenStore(engine, "someone", lambda create: None)
 
 
-def stored_at(engine: Engine) -> list[object]:
+def stored_at(engine: Engine) -> list[str | float]:
     with db.read(engine) as conn:
         return [at for (at,) in conn.execute(text("SELECT at FROM auth_events ORDER BY id"))]
 
@@ -128,7 +128,7 @@ def test_attempts_recorded_before_the_upgrade_still_count_after_it(engine: Engin
     assert used(engine, NOW)[0] == 3
 
     migrate(engine, "0008", down=True)  # and back: epoch seconds, to the second
-    assert [float(at) for at in stored_at(engine)] == [  # type: ignore[arg-type]
+    assert [float(at) for at in stored_at(engine)] == [
         parse_iso(iso_seconds(NOW - 7200.5)),
         parse_iso(iso_seconds(NOW - 1800.25)),
         NOW - 60,

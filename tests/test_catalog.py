@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,9 @@ from harvester.jobs_file import load_jobs_file
 from harvester.runtime import Runtime
 from harvester.scheduler import CATALOG_JOB
 from harvester.simulator import RunningSimulator, Simulator
+from harvester.text import ParamValue
 
-from .conftest import REFERENCE, env_for, make_settings
+from .conftest import REFERENCE, CliResult, env_for, make_settings
 
 REAL_CATALOGUE = REFERENCE / "iracing-data-doc.json"
 
@@ -28,8 +30,9 @@ def real_catalogue() -> Any:
     return json.loads(REAL_CATALOGUE.read_text(encoding="utf-8-sig"))
 
 
-def sample(kind: str) -> object:
-    return {"number": 1, "numbers": [1, 2], "boolean": True}.get(kind, "x")
+def sample(kind: str) -> ParamValue:
+    samples: dict[str, ParamValue] = {"number": 1, "numbers": [1, 2], "boolean": True}
+    return samples.get(kind, "x")
 
 
 def check(text: str, catalogue: Any) -> tuple[list[str], list[str]]:
@@ -45,7 +48,7 @@ def test_every_real_endpoint_validates_with_its_required_parameters(real_catalog
     for path, endpoint in endpoints.items():
         params = {n: sample(p.type) for n, p in endpoint.params.items() if p.required}
         name = path.replace("/", "_")
-        jobs[name] = JobSpec(name=name, endpoint=path, params=params)  # type: ignore[arg-type]
+        jobs[name] = JobSpec(name=name, endpoint=path, params=params)
     problems, _ = check_jobs(JobsConfig("jobs.yaml", jobs), real_catalogue, "2026-02-18")
     assert problems == []
 
@@ -192,7 +195,7 @@ def test_validation_uses_the_stored_catalogue(runtime: Runtime, tmp_path: Path) 
 
 
 def test_catalog_commands(
-    run_cli, tmp_path: Path, loopback: RunningSimulator, sim: Simulator
+    run_cli: Callable[..., CliResult], tmp_path: Path, loopback: RunningSimulator, sim: Simulator
 ) -> None:
     (tmp_path / "jobs.yaml").write_text("jobs:\n  a: {endpoint: member/info, every: 1h}\n")
     env = env_for(make_settings(tmp_path, loopback.url))
@@ -270,7 +273,7 @@ def test_no_expiration_warning_for_jobs_whose_requests_differ(
 
 
 def test_catalog_endpoint_shows_one_endpoint_whole(
-    run_cli, tmp_path: Path, loopback: RunningSimulator, sim: Simulator
+    run_cli: Callable[..., CliResult], tmp_path: Path, loopback: RunningSimulator, sim: Simulator
 ) -> None:
     env = env_for(make_settings(tmp_path, loopback.url))
     shown = run_cli("catalog", "/data/results/search_series", env=env)  # fetched first
@@ -293,7 +296,7 @@ def test_catalog_endpoint_shows_one_endpoint_whole(
 
 
 def test_catalog_of_an_unknown_endpoint_is_one_line_with_the_closest(
-    run_cli, tmp_path: Path, loopback: RunningSimulator
+    run_cli: Callable[..., CliResult], tmp_path: Path, loopback: RunningSimulator
 ) -> None:
     (tmp_path / "jobs.yaml").write_text("jobs: {}\n")
     env = env_for(make_settings(tmp_path, loopback.url))

@@ -8,6 +8,7 @@ import signal
 import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ def _settings(tmp_path: Path, server: RunningSimulator) -> Settings:
 
 
 def test_login_status_logout(
-    run_cli, tmp_path: Path, loopback: RunningSimulator, sim: Simulator
+    run_cli: Callable[..., CliResult], tmp_path: Path, loopback: RunningSimulator, sim: Simulator
 ) -> None:
     env = env_for(_settings(tmp_path, loopback))
     login: CliResult = run_cli("auth", "login", env=env)
@@ -54,7 +55,7 @@ def test_login_status_logout(
 
 
 def test_invalid_client_exits_non_zero_with_one_line(
-    run_cli, tmp_path: Path, loopback: RunningSimulator
+    run_cli: Callable[..., CliResult], tmp_path: Path, loopback: RunningSimulator
 ) -> None:
     env = env_for(_settings(tmp_path, loopback))
     env["IRACING_CLIENT_SECRET"] = "wrong-secret-value"
@@ -67,14 +68,14 @@ def test_invalid_client_exits_non_zero_with_one_line(
     assert "wrong-secret-value" not in result.err
 
 
-def test_a_bad_setting_is_one_line_naming_it(run_cli) -> None:
+def test_a_bad_setting_is_one_line_naming_it(run_cli: Callable[..., CliResult]) -> None:
     result = run_cli("auth", "status", env={"REQUEST_TIMEOUT": "never"})
     assert result.code == 2
     assert result.err.strip() == ("harvester: error: REQUEST_TIMEOUT must be a number, got 'never'")
 
 
 def test_key_file_permissions_are_checked(
-    run_cli, tmp_path: Path, loopback: RunningSimulator
+    run_cli: Callable[..., CliResult], tmp_path: Path, loopback: RunningSimulator
 ) -> None:
     settings = _settings(tmp_path, loopback)
     env = env_for(settings)
@@ -87,7 +88,9 @@ def test_key_file_permissions_are_checked(
     assert "readable by group or others" in result.err
 
 
-def test_keys_rotate_command(run_cli, tmp_path: Path, loopback: RunningSimulator) -> None:
+def test_keys_rotate_command(
+    run_cli: Callable[..., CliResult], tmp_path: Path, loopback: RunningSimulator
+) -> None:
     env = env_for(_settings(tmp_path, loopback))
     run_cli("auth", "login", env=env)
     result = run_cli("keys", "rotate", env=env)
@@ -96,7 +99,7 @@ def test_keys_rotate_command(run_cli, tmp_path: Path, loopback: RunningSimulator
 
 
 def test_keys_rotate_with_a_stored_session_and_no_key_fails(
-    run_cli, tmp_path: Path, loopback: RunningSimulator
+    run_cli: Callable[..., CliResult], tmp_path: Path, loopback: RunningSimulator
 ) -> None:
     env = env_for(_settings(tmp_path, loopback))
     assert run_cli("auth", "login", env=env).code == 0
@@ -106,12 +109,12 @@ def test_keys_rotate_with_a_stored_session_and_no_key_fails(
     assert "nothing to rotate" not in result.out
 
 
-def test_keys_generate_prints_a_fernet_key(run_cli) -> None:
+def test_keys_generate_prints_a_fernet_key(run_cli: Callable[..., CliResult]) -> None:
     result = run_cli("keys", "generate")
     assert result.code == 0 and len(result.out.strip()) == 44
 
 
-def test_db_upgrade_creates_the_database(run_cli, tmp_path: Path) -> None:
+def test_db_upgrade_creates_the_database(run_cli: Callable[..., CliResult], tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'new' / 'h.db'}"
     first = run_cli("db", "upgrade", env={"HARVESTER_DATABASE_URL": url})
     assert first.code == 0 and "upgraded" in first.out
@@ -223,7 +226,7 @@ def test_simulate_serves_and_prints_the_settings_that_use_it(tmp_path: Path) -> 
 
 
 def test_logout_sticks_until_auth_login(
-    run_cli, tmp_path: Path, loopback: RunningSimulator, sim: Simulator
+    run_cli: Callable[..., CliResult], tmp_path: Path, loopback: RunningSimulator, sim: Simulator
 ) -> None:
     settings = _settings(tmp_path, loopback)
     settings.jobs_path.write_text("jobs:\n  info:\n    endpoint: member/info\n    every: 1h\n")

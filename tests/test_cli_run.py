@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pytest
 from harvester.simulator import RunningSimulator, Simulator
 from harvester.simulator.messages import SimRequest, SimResponse
 
-from .conftest import db_rows, env_for, make_settings, wait_for
+from .conftest import CliResult, db_rows, env_for, make_settings, wait_for
 
 JOBS = """
 jobs:
@@ -43,7 +44,7 @@ def _env(tmp_path: Path, server: RunningSimulator) -> dict[str, str]:
 
 
 def test_run_prints_one_line_per_job_and_exits_zero_when_all_succeed(
-    run_cli, tmp_path: Path, loopback: RunningSimulator
+    run_cli: Callable[..., CliResult], tmp_path: Path, loopback: RunningSimulator
 ) -> None:
     result = run_cli("run", "member_info", "categories", env=_env(tmp_path, loopback))
     assert result.code == 0, result.err
@@ -54,7 +55,7 @@ def test_run_prints_one_line_per_job_and_exits_zero_when_all_succeed(
 
 
 def test_run_exits_non_zero_if_any_job_did_not_succeed(
-    run_cli, tmp_path: Path, loopback: RunningSimulator
+    run_cli: Callable[..., CliResult], tmp_path: Path, loopback: RunningSimulator
 ) -> None:
     result = run_cli("run", "member_info", "missing_session", env=_env(tmp_path, loopback))
     assert result.code == 1
@@ -63,7 +64,7 @@ def test_run_exits_non_zero_if_any_job_did_not_succeed(
 
 
 def test_an_unknown_job_is_named_with_a_suggestion(
-    run_cli, tmp_path: Path, loopback: RunningSimulator
+    run_cli: Callable[..., CliResult], tmp_path: Path, loopback: RunningSimulator
 ) -> None:
     result = run_cli("run", "member_inf", env=_env(tmp_path, loopback))
     assert result.code == 2
@@ -71,7 +72,7 @@ def test_an_unknown_job_is_named_with_a_suggestion(
 
 
 def test_a_broken_jobs_file_names_file_line_and_field(
-    run_cli, tmp_path: Path, loopback: RunningSimulator
+    run_cli: Callable[..., CliResult], tmp_path: Path, loopback: RunningSimulator
 ) -> None:
     env = _env(tmp_path, loopback)
     (tmp_path / "jobs.yaml").write_text("jobs:\n  a:\n    endpoint: member/info\n    evry: 1h\n")

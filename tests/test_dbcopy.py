@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, Table, text
 
 from harvester import db, dbcopy
 from harvester.archive import Archive
@@ -94,10 +94,10 @@ def test_an_interrupted_copy_resumes_and_a_damaged_one_is_caught(
     target = db.open_database(postgres_url)
     real = dbcopy._copy_table
 
-    def dies_at_latest(source: Engine, into: Engine, table: object) -> int:
-        if getattr(table, "name", "") == "latest":
+    def dies_at_latest(source: Engine, into: Engine, table: Table) -> int:
+        if table.name == "latest":
             raise KeyboardInterrupt  # the user's Ctrl-C, halfway
-        return real(source, into, table)  # type: ignore[arg-type]
+        return real(source, into, table)
 
     try:
         monkeypatch.setattr(dbcopy, "_copy_table", dies_at_latest)

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from harvester.api import DataClient
-from harvester.archive import FINAL_STATUSES, Archive
+from harvester.archive import Archive
 from harvester.bookkeeping import get_cursor
 from harvester.clock import ManualClock, parse_iso
 from harvester.errors import ConfigError
@@ -45,7 +45,6 @@ from harvester.jobs import (
     JobsError,
     JobSpec,
     parse_jobs,
-    query_value,
 )
 from harvester.jobs_file import load_jobs_file
 from harvester.jsonpath import compile_path
@@ -56,7 +55,9 @@ from harvester.runtime import Runtime, open_runtime
 from harvester.scheduler import cron_error, fire_times
 from harvester.settings import Settings
 from harvester.simulator import Simulator, SimulatorTransport
+from harvester.status import FINAL_STATUSES, RunStatus
 from harvester.templates import render
+from harvester.text import query_value
 
 SEARCHING = not settings().derandomize  # the profile conftest loaded: "replay" or "search"
 
@@ -137,6 +138,7 @@ def assert_one_clean_line(message: str, file: str, text_lines: int) -> None:
 def check_jobs_text(text: str) -> JobsConfig | None:
     """The property: a JobsConfig that the scheduler can use, or one clean JobsError."""
     lines = len(LINE_BREAKS.split(text))
+    error: JobsError | None
     try:
         config = parse_jobs(text, FILE, cron_check=cron_error, env=ENV)
     except JobsError as exc:
@@ -593,7 +595,9 @@ URLS = st.one_of(
     st.sampled_from(["https://", "http://:99999/", "https://a.b/" + "x" * 3000, "/relative"]),
     st.text(max_size=10).map(lambda t: LINK + t),
 )
-HUGE = st.sampled_from([2**70, -(2**70), 10**30, 1e308, -1.0, 0, -5, 3.5, True, None, "7", []])
+HUGE: st.SearchStrategy[object] = st.sampled_from(
+    [2**70, -(2**70), 10**30, 1e308, -1.0, 0, -5, 3.5, True, None, "7", []]
+)
 # Rows for cursor and fan-out jobs. Not generated, because of bugs outside the files this test
 # may fix (see the known-bug tests at the end): a key that is a lone surrogate (text() never
 # draws one), or one with a line break.
@@ -848,8 +852,8 @@ def check_run(harness: Harness, spec: JobSpec, script: Script) -> str:
     outcome = harness.run(spec, script)
     status, error, run_id = outcome.status, outcome.error, outcome.run_id
     assert status in FINAL_STATUSES, status
-    assert status != "interrupted", error  # nothing stopped it: only the watchdog would
-    if status == "success":
+    assert status != RunStatus.INTERRUPTED, error  # nothing stopped it: only the watchdog would
+    if status == RunStatus.SUCCESS:
         assert error is None
     else:
         assert error, status
@@ -858,7 +862,7 @@ def check_run(harness: Harness, spec: JobSpec, script: Script) -> str:
         assert error.splitlines() == [error], error
     rt = harness.runtime
     parts = rows_of(rt, "SELECT part FROM result_parts WHERE run_id = :r AND part = 0", r=run_id)
-    if status == "success":  # one result per request: one, or one per fan-out item
+    if status == RunStatus.SUCCESS:  # one result per request: one, or one per fan-out item
         expected = outcome.counts.items_ok if spec.for_each else 1
         assert len(parts) == outcome.counts.results == expected, (parts, script.requests)
     run_rows = rows_of(rt, "SELECT status, error FROM runs WHERE id = :r", r=run_id)

@@ -198,7 +198,7 @@ def test_unknown_templates_are_caught_with_their_line() -> None:
 # -- against the simulator -------------------------------------------------------------------
 
 
-def cursor_job(start: str, window: str = "2d") -> JobSpec:
+def cursor_job(start: str, window: str = "2d") -> tuple[JobSpec, JobSpec, JobSpec]:
     config = parse_jobs(
         textwrap.dedent(f"""
         jobs:
@@ -218,7 +218,7 @@ def cursor_job(start: str, window: str = "2d") -> JobSpec:
             for_each: {{job: recent_results, path: "$[*].subsession_id", param: subsession_id}}
     """)
     )
-    return config.jobs["recent_results"], config.jobs["details"], config.jobs["laps"]  # type: ignore[return-value]
+    return config.jobs["recent_results"], config.jobs["details"], config.jobs["laps"]
 
 
 def fetched(rt: Runtime, job: str, param: str) -> Counter[str]:
@@ -306,7 +306,7 @@ def test_forbidden_and_missing_items_are_remembered_not_asked_again(
     assert again.counts.requests == 0
     assert sim.state()["endpoints"]["results/get"] == requests
     with runtime.engine.connect() as conn:
-        statuses = dict(
+        statuses: dict[str, int] = dict(
             conn.execute(text("SELECT status, count(*) FROM fanout_items GROUP BY status")).all()
         )
     assert set(statuses) == {"success", "forbidden"}

@@ -9,13 +9,13 @@ import pytest
 
 from harvester.durations import format_duration, parse_duration
 from harvester.errors import ConfigError
-from harvester.jobs import JobsError, parse_jobs
+from harvester.jobs import JobsConfig, JobsError, parse_jobs
 from harvester.jobs_file import load_jobs_file
 from harvester.scheduler import cron_error
 from harvester.text import query_value
 
 
-def parse(text: str) -> object:
+def parse(text: str) -> JobsConfig:
     return parse_jobs(textwrap.dedent(text), "jobs.yaml", cron_check=cron_error)
 
 
@@ -72,7 +72,7 @@ def test_a_full_file_with_defaults() -> None:
             endpoint: series/get
             enabled: false
     """)
-    jobs = config.jobs  # type: ignore[attr-defined]
+    jobs = config.jobs
     assert jobs["member_info"].endpoint == "member/info"
     assert jobs["member_info"].schedule.every == 3600
     assert jobs["member_info"].schedule.jitter == 30
@@ -202,8 +202,8 @@ def test_the_error_line_is_one_line_with_a_count() -> None:
 
 
 def test_empty_and_jobless_files() -> None:
-    assert parse("").jobs == {}  # type: ignore[attr-defined]
-    assert parse("jobs:\n").jobs == {}  # type: ignore[attr-defined]
+    assert parse("").jobs == {}
+    assert parse("jobs:\n").jobs == {}
     assert problems("defaults: {every: 1h}\n") == [
         "jobs.yaml:1: jobs: missing: add a `jobs:` mapping of job names"
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -103,23 +104,25 @@ def test_env_templates_read_dotenv_and_an_unset_one_disables_only_its_job(
     assert "MY_CUST_ID is not set" in str(problem) and str(problem).startswith(f"{path}:2:")
 
 
-def test_an_unset_variable_leaves_other_commands_working(tmp_path: Path, run_cli: object) -> None:
+def test_an_unset_variable_leaves_other_commands_working(
+    tmp_path: Path, run_cli: Callable[..., CliResult]
+) -> None:
     write(tmp_path, ENV_JOBS)
     env = {"HARVESTER_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}"}
-    listing: CliResult = run_cli("jobs", "--format", "json", env=env)  # type: ignore[operator]
+    listing: CliResult = run_cli("jobs", "--format", "json", env=env)
     assert listing.code == 0, listing.err
-    refused: CliResult = run_cli("run", "mine", env=env)  # type: ignore[operator]
+    refused: CliResult = run_cli("run", "mine", env=env)
     assert refused.code == 2 and "MY_CUST_ID is not set" in refused.err
-    validate: CliResult = run_cli("jobs", "validate", env=env)  # type: ignore[operator]
+    validate: CliResult = run_cli("jobs", "validate", env=env)
     assert validate.code == 1 and "MY_CUST_ID is not set" in validate.err
 
 
 def test_validate_counts_only_your_jobs_and_says_the_catalogue_was_skipped(
-    tmp_path: Path, run_cli: object
+    tmp_path: Path, run_cli: Callable[..., CliResult]
 ) -> None:
     write(tmp_path, "jobs:\n  a: {endpoint: member/info, every: 1h}\n")
     env = {"HARVESTER_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}"}
-    result: CliResult = run_cli("jobs", "validate", env=env)  # type: ignore[operator]
+    result: CliResult = run_cli("jobs", "validate", env=env)
     assert result.code == 0, result.err
     assert "1 job(s), 1 enabled: valid" in result.out
     assert "catalogue checks skipped: no catalogue stored yet" in result.out
@@ -140,12 +143,14 @@ def test_one_grammar_of_times() -> None:
         parse_moment("last week", now)
 
 
-def test_jobs_shows_why_a_job_is_disabled(tmp_path: Path, run_cli: object) -> None:
+def test_jobs_shows_why_a_job_is_disabled(
+    tmp_path: Path, run_cli: Callable[..., CliResult]
+) -> None:
     import json
 
     write(tmp_path, ENV_JOBS)
     env = {"HARVESTER_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}"}
-    result: CliResult = run_cli("jobs", "--format", "json", env=env)  # type: ignore[operator]
+    result: CliResult = run_cli("jobs", "--format", "json", env=env)
     rows = {row["job"]: row for row in json.loads(result.out)}
     assert "MY_CUST_ID is not set" in rows["mine"]["disabled"]
     assert rows["other"]["disabled"] is None
@@ -154,7 +159,7 @@ def test_jobs_shows_why_a_job_is_disabled(tmp_path: Path, run_cli: object) -> No
 def test_a_finished_progress_bar_ends_its_line(capsys: pytest.CaptureFixture[str]) -> None:
     from types import SimpleNamespace
 
-    from harvester.cli import ProgressBar
+    from harvester.cli_progress import ProgressBar
 
     bar = ProgressBar("job")
     bar.update(SimpleNamespace(done=1, total=2, rate_per_minute=1.0, eta_seconds=60.0))

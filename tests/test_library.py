@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from harvester.settings import Settings
 from harvester.simulator import RunningSimulator, SimConfig, Simulator, SimulatorTransport
 from harvester.templates import iso_minute
 
-from .conftest import REPO, db_rows, env_for, make_settings, wait_for
+from .conftest import REPO, CliResult, db_rows, env_for, make_settings, wait_for
 
 EXPECTED_ALL = [
     "Api",
@@ -57,7 +57,7 @@ def test_the_public_names_are_pinned() -> None:
 
 
 @pytest.fixture
-def api(settings: Settings, sim: Simulator, clock: ManualClock):  # type: ignore[no-untyped-def]
+def api(settings: Settings, sim: Simulator, clock: ManualClock) -> Iterator[harvester.Api]:
     with harvester.connect(settings, transport=SimulatorTransport(sim), clock=clock) as client:
         yield client
 
@@ -233,7 +233,9 @@ def test_the_readme_python_example_runs(tmp_path: Path) -> None:
     assert lines[3].startswith("access token valid until 20")
 
 
-def test_harvester_get(run_cli, tmp_path: Path, loopback: RunningSimulator) -> None:
+def test_harvester_get(
+    run_cli: Callable[..., CliResult], tmp_path: Path, loopback: RunningSimulator
+) -> None:
     env = env_for(make_settings(tmp_path, loopback.url))
     info = run_cli("get", "member/info", env=env)
     assert info.code == 0, info.err
@@ -254,7 +256,7 @@ def test_harvester_get(run_cli, tmp_path: Path, loopback: RunningSimulator) -> N
 
 
 def test_harvester_get_checks_parameters_against_the_catalogue(
-    run_cli, tmp_path: Path, loopback: RunningSimulator
+    run_cli: Callable[..., CliResult], tmp_path: Path, loopback: RunningSimulator
 ) -> None:
     env = env_for(make_settings(tmp_path, loopback.url))
     (tmp_path / "jobs.yaml").write_text("jobs:\n  x: {endpoint: member/info, every: 1h}\n")

@@ -45,7 +45,9 @@ class Hostile(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         name = self.path.split("?")[0].rsplit("/", 1)[-1]
-        base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        address = self.server.server_address
+        assert isinstance(address, tuple)
+        base = f"http://127.0.0.1:{address[1]}"
         if name == "endless":
             self.send_response(200)
             self.send_header("content-type", "application/json")

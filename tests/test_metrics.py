@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -32,7 +33,7 @@ def test_requests_are_counted_by_kind() -> None:
     assert seen == ["chunk"]
 
 
-def test_an_empty_archive_scrapes_cleanly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_an_empty_archive_scrapes_cleanly(tmp_path: Path) -> None:
     engine = open_database(f"sqlite:///{tmp_path / 'h.db'}")
     facts = LiveFacts(None, None, True, None, 1_767_225_600.0 + 100)
     metrics = ServiceMetrics(engine, ManualClock(), lambda: facts, OAUTH, DATA)

@@ -60,7 +60,7 @@ def _sent_logins(database: Path) -> int:
         database,
         "SELECT count(*) FROM auth_events WHERE kind = 'password_grant' AND outcome != 'not_sent'",
     )
-    return int(rows[0][0])  # type: ignore[call-overload]
+    return int(rows[0][0])
 
 
 def test_a_login_sent_then_killed_still_counts(tmp_path: Path, silent: SilentTokenEndpoint) -> None:

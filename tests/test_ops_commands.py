@@ -7,6 +7,7 @@ import io
 import json
 import re
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -16,7 +17,7 @@ from harvester.cli import cli
 from harvester.simulator import RunningSimulator
 from harvester.status import RunStatus
 
-from .conftest import REPO, env_for, make_settings
+from .conftest import REPO, CliResult, env_for, make_settings
 
 JOBS = """
 jobs:
@@ -27,7 +28,9 @@ jobs:
 
 
 @pytest.fixture
-def env(tmp_path: Path, loopback: RunningSimulator, run_cli) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def env(
+    tmp_path: Path, loopback: RunningSimulator, run_cli: Callable[..., CliResult]
+) -> dict[str, str]:
     (tmp_path / "jobs.yaml").write_text(JOBS)
     environment = env_for(make_settings(tmp_path, loopback.url))
     run_cli("run", "member_info", "categories", "gone", env=environment)
@@ -35,7 +38,9 @@ def env(tmp_path: Path, loopback: RunningSimulator, run_cli) -> dict[str, str]: 
     return environment
 
 
-def test_jobs_shows_schedule_and_last_runs(run_cli, env: dict[str, str]) -> None:
+def test_jobs_shows_schedule_and_last_runs(
+    run_cli: Callable[..., CliResult], env: dict[str, str]
+) -> None:
     result = run_cli("jobs", "--format", "json", env=env)
     assert result.code == 0, result.err
     rows = {row["job"]: row for row in json.loads(result.out)}
@@ -58,7 +63,7 @@ def test_jobs_shows_schedule_and_last_runs(run_cli, env: dict[str, str]) -> None
     ]
 
 
-def test_runs_filters_and_formats(run_cli, env: dict[str, str]) -> None:
+def test_runs_filters_and_formats(run_cli: Callable[..., CliResult], env: dict[str, str]) -> None:
     everything = json.loads(run_cli("runs", "--format", "json", env=env).out)
     assert [r["job"] for r in everything] == ["member_info", "gone", "categories", "member_info"]
     only = json.loads(run_cli("runs", "--job", "member_info", "--format", "json", env=env).out)
@@ -74,7 +79,7 @@ def test_runs_filters_and_formats(run_cli, env: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["table", "csv", "json", "ndjson"])
-def test_query_formats(run_cli, env: dict[str, str], fmt: str) -> None:
+def test_query_formats(run_cli: Callable[..., CliResult], env: dict[str, str], fmt: str) -> None:
     result = run_cli("query", "SELECT job, status FROM runs ORDER BY id", "--format", fmt, env=env)
     assert result.code == 0, result.err
     if fmt == "json":
@@ -103,7 +108,9 @@ def test_query_formats(run_cli, env: dict[str, str], fmt: str) -> None:
         "VACUUM INTO '/tmp/copy-of-the-archive.db'",
     ],
 )
-def test_query_refuses_anything_but_reading(run_cli, env: dict[str, str], sql: str) -> None:
+def test_query_refuses_anything_but_reading(
+    run_cli: Callable[..., CliResult], env: dict[str, str], sql: str
+) -> None:
     result = run_cli("query", sql, env=env)
     assert result.code != 0
     assert result.err.startswith("harvester: error: ")
@@ -116,13 +123,15 @@ def test_query_refuses_anything_but_reading(run_cli, env: dict[str, str], sql: s
     )
 
 
-def test_reading_pragmas_are_allowed(run_cli, env: dict[str, str]) -> None:
+def test_reading_pragmas_are_allowed(
+    run_cli: Callable[..., CliResult], env: dict[str, str]
+) -> None:
     result = run_cli("query", "PRAGMA table_info(runs)", "--format", "json", env=env)
     assert result.code == 0, result.err
     assert "started_at" in result.out
 
 
-def test_a_runaway_query_is_stopped(run_cli, env: dict[str, str]) -> None:
+def test_a_runaway_query_is_stopped(run_cli: Callable[..., CliResult], env: dict[str, str]) -> None:
     forever = (
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
     )
@@ -131,13 +140,15 @@ def test_a_runaway_query_is_stopped(run_cli, env: dict[str, str]) -> None:
     assert "longer than 0.5 s" in result.err
 
 
-def test_query_reports_sql_errors_in_one_line(run_cli, env: dict[str, str]) -> None:
+def test_query_reports_sql_errors_in_one_line(
+    run_cli: Callable[..., CliResult], env: dict[str, str]
+) -> None:
     result = run_cli("query", "SELECT nope FROM runs", env=env)
     assert result.code == 2
     assert result.err.strip() == "harvester: error: SQL error: no such column: nope"
 
 
-def test_the_views_answer(run_cli, env: dict[str, str]) -> None:
+def test_the_views_answer(run_cli: Callable[..., CliResult], env: dict[str, str]) -> None:
     latest = json.loads(
         run_cli(
             "query",
@@ -150,7 +161,9 @@ def test_the_views_answer(run_cli, env: dict[str, str]) -> None:
     assert latest == [{"job": "categories", "run_id": 2}, {"job": "member_info", "run_id": 4}]
 
 
-def test_status_without_a_service(run_cli, env: dict[str, str], loopback: RunningSimulator) -> None:
+def test_status_without_a_service(
+    run_cli: Callable[..., CliResult], env: dict[str, str], loopback: RunningSimulator
+) -> None:
     result = run_cli("status", "--format", "json", env=env)
     table = run_cli("status", env=env)
     data = json.loads(result.out)
@@ -179,7 +192,9 @@ def _commands(group: click.Group, prefix: str = "harvester") -> list[str]:
     return names
 
 
-def test_every_command_has_help_and_is_documented_in_the_readme(run_cli) -> None:
+def test_every_command_has_help_and_is_documented_in_the_readme(
+    run_cli: Callable[..., CliResult],
+) -> None:
     readme = (REPO / "README.md").read_text()
     commands = _commands(cli)
     assert len(commands) >= 18
@@ -190,7 +205,7 @@ def test_every_command_has_help_and_is_documented_in_the_readme(run_cli) -> None
         assert re.search(rf"`{re.escape(command)}[ `\]]", readme), f"{command} not in README"
 
 
-def test_runs_refuses_an_unknown_status(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_runs_refuses_an_unknown_status(run_cli: Callable[..., CliResult], tmp_path: Path) -> None:
     env = {"HARVESTER_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}"}
     result = run_cli("runs", "--status", "sucess", env=env)
     assert result.code == 2 and "'sucess' is not one of" in result.err
@@ -199,7 +214,9 @@ def test_runs_refuses_an_unknown_status(run_cli, tmp_path: Path) -> None:  # typ
     assert "harvester runs --help" in result.err
 
 
-def test_runs_shows_duration_and_rows_new_and_dup(run_cli, env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+def test_runs_shows_duration_and_rows_new_and_dup(
+    run_cli: Callable[..., CliResult], env: dict[str, str]
+) -> None:
     database = Path(env["HARVESTER_DATABASE_URL"].removeprefix("sqlite:///"))
     with sqlite3.connect(database) as conn:
         conn.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from urllib.parse import quote
@@ -89,10 +90,12 @@ def test_rows_are_streamed_not_collected(tmp_path: Path) -> None:
     assert first == [(1,), (2,), (3,)]
 
 
-def test_the_whole_answer_is_bounded_and_streamed(tmp_path: Path, run_cli: object) -> None:
+def test_the_whole_answer_is_bounded_and_streamed(
+    tmp_path: Path, run_cli: Callable[..., CliResult]
+) -> None:
     endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c"
     env = {"HARVESTER_DATABASE_URL": url(archive(tmp_path))}
-    result: CliResult = run_cli(  # type: ignore[operator]
+    result: CliResult = run_cli(
         "query", endless, "--format", "ndjson", "--max-bytes", "1000", env=env
     )
     assert result.code == 2
@@ -104,9 +107,11 @@ def test_the_whole_answer_is_bounded_and_streamed(tmp_path: Path, run_cli: objec
     assert json.loads(lines[0]) == {"x": 1}
 
 
-def test_sql_starting_with_a_comment_is_the_sql(tmp_path: Path, run_cli: object) -> None:
+def test_sql_starting_with_a_comment_is_the_sql(
+    tmp_path: Path, run_cli: Callable[..., CliResult]
+) -> None:
     env = {"HARVESTER_DATABASE_URL": url(archive(tmp_path))}
-    result: CliResult = run_cli(  # type: ignore[operator]
+    result: CliResult = run_cli(
         "query", "-- how many\nSELECT count(*) AS n FROM results", "--format", "json", env=env
     )
     assert result.code == 0, result.err
@@ -114,10 +119,10 @@ def test_sql_starting_with_a_comment_is_the_sql(tmp_path: Path, run_cli: object)
 
 
 @pytest.mark.parametrize("fmt", ["json", "csv", "ndjson", "table"])
-def test_an_empty_answer_in_every_format(tmp_path: Path, run_cli: object, fmt: str) -> None:
+def test_an_empty_answer_in_every_format(
+    tmp_path: Path, run_cli: Callable[..., CliResult], fmt: str
+) -> None:
     env = {"HARVESTER_DATABASE_URL": url(archive(tmp_path))}
-    result: CliResult = run_cli(  # type: ignore[operator]
-        "query", "SELECT id FROM results WHERE 0", "--format", fmt, env=env
-    )
+    result: CliResult = run_cli("query", "SELECT id FROM results WHERE 0", "--format", fmt, env=env)
     assert result.code == 0, result.err
     assert result.out == {"json": "[]\n", "csv": "id\n", "ndjson": "", "table": "id\n--\n"}[fmt]

@@ -236,7 +236,8 @@ def test_every_readme_command_exists_and_its_options_parse(command: Command) -> 
     assert path, f"{command}: no such command"
     group: click.Command = cli
     for name in path:
-        group = group.commands[name]  # type: ignore[attr-defined]
+        assert isinstance(group, click.Group), path
+        group = group.commands[name]
     rest = words[len(path) :]
     with group.make_context(" ".join(["harvester", *path]), list(rest), resilient_parsing=False):
         pass

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -155,11 +156,13 @@ def test_the_service_goes_on_when_the_runner_itself_raises(
     real_run = runtime.runner.run
     calls: list[str] = []
 
-    def run_once_broken(spec: JobSpec, trigger: str = "manual", stop: object = None) -> RunOutcome:
+    def run_once_broken(
+        spec: JobSpec, trigger: str = "manual", stop: threading.Event | None = None
+    ) -> RunOutcome:
         calls.append(trigger)
         if len(calls) == 1:
             raise RuntimeError("the runner itself broke")
-        return real_run(spec, trigger, stop)  # type: ignore[arg-type]
+        return real_run(spec, trigger, stop)
 
     monkeypatch.setattr(runtime.runner, "run", run_once_broken)
     service = serve(

@@ -41,7 +41,8 @@ def _running_row(runtime: Runtime, pid: int | None, started_at: float | None) ->
                 process_started_at=started_at,
             )
         )
-        return int(result.inserted_primary_key[0])  # type: ignore[index]
+        assert result.inserted_primary_key is not None
+        return int(result.inserted_primary_key[0])
 
 
 def _status(runtime: Runtime, run_id: int) -> str:

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from sqlalchemy import text
 from harvester.clock import Clock, ManualClock, ScaledClock
 from harvester.jobs import JobSpec, Schedule
 from harvester.logs import configure_logging
+from harvester.runner import RunOutcome
 from harvester.runtime import Runtime, open_runtime
 from harvester.scheduler import JobScheduler, fire_times, first_run_time
 from harvester.service import Service, ServiceOptions
@@ -59,17 +61,17 @@ class Harness:
         self._lock = threading.Lock()
         run = self.runtime.runner.run
 
-        def tracked(spec, trigger="manual", stop=None):  # type: ignore[no-untyped-def]
+        def tracked(job: JobSpec, *args: Any, **kwargs: Any) -> RunOutcome:
             with self._lock:
-                self.active[spec.name] += 1
-                self.most_at_once[spec.name] = max(
-                    self.most_at_once[spec.name], self.active[spec.name]
+                self.active[job.name] += 1
+                self.most_at_once[job.name] = max(
+                    self.most_at_once[job.name], self.active[job.name]
                 )
             try:
-                return run(spec, trigger, stop)
+                return run(job, *args, **kwargs)
             finally:
                 with self._lock:
-                    self.active[spec.name] -= 1
+                    self.active[job.name] -= 1
 
         self.runtime.runner.run = tracked  # type: ignore[method-assign]
 
@@ -80,9 +82,15 @@ class Harness:
             text += "  catalog: {endpoint: doc, every: 1d, enabled: false}\n"
         self.jobs.write_text(text)
 
-    def start(self, **options: float) -> Service:
-        self.service = Service(self.runtime, self.jobs, ServiceOptions(**options))  # type: ignore[arg-type]
+    def start(self, options: ServiceOptions | None = None) -> Service:
+        self.service = Service(self.runtime, self.jobs, options)
         self.service.start()
+        return self.service
+
+    @property
+    def running(self) -> Service:
+        """The started service (start() first)."""
+        assert self.service is not None, "start() first"
         return self.service
 
     def close(self) -> None:
@@ -145,7 +153,7 @@ def test_due_jobs_run_and_are_recorded(harness: Harness, clock: ManualClock) -> 
     harness.start()
     wait_for(lambda: len(runs(harness.runtime, "status = 'success'")) == 2)
     clock.advance(600)
-    harness.service.scheduler.wakeup()  # type: ignore[union-attr]
+    harness.running.scheduler.wakeup()
     wait_for(lambda: len(runs(harness.runtime, "job = 'info'")) == 2)
     assert len(runs(harness.runtime, "job = 'cats'")) == 1
     assert {r["trigger"] for r in runs(harness.runtime)} == {"schedule"}
@@ -156,7 +164,7 @@ def test_missed_runs_coalesce_into_one_late_run(harness: Harness, clock: ManualC
     harness.start()
     wait_for(lambda: len(runs(harness.runtime)) == 1)
     clock.advance(10 * 60 + 30)  # ten runs were missed (the machine slept, say)
-    harness.service.scheduler.wakeup()  # type: ignore[union-attr]
+    harness.running.scheduler.wakeup()
     wait_for(lambda: len(runs(harness.runtime)) == 2)
     time.sleep(0.2)  # give a wrongly queued backlog the chance to show itself
     assert len(runs(harness.runtime)) == 2  # one late run, not ten
@@ -169,9 +177,9 @@ def test_a_job_never_runs_twice_at_once(tmp_path: Path) -> None:
     h = Harness(tmp_path, sim, clock)
     try:
         h.write("jobs:\n  slow: {endpoint: member/info, every: 1s}\n")
-        h.start(workers=4)
+        h.start(ServiceOptions(workers=4))
         wait_for(lambda: len(runs(h.runtime, "status = 'success'")) >= 3)
-        h.service.stop()  # type: ignore[union-attr]
+        h.running.stop()
         assert h.most_at_once["slow"] == 1
         skipped = runs(h.runtime, "status = 'skipped'")
         assert skipped  # due runs that found the previous one going were recorded
@@ -227,7 +235,7 @@ def test_the_watcher_notices_an_edit_and_sighup_forces_a_reload(
     harness: Harness, clock: ManualClock
 ) -> None:
     harness.write("jobs:\n  info: {endpoint: member/info, every: 10m}\n")
-    service = harness.start(reload_interval=0.05, heartbeat_interval=0.05)
+    service = harness.start(ServiceOptions(reload_interval=0.05, heartbeat_interval=0.05))
     loop = threading.Thread(target=service.serve)
     loop.start()
     try:
@@ -251,7 +259,7 @@ def test_a_failed_run_is_retried(harness: Harness, sim: Simulator, clock: Manual
     wait_for(lambda: len(runs(harness.runtime, "status != 'running'")) == 1)
     assert runs(harness.runtime)[0]["status"] == "failed"
     clock.advance(120)  # the back-off of the first retry is 30-60 s
-    harness.service.scheduler.wakeup()  # type: ignore[union-attr]
+    harness.running.scheduler.wakeup()
     wait_for(lambda: len(runs(harness.runtime, "status = 'success'")) == 1)
     assert [r["trigger"] for r in runs(harness.runtime)] == ["schedule", "retry"]
 
@@ -266,13 +274,13 @@ def test_runs_due_during_maintenance_are_skipped_then_resume(
     assert runs(harness.runtime)[0]["status"] == "maintenance"
     requests = sim.state()["data"]["requests"]
     clock.advance(31)  # due again, inside the pause (the first probe is a minute later)
-    harness.service.scheduler.wakeup()  # type: ignore[union-attr]
+    harness.running.scheduler.wakeup()
     wait_for(lambda: len(runs(harness.runtime, "status != 'running'")) == 2)
     assert runs(harness.runtime)[1]["status"] == "skipped"
     assert sim.state()["data"]["requests"] == requests  # not touched
     sim.config.maintenance = False
     clock.advance(61)
-    harness.service.scheduler.wakeup()  # type: ignore[union-attr]
+    harness.running.scheduler.wakeup()
     wait_for(lambda: len(runs(harness.runtime, "status = 'success'")) == 1)
 
 
@@ -317,7 +325,7 @@ def test_stop_lets_a_run_in_flight_finish_within_the_drain(
     harness: Harness, clock: ManualClock
 ) -> None:
     harness.write("jobs:\n  info: {endpoint: member/info, every: 1h}\n")
-    service = harness.start(drain_seconds=10.0)
+    service = harness.start(ServiceOptions(drain_seconds=10.0))
     wait_for(lambda: bool(runs(harness.runtime)))
     service.stop()
     [run] = runs(harness.runtime)
@@ -354,7 +362,7 @@ def test_a_simulated_hour_of_twenty_jobs(tmp_path: Path) -> None:
     try:
         h.write("\n".join(lines) + "\n")
         started = clock.now()
-        service = h.start(workers=4)
+        service = h.start(ServiceOptions(workers=4))
         wait_for(lambda: clock.now() - started >= 3600, timeout=3600 / factor + 30)
         service.stop()
         recorded = runs(h.runtime)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,9 @@ from harvester.logs import configure_logging
 from harvester.oauth.masking import mask
 from harvester.runtime import Runtime
 from harvester.settings import Settings
-from harvester.simulator import Simulator
+from harvester.simulator import RunningSimulator, Simulator
 
-from .conftest import job
+from .conftest import CliResult, job
 
 
 def all_secrets(settings: Settings, sim: Simulator) -> list[str]:
@@ -98,10 +99,10 @@ def test_no_secret_in_the_database_or_wal_after_harvesting(
 
 
 def test_dot_env_contents_and_tokens_never_reach_the_output_of_commands(
-    run_cli,
+    run_cli: Callable[..., CliResult],
     tmp_path: Path,
-    loopback,
-    sim: Simulator,  # type: ignore[no-untyped-def]
+    loopback: RunningSimulator,
+    sim: Simulator,
 ) -> None:
     """With everything in `.env` and LOG_LEVEL=DEBUG, no secret of it (nor any token) appears
     in what login, run, get, status and auth status print or log."""

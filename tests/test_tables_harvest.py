@@ -185,7 +185,11 @@ def _kill_and_restart(folder: Path, kills: int) -> None:
         stored = 0
         for _ in range(kills):
             process = start()
-            wait_for(lambda before=stored: _parts(database) > before, timeout=60)
+
+            def stored_more(before: int = stored) -> bool:
+                return _parts(database) > before
+
+            wait_for(stored_more, timeout=60)
             time.sleep(rng.uniform(0.05, 0.5))
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=30)

@@ -5,9 +5,11 @@ token guards every path but /healthz."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -60,8 +62,8 @@ class Running:
     def url(self) -> str:
         return str(self.service.watch.server.url)
 
-    def get(self, path: str, **kwargs: object) -> httpx.Response:
-        return httpx.get(self.url + path, timeout=10, **kwargs)  # type: ignore[arg-type]
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=10, **kwargs)
 
     def other_process(self) -> Runtime:
         """What `harvester auth login/logout` in another process would use: same database."""
@@ -126,18 +128,17 @@ def test_healthz_reports_blocked_password_logins(running: Running, clock: Manual
 
 
 def test_the_session_verdicts() -> None:
-    def facts(**changes: object) -> SessionFacts:
-        values: dict[str, object] = {
-            "stored": True,
-            "foreign": False,
-            "access_expires_at": 1000.0,
-            "refresh_expires_at": 100_000.0,
-            "blocked_until": None,
-            "block_reason": None,
-            "has_credentials": True,
-        }
-        values.update(changes)
-        return SessionFacts(**values)  # type: ignore[arg-type]
+    def facts(**changes: Any) -> SessionFacts:
+        usual = SessionFacts(
+            stored=True,
+            foreign=False,
+            access_expires_at=1000.0,
+            refresh_expires_at=100_000.0,
+            blocked_until=None,
+            block_reason=None,
+            has_credentials=True,
+        )
+        return dataclasses.replace(usual, **changes)
 
     assert facts().problem(500) is None
     assert facts().problem(5000) is None  # the access token expired: a refresh renews it

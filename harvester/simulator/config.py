@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 FAULT_KINDS = ("500", "502", "504", "reset", "truncate")
 
@@ -15,7 +15,12 @@ DEMO_PASSWORD = "sim-password"  # noqa: S105 - a made-up credential of the simul
 
 # For runs on a scaled clock: links signed for 15 simulated minutes, as `expires` says, so that
 # 120 s (0.5 real seconds at x240) do not expire links a loaded machine has not fetched yet.
-SCALED_LINKS = {"link_signed_for": 900, "data_url_signed_for": 900}
+class LinkLifetimes(TypedDict):
+    link_signed_for: int
+    data_url_signed_for: int
+
+
+SCALED_LINKS: LinkLifetimes = {"link_signed_for": 900, "data_url_signed_for": 900}
 
 
 @dataclass

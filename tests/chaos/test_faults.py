@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from harvester.clock import ScaledClock
 from harvester.runtime import open_runtime
@@ -84,7 +84,7 @@ def campaign(tmp_path: Path, hours: float, factor: float, backend: str) -> None:
         check(runtime.engine, sim, service)
 
 
-def check(engine, sim: Simulator, service: Service) -> None:  # type: ignore[no-untyped-def]
+def check(engine: Engine, sim: Simulator, service: Service) -> None:
     state = sim.state()
     assert state["password_grants"] <= 2  # the first login, and one after the revocation
     assert state["refresh_reuses"] == 0
@@ -92,13 +92,13 @@ def check(engine, sim: Simulator, service: Service) -> None:  # type: ignore[no-
     assert state["data"].get("rate_limited", 0) > 0  # the storm happened
     assert state["data"].get("maintenance", 0) > 0
     with engine.connect() as conn:
-        statuses = Counter(
+        statuses: Counter[str] = Counter(
             dict(conn.execute(text("SELECT status, count(*) FROM runs GROUP BY status")).all())
         )
         assert statuses["maintenance"] >= 1 and statuses["skipped"] >= 1
         assert statuses["running"] == 0
         # every job converged: its last run (after the calm came) succeeded
-        last = dict(
+        last: dict[str, str] = dict(
             conn.execute(
                 text(
                     "SELECT job, status FROM runs WHERE id IN (SELECT max(id) FROM runs "

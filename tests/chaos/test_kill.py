@@ -73,7 +73,11 @@ def kill_and_restart(tmp_path: Path, kills: int, seed: int, backend: str) -> Non
             # a random moment while one of its runs is in flight (not merely after start-up,
             # which a loaded machine can stretch past the runs it would have killed)
             busy = f"SELECT id FROM runs WHERE pid = {process.pid} AND status = 'running'"
-            wait_for(lambda q=busy: bool(db_rows(database, q)), timeout=60)
+
+            def in_flight(query: str = busy) -> bool:
+                return bool(db_rows(database, query))
+
+            wait_for(in_flight, timeout=60)
             time.sleep(rng.uniform(0.0, 0.2))
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=30)
