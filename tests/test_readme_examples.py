@@ -182,6 +182,20 @@ def exclusion(command: Command) -> str | None:
     return None
 
 
+def inline_commands() -> list[Command]:
+    """`harvester ...` written in the text with arguments and no placeholder (`[--x N]`,
+    `JOB`, `...`): invocations a reader copies, to be checked as the blocks' are."""
+    found: list[Command] = []
+    for match in re.finditer(r"`((?:\S*/)?harvester [^`]+)`", README):
+        text = " ".join(match.group(1).split())
+        if re.search(r"[\[\]|]|\b[A-Z]{2,}\b|\.\.\.", text):
+            continue
+        command = Command(README[: match.start()].count("\n") + 1, text)
+        if len(command.args) > len(command_path(command.args)):
+            found.append(command)
+    return found
+
+
 COMMANDS = readme_commands()
 TO_RUN = [command for command in COMMANDS if exclusion(command) is None]
 
@@ -228,7 +242,9 @@ def command_path(words: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "command", [c for c in COMMANDS if c.is_harvester], ids=lambda c: c.text[:60]
+    "command",
+    [c for c in COMMANDS if c.is_harvester] + inline_commands(),
+    ids=lambda c: c.text[:60],
 )
 def test_every_readme_command_exists_and_its_options_parse(command: Command) -> None:
     words = command.args
