@@ -9,16 +9,19 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from harvester import db
 from harvester.clock import ManualClock
 from harvester.errors import AuthError, PasswordGrantBlocked
-from harvester.models import AuthState
-from harvester.oauth.endpoint import MAX_ACCESS_SECONDS, parse_token_response
+from harvester.models import AuthEvent, AuthState
+from harvester.oauth.endpoint import MAX_ACCESS_SECONDS, TOKEN_ATTEMPTS, parse_token_response
 from harvester.oauth.store import SESSION_ROW
 from harvester.oauth.tokens import Tokens
 from harvester.retry import MAX_RETRY_AFTER, parse_retry_after
-from harvester.runtime import open_runtime
+from harvester.runtime import Runtime, open_runtime
+from harvester.settings import Settings
+from harvester.simulator import Simulator, SimulatorTransport
 
 from .conftest import make_settings
 
@@ -125,3 +128,123 @@ def test_stored_times_no_clock_can_hold_read_as_long_past(
         status = later.session.status().as_dict()  # no OverflowError
         assert status["access_expires_at"] == "1970-01-01T00:00:00Z"
         assert later.session.access_token() == "a"  # renewed, not trusted for ever
+
+
+# -- a refresh answered 200 with a body that is no token answer ------------------------------
+
+
+class MangledRefresh(httpx.BaseTransport):
+    """The simulator, except that refresh grants are answered 200 with `body`. When `spends`,
+    the simulator handles the grant first (its refresh token is spent, as a real server that
+    answered 200 did); `rotated` then adds the new refresh token the simulator issued."""
+
+    def __init__(self, sim: Simulator, body: bytes, spends: bool, rotated: bool = False) -> None:
+        self.inner = SimulatorTransport(sim)
+        self.body = body
+        self.spends = spends
+        self.rotated = rotated
+        self.refreshes = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path != "/oauth2/token" or b"grant_type=refresh_token" not in request.read():
+            return self.inner.handle_request(request)
+        self.refreshes += 1
+        body = self.body
+        if self.spends:
+            answer = self.inner.handle_request(request)
+            if self.rotated:
+                body = json.dumps(
+                    {**json.loads(body), "refresh_token": answer.json()["refresh_token"]}
+                ).encode()
+        return httpx.Response(
+            200, content=body, headers={"content-type": "application/json"}, request=request
+        )
+
+
+def expired_session(settings: Settings, sim: Simulator, clock: ManualClock) -> Tokens:
+    """A stored session whose access token has just expired: the next call refreshes."""
+    with open_runtime(settings, transport=SimulatorTransport(sim), clock=clock) as rt:
+        tokens = rt.session.login()
+    clock.advance(600)
+    return tokens
+
+
+def auth_outcomes(runtime: Runtime) -> list[tuple[str, str]]:
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(select(AuthEvent.kind, AuthEvent.outcome).order_by(AuthEvent.id))
+        return [(kind, outcome) for kind, outcome in rows]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"[]", "not a JSON object"),
+        (b'"ok"', "not a JSON object"),
+        (b"{}", "without an access_token"),
+        (b'{"token_type": "Bearer", "expires_in": 600}', "without an access_token"),
+        (b'{"access_token": "", "expires_in": 600}', "without an access_token"),
+        (b'{"access_token": "bad-token", "token_type": "Bearer"}', "without a valid expires_in"),
+        (b'{"access_token": "bad-token", "expires_in": 600, "token_type": "mac"}', "token type"),
+    ],
+)
+def test_a_refresh_answered_200_without_tokens_is_an_error_and_stores_none(
+    settings: Settings, sim: Simulator, clock: ManualClock, body: bytes, message: str
+) -> None:
+    """The server spent the refresh token but its answer carries no usable token: a clear
+    error; nothing stored claims to be valid, the bad access token is never stored; the next
+    call (the spent refresh token refused) logs in again, once."""
+    before = expired_session(settings, sim, clock)
+    mangled = MangledRefresh(sim, body, spends=True)
+    with open_runtime(settings, transport=mangled, clock=clock) as rt:
+        with pytest.raises(AuthError, match=message) as caught:
+            rt.session.access_token()
+        assert "\n" not in str(caught.value)
+        assert before.refresh_token is not None and before.refresh_token not in str(caught.value)
+        stored = rt.store.load()
+        assert stored is not None and not stored.access_valid(clock.now(), 0)
+        assert stored.access_token != "bad-token"
+        assert stored.refresh_token == before.refresh_token  # no new one was given
+        assert auth_outcomes(rt)[-1] == ("refresh", "bad_answer")
+        assert mangled.refreshes == 1  # a 200 is an answer: not retried
+    with open_runtime(settings, transport=SimulatorTransport(sim), clock=clock) as rt:
+        assert rt.session.access_token() != before.access_token
+    assert sim.state()["password_grants"] == 2
+
+
+def test_a_bad_refresh_answer_that_carries_the_rotated_refresh_token_keeps_it(
+    settings: Settings, sim: Simulator, clock: ManualClock
+) -> None:
+    before = expired_session(settings, sim, clock)
+    mangled = MangledRefresh(sim, b'{"expires_in": 600}', spends=True, rotated=True)
+    with open_runtime(settings, transport=mangled, clock=clock) as rt:
+        with pytest.raises(AuthError, match="without an access_token"):
+            rt.session.access_token()
+        stored = rt.store.load()
+        assert stored is not None and not stored.access_valid(clock.now(), 0)
+        assert stored.refresh_token not in (None, before.refresh_token)
+    with open_runtime(settings, transport=SimulatorTransport(sim), clock=clock) as rt:
+        assert rt.session.access_token()  # refreshed with the rotated token
+    state = sim.state()
+    assert (state["refreshes"], state["refresh_reuses"], state["password_grants"]) == (2, 0, 1)
+
+
+def test_a_refresh_answered_200_with_a_body_that_is_not_json_stores_nothing_new(
+    settings: Settings, sim: Simulator, clock: ManualClock
+) -> None:
+    """An HTML page with status 200 (a proxy, say) is no answer: retried, then a clear error;
+    the session is kept as it was, except that nothing claims to be valid; no password grant."""
+    before = expired_session(settings, sim, clock)
+    page = MangledRefresh(sim, b"<html><body>Welcome!</body></html>", spends=False)
+    with open_runtime(settings, transport=page, clock=clock) as rt:
+        with pytest.raises(AuthError, match="a token answer that is not JSON") as caught:
+            rt.session.access_token()
+        assert "\n" not in str(caught.value) and "<html>" not in str(caught.value)
+        assert page.refreshes == TOKEN_ATTEMPTS
+        stored = rt.store.load()
+        assert stored is not None and not stored.access_valid(clock.now(), 0)
+        assert stored.refresh_token == before.refresh_token
+        assert auth_outcomes(rt)[-1] == ("refresh", "no_answer")
+    with open_runtime(settings, transport=SimulatorTransport(sim), clock=clock) as rt:
+        assert rt.session.access_token() != before.access_token
+    state = sim.state()
+    assert (state["refreshes"], state["refresh_reuses"], state["password_grants"]) == (1, 0, 1)
