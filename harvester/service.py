@@ -174,12 +174,13 @@ class Service:
         """Until asked to stop: watch jobs.yaml, reload on request, write the heartbeat."""
         next_look = 0.0
         next_beat = 0.0
-        next_upkeep = time.monotonic() + UPKEEP_SECONDS
+        clock = self.runtime.clock  # daily on harvester's clock, as the orphans' age is
+        next_upkeep = clock.now() + UPKEEP_SECONDS
         while not self.stopping.is_set():
             now = time.monotonic()
-            if now >= next_upkeep:
+            if clock.now() >= next_upkeep:
                 self._upkeep()
-                next_upkeep = now + UPKEEP_SECONDS
+                next_upkeep = clock.now() + UPKEEP_SECONDS
             if self.reload_requested.is_set() or now >= next_look:
                 forced = self.reload_requested.is_set()
                 self.reload_requested.clear()
@@ -199,7 +200,8 @@ class Service:
             self._wake.clear()
 
     def _upkeep(self) -> None:
-        """Daily: drop documents no result points at, refresh the planner's statistics."""
+        """Daily (a day of the runtime's clock): drop documents no result points at (older than
+        an hour), refresh the planner's statistics. Nothing is pruned otherwise."""
         try:
             removed = self.runtime.archive.collect_orphans()
             self.runtime.archive.analyze()
