@@ -20,14 +20,8 @@ from typing import Any
 import httpx
 
 from harvester.demo import simulator_settings
-from harvester.oauth.masking import mask
 from harvester.settings import Settings
-from harvester.simulator.config import (
-    DEMO_CLIENT_ID,
-    DEMO_CLIENT_SECRET,
-    DEMO_PASSWORD,
-    DEMO_USERNAME,
-)
+from harvester.simulator.config import demo_password_form
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -208,14 +202,7 @@ def password_grant(http: httpx.Client, oauth_url: str) -> str:
     """One password_limited grant with the masked demo credentials: the access token."""
     response = http.post(
         f"{oauth_url}/token",
-        data={
-            "grant_type": "password_limited",
-            "client_id": DEMO_CLIENT_ID,
-            "client_secret": mask(DEMO_CLIENT_SECRET, DEMO_CLIENT_ID),
-            "username": DEMO_USERNAME,
-            "password": mask(DEMO_PASSWORD, DEMO_USERNAME),
-            "scope": "iracing.auth",
-        },
+        data=demo_password_form(),
     )
     if response.status_code != 200:
         raise BenchError(f"the bare password grant failed: HTTP {response.status_code}")

@@ -25,7 +25,7 @@ import httpx
 from .clock import Clock
 from .logs import get_logger
 from .redact import redact_text, register_secret
-from .retry import backoff_delay, parse_retry_after
+from .retry import Retries, parse_retry_after
 
 log = get_logger("harvester.alerts")
 
@@ -156,13 +156,8 @@ class AlertSender:
     def _deliver(self, alert: Alert) -> None:
         body = webhook_body(alert.text)
         cause = ""
-        retry_after: float | None = None
-        for attempt in range(MAX_ATTEMPTS):
-            if attempt:
-                delay = retry_after or backoff_delay(attempt - 1, 2.0, 120.0, self._rng)
-                if self._wait(delay):
-                    break
-            retry_after = None
+        retries = Retries(MAX_ATTEMPTS, 2.0, 120.0, self._rng, self._wait)
+        for attempt in retries:
             try:
                 response = self._http.post(self.url, json=body)
             except httpx.HTTPError as exc:
@@ -175,7 +170,7 @@ class AlertSender:
                 return
             if status == 429 or status >= 500:
                 cause = f"HTTP {status}"
-                retry_after = _retry_after(response, self.clock.now())
+                retries.after(_retry_after(response, self.clock.now()))
                 continue
             log.error("alert.refused", cause=alert.cause, status=status)
             return

@@ -39,7 +39,7 @@ from .maintenance import MaintenancePause
 from .oauth.session import OAuthSession
 from .ratelimit import RateBudget
 from .redact import redact_text
-from .retry import backoff_delay
+from .retry import Retries, backoff_delay
 from .run import RunCounts
 from .settings import Settings
 from .shapes import (
@@ -330,9 +330,7 @@ class DataClient:
         """GET a pre-signed link: no Authorization header, no rate budget, bounded retries."""
         self.links.check(url, label)
         last_cause = ""
-        for attempt in range(MAX_ATTEMPTS):
-            if attempt:
-                cancel.sleep(backoff_delay(attempt - 1, 1.0, 30.0, self.rng))
+        for _ in Retries(MAX_ATTEMPTS, 1.0, 30.0, self.rng, cancel.sleep):
             cancel.check()
             try:
                 response = bounded_get(

@@ -39,10 +39,7 @@ def add_seen_keys(conn: Connection, job: str, keys: Iterable[str]) -> tuple[int,
     unique = list(dict.fromkeys(keys))
     if not unique:
         return 0, 0
-    new = 0
-    for start in range(0, len(unique), 500):
-        batch = unique[start : start + 500]
-        new += db.insert_new(conn, SeenKey, [{"job": job, "key": k} for k in batch])
+    new = db.insert_new(conn, SeenKey, [{"job": job, "key": k} for k in unique])
     return new, len(unique) - new
 
 
@@ -75,19 +72,16 @@ def collect_fanout_values(
             values.extend(_values_in(conn, sha, steps))
     if latest == mark:
         return 0
-    new = 0
     unique = list(dict.fromkeys(values))
     with db.write(engine) as conn:
-        for start in range(0, len(unique), 500):
-            batch = unique[start : start + 500]
-            new += db.insert_new(
-                conn,
-                FanoutItem,
-                [
-                    {"job": job, "value": v, "status": "pending", "attempts": 0, "updated_at": now}
-                    for v in batch
-                ],
-            )
+        new = db.insert_new(
+            conn,
+            FanoutItem,
+            [
+                {"job": job, "value": v, "status": "pending", "attempts": 0, "updated_at": now}
+                for v in unique
+            ],
+        )
         # never moves back (another process may have looked meanwhile)
         db.upsert(
             conn,

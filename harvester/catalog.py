@@ -3,7 +3,6 @@ between two copies (the API drifts every season). Pure, but for `stored_catalogu
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from . import db
 from .jobs import JobsConfig, JobSpec, Problem
 from .models import Document, ResultPart
 from .templates import has_template
-from .text import query_value
+from .text import did_you_mean, nearest, query_value
 
 CATALOG_ENDPOINT = "doc"
 
@@ -130,7 +129,7 @@ def check_job(
         return problems, warnings
     doc = endpoints.get(job.endpoint)
     if doc is None:
-        close = difflib.get_close_matches(job.endpoint, list(endpoints), n=3, cutoff=0.5)
+        close = nearest(job.endpoint, endpoints, n=3, cutoff=0.5)
         hint = f"; closest: {', '.join(close)}" if close else ""
         problems.append(
             Problem(
@@ -151,11 +150,8 @@ def check_job(
         line = job.lines.get(f"params.{name}", job.line)
         param = doc.params.get(name)
         if param is None:
-            close = difflib.get_close_matches(name, list(doc.params), n=1, cutoff=0.6)
-            hint = (
-                f"; did you mean `{close[0]}`?"
-                if close
-                else f" (known: {', '.join(doc.params) or 'none'})"
+            hint = did_you_mean(
+                nearest(name, doc.params), f" (known: {', '.join(doc.params) or 'none'})"
             )
             problems.append(
                 Problem(
@@ -293,7 +289,7 @@ def entry(catalogue: Any, path: str) -> dict[str, Any] | None:
 
 def closest(catalogue: Any, path: str) -> list[str]:
     """The endpoints whose names are nearest to `path` (for "did you mean")."""
-    return difflib.get_close_matches(path, list(parse_catalogue(catalogue)), n=3, cutoff=0.5)
+    return nearest(path, parse_catalogue(catalogue), n=3, cutoff=0.5)
 
 
 def describe(path: str, raw: Mapping[str, Any]) -> list[str]:

@@ -191,11 +191,10 @@ def backfill(state: State, job_name: str, since: str, until: str | None) -> None
     except ValueError as exc:
         raise ConfigError(f"--since/--until: {exc}") from None
     bar = ProgressBar(job_name) if sys.stderr.isatty() else None
+    report = bar.update if bar else log_progress("backfill.progress", job=job_name)
     with state.runtime(clock=clock) as runtime:
         try:
-            outcome = run_backfill(
-                runtime, job, since_at, until_at, bar.update if bar else log_progress(job_name)
-            )
+            outcome = run_backfill(runtime, job, since_at, until_at, report)
         except KeyboardInterrupt:
             if bar:
                 bar.close()

@@ -73,6 +73,7 @@ def catalog_endpoint(ctx: click.Context, fmt: str | None) -> None:
     parameter with its type, whether it is required and its note."""
     from .catalog import closest, describe, entry
     from .shapes import normalise_endpoint
+    from .text import did_you_mean
 
     path = normalise_endpoint(ctx.info_name or "")
     parent = ctx.parent.params.get("fmt") if ctx.parent else None
@@ -80,12 +81,7 @@ def catalog_endpoint(ctx: click.Context, fmt: str | None) -> None:
     fetched_at, document = stored_catalogue(ctx.ensure_object(State))
     found = entry(document, path)
     if found is None:
-        near = closest(document, path)
-        hint = (
-            f"; did you mean {' or '.join(f'`{name}`' for name in near)}?"
-            if near
-            else " (`harvester catalog` lists them)"
-        )
+        hint = did_you_mean(closest(document, path), " (`harvester catalog` lists them)")
         raise ConfigError(f"{path!r} is not in the /data catalogue of {fetched_at}{hint}")
     if fmt == "json":
         click.echo(json.dumps({"endpoint": path, **found}, indent=2, ensure_ascii=False))

@@ -26,10 +26,11 @@ class Progress(Protocol):
 
 
 class ProgressBar:
-    """done/total, rate and ETA on one terminal line."""
+    """done/total `unit`, rate and ETA on one terminal line."""
 
-    def __init__(self, label: str) -> None:
+    def __init__(self, label: str, unit: str = "windows") -> None:
         self.label = label
+        self.unit = unit
         self.open = False  # the bar's line is not ended yet
 
     def update(self, progress: Progress) -> None:
@@ -40,7 +41,7 @@ class ProgressBar:
         eta = progress.eta_seconds
         click.echo(
             f"\r{self.label} [{'#' * filled}{'-' * (width - filled)}] "
-            f"{progress.done}/{progress.total} windows  {progress.rate_per_minute:.1f}/min  "
+            f"{progress.done}/{progress.total} {self.unit}  {progress.rate_per_minute:.1f}/min  "
             f"ETA {format_duration(eta) if eta is not None else '?'}   ",
             nl=not self.open,  # a finished bar ends its line before anything else is written
             err=True,
@@ -52,14 +53,16 @@ class ProgressBar:
             self.open = False
 
 
-def log_progress(job: str) -> Callable[[Progress], None]:
-    logger = get_logger("harvester.backfill")
+def log_progress(event: str, **context: str) -> Callable[[Progress], None]:
+    """A reporter that logs each step as `event` (`backfill.progress`: the logger is
+    `harvester.backfill`) with `context` (the job, say): JSON lines when not on a terminal."""
+    logger = get_logger(f"harvester.{event.split('.')[0]}")
 
     def report(progress: Progress) -> None:
         eta = progress.eta_seconds
         logger.info(
-            "backfill.progress",
-            job=job,
+            event,
+            **context,
             done=progress.done,
             total=progress.total,
             rate_per_minute=round(progress.rate_per_minute, 2),

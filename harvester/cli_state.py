@@ -14,6 +14,7 @@ import click
 from .errors import ConfigError
 from .logs import configure_logging
 from .settings import Settings, load_settings
+from .text import did_you_mean, nearest
 
 if TYPE_CHECKING:  # the runtime's imports (httpx, sqlalchemy) wait for a command that needs them
     from sqlalchemy import Engine
@@ -86,11 +87,8 @@ def load_job_config(state: State, path: Path | None = None, strict: bool = False
 
 
 def find_job(config: JobsConfig, name: str) -> JobSpec:
-    import difflib
-
     if name not in config.jobs:
-        close = difflib.get_close_matches(name, list(config.jobs), n=1)
-        hint = f"; did you mean {close[0]}?" if close else ""
+        hint = did_you_mean(nearest(name, config.jobs))
         raise ConfigError(f"no job named {name!r} in {config.path}{hint}")
     problems = config.problems_of(name)
     if problems:

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from .cli_progress import Progress
+from .cli_progress import ProgressBar, log_progress
 from .cli_state import State
-from .logs import get_logger
 from .output import FORMATS, render
 
 pass_state = click.make_pass_decorator(State, ensure=True)
@@ -60,9 +58,9 @@ def tables_rebuild(state: State, names: tuple[str, ...]) -> None:
     from .tables.rebuild import rebuild, table_names
 
     chosen = table_names(names)  # an unknown name stops here, before anything is opened
-    bar = _Bar() if sys.stderr.isatty() else None
+    bar = ProgressBar("tables", "results") if sys.stderr.isatty() else None
     with state.database() as engine:
-        report = rebuild(engine, chosen, bar.update if bar else _log_progress())
+        report = rebuild(engine, chosen, bar.update if bar else log_progress("tables.progress"))
     if bar:
         bar.close()
     total = sum(report.rows.values())
@@ -70,39 +68,6 @@ def tables_rebuild(state: State, names: tuple[str, ...]) -> None:
         f"rebuilt {len(report.tables)} table(s) from {report.results} result(s): "
         f"{total} row(s) in {report.seconds:.1f}s"
     )
-
-
-class _Bar:
-    def update(self, progress: Progress) -> None:
-        width = 24
-        filled = int(width * progress.done / max(progress.total, 1))
-        eta = progress.eta_seconds
-        click.echo(
-            f"\rtables [{'#' * filled}{'-' * (width - filled)}] {progress.done}/{progress.total}"
-            f" results  {progress.rate_per_minute:.0f}/min  "
-            f"ETA {f'{eta:.0f}s' if eta is not None else '?'}   ",
-            nl=False,
-            err=True,
-        )
-
-    def close(self) -> None:
-        click.echo("", err=True)
-
-
-def _log_progress() -> Callable[[Progress], None]:
-    logger = get_logger("harvester.tables")
-
-    def report(progress: Progress) -> None:
-        eta = progress.eta_seconds
-        logger.info(
-            "tables.progress",
-            done=progress.done,
-            total=progress.total,
-            rate_per_minute=round(progress.rate_per_minute, 1),
-            eta_seconds=round(eta) if eta is not None else None,
-        )
-
-    return report
 
 
 @click.command("datasette-metadata")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Protocol
 
 
@@ -129,6 +130,17 @@ def iso(epoch: float) -> str:
 def iso_seconds(epoch: float) -> str:
     """ISO-8601 UTC with a Z, to the second (for the archive and the CLI)."""
     return utc(epoch).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_http_date(text: str | None) -> float | None:
+    """Epoch seconds from an HTTP date (a `Date` or `Retry-After` header: `Sun, 06 Nov 1994
+    08:49:37 GMT` and the older forms); None when absent or unreadable. The one parser of them."""
+    if not text:
+        return None
+    try:
+        return parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 def parse_iso(text: str) -> float:

@@ -17,7 +17,7 @@ statement: writers queue one after another across hosts, and the lock ends with 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from importlib import resources
 from pathlib import Path
@@ -165,14 +165,20 @@ def insert_ignoring(bind: Engine | Connection, model: Any, key: list[str] | None
     return dialect_insert(bind, model).on_conflict_do_nothing(index_elements=key)
 
 
-def insert_new(connection: Connection, model: Any, rows: list[dict[str, Any]]) -> int:
-    """Insert the rows whose key is not there yet, in one statement; return how many were new
-    (counted from RETURNING: drivers differ in what rowcount says of a multi-row insert)."""
-    if not rows:
-        return 0
+INSERT_BATCH = 500  # rows per multi-row INSERT (well under SQLite's bound-parameter limit)
+
+
+def insert_new(connection: Connection, model: Any, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert the rows whose key is not there yet, `INSERT_BATCH` rows per statement; return
+    how many were new (counted from RETURNING: drivers differ in what rowcount says of a
+    multi-row insert)."""
     key = next(iter(model.__table__.primary_key.columns))
-    statement = insert_ignoring(connection, model).values(rows).returning(key)
-    return len(connection.execute(statement).all())
+    new = 0
+    for start in range(0, len(rows), INSERT_BATCH):
+        batch = rows[start : start + INSERT_BATCH]
+        statement = insert_ignoring(connection, model).values(list(batch)).returning(key)
+        new += len(connection.execute(statement).all())
+    return new
 
 
 def upsert(

@@ -12,7 +12,6 @@ the field (pure: text in, JobSpecs or JobsError out).
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -28,7 +27,7 @@ from .errors import ConfigError
 from .incremental import ForEach, Incremental, end_param_for, parse_start
 from .jsonpath import compile_path
 from .shapes import normalise_endpoint
-from .text import ParamValue, printable, query_value
+from .text import ParamValue, did_you_mean, nearest, printable, query_value
 
 TOP_KEYS = ("defaults", "jobs")
 DEFAULT_KEYS = ("every", "cron", "jitter", "enabled", "timeout", "retries")
@@ -230,11 +229,9 @@ class _Checker:
         meant: set[str] = set()
         for key, node in mapping.items():
             if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+                close = nearest(key, allowed)
                 meant.update(close)
-                hint = (
-                    f"; did you mean `{close[0]}`?" if close else f" (known: {', '.join(allowed)})"
-                )
+                hint = did_you_mean(close, f" (known: {', '.join(allowed)})")
                 self.add(node.line, f"{where}.{key}" if where else key, f"unknown key{hint}")
         return meant
 
@@ -580,8 +577,7 @@ def _check_fan_out(check: _Checker, specs: dict[str, JobSpec]) -> None:
         line = spec.lines.get("for_each", spec.line)
         parent = spec.for_each.job
         if parent not in specs:
-            close = difflib.get_close_matches(parent, list(specs), n=1)
-            hint = f"; did you mean `{close[0]}`?" if close else ""
+            hint = did_you_mean(nearest(parent, specs))
             check.add(line, where, f"no job named {parent!r} in this file{hint}")
             continue
         seen = {name}

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .cancel import CancelToken
-from .clock import Clock
+from .clock import Clock, parse_http_date
 
 
 @dataclass(frozen=True)
@@ -36,23 +36,12 @@ def parse_rate_headers(headers: Mapping[str, str], now: float) -> RateState | No
         return None
     if limit < 0 or remaining < 0 or not math.isfinite(reset):
         return None
-    server_now = _server_time(headers.get("date"))
+    server_now = parse_http_date(headers.get("date"))
     if server_now is not None:
         reset = now + (reset - server_now)
     if reset - now > MAX_WAIT:
         return None
     return RateState(limit, remaining, float(math.ceil(reset)))
-
-
-def _server_time(date: str | None) -> float | None:
-    if not date:
-        return None
-    from email.utils import parsedate_to_datetime
-
-    try:
-        return parsedate_to_datetime(date).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
 
 
 class RateBudget:

@@ -83,8 +83,8 @@ def first_run_time(schedule: Schedule, now: float, last_started: float | None) -
     """When an interval job first runs after a (re)start: one interval after its last run, or
     now if that is already past (a run missed while harvester was down still happens, once)."""
     if schedule.every and last_started is not None:
-        return datetime.fromtimestamp(max(now, last_started + schedule.every), tz=UTC)
-    return datetime.fromtimestamp(now, tz=UTC)
+        return utc(max(now, last_started + schedule.every))
+    return utc(now)
 
 
 @dataclass

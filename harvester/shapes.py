@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import IncompleteResult
+from .text import storable
 
 
 @dataclass(frozen=True)
@@ -50,13 +51,7 @@ class ChunkInfo:
 
 def _text(value: Any) -> str | None:
     """A JSON string that can be sent and stored: not a lone surrogate (a `\\ud800` escape)."""
-    if not isinstance(value, str):
-        return None
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return None
-    return value
+    return value if isinstance(value, str) and storable(value) else None
 
 
 def _url(value: Any) -> str | None:

@@ -3,7 +3,9 @@ messages shown."""
 
 from __future__ import annotations
 
+import difflib
 import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 
@@ -36,6 +38,19 @@ def storable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def nearest(word: str, choices: Iterable[str], n: int = 1, cutoff: float = 0.6) -> list[str]:
+    """The (at most `n`) choices closest to a word that was not one of them, nearest first."""
+    return difflib.get_close_matches(word, list(choices), n=n, cutoff=cutoff)
+
+
+def did_you_mean(close: Sequence[str], otherwise: str = "") -> str:
+    """The end of a one-line error: `; did you mean `a`?` (or `` `a` or `b` ``) for the
+    matches `nearest` found, `otherwise` when there are none."""
+    if not close:
+        return otherwise
+    return f"; did you mean {' or '.join(f'`{name}`' for name in close)}?"
 
 
 ParamValue = str | int | float | bool | list[str | int | float | bool]

@@ -1,5 +1,6 @@
 """Compare simulator documents with the fidelity targets in tests/data/fidelity (written from the
-real captures by tests/data/fidelity/make_fidelity.py): keys and JSON types, at every level."""
+real captures by tests/data/fidelity/make_fidelity.py, which takes `kind` and `ID_KEY` from
+here): keys and JSON types, at every level."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from harvester.simulator.world import World
 ORIGIN = 1_767_225_600.0  # 2026-01-01T00:00Z: the simulated world's origin
 NOW = ORIGIN + 5 * 86_400 + 3_333.0
 DATA = Path(__file__).resolve().parent / "data" / "fidelity"
-ID_KEY = "<n>"
+ID_KEY = "<n>"  # an object keyed by ids (car/get's paint_rules): every numeric key is one
 ROWS_CHECKED = 60  # members of a list compared with the description (the first ones)
 
 
@@ -33,6 +34,7 @@ def captured() -> dict[str, dict[str, Any]]:
 
 
 def kind(value: Any) -> str:
+    """A value's JSON kind, `int` and `float` apart (as the service sends them)."""
     if value is None:
         return "null"
     if isinstance(value, bool):

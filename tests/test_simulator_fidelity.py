@@ -11,14 +11,8 @@ import httpx
 import pytest
 
 from harvester.clock import ManualClock
-from harvester.oauth.masking import mask
 from harvester.simulator import SimConfig, Simulator, SimulatorTransport
-from harvester.simulator.config import (
-    DEMO_CLIENT_ID,
-    DEMO_CLIENT_SECRET,
-    DEMO_PASSWORD,
-    DEMO_USERNAME,
-)
+from harvester.simulator.config import demo_password_form
 from tests.fidelity import NOW, ORIGIN, captured, catalogue, differences, example_params, load
 
 BASE = "http://iracing.sim"
@@ -32,14 +26,7 @@ def sim() -> Simulator:
 @pytest.fixture(scope="module")
 def http(sim: Simulator) -> Iterator[httpx.Client]:
     with httpx.Client(transport=SimulatorTransport(sim), base_url=BASE) as client:
-        form = {
-            "grant_type": "password_limited",
-            "client_id": DEMO_CLIENT_ID,
-            "client_secret": mask(DEMO_CLIENT_SECRET, DEMO_CLIENT_ID),
-            "username": DEMO_USERNAME,
-            "password": mask(DEMO_PASSWORD, DEMO_USERNAME),
-            "scope": "iracing.auth",
-        }
+        form = demo_password_form()
         token = client.post("/oauth2/token", data=form).json()["access_token"]
         client.headers["authorization"] = f"Bearer {token}"
         yield client

@@ -10,14 +10,8 @@ import httpx
 import pytest
 
 from harvester.clock import ManualClock, parse_iso
-from harvester.oauth.masking import mask
 from harvester.simulator import SimConfig, Simulator, SimulatorTransport
-from harvester.simulator.config import (
-    DEMO_CLIENT_ID,
-    DEMO_CLIENT_SECRET,
-    DEMO_PASSWORD,
-    DEMO_USERNAME,
-)
+from harvester.simulator.config import demo_password_form
 
 START = 1_767_225_600.0 + 86_400
 
@@ -35,14 +29,7 @@ def http(clock: ManualClock) -> Iterator[httpx.Client]:
 
 
 def _form(**changes: str | None) -> dict[str, str]:
-    form = {
-        "grant_type": "password_limited",
-        "client_id": DEMO_CLIENT_ID,
-        "client_secret": mask(DEMO_CLIENT_SECRET, DEMO_CLIENT_ID),
-        "username": DEMO_USERNAME,
-        "password": mask(DEMO_PASSWORD, DEMO_USERNAME),
-        "scope": "iracing.auth",
-    }
+    form = demo_password_form()
     for name, value in changes.items():
         if value is None:
             form.pop(name, None)

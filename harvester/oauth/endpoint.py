@@ -18,7 +18,7 @@ import httpx
 from ..clock import Clock
 from ..errors import AuthError
 from ..logs import get_logger
-from ..retry import backoff_delay, parse_retry_after
+from ..retry import Retries, parse_retry_after
 from ..settings import Settings
 from .tokens import Tokens
 
@@ -162,9 +162,7 @@ class TokenEndpoint:
         """
         last: str = ""
         sent = False
-        for attempt in range(attempts):
-            if attempt:
-                self.clock.sleep(backoff_delay(attempt - 1, 1.0, 10.0, self.rng))
+        for attempt in Retries(attempts, 1.0, 10.0, self.rng, self.clock.sleep):
             try:
                 response = self.http.post(
                     self.token_url,

@@ -5,12 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+from harvester.oauth.masking import mask
+
 FAULT_KINDS = ("500", "502", "504", "reset", "truncate")
 
 DEMO_CLIENT_ID = "harvester-sim"
 DEMO_CLIENT_SECRET = "sim-client-secret"  # noqa: S105 - a made-up credential of the simulator
 DEMO_USERNAME = "driver@example.com"
 DEMO_PASSWORD = "sim-password"  # noqa: S105 - a made-up credential of the simulator
+
+
+def demo_password_form() -> dict[str, str]:
+    """One `password_limited` grant's form with the demo credentials, masked as a client masks
+    them (for the tests and benchmarks that speak to the simulator's /token themselves)."""
+    return {
+        "grant_type": "password_limited",
+        "client_id": DEMO_CLIENT_ID,
+        "client_secret": mask(DEMO_CLIENT_SECRET, DEMO_CLIENT_ID),
+        "username": DEMO_USERNAME,
+        "password": mask(DEMO_PASSWORD, DEMO_USERNAME),
+        "scope": "iracing.auth",
+    }
 
 
 # For runs on a scaled clock: links signed for 15 simulated minutes, as `expires` says, so that

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from harvester.simulator.world.data import CARS, COUNTRIES, LICENSE_COLORS, LICENSE_GROUPS, TRACKS
-from harvester.simulator.world.model import iso_z, quarter_bounds, quarter_of
+from harvester.simulator.world.model import iso_seconds, quarter_bounds, quarter_of
 from harvester.simulator.world.types import Doc
 
 if TYPE_CHECKING:
@@ -202,7 +202,7 @@ def current_season(w: World, p: dict[str, Any], now: float) -> Doc:
 
 
 def _date(epoch: float) -> str:
-    return iso_z(epoch)[:10]
+    return iso_seconds(epoch)[:10]
 
 
 HANDLERS = {

@@ -45,7 +45,7 @@ from harvester.simulator.world.model import (
     Model,
     Slot,
     Split,
-    iso_z,
+    iso_seconds,
     quarter_bounds,
     quarter_of,
     race_week,
@@ -309,7 +309,7 @@ class World:
             "success": True,
             "car_id": p["car_id"],
             "track_id": p["track_id"],
-            "last_updated": iso_z(now // 3600 * 3600),
+            "last_updated": iso_seconds(now // 3600 * 3600),
         }
         return Doc(body, rows=rows, type_name="stats_world_records")
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import random
-import time
 from typing import Any
 
+from harvester.clock import utc
 from harvester.simulator.world.data import (
     ACTIVE_CATEGORIES,
     AWARDS,
@@ -28,7 +28,7 @@ from harvester.simulator.world.model import (
     DAY,
     Model,
     Series,
-    iso_z,
+    iso_seconds,
     mix,
     quarter_bounds,
     quarter_of,
@@ -88,10 +88,10 @@ def member_info(model: Model) -> dict[str, Any]:
         "flair_name": country[2],
         "flair_shortname": country[3],
         "flair_country_code": country[0],
-        "last_login": iso_z(origin - DAY)[:-1] + ".000000000Z",
-        "read_tc": iso_z(origin - 400 * DAY),
-        "read_pp": iso_z(origin - 400 * DAY),
-        "read_comp_rules": iso_z(origin - 900 * DAY),
+        "last_login": iso_seconds(origin - DAY)[:-1] + ".000000000Z",
+        "read_tc": iso_seconds(origin - 400 * DAY),
+        "read_pp": iso_seconds(origin - 400 * DAY),
+        "read_comp_rules": iso_seconds(origin - 900 * DAY),
         "flags": 0,
         "connection_type": "BROADBAND-3",
         "download_server": "Default",
@@ -152,7 +152,8 @@ def member_get(model: Model, cust_ids: list[int], include_licenses: bool) -> dic
             "cust_id": drv.cust_id,
             "display_name": drv.display_name,
             "helmet": helmet(model, d),
-            "last_login": iso_z(model.config.origin - DAY * (1 + d % 30))[:-1] + ".000000000Z",
+            "last_login": iso_seconds(model.config.origin - DAY * (1 + d % 30))[:-1]
+            + ".000000000Z",
             "member_since": drv.member_since,
             "flair_id": drv.country[1],
             "flair_name": drv.country[2],
@@ -191,8 +192,8 @@ def member_awards(model: Model, d: int) -> list[dict[str, Any]]:
             "weight": weight,
         }
         if earned:
-            row["award_date"] = iso_z(at)[:10]
-            row["display_date"] = time.strftime("%b %d, %Y", time.gmtime(int(at)))
+            row["award_date"] = iso_seconds(at)[:10]
+            row["display_date"] = utc(int(at)).strftime("%b %d, %Y")
             row["awarded_description"] = description
             row["viewed"] = True
             if not achievement:  # an award for one race names it
@@ -262,7 +263,7 @@ def season_doc(model: Model, series: Series, year: int, quarter: int) -> dict[st
                 "series_name": series.name,
                 "season_name": f"{series.name} - {short}",
                 "schedule_name": series.name,
-                "start_date": iso_z(start + week * 7 * DAY)[:10],
+                "start_date": iso_seconds(start + week * 7 * DAY)[:10],
                 "category": CATEGORIES[series.category][0],
                 "category_id": series.category,
                 "race_lap_limit": model.config.laps_per_race,
@@ -271,7 +272,7 @@ def season_doc(model: Model, series: Series, year: int, quarter: int) -> dict[st
                     {
                         "repeating": True,
                         "session_minutes": 60,
-                        "first_session_time": iso_z(model.slot_start(0, series.lane))[11:19],
+                        "first_session_time": iso_seconds(model.slot_start(0, series.lane))[11:19],
                         "repeat_minutes": model.config.race_interval_minutes,
                         "super_session": False,
                     }
@@ -322,8 +323,8 @@ def season_doc(model: Model, series: Series, year: int, quarter: int) -> dict[st
         "season_short_name": short,
         "season_year": year,
         "series_id": series.series_id,
-        "start_date": iso_z(start)[:10],
-        "end_date": iso_z(end)[:10],
+        "start_date": iso_seconds(start)[:10],
+        "end_date": iso_seconds(end)[:10],
         "track_types": [{"track_type": CATEGORIES[TRACK_CATEGORY[series.category]][0]}],
     }
 
@@ -562,7 +563,7 @@ def world_record_rows(
         level = license_level(model, d, category)
         gid, name, _ = _group_of(level)
         at = model.config.origin - DAY * rng.randrange(1, 300)
-        day = iso_z(at)[:10]
+        day = iso_seconds(at)[:10]
         rows.append(
             {
                 "cust_id": drv.cust_id,

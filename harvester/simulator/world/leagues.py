@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from harvester.simulator.world.data import CARS_BY_ID, LEAGUE_CARS
 from harvester.simulator.world.docs import license_doc
-from harvester.simulator.world.model import DAY, Model, iso_z, quarter_bounds, quarter_of
+from harvester.simulator.world.model import DAY, Model, iso_seconds, quarter_bounds, quarter_of
 from harvester.simulator.world.results import helmet
 from harvester.simulator.world.rows import league_session
 from harvester.simulator.world.types import Doc, bad_request, not_found
@@ -63,7 +63,7 @@ def _roster_row(m: Model, league: int, d: int, i: int, licenses: bool) -> dict[s
         "admin": i < 2,
         "league_mail_opt_out": False,
         "league_pm_opt_out": False,
-        "league_member_since": iso_z(m.config.origin - (400 - 3 * i) * DAY)[:10],
+        "league_member_since": iso_seconds(m.config.origin - (400 - 3 * i) * DAY)[:10],
     }
     if licenses:
         row["licenses"] = [license_doc(m, d, cat, seq) for seq, cat in enumerate((1, 5, 6, 3, 4))]
@@ -81,7 +81,7 @@ def league_doc(
         "league_id": m.league_id(league),
         "owner_cust_id": m.cust(owner),
         "league_name": m.league_name(league),
-        "created": iso_z(m.config.origin - 500 * DAY),
+        "created": iso_seconds(m.config.origin - 500 * DAY),
         "hidden": False,
         "message": "Welcome! Read the rules before your first race.",
         "about": f"{m.league_name(league)}: weekly races, clean and fair.",
@@ -423,7 +423,7 @@ def team_get(w: World, p: dict[str, Any], now: float) -> Doc:
         "team_id": p["team_id"],
         "owner_id": m.cust(owner),
         "team_name": TEAM_NAMES[team - 1],
-        "created": iso_z(m.config.origin - (300 + 20 * team) * DAY),
+        "created": iso_seconds(m.config.origin - (300 + 20 * team) * DAY),
         "hidden": False,
         "about": f"{TEAM_NAMES[team - 1]}: endurance and sprint races.",
         "url": None,

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from harvester.simulator.world.data import CARS_BY_ID, CATEGORIES, LICENSE_GROUPS
 from harvester.simulator.world.docs import license_doc, member_awards
-from harvester.simulator.world.model import DAY, Slot, Split, iso_z, quarter_bounds, quarter_of
+from harvester.simulator.world.model import (
+    DAY,
+    Slot,
+    Split,
+    iso_seconds,
+    quarter_bounds,
+    quarter_of,
+)
 from harvester.simulator.world.race import Entry
 from harvester.simulator.world.results import helmet
 from harvester.simulator.world.seasons import season_of
@@ -79,7 +86,7 @@ def chart_data(w: World, p: dict[str, Any], now: float) -> Doc:
     points: dict[str, int] = {}
     if kind != 2:  # no time trials are simulated: the TT chart is empty
         for _slot, split, entry in races(w, d, _history_start(w), now, _COVERS[category]):
-            day = iso_z(split.end)[:10]
+            day = iso_seconds(split.end)[:10]
             points[day] = entry.newi if kind == 1 else entry.license_level * 1000 + entry.new_sub
     body = {
         "blackout": False,
@@ -176,7 +183,7 @@ def member_yearly(w: World, p: dict[str, Any], now: float) -> Doc:
     d = w.member_of(p)
     by_year: dict[int, list[Any]] = {}
     for row in races(w, d, _history_start(w), now):
-        by_year.setdefault(int(iso_z(row[1].start)[:4]), []).append(row)
+        by_year.setdefault(int(iso_seconds(row[1].start)[:4]), []).append(row)
     stats = []
     for year, rows in sorted(by_year.items(), reverse=True):
         for cat, group in sorted(_by_category(rows).items()):
@@ -267,7 +274,7 @@ def member_bests(w: World, p: dict[str, Any], now: float) -> Doc:
             "event_type": "Race",
             "best_lap_time": e.best,
             "subsession_id": sp.subsession_id,
-            "end_time": iso_z(sp.end),
+            "end_time": iso_seconds(sp.end),
             "season_year": s.season_year,
             "season_quarter": s.season_quarter,
         }
@@ -313,7 +320,7 @@ def member_profile(w: World, p: dict[str, Any], now: float) -> Doc:
         {
             "event_type": "RACE",
             "subsession_id": sp.subsession_id,
-            "start_time": iso_z(sp.start),
+            "start_time": iso_seconds(sp.start),
             "event_id": s.season_id,
             "event_name": s.series.name if s.series else "",
             "simsession_type": 6,
@@ -338,7 +345,7 @@ def member_profile(w: World, p: dict[str, Any], now: float) -> Doc:
         "cust_id": drv.cust_id,
         "display_name": drv.display_name,
         "helmet": helmet(m, d),
-        "last_login": iso_z(now - DAY),
+        "last_login": iso_seconds(now - DAY),
         "member_since": drv.member_since,
         "club_id": country[4],
         "club_name": country[5],

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
+from harvester.clock import iso_seconds
 from harvester.simulator.world.data import (
     CARS_BY_ID,
     COUNTRIES,
@@ -42,7 +42,6 @@ from harvester.simulator.world.data import (
 from harvester.simulator.world.seasonal import (
     _SOF_K,
     DAY,
-    iso_z,
     mix,
     quarter_bounds,
     quarter_index,
@@ -54,7 +53,7 @@ from harvester.simulator.world.types import WorldConfig
 
 __all__ = [
     "DAY",
-    "iso_z",
+    "iso_seconds",
     "mix",
     "quarter_bounds",
     "quarter_index",
@@ -312,7 +311,7 @@ class Model:
             country=COUNTRIES[rng.randrange(len(COUNTRIES))],
             helmet=helmet,
             suit=suit,
-            member_since=time.strftime("%Y-%m-%d", time.gmtime(int(since))),
+            member_since=iso_seconds(since)[:10],
             license_level=level,
             safety_rating=round(1.5 + 2.49 * rng.random(), 2),
         )

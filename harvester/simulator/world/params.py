@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harvester.clock import parse_iso
-from harvester.simulator.world.model import DAY, iso_z
+from harvester.simulator.world.model import DAY, iso_seconds
 from harvester.simulator.world.types import Endpoint, bad_request
 
 WINDOW = 90 * DAY  # the longest search window the real service accepts
@@ -69,10 +69,10 @@ def windows(
             windows.append((-math.inf, math.inf))
             continue
         begin = parse_time(begin_name, p[begin_name])
-        echo[begin_name] = iso_z(begin)
+        echo[begin_name] = iso_seconds(begin)
         if end_name in p:
             end = parse_time(end_name, p[end_name])
-            echo[end_name] = iso_z(end)
+            echo[end_name] = iso_seconds(end)
             if end < begin:
                 raise bad_request(f"{end_name} is before {begin_name}")
         else:

@@ -10,7 +10,7 @@ import random
 from typing import Any
 
 from harvester.simulator.world.data import CARS_BY_ID, CATEGORIES, LICENSE_GROUPS
-from harvester.simulator.world.model import Model, Slot, Split, iso_z, mix, strength_of_field
+from harvester.simulator.world.model import Model, Slot, Split, iso_seconds, mix, strength_of_field
 from harvester.simulator.world.race import SIMSESSIONS, Detail, Entry
 
 
@@ -96,7 +96,7 @@ def session_info(
         "private_session_id": slot.hosted.private_session_id if slot.hosted else -1,
     }
     info.update(_names(slot))
-    info["start_time"] = iso_z(split.start)
+    info["start_time"] = iso_seconds(split.start)
     info["track"] = track_ref(slot)
     for key in _SESSION_INFO_WITHOUT.get(endpoint, ()):
         del info[key]
@@ -238,7 +238,7 @@ def results_doc(model: Model, slot: Slot, split: Split, detail: Detail) -> dict[
         "driver_change_param2": -1,
         "driver_change_rule": 0,
         "driver_changes": False,
-        "end_time": iso_z(split.end),
+        "end_time": iso_seconds(split.end),
         "event_average_lap": split.winner_avg,
         "event_best_lap_time": split.event_best,
         "event_laps_complete": model.config.laps_per_race,
@@ -302,7 +302,7 @@ def results_doc(model: Model, slot: Slot, split: Split, detail: Detail) -> dict[
             {"subsession_id": s.subsession_id, "event_strength_of_field": s.sof} for s in splits
         ],
         "special_event_type": -1,
-        "start_time": iso_z(split.start),
+        "start_time": iso_seconds(split.start),
         "track": {
             "category": CATEGORIES[slot.track.category][1],
             "category_id": slot.track.category,
@@ -339,7 +339,7 @@ def _weather(model: Model, split: Split) -> dict[str, Any]:
         "precip_option": 0,
         "precip_time_pct": 0,
         "rel_humidity": 40 + h % 40,
-        "simulated_start_time": iso_z(split.start - 3600 * (h % 12))[:-1],
+        "simulated_start_time": iso_seconds(split.start - 3600 * (h % 12))[:-1],
         "skies": (h >> 8) % 4,
         "temp_units": 0,
         "temp_value": 60 + (h >> 16) % 30,
@@ -379,7 +379,7 @@ def _weather_result(model: Model, split: Split, number: int) -> dict[str, Any]:
         "precip_time_pct": 0.0,
         "precip_mm": 0.0,
         "precip_mm2hr_before_session": 0.0,
-        "simulated_start_time": iso_z(split.start)[:-1],
+        "simulated_start_time": iso_seconds(split.start)[:-1],
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from harvester.simulator.world.data import CARS_BY_ID, CATEGORIES
-from harvester.simulator.world.model import Model, Slot, Split, iso_z
+from harvester.simulator.world.model import Model, Slot, Split, iso_seconds
 from harvester.simulator.world.race import Entry, license_level
 from harvester.simulator.world.results import helmet, track_ref
 
@@ -18,8 +18,8 @@ def search_series_row(model: Model, slot: Slot, split: Split) -> dict[str, Any]:
     return {
         "session_id": slot.session_id,
         "subsession_id": split.subsession_id,
-        "start_time": iso_z(split.start),
-        "end_time": iso_z(split.end),
+        "start_time": iso_seconds(split.start),
+        "end_time": iso_seconds(split.end),
         "license_category_id": series.category,
         "license_category": CATEGORIES[series.category][1],
         "num_drivers": len(split.order),
@@ -60,8 +60,8 @@ def search_hosted_row(model: Model, slot: Slot, split: Split) -> dict[str, Any]:
     return {
         "session_id": slot.session_id,
         "subsession_id": split.subsession_id,
-        "start_time": iso_z(split.start),
-        "end_time": iso_z(split.end),
+        "start_time": iso_seconds(split.start),
+        "end_time": iso_seconds(split.end),
         "license_category_id": slot.category,
         "num_drivers": len(split.order),
         "num_cautions": split.cautions,
@@ -81,7 +81,7 @@ def search_hosted_row(model: Model, slot: Slot, split: Split) -> dict[str, Any]:
         "league_season_id": hosted.league_season_id,
         "league_name": model.league_name(hosted.league) if hosted.league else None,
         "league_season_name": league_season_name(slot) if hosted.league else None,
-        "created": iso_z(hosted.created),
+        "created": iso_seconds(hosted.created),
         "practice_length": 20,
         "qualify_length": 10,
         "qualify_laps": 2,
@@ -126,7 +126,7 @@ def recent_race_row(model: Model, slot: Slot, split: Split, entry: Entry) -> dic
             "color3": suit[3],
         },
         "license_level": entry.license_level,
-        "session_start_time": iso_z(split.start),
+        "session_start_time": iso_seconds(split.start),
         "winner_group_id": model.cust(winner),
         "winner_name": model.driver(winner).display_name,
         "winner_helmet": helmet(model, winner),
@@ -176,7 +176,7 @@ def league_session(model: Model, slot: Slot, split: Split, now: float) -> dict[s
         "entry_count": len(split.order) if launched else 0,
         "green_white_checkered_limit": 0,
         "has_results": finished,
-        "launch_at": iso_z(split.start),
+        "launch_at": iso_seconds(split.start),
         "league_id": hosted.league_id,
         "league_season_id": hosted.league_season_id,
         "lone_qualify": False,

@@ -1,5 +1,5 @@
 """The pure helpers under the simulated world: the hash every random choice is seeded with, UTC
-time texts, calendar quarters (a season) and race weeks, and iRacing's strength of field."""
+calendar quarters (a season) and race weeks, and iRacing's strength of field."""
 
 from __future__ import annotations
 
@@ -19,11 +19,6 @@ def mix(*values: int) -> int:
         h ^= h >> 31
     h = (h * 0x94D049BB133111EB) & _MASK
     return h ^ (h >> 29)
-
-
-def iso_z(epoch: float) -> str:
-    """`YYYY-MM-DDTHH:MM:SSZ`, as the result documents write times."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch)))
 
 
 def quarter_of(epoch: float) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from harvester.simulator.world.model import (
     MAX_DURATION,
     SEASON_ID_BASE,
     Model,
-    iso_z,
+    iso_seconds,
     quarter_bounds,
     quarter_of,
 )
@@ -137,11 +137,11 @@ def race_guide(w: World, p: dict[str, Any], now: float) -> Doc:
         sessions.append(
             {
                 "season_id": m.season_id(lane, year, quarter),
-                "start_time": iso_z(start),
+                "start_time": iso_seconds(start),
                 "super_session": False,
                 "series_id": m.series[lane].series_id,
                 "race_week_num": m.slot(k, lane).race_week,
-                "end_time": iso_z(start + MAX_DURATION),
+                "end_time": iso_seconds(start + MAX_DURATION),
                 "session_id": m.session_id(k, lane),
                 "entry_count": m.slot_shape(k, lane)[1] if start <= now else 0,
             }
@@ -149,8 +149,8 @@ def race_guide(w: World, p: dict[str, Any], now: float) -> Doc:
     body = {
         "subscribed": True,
         "sessions": sessions,
-        "block_begin_time": iso_z(begin),
-        "block_end_time": iso_z(end),
+        "block_begin_time": iso_seconds(begin),
+        "block_end_time": iso_seconds(end),
         "success": True,
     }
     return Doc(body)
@@ -178,7 +178,7 @@ def spectator_detail(w: World, p: dict[str, Any], now: float) -> Doc:
                             "session_id": m.session_id(k, lane),
                             "race_week_num": m.slot(k, lane).race_week,
                             "event_type": _RACE,
-                            "start_time": iso_z(start),
+                            "start_time": iso_seconds(start),
                         }
                     )
     body: dict[str, Any] = {"success": True, "event_types": event_types, "subsessions": rows}
@@ -207,7 +207,7 @@ def season_results(w: World, p: dict[str, Any], now: float) -> Doc:
                         "race_week_num": slot.race_week,
                         "event_type": _RACE,
                         "event_type_name": "Race",
-                        "start_time": iso_z(split.start),
+                        "start_time": iso_seconds(split.start),
                         "session_id": slot.session_id,
                         "subsession_id": split.subsession_id,
                         "official_session": True,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from harvester.simulator.world.data import CARS_BY_ID
-from harvester.simulator.world.model import DAY, MAX_DURATION, Slot, Split, iso_z
+from harvester.simulator.world.model import DAY, MAX_DURATION, Slot, Split, iso_seconds
 from harvester.simulator.world.race import license_level
 from harvester.simulator.world.results import helmet, lap_header, lap_rows
 from harvester.simulator.world.rows import league_session
@@ -38,7 +38,7 @@ def _hosted_row(w: World, slot: Slot, split: Split, now: float) -> dict[str, Any
             },
             "max_drivers": max(len(split.order), w.config.drivers_per_split),
             "num_drivers": len(split.order) if split.start <= now else 0,
-            "open_reg_expires": iso_z(split.start),
+            "open_reg_expires": iso_seconds(split.start),
             "restrict_results": False,
             "restrict_viewing": False,
             "event_type": 5,
@@ -49,7 +49,7 @@ def _hosted_row(w: World, slot: Slot, split: Split, now: float) -> dict[str, Any
                 {"session_type": 6, "session_type_name": "Race"},
             ],
             "admins": [{"cust_id": host.cust_id, "display_name": host.display_name}],
-            "created": iso_z(hosted.created),
+            "created": iso_seconds(hosted.created),
         }
     )
     return row
@@ -126,7 +126,7 @@ def lap_chart_data(w: World, p: dict[str, Any], now: float) -> Doc:
     header = lap_header(w.model, slot, split, number, None, None)
     for key in ("group_id", "cust_id", "name", "car_id", "license_level", "livery"):
         del header[key]
-    header["last_updated"] = iso_z(split.end)
+    header["last_updated"] = iso_seconds(split.end)
     return Doc(header, rows=rows)
 
 

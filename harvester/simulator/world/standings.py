@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from harvester.simulator.world.data import CARS_BY_ID, CATEGORIES, LICENSE_COLORS
 from harvester.simulator.world.docs import license_doc
-from harvester.simulator.world.model import Model, Slot, Split, iso_z, quarter_bounds
+from harvester.simulator.world.model import Model, Slot, Split, iso_seconds, quarter_bounds
 from harvester.simulator.world.race import Entry
 from harvester.simulator.world.results import helmet
 from harvester.simulator.world.seasons import season_or_404
@@ -70,7 +70,7 @@ def _header(w: World, p: dict[str, Any], kind: str, now: float) -> dict[str, Any
         "division": p.get("division", -1),
         "club_id": -1,
         "customer_rank": -1,
-        "last_updated": iso_z(now // 3600 * 3600),
+        "last_updated": iso_seconds(now // 3600 * 3600),
         "csv_url": f"{_CSV_BASE}/{kind}/season/{p['season_id']}/{p['car_class_id']}/all/export.csv",
     }
 

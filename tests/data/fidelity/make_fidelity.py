@@ -1,6 +1,6 @@
 """Write the fidelity targets of the simulator from the reference captures (output committed).
 
-    .venv/bin/python tests/data/fidelity/make_fidelity.py [../shared/reference]
+    .venv/bin/python -m tests.data.fidelity.make_fidelity [../shared/reference]
 
 It reads the real /data/doc catalogue and the captured real responses and writes, next to this
 script, what the simulator must match, without copying any captured value:
@@ -25,6 +25,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from tests.fidelity import ID_KEY, kind  # the reader's vocabulary: JSON kinds, the id key
 
 HERE = Path(__file__).resolve().parent
 
@@ -89,25 +91,6 @@ ERRORS = {
     "403": ("ResponseForbidden", 1),
     "503": ("GetMemberInfoDuringMaintenanceThrowsAsync", 1),
 }
-
-
-def kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int):
-        return "int"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "str"
-    if isinstance(value, list):
-        return "list"
-    return "object"
-
-
-ID_KEY = "<n>"  # an object keyed by ids (car/get's paint_rules): every numeric key is one
 
 
 def normal_keys(obj: dict[str, Any]) -> dict[str, list[Any]]:
