@@ -463,6 +463,11 @@ cli.add_command(healthcheck)
 # -- entry point -----------------------------------------------------------------------------
 
 
+NO_ARGS_IS_HELP: type[click.UsageError] = getattr(
+    click.exceptions, "NoArgsIsHelpError", type("NeverRaised", (click.UsageError,), {})
+)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the CLI; turn every failure into one line and an exit code."""
     try:
@@ -477,6 +482,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         click.echo("harvester: interrupted", err=True)
         sys.exit(130)
     except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except NO_ARGS_IS_HELP as exc:  # `harvester auth` alone: its help, as click shows it
+        exc.show()
         sys.exit(exc.exit_code)
     except click.UsageError as exc:  # one line, as every other error: what, and where to look
         where = exc.ctx.command_path if exc.ctx else "harvester"

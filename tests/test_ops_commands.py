@@ -233,3 +233,9 @@ def test_runs_shows_duration_and_rows_new_and_dup(
     assert rows[3]["duration"] >= 0 and rows[3]["rows_new"] == 0
     header = run_cli("runs", env=env).out.splitlines()[0].split()
     assert {"duration", "rows_new", "rows_dup"} <= set(header)
+
+
+def test_a_group_alone_shows_its_help_not_an_error(run_cli: Callable[..., CliResult]) -> None:
+    result = run_cli("auth")
+    assert "Usage: harvester auth" in result.err and "Commands:" in result.err
+    assert "harvester: error" not in result.err
