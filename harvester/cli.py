@@ -331,7 +331,7 @@ def status(state: State, fmt: str) -> None:
     from .reports import run_counts_since, service_info
 
     with state.runtime() as runtime:
-        info = service_info(runtime.engine, state.settings.database_url)
+        info = service_info(runtime.engine, state.settings.database_url, runtime.clock)
         session = runtime.session.status().as_dict()
         foreign = runtime.store.has_foreign_session()
         day_ago = iso_seconds(runtime.clock.now() - 86400)

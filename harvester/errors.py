@@ -93,3 +93,8 @@ class Cancelled(HarvesterError):
 
 class ReadOnlyViolation(ConfigError):
     """`harvester query` SQL tried to change the database or reach outside it."""
+
+
+class LostActiveLock(HarvesterError):
+    """The active service's lock connection is gone (PostgreSQL): another service may be
+    active now, so this one writes nothing more."""

@@ -110,6 +110,7 @@ class AdvisoryLock:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._connection: Any = None
+        self._lost = False  # its connection was found gone
 
     def try_acquire(self) -> bool:
         from . import pg
@@ -119,6 +120,7 @@ class AdvisoryLock:
         connection = pg.connect_for_lock(self.engine)
         if pg.try_session_lock(connection):
             self._connection = connection
+            pg.fence(self.engine, connection)  # its writes now check the lock is still ours
             return True
         connection.close()
         return False
@@ -132,14 +134,23 @@ class AdvisoryLock:
     def still_held(self) -> bool:
         from . import pg
 
-        return self._connection is not None and pg.session_lock_alive(self._connection)
+        if self._connection is None:
+            return False
+        if not pg.session_lock_alive(self._connection):
+            self._lost = True
+            return False
+        return True
 
     def release(self) -> None:
+        from . import pg
+
         if self._connection is not None:
             try:
-                self._connection.close()  # the server drops the lock with the session
+                pg.release_session_lock(self._connection)
             finally:
                 self._connection = None
+                if not self._lost:  # a lost lock stays fenced: a straggling run writes nothing
+                    pg.unfence(self.engine)
 
     def holder(self) -> int | None:
         from . import pg

@@ -39,6 +39,7 @@ class LiveFacts:
     maintenance_paused: bool
     access_expires_at: float | None
     refresh_expires_at: float | None
+    active: bool = True  # this service runs the jobs (False: standby, PostgreSQL)
 
 
 def request_kind(request: httpx.Request, oauth_url: str, data_url: str) -> str:
@@ -181,6 +182,11 @@ class ArchiveCollector(Collector):
             limit.add_metric([], facts.ratelimit_limit)
         yield remaining
         yield limit
+        yield GaugeMetricFamily(
+            "harvester_service_active",
+            "1 while this service is the active one (it runs the jobs); 0 while standby.",
+            value=1 if facts.active else 0,
+        )
         yield GaugeMetricFamily(
             "harvester_maintenance_paused",
             "1 while requests are paused for iRacing's maintenance.",

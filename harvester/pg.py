@@ -4,8 +4,9 @@ psycopg.
 Three things differ from SQLite: the write lock is a transaction-level advisory lock (writers on
 every host queue on it, as SQLite writers queue on BEGIN IMMEDIATE); the active service holds a
 session-level advisory lock on a connection of its own (the server frees it the moment that
-connection is gone: a killed process, a lost host once TCP keepalives give up); and `harvester
-query` runs in a read-only transaction with a statement timeout.
+connection is gone: a killed process, a lost host once TCP keepalives give up), and each of its
+write transactions checks it still does (the fence: `take_write_lock`); and `harvester query`
+runs in a read-only transaction with a statement timeout.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import make_url
 
-from .errors import ConfigError, ReadOnlyViolation
+from .errors import ConfigError, LostActiveLock, ReadOnlyViolation
 
 # advisory lock keys (one bigint space per database): "harv" + w(rite) / a(ctive)
 WRITE_LOCK_KEY = 0x68617277
@@ -57,8 +59,18 @@ def engine_arguments(url: str) -> tuple[str, dict[str, Any]]:
 
 
 def take_write_lock(connection: Connection) -> None:
-    """The first statement of a write transaction: wait for, then hold, the write lock."""
+    """The first statement of a write transaction: wait for, then hold, the write lock. On the
+    active service's engine (fenced), then check that its session still holds the active lock:
+    a writer that passed this check holds the write lock until it commits, and a service that
+    took the active lock after it can write only once it has, so the old active one's writes
+    never interleave with the new one's."""
     connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+    holder = _fences.get(connection.engine)
+    if holder is not None and not connection.exec_driver_sql(_HELD_BY, (holder,)).scalar():
+        raise LostActiveLock(
+            "this service lost the active lock (its lock connection is gone): it writes "
+            "nothing more, and another service takes over"
+        )
 
 
 def reset_sequences(connection: Connection, tables: list[str]) -> None:
@@ -89,6 +101,32 @@ def connect_for_lock(engine: Engine) -> Any:
 def try_session_lock(connection: Any) -> bool:
     row = connection.execute(f"SELECT pg_try_advisory_lock({ACTIVE_LOCK_KEY})").fetchone()
     return bool(row[0])
+
+
+def release_session_lock(connection: Any) -> None:
+    """Unlock, then close: the lock is free when this returns (a close alone frees it once the
+    server has noticed the session end, a moment later)."""
+    with contextlib.suppress(Exception):  # a lost connection: the server freed it already
+        connection.execute(f"SELECT pg_advisory_unlock({ACTIVE_LOCK_KEY})")
+    connection.close()
+
+
+# the engines of active services -> the server pid of the session holding their active lock
+_fences: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()
+_HELD_BY = (
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    f"AND classid = 0 AND objid = {ACTIVE_LOCK_KEY} AND objsubid = 1 AND pid = %s)"
+)
+
+
+def fence(engine: Engine, lock_connection: Any) -> None:
+    """From now on every write transaction on `engine` checks that the session of
+    `lock_connection` still holds the active lock (see `take_write_lock`)."""
+    _fences[engine] = int(lock_connection.info.backend_pid)
+
+
+def unfence(engine: Engine) -> None:
+    _fences.pop(engine, None)
 
 
 def session_lock_alive(connection: Any) -> bool:

@@ -50,8 +50,28 @@ class ServiceInfo:
     standbys: tuple[str, ...] = ()  # "host pid N" of services waiting to take over (PostgreSQL)
 
 
-def service_info(engine: Engine, database_url: str) -> ServiceInfo:
-    """Whether `harvester start` holds this database's lock, and its last heartbeat."""
+STALE_BEATS = 3  # a standby silent for this many of its heartbeat intervals is dead
+DEFAULT_BEAT = 10.0  # real seconds, ServiceOptions.heartbeat_interval's default
+
+
+def standby_alive(heartbeat_at: str | None, state: str | None, clock: Clock) -> bool:
+    """Whether a standby's row is alive: its last heartbeat is less than STALE_BEATS of its own
+    intervals old (in real seconds: a scaled clock's time runs faster; a manual clock's never
+    passes by itself, so under it a row never goes stale). A killed standby leaves its row
+    behind; this is how `harvester status` and the active service's heartbeat tell."""
+    if not heartbeat_at:
+        return False
+    try:
+        every = float(json.loads(state or "{}").get("heartbeat_seconds", DEFAULT_BEAT))
+        age = clock.now() - parse_iso(heartbeat_at)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return age <= 0 or clock.real_seconds(age) <= STALE_BEATS * every
+
+
+def service_info(engine: Engine, database_url: str, clock: Clock | None = None) -> ServiceInfo:
+    """Whether `harvester start` holds this database's lock, and its last heartbeat; with a
+    clock, only the standbys still alive (`standby_alive`)."""
     holder = db.service_lock(engine, database_url).holder()
     with db.read(engine) as conn:
         row = conn.execute(
@@ -64,11 +84,20 @@ def service_info(engine: Engine, database_url: str) -> ServiceInfo:
                 ServiceState.state,
             ).where(ServiceState.id == 1)
         ).first()
-        standbys = conn.execute(
-            select(ServiceState.host, ServiceState.pid)
-            .where(ServiceState.id != 1, ServiceState.stopped_at.is_(None))
-            .order_by(ServiceState.started_at)
-        ).all()
+        standbys = [
+            (host, pid)
+            for host, pid, beat, standby_state in conn.execute(
+                select(
+                    ServiceState.host,
+                    ServiceState.pid,
+                    ServiceState.heartbeat_at,
+                    ServiceState.state,
+                )
+                .where(ServiceState.id != 1, ServiceState.stopped_at.is_(None))
+                .order_by(ServiceState.started_at)
+            ).all()
+            if clock is None or standby_alive(beat, standby_state, clock)
+        ]
     state = json.loads(row.state) if row is not None else {}
     return ServiceInfo(
         running=holder is not None,

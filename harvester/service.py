@@ -1,10 +1,12 @@
 """`harvester start`: the scheduler service around one Runtime.
 
-It holds the instance lock, marks runs a dead process left `running` as interrupted, schedules
-the enabled jobs, reloads jobs.yaml when it changes (SIGHUP forces it; an invalid edit is logged
-and the previous jobs keep running), writes a heartbeat that `harvester status` reads, and on
-SIGTERM or SIGINT starts no new run, lets runs in flight finish for a while, then cancels them
-(they are recorded `interrupted`) and exits 0.
+It holds the instance lock (on PostgreSQL, as standby until it is free: serving its endpoint,
+which says so; once active, it looks at the lock every second and steps down when it is lost),
+marks runs a dead process left `running` as interrupted, schedules the enabled jobs, reloads
+jobs.yaml when it changes (SIGHUP forces it; an invalid edit is logged and the previous jobs
+keep running), writes a heartbeat that `harvester status` reads, and on SIGTERM or SIGINT starts
+no new run, lets runs in flight finish for a while, then cancels them (they are recorded
+`interrupted`) and exits 0.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from . import db
 from .clock import iso_seconds
@@ -33,6 +35,7 @@ from .jobs_file import fingerprint as jobs_fingerprint
 from .jobs_file import load_jobs_file
 from .logs import get_logger
 from .models import Run, ServiceState
+from .reports import standby_alive
 from .retry import backoff_delay
 from .runner import RunOutcome
 from .runtime import Runtime
@@ -63,6 +66,7 @@ class ServiceOptions:
     drain_seconds: float = 10.0  # real seconds runs in flight may finish after SIGTERM
     cancel_seconds: float = 20.0  # then, real seconds cancelled runs get to record themselves
     standby_poll: float = 1.0  # real seconds between a standby's tries for the active lock
+    lock_check: float = 1.0  # real seconds between the active one's looks at its own lock
 
 
 class Service:
@@ -73,7 +77,11 @@ class Service:
         self.jobs_path = jobs_path
         self.options = options or ServiceOptions()
         self.lock = db.service_lock(runtime.engine, runtime.settings.database_url)
-        self.role = "starting"  # then "standby" (PostgreSQL, another is active) or "active"
+        # then "standby" (PostgreSQL, another is active), "active", and "stepped_down" if the
+        # active lock is lost
+        self.role = "starting"
+        self._took_over = False
+        self._lock_failing = False
         self._standby_row = random.randrange(2, 2**31)
         self.config = JobsConfig(str(jobs_path), {})
         self.scheduler = JobScheduler(runtime.clock, self._due)
@@ -97,7 +105,7 @@ class Service:
     def start(self) -> None:
         """Take the lock (as standby until it is free, on PostgreSQL), tidy up after a previous
         process, schedule the jobs."""
-        from .web.watch import Watch, check_settings
+        from .web.watch import check_settings
 
         check_settings(self)  # before the lock: a refusal leaves nothing behind
         if not self._elect():
@@ -113,9 +121,10 @@ class Service:
             orphans = archive.collect_orphans()
             archive.analyze()
             self._write_state(started=True)
-            self.watch = Watch(self)  # binds HARVESTER_HTTP (a busy port stops the start)
-            self.watch.start()
-            self.observers.append(self.watch)
+            if self.watch is None:  # a standby opened it already: the same server goes on
+                self._open_watch(required=not self._took_over)
+            if self.watch is not None:
+                self.observers.append(self.watch)
             self.scheduler.start()
             added, _, _ = self.scheduler.sync(self.config.jobs, self._last_started())
         except BaseException:
@@ -132,26 +141,64 @@ class Service:
             orphan_documents_removed=orphans,
         )
 
+    def _open_watch(self, required: bool) -> None:
+        """The HTTP endpoint, metrics and alerts (harvester.web). At the first start a busy port
+        stops the start; a standby, or a standby taking over, goes on without the endpoint
+        (one line says why): another service on this host may hold the port, and a takeover
+        must not fail for want of a window on it."""
+        from .web.watch import Watch
+
+        try:
+            watch = Watch(self)  # binds HARVESTER_HTTP
+        except ConfigError as exc:
+            if required:
+                raise
+            log.warning("web.unavailable", role=self.role, reason=str(exc), serving=False)
+            return
+        watch.start()
+        self.watch = watch
+
     def _elect(self) -> bool:
         """Become the active service; where the lock allows a standby (PostgreSQL), wait for it,
-        with a heartbeat row that says so. False if asked to stop before becoming active."""
+        serving the endpoint (its /healthz says standby), with a heartbeat row that says so.
+        False if asked to stop before becoming active."""
         if not self.lock.supports_standby:
             self.lock.acquire()  # SQLite: raises, naming the holder, if another start has it
-        elif not self.lock.try_acquire():
+        elif not self._try_lock():
             self.role = "standby"
             log.info("service.standby", pid=os.getpid(), host=socket.gethostname())
+            self._open_watch(required=False)
             next_beat = 0.0
-            while not self.lock.try_acquire():
+            while not self._try_lock():
+                if self.watch is not None:
+                    self.watch.heartbeat()  # the standby loop is alive
                 if time.monotonic() >= next_beat:
                     self._write_standby()
                     next_beat = time.monotonic() + self.options.heartbeat_interval
                 if self.stopping.wait(self.options.standby_poll):
                     self._write_standby(stopped=True)
+                    if self.watch is not None:
+                        self.watch.stop()
+                        self.watch = None
                     return False
             self._write_standby(stopped=True)
+            self._took_over = True
             log.info("service.took_over", pid=os.getpid(), host=socket.gethostname())
         self.role = "active"
         return True
+
+    def _try_lock(self) -> bool:
+        """One try for the active lock; a database that does not answer is a failed try (one
+        line when it starts failing), never the end of the standby."""
+        try:
+            taken = self.lock.try_acquire()
+        except Exception as exc:
+            if not self._lock_failing:
+                log.warning("service.lock_try_failed", error=printable(str(exc).split("\n")[0]))
+            self._lock_failing = True
+            return False
+        self._lock_failing = False
+        return taken
 
     def _write_standby(self, stopped: bool = False) -> None:
         """A standby's own row in `service` (the active one is row 1); gone once it stops."""
@@ -159,7 +206,10 @@ class Service:
 
         now = iso_seconds(self.runtime.clock.now())
         who = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": now}
-        state = json.dumps({"role": "standby"})
+        # how often it beats: whoever reads the row can tell a dead standby (reports.standby_alive)
+        state = json.dumps(
+            {"role": "standby", "heartbeat_seconds": self.options.heartbeat_interval}
+        )
         try:
             with db.write(self.runtime.engine) as conn:
                 if stopped:
@@ -174,6 +224,7 @@ class Service:
         """Until asked to stop: watch jobs.yaml, reload on request, write the heartbeat."""
         next_look = 0.0
         next_beat = 0.0
+        next_lock = 0.0
         clock = self.runtime.clock  # daily on harvester's clock, as the orphans' age is
         next_upkeep = clock.now() + UPKEEP_SECONDS
         while not self.stopping.is_set():
@@ -186,18 +237,34 @@ class Service:
                 self.reload_requested.clear()
                 self.reload(forced=forced)
                 next_look = now + self.options.reload_interval
-            if now >= next_beat:
+            if now >= next_lock:
                 if not self.lock.still_held():  # its connection is gone: a standby takes over
-                    log.error("service.lost_active_lock", pid=os.getpid())
-                    self.cancel.set()
-                    self.request_stop()
+                    self._step_down()
                     break
+                next_lock = now + self.options.lock_check
+            if now >= next_beat:
                 self._write_state()
                 for observer in self.observers:
                     observer.heartbeat()
                 next_beat = now + self.options.heartbeat_interval
-            self._wake.wait(min(self.options.reload_interval, self.options.heartbeat_interval))
+            options = self.options
+            self._wake.wait(
+                min(options.reload_interval, options.heartbeat_interval, options.lock_check)
+            )
             self._wake.clear()
+
+    def _step_down(self) -> None:
+        """The active lock is lost: another service may be active already. Its writes are
+        refused from that moment (the fence in `harvester.pg`); now no run starts, the runs in
+        flight are cancelled, and the service stops without touching the active one's row."""
+        self.role = "stepped_down"
+        self.cancel.set()
+        self.request_stop()
+        log.error(
+            "service.lost_active_lock",
+            pid=os.getpid(),
+            action="stepping down: runs cancelled, nothing more written; a standby takes over",
+        )
 
     def _upkeep(self) -> None:
         """Daily (a day of the runtime's clock): drop documents no result points at (older than
@@ -211,11 +278,10 @@ class Service:
 
     def stop(self) -> None:
         """No new runs; runs in flight finish or are cancelled (recorded interrupted)."""
-        if self.role != "active":
-            self.stopping.set()
-            return
         self.stopping.set()
         self._wake.set()
+        if self.role not in ("active", "stepped_down"):  # a standby asked to stop: nothing ran
+            return
         self.scheduler.shutdown()
         log.info("service.stopping", runs_in_flight=sorted(self._running))
         idle = self._wait_idle(self.options.drain_seconds)
@@ -224,8 +290,10 @@ class Service:
             idle = self._wait_idle(self.options.cancel_seconds)
         # every worker thread ends with the service (unless a run ignored its cancellation)
         self._workers.shutdown(wait=idle)
-        left = self.runtime.archive.mark_interrupted()  # ours, still running
-        self._write_state(stopped=True)
+        left = 0
+        if self.role == "active":  # stepped down: the new active one marks our runs
+            left = self.runtime.archive.mark_interrupted()  # ours, still running
+            self._write_state(stopped=True)
         if self.watch is not None:
             self.watch.stop()
         self.lock.release()
@@ -406,8 +474,35 @@ class Service:
         try:
             with db.write(rt.engine) as conn:
                 db.upsert(conn, ServiceState, {"id": SERVICE_ROW}, values, on_insert=who)
+                self._prune_standbys(conn)
         except Exception as exc:  # a heartbeat must never stop the service
             log.warning("service.heartbeat_failed", error=printable(str(exc).split("\n")[0]))
+
+    def _prune_standbys(self, conn: Connection) -> None:
+        """Delete the rows of standbys that died without a word (SIGKILL, a lost host): alive
+        ones beat every heartbeat interval (reports.standby_alive)."""
+        from sqlalchemy import delete
+
+        rows = conn.execute(
+            select(
+                ServiceState.id,
+                ServiceState.host,
+                ServiceState.pid,
+                ServiceState.heartbeat_at,
+                ServiceState.state,
+            ).where(ServiceState.id != SERVICE_ROW)
+        ).all()
+        dead = [
+            row
+            for row in rows
+            if not standby_alive(row.heartbeat_at, row.state, self.runtime.clock)
+        ]
+        if dead:
+            conn.execute(delete(ServiceState).where(ServiceState.id.in_([row.id for row in dead])))
+            log.info(
+                "service.standby_rows_pruned",
+                standbys=[f"{row.host} pid {row.pid}" for row in dead],
+            )
 
 
 class Signals:

@@ -5,19 +5,32 @@ spends a refresh token twice; every run names its host and pid."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import insert, update
 
-from harvester.clock import ScaledClock
-from harvester.simulator import RunningSimulator, SimConfig, Simulator
+from harvester import db
+from harvester.clock import Clock, ManualClock, ScaledClock, SystemClock, iso_seconds
+from harvester.errors import LostActiveLock
+from harvester.models import ServiceState
+from harvester.reports import service_info
+from harvester.runtime import open_runtime
+from harvester.service import Service, ServiceOptions
+from harvester.simulator import RunningSimulator, SimConfig, Simulator, SimulatorTransport
 
 from .conftest import db_rows, env_for, make_settings, wait_for
 
@@ -125,3 +138,194 @@ def test_two_services_for_a_simulated_hour_and_a_takeover(
     assert sim.oauth.counters["refresh_reuses"] == 0  # no refresh token spent twice
     assert sim.oauth.counters["refreshes"] >= 1  # the hour outlived access tokens (10 min)
     assert sim.oauth.counters["password_grants"] == 1  # the session was shared, not redone
+
+
+# -- in-process services on one database: the endpoint while standby, dead rows, fencing -------
+
+
+class InProcess:
+    """A `harvester start` in this process (its own runtime, engine and lock connection) over
+    the simulator, its endpoint on loopback; `begin` runs start() then serve() on a thread (a
+    standby's start() waits there for the lock)."""
+
+    def __init__(
+        self, folder: Path, sim: Simulator, url: str, clock: Clock, port: int = 0, **options: float
+    ) -> None:
+        (folder / "jobs.yaml").write_text("jobs:\n  info: {endpoint: member/info, every: 1h}\n")
+        settings = make_settings(folder, sim.base_url, database_url=url, http=("127.0.0.1", port))
+        self.runtime = open_runtime(settings, transport=SimulatorTransport(sim), clock=clock)
+        self.service = Service(self.runtime, folder / "jobs.yaml", ServiceOptions(**options))
+        self._thread = threading.Thread(target=self._life, daemon=True)
+        self._closed = False
+
+    def _life(self) -> None:
+        self.service.start()
+        self.service.serve()
+
+    def begin(self) -> InProcess:
+        self._thread.start()
+        return self
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(f"{self.service.watch.server.url}{path}", timeout=10)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.service.request_stop()
+        if self._thread.is_alive():
+            self._thread.join(30)
+        self.service.stop()
+        self.runtime.close()
+
+
+def active_gauge(response: httpx.Response) -> float:
+    (family,) = [
+        f
+        for f in text_string_to_metric_families(response.text)
+        if f.name == "harvester_service_active"
+    ]
+    return float(family.samples[0].value)
+
+
+@pytest.fixture
+def two(tmp_path: Path, postgres_url: str) -> Iterator[tuple[InProcess, InProcess, Simulator]]:
+    clock = ManualClock()
+    sim = Simulator(SimConfig(), clock)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = InProcess(tmp_path / "a", sim, postgres_url, clock, heartbeat_interval=0.05)
+    first.runtime.session.login()
+    second = InProcess(tmp_path / "b", sim, postgres_url, clock, heartbeat_interval=0.05)
+    try:
+        yield first, second, sim
+    finally:
+        for one in (second, first):
+            one.close()
+
+
+def test_a_standby_serves_healthz_saying_so_then_the_same_server_turns_active(
+    two: tuple[InProcess, InProcess, Simulator],
+) -> None:
+    first, second, _ = two
+    first.begin()
+    wait_for(lambda: first.service.role == "active" and len(first.service.outcomes) == 1)
+    second.begin()
+    wait_for(lambda: second.service.role == "standby" and second.service.watch is not None)
+    wait_for(lambda: second.service.watch._beat is not None)
+    health = second.get("/healthz")
+    assert health.status_code == 200  # alive: a liveness probe must not restart it
+    body = health.json()
+    assert (body["status"], body["role"], body["ready"]) == ("standby", "standby", False)
+    assert body["active"]["pid"] == os.getpid() and body["active"]["host"]
+    assert body["reasons"] == []
+    ready = second.get("/readyz")
+    assert ready.status_code == 503  # a load balancer sends it nothing
+    assert ready.json()["role"] == "standby"
+    assert active_gauge(second.get("/metrics")) == 0
+    # the active one: healthy and ready
+    assert first.get("/readyz").status_code == 200
+    assert first.get("/healthz").json()["role"] == "active"
+    assert active_gauge(first.get("/metrics")) == 1
+    port = second.service.watch.server.port
+    first.close()  # the active one stops: the standby takes the lock
+    wait_for(lambda: second.service.role == "active" and second.service.observers != [])
+    assert second.service.watch.server.port == port  # the same server went on serving
+    assert second.get("/readyz").status_code == 200
+    body = second.get("/healthz").json()
+    assert (body["role"], body["ready"]) == ("active", True)
+    assert active_gauge(second.get("/metrics")) == 1
+
+
+def test_a_standby_whose_port_is_taken_goes_on_without_its_endpoint_and_binds_it_on_takeover(
+    tmp_path: Path, postgres_url: str, log_stream: io.StringIO
+) -> None:
+    clock = ManualClock()
+    sim = Simulator(SimConfig(), clock)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = InProcess(tmp_path / "a", sim, postgres_url, clock, heartbeat_interval=0.05)
+    first.runtime.session.login()
+    first.begin()
+    wait_for(lambda: first.service.role == "active" and first.service.watch is not None)
+    port = first.service.watch.server.port
+    second = InProcess(tmp_path / "b", sim, postgres_url, clock, port, heartbeat_interval=0.05)
+    try:
+        second.begin()
+        wait_for(
+            lambda: second.service.role == "standby" and "web.unavailable" in log_stream.getvalue()
+        )
+        assert second.service.watch is None
+        (line,) = [
+            json.loads(x) for x in log_stream.getvalue().splitlines() if "web.unavailable" in x
+        ]
+        assert line["role"] == "standby" and "cannot listen there" in line["reason"]
+        assert first.get("/healthz").json()["role"] == "active"  # the port stays the active one's
+        first.close()
+        wait_for(lambda: second.service.role == "active" and second.service.watch is not None)
+        assert second.service.watch.server.port == port
+        assert second.get("/readyz").status_code == 200
+    finally:
+        second.close()
+        if first._thread.is_alive():
+            first.close()
+
+
+def test_dead_standby_rows_are_not_listed_and_the_active_heartbeat_deletes_them(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    clock = SystemClock()
+    sim = Simulator(SimConfig(), clock)
+    active = InProcess(tmp_path, sim, postgres_url, clock, heartbeat_interval=0.05)
+    active.runtime.session.login()
+    engine = active.runtime.engine
+    now = clock.now()
+    standby = {"role": "standby", "heartbeat_seconds": 10.0}
+    with db.write(engine) as conn:  # the rows two standbys wrote; one was SIGKILLed an hour ago
+        for row, pid, beat in ((7, 4242, now - 3600), (8, 4343, now - 5)):
+            conn.execute(
+                insert(ServiceState).values(
+                    id=row,
+                    pid=pid,
+                    host="hostb",
+                    started_at=iso_seconds(now - 7200),
+                    heartbeat_at=iso_seconds(beat),
+                    state=json.dumps(standby),
+                )
+            )
+    try:
+        info = service_info(engine, postgres_url, clock)
+        assert info.standbys == ("hostb pid 4343",)  # the dead one is not listed
+        active.begin()
+        wait_for(lambda: db_rows(postgres_url, "SELECT id FROM service WHERE id <> 1") == [(8,)])
+    finally:
+        active.close()
+
+
+def test_an_active_service_that_loses_its_lock_writes_nothing_more_and_steps_down(
+    two: tuple[InProcess, InProcess, Simulator], postgres_url: str
+) -> None:
+    first, second, _ = two
+    first.begin()
+    wait_for(lambda: first.service.role == "active" and len(first.service.outcomes) == 1)
+    second.begin()
+    wait_for(lambda: second.service.role == "standby")
+    backend = first.service.lock._connection.info.backend_pid  # type: ignore[attr-defined]
+    lost_at = time.monotonic()
+    assert db_rows(postgres_url, f"SELECT pg_terminate_backend({backend})") == [(True,)]
+    # the fence: from the moment the lock is gone, its writes are refused
+    with pytest.raises(LostActiveLock), db.write(first.runtime.engine) as conn:
+        conn.execute(update(ServiceState).where(ServiceState.id == 1).values(state="{}"))
+    wait_for(lambda: first.service.role == "stepped_down", timeout=10)
+    stepped_down = time.monotonic() - lost_at
+    health = first.get("/healthz")
+    assert health.status_code == 503 and "lost the active lock" in health.json()["reasons"][0]
+    assert first.get("/readyz").status_code == 503
+    assert active_gauge(first.get("/metrics")) == 0
+    wait_for(lambda: second.service.role == "active" and second.service.observers != [])
+    first.close()  # it leaves the new active one's row alone
+    row = db_rows(postgres_url, "SELECT stopped_at, state FROM service WHERE id = 1")
+    assert row[0][0] is None and json.loads(str(row[0][1]))["role"] == "active"
+    print(f"a lost lock: writes refused at once, stepped down after {stepped_down:.2f} s")
+    assert stepped_down < 5  # checked every second (lock_check), not at the 10 s heartbeat

@@ -1,8 +1,13 @@
-"""Whether the service can do its work: the verdict of /healthz, from facts (pure).
+"""Whether the service can do its work: the verdict of /healthz and /readyz, from facts (pure).
 
 Unhealthy (503) when the scheduler loop has stalled or there is no usable session (logged out,
 the refresh token expired, token requests blocked by the token endpoint). Maintenance and
 failing jobs are reported, not unhealthy: the service is doing all it can.
+
+A standby (PostgreSQL: another service is active) is healthy while its loop beats — it is
+doing its job, waiting, and restarting it would help nothing — but never ready: /readyz, what a
+load balancer asks, answers 200 only for the active service. The session is the active one's
+to keep, so a standby does not fail its health for it.
 """
 
 from __future__ import annotations
@@ -68,37 +73,54 @@ class HealthFacts:
     maintenance_until: float | None
     maintenance_since: float | None
     failing: tuple[FailingJob, ...]
+    role: str = "active"  # "standby" (waiting for the lock), "stepped_down" (lost it), ...
+    active: dict[str, Any] | None = None  # the active service: host, pid, heartbeat_at
 
 
 @dataclass(frozen=True)
 class Health:
     healthy: bool
     body: dict[str, Any]
+    ready: bool = False  # the active service, healthy: send it traffic
 
     @property
     def http_status(self) -> int:
         return 200 if self.healthy else 503
 
+    @property
+    def ready_status(self) -> int:
+        return 200 if self.ready else 503
+
 
 def assess(facts: HealthFacts) -> Health:
     reasons: list[str] = []
+    standby = facts.role == "standby"
+    loop = "the standby loop" if standby else "the scheduler loop"
     if facts.heartbeat_age is None:
-        reasons.append("the scheduler loop has not started")
+        reasons.append(f"{loop} has not started")
     elif facts.heartbeat_age > facts.stall_after:
-        reasons.append(f"the scheduler loop stalled {facts.heartbeat_age:.0f}s ago")
+        reasons.append(f"{loop} stalled {facts.heartbeat_age:.0f}s ago")
+    if facts.role == "stepped_down":
+        reasons.append("this service lost the active lock and is stopping; another takes over")
     session_problem = facts.session.problem(facts.now)
-    if session_problem is not None:
+    if session_problem is not None and not standby:
         reasons.append(f"no usable session: {session_problem}")
     paused = facts.maintenance_until is not None
     if reasons:
         status = "unhealthy"
+    elif standby:
+        status = "standby"
     elif paused or facts.failing:
         status = "degraded"
     else:
         status = "ok"
+    ready = not reasons and facts.role == "active"
     body: dict[str, Any] = {
         "status": status,
+        "role": facts.role,
+        "ready": ready,
         "reasons": reasons,
+        "active": facts.active,
         "time": iso_seconds(facts.now),
         "heartbeat_age_seconds": (
             round(facts.heartbeat_age, 1) if facts.heartbeat_age is not None else None
@@ -117,7 +139,7 @@ def assess(facts: HealthFacts) -> Health:
             {"job": f.job, "failed_runs_in_a_row": f.failed_in_a_row} for f in facts.failing
         ],
     }
-    return Health(not reasons, body)
+    return Health(not reasons, body, ready)
 
 
 def _when(epoch: float | None) -> str | None:

@@ -1,9 +1,10 @@
 """The HTTP endpoint: stdlib ThreadingHTTPServer on its own thread, GET only.
 
-Routes: /healthz (open to all: a load balancer or systemd checks it), /metrics, / (the
-dashboard), /api/status, /api/runs. On a non-loopback address every route but /healthz needs
-HARVESTER_HTTP_TOKEN (on loopback too, when it is set), as `Authorization: Bearer TOKEN`
-(scripts, Prometheus) or as the password of HTTP Basic auth (a browser asks; any user name).
+Routes: /healthz and /readyz (open to all: systemd, a liveness probe or a load balancer asks
+them), /metrics, / (the dashboard), /api/status, /api/runs. On a non-loopback address every
+other route needs HARVESTER_HTTP_TOKEN (on loopback too, when it is set), as
+`Authorization: Bearer TOKEN` (scripts, Prometheus) or as the password of HTTP Basic auth (a
+browser asks; any user name).
 Requests are served from the server's threads, reading the service's memory and the
 database: a run never waits for them.
 """
@@ -36,10 +37,15 @@ SECURITY_HEADERS = {
 }
 
 
+OPEN_PATHS = ("/healthz", "/readyz")  # no token: probes and load balancers ask them
+
+
 class Pages(Protocol):
     """What the endpoint serves; the service's Watch provides it."""
 
     def healthz(self) -> tuple[int, dict[str, Any]]: ...
+
+    def readyz(self) -> tuple[int, dict[str, Any]]: ...
 
     def metrics_text(self) -> tuple[bytes, str]: ...
 
@@ -64,8 +70,8 @@ def check_address(address: tuple[str, int], token: str) -> None:
     if not is_loopback(address[0]) and not token:
         raise ConfigError(
             f"HARVESTER_HTTP is {address[0]}:{address[1]}, which is not a loopback address: "
-            "set HARVESTER_HTTP_TOKEN (every path but /healthz then needs it), or serve on "
-            "127.0.0.1"
+            "set HARVESTER_HTTP_TOKEN (every path but /healthz and /readyz then needs it), or "
+            "serve on 127.0.0.1"
         )
 
 
@@ -111,7 +117,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
         token = self.server.token
-        if path != "/healthz" and token is not None:  # noqa: SIM102 (one question each)
+        if path not in OPEN_PATHS and token is not None:  # noqa: SIM102 (one question each)
             if not authorised(self.headers.get("Authorization"), token):
                 self._send(
                     401,
@@ -133,6 +139,9 @@ class _Handler(BaseHTTPRequestHandler):
         pages = self.server.pages
         if path == "/healthz":
             status, body = pages.healthz()
+            self._json(status, body, head)
+        elif path == "/readyz":
+            status, body = pages.readyz()
             self._json(status, body, head)
         elif path == "/metrics":
             data, content_type = pages.metrics_text()

@@ -14,7 +14,7 @@ from .. import db
 from ..clock import iso_seconds, parse_iso
 from ..errors import HarvesterError
 from ..jobs import JobsConfig
-from ..models import Document, Run
+from ..models import Document, Run, ServiceState
 from ..oauth.store import TokenStore
 from ..reports import RUN_COLUMNS, ServiceInfo, jobs_overview
 from .health import FailingJob, SessionFacts
@@ -41,6 +41,21 @@ def session_facts(store: TokenStore, now: float, has_credentials: bool) -> Sessi
         block_reason=grants.block_reason,
         has_credentials=has_credentials,
         unreadable=unreadable,
+    )
+
+
+def active_service(engine: Engine) -> dict[str, Any] | None:
+    """The active service's host, pid and last heartbeat, from its row (None: none running)."""
+    with db.read(engine) as conn:
+        row = conn.execute(
+            select(ServiceState.host, ServiceState.pid, ServiceState.heartbeat_at).where(
+                ServiceState.id == 1, ServiceState.stopped_at.is_(None)
+            )
+        ).first()
+    return (
+        None
+        if row is None
+        else {"host": row.host, "pid": row.pid, "heartbeat_at": row.heartbeat_at}
     )
 
 

@@ -8,6 +8,7 @@ alert (or a slow database read for one) never delays a run.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -25,7 +26,14 @@ from .dashboard import render_dashboard
 from .health import Health, HealthFacts, SessionFacts, assess
 from .server import WebServer, check_address
 from .snapshot import Budget, Snapshot, take_snapshot
-from .status import failing_jobs, failure_streaks, last_error, run_dicts, session_facts
+from .status import (
+    active_service,
+    failing_jobs,
+    failure_streaks,
+    last_error,
+    run_dicts,
+    session_facts,
+)
 
 if TYPE_CHECKING:
     from ..runner import RunOutcome
@@ -63,6 +71,11 @@ class Watch:
         self._finished: set[str] = set()  # jobs with a run finished since the last check
         self._failing: dict[str, int] = {}  # job -> streak, while announced or due
         self._host = socket.gethostname()
+        self.server = (  # first: a busy port leaves nothing installed behind
+            WebServer(self.settings.http, self, self.settings.http_token)
+            if self.settings.http is not None
+            else None
+        )
         self.metrics = ServiceMetrics(
             rt.engine, rt.clock, self._live, self.settings.oauth_url, self.settings.data_url
         )
@@ -73,11 +86,6 @@ class Watch:
                 self.settings.alert_webhook, rt.clock, transport=alert_transport, wait=alert_wait
             )
             if self.settings.alert_webhook
-            else None
-        )
-        self.server = (
-            WebServer(self.settings.http, self, self.settings.http_token)
-            if self.settings.http is not None
             else None
         )
 
@@ -98,8 +106,12 @@ class Watch:
     # -- what the service tells it ------------------------------------------------------------
 
     def heartbeat(self) -> None:
+        """The service loop beat (a standby's loop beats too: its /healthz follows it); alerts
+        are the active service's to raise."""
         with self._lock:
             self._beat = self._monotonic()
+        if self.service.role != "active":
+            return
         try:
             self.check()
         except Exception as exc:  # watching must never stop the service
@@ -199,6 +211,7 @@ class Watch:
             maintenance_paused=rt.pause.resume_at() is not None,
             access_expires_at=facts.access_expires_at,
             refresh_expires_at=facts.refresh_expires_at,
+            active=self.service.role == "active",
         )
 
     def health(self, session: SessionFacts | None = None) -> Health:
@@ -208,6 +221,11 @@ class Watch:
             beat = self._beat
             since = self._maintenance_since
         interval = self.service.options.heartbeat_interval
+        role = self.service.role
+        if role == "active":
+            active: dict[str, Any] | None = {"host": self._host, "pid": os.getpid()}
+        else:
+            active = active_service(rt.engine)
         return assess(
             HealthFacts(
                 now=now,
@@ -217,6 +235,8 @@ class Watch:
                 maintenance_until=rt.pause.resume_at(),
                 maintenance_since=since,
                 failing=failing_jobs(rt.engine, self.service.config.jobs),
+                role=role,
+                active=active,
             )
         )
 
@@ -238,6 +258,10 @@ class Watch:
     def healthz(self) -> tuple[int, dict[str, Any]]:
         health = self.health()
         return health.http_status, health.body
+
+    def readyz(self) -> tuple[int, dict[str, Any]]:
+        health = self.health()
+        return health.ready_status, health.body
 
     def metrics_text(self) -> tuple[bytes, str]:
         return self.metrics.render(), CONTENT_TYPE
