@@ -148,13 +148,13 @@ class InProcess:
     the simulator, its endpoint on loopback; `begin` runs start() then serve() on a thread (a
     standby's start() waits there for the lock)."""
 
-    def __init__(
-        self, folder: Path, sim: Simulator, url: str, clock: Clock, port: int = 0, **options: float
-    ) -> None:
+    def __init__(self, folder: Path, sim: Simulator, url: str, clock: Clock, port: int = 0) -> None:
         (folder / "jobs.yaml").write_text("jobs:\n  info: {endpoint: member/info, every: 1h}\n")
         settings = make_settings(folder, sim.base_url, database_url=url, http=("127.0.0.1", port))
         self.runtime = open_runtime(settings, transport=SimulatorTransport(sim), clock=clock)
-        self.service = Service(self.runtime, folder / "jobs.yaml", ServiceOptions(**options))
+        self.service = Service(
+            self.runtime, folder / "jobs.yaml", ServiceOptions(heartbeat_interval=0.05)
+        )
         self._thread = threading.Thread(target=self._life, daemon=True)
         self._closed = False
 
@@ -165,6 +165,9 @@ class InProcess:
     def begin(self) -> InProcess:
         self._thread.start()
         return self
+
+    def port(self) -> int:
+        return int(self.service.watch.server.port)
 
     def get(self, path: str) -> httpx.Response:
         return httpx.get(f"{self.service.watch.server.url}{path}", timeout=10)
@@ -195,9 +198,9 @@ def two(tmp_path: Path, postgres_url: str) -> Iterator[tuple[InProcess, InProces
     sim = Simulator(SimConfig(), clock)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    first = InProcess(tmp_path / "a", sim, postgres_url, clock, heartbeat_interval=0.05)
+    first = InProcess(tmp_path / "a", sim, postgres_url, clock)
     first.runtime.session.login()
-    second = InProcess(tmp_path / "b", sim, postgres_url, clock, heartbeat_interval=0.05)
+    second = InProcess(tmp_path / "b", sim, postgres_url, clock)
     try:
         yield first, second, sim
     finally:
@@ -245,12 +248,12 @@ def test_a_standby_whose_port_is_taken_goes_on_without_its_endpoint_and_binds_it
     sim = Simulator(SimConfig(), clock)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    first = InProcess(tmp_path / "a", sim, postgres_url, clock, heartbeat_interval=0.05)
+    first = InProcess(tmp_path / "a", sim, postgres_url, clock)
     first.runtime.session.login()
     first.begin()
     wait_for(lambda: first.service.role == "active" and first.service.watch is not None)
     port = first.service.watch.server.port
-    second = InProcess(tmp_path / "b", sim, postgres_url, clock, port, heartbeat_interval=0.05)
+    second = InProcess(tmp_path / "b", sim, postgres_url, clock, port)
     try:
         second.begin()
         wait_for(
@@ -264,7 +267,7 @@ def test_a_standby_whose_port_is_taken_goes_on_without_its_endpoint_and_binds_it
         assert first.get("/healthz").json()["role"] == "active"  # the port stays the active one's
         first.close()
         wait_for(lambda: second.service.role == "active" and second.service.watch is not None)
-        assert second.service.watch.server.port == port
+        assert second.port() == port
         assert second.get("/readyz").status_code == 200
     finally:
         second.close()
@@ -277,7 +280,7 @@ def test_dead_standby_rows_are_not_listed_and_the_active_heartbeat_deletes_them(
 ) -> None:
     clock = SystemClock()
     sim = Simulator(SimConfig(), clock)
-    active = InProcess(tmp_path, sim, postgres_url, clock, heartbeat_interval=0.05)
+    active = InProcess(tmp_path, sim, postgres_url, clock)
     active.runtime.session.login()
     engine = active.runtime.engine
     now = clock.now()
