@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 from . import bookkeeping
 from .clock import iso_seconds, parse_iso
 from .errors import ConfigError
-from .incremental import Window, closed_windows
+from .incremental import Window, closed_windows, parse_start
 from .jobs import JobSpec
 from .run import RunContext
 from .runner import RunOutcome
@@ -42,6 +42,38 @@ class Progress:
         return (self.total - self.done) / rate * 60 if rate > 0 else None
 
 
+# how far apart the command's "now" and the plan's recorded start may be (it is stored to the
+# second, a moment after the command read its clock)
+SAME_START = 5.0
+
+
+def backfill_bounds(
+    runtime: Runtime, job: str, since: str, until: str | None
+) -> tuple[float, float | None]:
+    """`--since` and `--until` as epochs. One relative to now (`90d`) means another time each
+    time the command runs; read from when an unfinished backfill of `job` began, it may be that
+    backfill's plan: then the plan's own bounds, so that the same command resumes it.
+    ValueError for a text that is no moment."""
+    now = runtime.clock.now()
+    since_at = parse_start(since, now)
+    if not any(_relative(text) for text in (since, until) if text):
+        return since_at, parse_start(until, now) if until else None
+    until_at = parse_start(until, now) if until else now  # "10d": ten days up to this now
+    for plan in bookkeeping.unfinished_backfills(runtime.engine, job):
+        began = parse_iso(plan.started_at)
+        then_until = parse_start(until, began) if until else parse_iso(plan.until)
+        if (
+            abs(parse_start(since, began) - parse_iso(plan.since)) <= SAME_START
+            and abs(then_until - parse_iso(plan.until)) <= SAME_START
+        ):
+            return parse_iso(plan.since), parse_iso(plan.until)
+    return since_at, until_at
+
+
+def _relative(text: str) -> bool:
+    return parse_start(text, 0.0) != parse_start(text, 1.0)
+
+
 def run_backfill(
     runtime: Runtime,
     job: JobSpec,
@@ -59,11 +91,12 @@ def run_backfill(
     engine = runtime.engine
     runtime.archive.mark_interrupted()  # a killed backfill's run is over: say so
     since_text = iso_seconds(since)
+    since = parse_iso(since_text)  # to the second, as stored: a resumed plan has the same windows
     state = bookkeeping.find_backfill(
         engine, job.name, since_text, iso_seconds(until) if until is not None else None
     )
     if state is None:
-        end = until if until is not None else runtime.clock.now()
+        end = parse_iso(iso_seconds(until if until is not None else runtime.clock.now()))
         if end <= since:
             raise ConfigError("--until must be after --since")
         total = len(closed_windows(since, end, spec.window))

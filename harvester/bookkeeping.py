@@ -200,6 +200,22 @@ class BackfillState:
     next_begin: str
     windows_done: int
     windows_total: int
+    started_at: str
+
+
+def unfinished_backfills(engine: Engine, job: str) -> list[BackfillState]:
+    """The unfinished backfills of `job`, the latest first."""
+    statement = select(
+        Backfill.id,
+        Backfill.since,
+        Backfill.until,
+        Backfill.next_begin,
+        Backfill.windows_done,
+        Backfill.windows_total,
+        Backfill.started_at,
+    ).where(Backfill.job == job, Backfill.status != "done")
+    with db.read(engine) as conn:
+        return [BackfillState(*row) for row in conn.execute(statement.order_by(Backfill.id.desc()))]
 
 
 def find_backfill(engine: Engine, job: str, since: str, until: str | None) -> BackfillState | None:
@@ -211,6 +227,7 @@ def find_backfill(engine: Engine, job: str, since: str, until: str | None) -> Ba
         Backfill.next_begin,
         Backfill.windows_done,
         Backfill.windows_total,
+        Backfill.started_at,
     ).where(Backfill.job == job, Backfill.since == since, Backfill.status != "done")
     if until is not None:
         statement = statement.where(Backfill.until == until)

@@ -178,21 +178,19 @@ def backfill(state: State, job_name: str, since: str, until: str | None) -> None
 
     Interrupted (Ctrl-C, a crash), the same command resumes where it stopped.
     """
-    from .backfill import run_backfill
+    from .backfill import backfill_bounds, run_backfill
     from .clock import parse_clock
-    from .incremental import parse_start
 
     config = load_job_config(state)
     job = find_job(config, job_name)
     clock = parse_clock(state.settings.clock)
-    try:
-        since_at = parse_start(since, clock.now())
-        until_at = parse_start(until, clock.now()) if until else None
-    except ValueError as exc:
-        raise ConfigError(f"--since/--until: {exc}") from None
     bar = ProgressBar(job_name) if sys.stderr.isatty() else None
     report = bar.update if bar else log_progress("backfill.progress", job=job_name)
     with state.runtime(clock=clock) as runtime:
+        try:
+            since_at, until_at = backfill_bounds(runtime, job.name, since, until)
+        except ValueError as exc:
+            raise ConfigError(f"--since/--until: {exc}") from None
         try:
             outcome = run_backfill(runtime, job, since_at, until_at, report)
         except KeyboardInterrupt:

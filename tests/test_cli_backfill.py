@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -125,15 +126,26 @@ class HeldWindow:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        ("--since", SINCE, "--until", UNTIL),
+        # relative to now: the command run again later still means the plan it started
+        ("--since", "10d"),
+    ],
+)
 def test_an_interrupted_backfill_is_resumed_by_the_same_command(
-    tmp_path: Path, sim: Simulator, loopback: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    sim: Simulator,
+    loopback: RunningSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    bounds: tuple[str, ...],
 ) -> None:
     env = _env(tmp_path, loopback)
     database = tmp_path / "harvester.db"
     held = HeldWindow(sim, at=3)
     monkeypatch.setattr(sim.data, "handle", held)
-    command = [sys.executable, "-m", "harvester", "backfill", "recent_results"]
-    command += ["--since", SINCE, "--until", UNTIL]
+    command = [sys.executable, "-m", "harvester", "backfill", "recent_results", *bounds]
     process = subprocess.Popen(
         command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -149,8 +161,11 @@ def test_an_interrupted_backfill_is_resumed_by_the_same_command(
     assert said == ["backfill interrupted: run the same command again to resume"]
     assert db_rows(database, "SELECT windows_done, status FROM backfills") == [(2, "running")]
 
+    # the same command an hour later (its clock runs 1000 times fast from 3.6 s ago): "10d"
+    # now means another time, but still the plan the interrupted backfill made
+    later = {**env, "HARVESTER_CLOCK": f"scaled:1000@{time.time() - 3.6:.3f}"}
     again = subprocess.run(
-        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+        command, env=later, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
     )
     assert again.returncode == 0, again.stderr
     assert again.stdout.startswith("recent_results: success (run 2, ")
