@@ -1,5 +1,5 @@
-"""harvester.retry on its own: the back-off's floor, ceiling and jitter, and Retry-After in both
-of its forms, at the edges (pure)."""
+"""harvester.retry on its own: the back-off's floor, ceiling and jitter, the retry loop, and
+Retry-After in both of its forms, at the edges (pure)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from email.utils import formatdate
 
 import pytest
 
-from harvester.retry import MAX_RETRY_AFTER, backoff_delay, parse_retry_after
+from harvester.retry import MAX_RETRY_AFTER, Retries, backoff_delay, parse_retry_after
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
@@ -107,3 +107,57 @@ def test_an_http_date_far_ahead_is_cut_to_a_day() -> None:
 )
 def test_a_broken_http_date_is_none(value: str) -> None:
     assert parse_retry_after(value, NOW) is None
+
+
+# -- Retries: the loop -------------------------------------------------------------------------
+
+
+class Waits:
+    """The `wait` a Retries is given: records each wait; says stop from the `stop_at`-th on."""
+
+    def __init__(self, stop_at: int | None = None) -> None:
+        self.seconds: list[float] = []
+        self.stop_at = stop_at
+
+    def __call__(self, seconds: float) -> bool:
+        self.seconds.append(seconds)
+        return self.stop_at is not None and len(self.seconds) >= self.stop_at
+
+
+def test_retries_yields_each_attempt_and_waits_only_between_them() -> None:
+    waits = Waits()
+    attempts = list(Retries(4, 2.0, 30.0, Extreme(high=True), waits))
+    assert attempts == [0, 1, 2, 3]
+    assert waits.seconds == [2.0, 4.0, 8.0]  # the back-off of attempts 0, 1, 2: none first
+
+
+@pytest.mark.parametrize("count", [0, 1])
+def test_one_attempt_or_none_never_waits(count: int) -> None:
+    waits = Waits()
+    assert list(Retries(count, 1.0, 10.0, random.Random(0), waits)) == list(range(count))
+    assert waits.seconds == []
+
+
+def test_a_wait_that_says_stop_ends_the_attempts() -> None:
+    waits = Waits(stop_at=2)
+    assert list(Retries(10, 1.0, 10.0, Extreme(high=False), waits)) == [0, 1]
+    assert len(waits.seconds) == 2  # the second wait was cut short: no third attempt
+
+
+def test_a_server_given_wait_replaces_the_next_back_off_only() -> None:
+    waits = Waits()
+    retries = Retries(4, 2.0, 30.0, Extreme(high=True), waits)
+    for attempt in retries:
+        if attempt == 0:
+            retries.after(42.0)  # a Retry-After on the first failure
+        if attempt == 1:
+            retries.after(None)  # a failure without one: the back-off again
+    assert waits.seconds == [42.0, 4.0, 8.0]
+
+
+def test_the_loop_can_be_left_by_the_caller_on_success() -> None:
+    waits = Waits()
+    for attempt in Retries(5, 1.0, 10.0, random.Random(0), waits):
+        if attempt == 2:
+            break
+    assert len(waits.seconds) == 2

@@ -1,5 +1,5 @@
 """harvester.text on its own: one-line messages, strict JSON, what SQLite can store, and
-parameters as they go in a query string (pure)."""
+parameters as they go in a query string, "did you mean" (pure)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ import json
 
 import pytest
 
-from harvester.text import ParamValue, parse_json, printable, query_value, storable
+from harvester.text import (
+    ParamValue,
+    did_you_mean,
+    nearest,
+    parse_json,
+    printable,
+    query_value,
+    storable,
+)
 
 # -- printable -----------------------------------------------------------------------------------
 
@@ -113,3 +121,27 @@ def test_lone_surrogates_are_not_storable(text: str) -> None:
 )
 def test_query_values(value: ParamValue, text: str) -> None:
     assert query_value(value) == text
+
+
+# -- nearest / did_you_mean ----------------------------------------------------------------------
+
+JOBS = ["member_info", "categories", "recent_results", "result_details"]
+
+
+def test_the_nearest_name_to_a_typo() -> None:
+    assert nearest("member_inf", JOBS) == ["member_info"]
+    assert nearest("result", ["resulted_in", "results", "x"], n=2) == ["results", "resulted_in"]
+    assert nearest("result", ["resulted_in", "results", "x"]) == ["results"]  # n=1: the nearest
+
+
+@pytest.mark.parametrize("word", ["", "zzz", "x" * 200])
+def test_nothing_near_is_no_suggestion(word: str) -> None:
+    assert nearest(word, JOBS) == []
+    assert nearest("member_info", []) == []
+
+
+def test_did_you_mean_ends_a_one_line_error() -> None:
+    assert did_you_mean(["every"]) == "; did you mean `every`?"
+    assert did_you_mean(["a", "b"]) == "; did you mean `a` or `b`?"
+    assert did_you_mean([], " (see `harvester jobs`)") == " (see `harvester jobs`)"
+    assert did_you_mean([]) == ""
