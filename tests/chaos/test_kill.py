@@ -12,6 +12,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 from harvester.clock import ScaledClock, parse_iso
 from harvester.simulator import RunningSimulator, SimConfig, Simulator
 from harvester.simulator.config import SCALED_LINKS
+from harvester.simulator.messages import SimRequest, SimResponse
 
 from ..conftest import db_rows, env_for, make_settings, wait_for
 
@@ -49,9 +51,37 @@ def caught_up(database: Path | str) -> bool:
     return pending == [(0,)] and bool(db_rows(database, "SELECT job FROM fanout_items"))
 
 
-def kill_and_restart(tmp_path: Path, kills: int, seed: int, backend: str) -> None:
+class HeldDownload:
+    """The simulator's link store; once `arm`ed, it holds the next download until released: a
+    kill then certainly lands in the middle of a run."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.handle = sim.store.handle
+        self.lock = threading.Lock()
+        self.armed = False
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, request: SimRequest) -> SimResponse:
+        with self.lock:
+            hold, self.armed = self.armed, False
+        if hold:
+            self.holding.set()
+            self.release.wait(60)
+        return self.handle(request)
+
+    def arm(self) -> None:
+        with self.lock:
+            self.armed = True
+
+
+def kill_and_restart(
+    tmp_path: Path, kills: int, seed: int, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clock = ScaledClock(300.0)  # a real second is five simulated minutes
     sim = Simulator(SimConfig(chunk_size=25, latency=0.005, **SCALED_LINKS), clock)
+    held = HeldDownload(sim)
+    monkeypatch.setattr(sim.store, "handle", held)
     rng = random.Random(seed)
     database: Path | str = tmp_path / "harvester.db" if backend.startswith("sqlite") else backend
     with RunningSimulator(sim) as server:
@@ -68,10 +98,17 @@ def kill_and_restart(tmp_path: Path, kills: int, seed: int, backend: str) -> Non
                 stderr=subprocess.DEVNULL,
             )
 
-        for _ in range(kills):
+        for kill in range(kills):
             process = start()
-            # a random moment while one of its runs is in flight (not merely after start-up,
-            # which a loaded machine can stretch past the runs it would have killed)
+            if kill == 0:  # the first kill lands in a download, certainly inside a run
+                held.arm()
+                assert held.holding.wait(60), "no run downloaded anything"
+                process.send_signal(signal.SIGKILL)
+                process.wait(timeout=30)
+                held.release.set()
+                continue
+            # the others at a random moment while one of its runs is in flight (not merely
+            # after start-up, which a loaded machine can stretch past the runs it would kill)
             busy = f"SELECT id FROM runs WHERE pid = {process.pid} AND status = 'running'"
 
             def in_flight(query: str = busy) -> bool:
@@ -122,7 +159,8 @@ def check_archive(database: Path | str, expected: set[str]) -> None:
         assert db_rows(database, "PRAGMA foreign_key_check") == []
     assert db_rows(database, "SELECT count(*) FROM runs WHERE status = 'running'") == [(0,)]
     statuses = dict(db_rows(database, "SELECT status, count(*) FROM runs GROUP BY status"))
-    assert statuses.get("interrupted", 0) >= 1  # the killed runs were found and marked
+    assert statuses.get("interrupted", 0) >= 1  # the killed runs were found and marked (the
+    # first kill's run at least: it was killed holding a download)
     check_results_are_whole(database)
     for job in ("details", "event_logs"):
         fetched = Counter(
@@ -161,10 +199,10 @@ def check_results_are_whole(database: Path | str) -> None:
 
 
 @pytest.mark.slow
-def test_kill_campaign_short(tmp_path: Path, backend: str) -> None:
-    kill_and_restart(tmp_path, kills=4, seed=5, backend=backend)
+def test_kill_campaign_short(tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    kill_and_restart(tmp_path, kills=4, seed=5, backend=backend, monkeypatch=monkeypatch)
 
 
 @pytest.mark.chaos
-def test_kill_campaign_long(tmp_path: Path, backend: str) -> None:
-    kill_and_restart(tmp_path, kills=20, seed=11, backend=backend)
+def test_kill_campaign_long(tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    kill_and_restart(tmp_path, kills=20, seed=11, backend=backend, monkeypatch=monkeypatch)
