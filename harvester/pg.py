@@ -208,6 +208,10 @@ def read_only(
         )
     except psycopg.OperationalError as exc:
         raise ConfigError(f"cannot open the database: {str(exc).strip()}") from None
+    from psycopg.types.string import TextLoader
+
+    for json_type in ("json", "jsonb"):  # JSON values as the server's text, as SQLite gives them
+        connection.adapters.register_loader(json_type, TextLoader)
     finished = False
     try:
         cursor = connection.cursor()

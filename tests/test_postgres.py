@@ -149,6 +149,14 @@ def test_query_reads_and_streams(postgres_url: str, engine: Engine) -> None:
     assert rows == [(0,)]
 
 
+def test_query_gives_json_values_as_their_text_as_sqlite_does(postgres_url: str) -> None:
+    """A row of result_rows is JSON text on both backends (not a Python dict, which CSV output
+    would print as a repr), and the driver does not parse what it only passes on."""
+    sql = """SELECT '{"a": [1, "x"]}'::json AS j, '{"b":2}'::jsonb AS k, 'null'::json AS n"""
+    _, rows = run_query(postgres_url, sql)
+    assert rows == [('{"a": [1, "x"]}', '{"b": 2}', "null")]
+
+
 @pytest.mark.parametrize(
     "sql",
     [
