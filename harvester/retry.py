@@ -20,7 +20,7 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random) -> 
     attempt 0 waits base/2..base, attempt 1 base..2*base, and so on up to cap. The fixed half
     keeps a floor under the wait; the random half keeps many clients from retrying in step.
     """
-    step = min(cap, base * 2.0 ** max(attempt, 0))
+    step = min(cap, base * 2.0 ** min(max(attempt, 0), 64))  # 2.0**1024 would overflow
     return step / 2 + rng.uniform(0, step / 2)
 
 

@@ -46,6 +46,11 @@ def test_each_attempt_doubles_the_step_up_to_the_cap(attempt: int, low: float, h
     assert bounds(attempt, base=2.0, cap=30.0) == (low, high)
 
 
+@pytest.mark.parametrize("attempt", [64, 1023, 1024, 10**6])
+def test_any_number_of_attempts_waits_at_most_the_cap(attempt: int) -> None:
+    assert bounds(attempt, base=2.0, cap=30.0) == (15.0, 30.0)  # never an OverflowError
+
+
 def test_a_negative_attempt_counts_as_the_first() -> None:
     assert bounds(-3, base=2.0, cap=30.0) == bounds(0, base=2.0, cap=30.0)
 
