@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine, func, insert, or_, select, update
 
 from . import db
 from .jsonpath import Step, extract
-from .models import Backfill, Cursor, FanoutItem, FanoutMark, ResultPart, Run, SeenKey
+from .models import Backfill, Cursor, Document, FanoutItem, FanoutMark, ResultPart, Run, SeenKey
 from .status import RunStatus
 from .text import parse_json, storable
 
@@ -94,8 +94,6 @@ def collect_fanout_values(
 
 
 def _values_in(conn: Connection, sha256: str, steps: tuple[Step, ...]) -> Iterator[str]:
-    from .models import Document
-
     row = conn.execute(
         select(Document.body, Document.content_type).where(Document.sha256 == sha256)
     ).first()

@@ -18,12 +18,20 @@ from ._version import __version__
 from .cli_progress import ProgressBar, log_progress
 from .cli_simulate import demo, simulate
 from .cli_state import State, emit, find_job, load_job_config, pass_state
-from .clock import iso_seconds
+from .client import Api
+from .clock import iso_seconds, parse_clock
+from .db import create_db_engine, upgrade
 from .errors import ConfigError, HarvesterError
+from .jobs import JobsError
+from .oauth.keys import generate_key
+from .oauth.store import rotate_encryption
 from .output import FORMATS, render, render_stream
 from .posix import require_posix
-from .query import MAX_ANSWER_BYTES, MAX_VALUE_BYTES
+from .query import MAX_ANSWER_BYTES, MAX_VALUE_BYTES, QueryLimits, bounded
+from .query import query as run_sql
 from .redact import redact_text
+from .runtime import open_runtime
+from .settings import parse_http_address
 from .status import RunStatus
 
 
@@ -144,8 +152,6 @@ def jobs(ctx: click.Context, fmt: str) -> None:
 @pass_state
 def jobs_validate(state: State, file: Path | None) -> None:
     """Check a jobs file without running anything (every problem, with its line)."""
-    from .jobs import JobsError
-
     try:
         config = load_job_config(state, file, strict=True)
     except JobsError as exc:
@@ -179,7 +185,6 @@ def backfill(state: State, job_name: str, since: str, until: str | None) -> None
     Interrupted (Ctrl-C, a crash), the same command resumes where it stopped.
     """
     from .backfill import backfill_bounds, run_backfill
-    from .clock import parse_clock
 
     config = load_job_config(state)
     job = find_job(config, job_name)
@@ -223,8 +228,6 @@ def get(state: State, endpoint: str, params: tuple[str, ...], raw: bool, save: b
 
     The library's `Api.get` (or `Api.fetch`, for --raw) does the work: templates, the check
     against the stored catalogue, `--save`, alike from a script and from here."""
-    from .client import Api  # the runtime's imports (httpx, sqlalchemy) wait for a command
-
     values: dict[str, str] = {}
     for item in params:
         name, sep, value = item.partition("=")
@@ -264,7 +267,6 @@ def runs(
     state: State, job: str | None, status: str | None, since: str | None, limit: int, fmt: str
 ) -> None:
     """The history of runs, newest first."""
-    from .clock import parse_clock
     from .reports import RUN_COLUMNS, list_runs, parse_since
 
     since_iso = parse_since(since, parse_clock(state.settings.clock)) if since else None
@@ -312,9 +314,6 @@ def query(
 
     Rows are written as they come. SQL starting with `--` (a comment) is taken as the SQL.
     """
-    from .query import QueryLimits, bounded
-    from .query import query as run_sql
-
     limits = QueryLimits(timeout, max_value_bytes, max_bytes, limit)
     with run_sql(state.settings.database_url, sql, limits) as answer:
         for chunk in bounded(render_stream(answer.columns, answer.rows, fmt), max_bytes):
@@ -385,9 +384,7 @@ def status(state: State, fmt: str) -> None:
 @pass_state
 def start(state: State, workers: int, grace: float, http: str | None) -> None:
     """Run the scheduler service until SIGTERM or SIGINT (Ctrl-C)."""
-    from .runtime import open_runtime
     from .service import ServiceOptions, Signals, run_service
-    from .settings import parse_http_address
 
     signals = Signals()
     signals.install()  # before the database is opened: a stop during start-up is orderly too
@@ -414,8 +411,6 @@ def keys() -> None:
 @pass_state
 def keys_rotate(state: State) -> None:
     """Re-encrypt the stored tokens with the newest key, all or nothing."""
-    from .oauth.store import rotate_encryption
-
     with state.database() as engine:
         click.echo(rotate_encryption(state.settings, engine))
 
@@ -423,8 +418,6 @@ def keys_rotate(state: State) -> None:
 @keys.command("generate")
 def keys_generate() -> None:
     """Print a new key, for HARVESTER_KEY."""
-    from .oauth.keys import generate_key
-
     click.echo(generate_key().decode("ascii"))
 
 
@@ -440,8 +433,6 @@ def db() -> None:
 @pass_state
 def db_upgrade(state: State) -> None:
     """Create the database or apply pending migrations."""
-    from .db import create_db_engine, upgrade
-
     engine = create_db_engine(state.settings.database_url)
     try:
         changed = upgrade(engine)

@@ -8,9 +8,12 @@ from typing import Any
 
 import click
 
+from .catalog import closest, describe, diff, entry, listing, stored_catalogues
 from .cli_state import State, pass_state
 from .errors import ConfigError
 from .output import FORMATS, render
+from .shapes import normalise_endpoint
+from .text import did_you_mean
 
 
 class CatalogGroup(click.Group):
@@ -26,7 +29,6 @@ class CatalogGroup(click.Group):
 
 def stored_catalogue(state: State) -> tuple[str, Any]:
     """(fetched_at, document) of the newest stored catalogue, fetched first when none is."""
-    from .catalog import stored_catalogues
     from .scheduler import CATALOG_JOB
 
     with state.runtime() as runtime:
@@ -50,7 +52,6 @@ def catalog(ctx: click.Context, fmt: str) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    from .catalog import listing
 
     fetched_at, document = stored_catalogue(ctx.ensure_object(State))
     rows = listing(document)
@@ -71,10 +72,6 @@ def catalog(ctx: click.Context, fmt: str) -> None:
 def catalog_endpoint(ctx: click.Context, fmt: str | None) -> None:
     """One endpoint of the stored catalogue whole: link, note, expirationSeconds, and every
     parameter with its type, whether it is required and its note."""
-    from .catalog import closest, describe, entry
-    from .shapes import normalise_endpoint
-    from .text import did_you_mean
-
     path = normalise_endpoint(ctx.info_name or "")
     parent = ctx.parent.params.get("fmt") if ctx.parent else None
     fmt = fmt or ("json" if parent in ("json", "ndjson") else "text")
@@ -95,8 +92,6 @@ def catalog_endpoint(ctx: click.Context, fmt: str | None) -> None:
 @pass_state
 def catalog_diff(state: State) -> None:
     """What changed between the last two stored catalogues."""
-    from .catalog import diff, stored_catalogues
-
     with state.database() as engine:
         stored = stored_catalogues(engine, 2)
     if len(stored) < 2:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .cli_state import State
+from .db import create_db_engine, open_database
 from .errors import ConfigError
 
 pass_state = click.make_pass_decorator(State, ensure=True)
@@ -28,7 +29,6 @@ pass_state = click.make_pass_decorator(State, ensure=True)
 def db_copy(state: State, target_url: str, source_url: str | None) -> None:
     """Copy the archive (documents, results, runs, cursors, tokens) to another database;
     resumable, verified by counts and hashes at the end."""
-    from .db import create_db_engine, open_database
     from .dbcopy import copy_archive
 
     source_url = source_url or state.settings.database_url

@@ -10,6 +10,7 @@ import click
 import yaml
 
 from .errors import ConfigError, HarvesterError
+from .settings import load_settings
 
 # name: what it harvests (the first line `--list` shows)
 TEMPLATES = {
@@ -30,8 +31,6 @@ def template_text(name: str) -> str:
 
 def _default_path() -> Path:
     """Where the settings say the jobs file is (HARVESTER_JOBS, .env), else ./jobs.yaml."""
-    from .settings import load_settings
-
     try:
         return load_settings().jobs_path
     except HarvesterError:

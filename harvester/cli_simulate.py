@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from .clock import ScaledClock, SystemClock
 from .logs import configure_logging
 
 
@@ -76,7 +77,6 @@ def simulate(
     seed: int,
 ) -> None:
     """Serve the bundled iRacing simulator on loopback and print the settings that use it."""
-    from .clock import ScaledClock, SystemClock
     from .simulator import RunningSimulator, SimConfig, Simulator
 
     config = SimConfig(

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .db import open_database, sqlite_path
 from .errors import ConfigError
 from .logs import configure_logging
+from .runtime import open_runtime
 from .settings import Settings, load_settings
 from .text import did_you_mean, nearest
 
@@ -38,15 +40,11 @@ class State:
         return self._settings
 
     def runtime(self, *, clock: Clock | None = None) -> Runtime:
-        from .runtime import open_runtime
-
         return open_runtime(self.settings, clock=clock)
 
     @contextmanager
     def database(self) -> Iterator[Engine]:
         """The database only (no network, no keys), migrated: for the reporting commands."""
-        from .db import open_database
-
         engine = open_database(self.settings.database_url)
         try:
             yield engine
@@ -74,7 +72,6 @@ def emit(data: dict[str, Any], fmt: str) -> None:
 def load_job_config(state: State, path: Path | None = None, strict: bool = False) -> JobsConfig:
     """The jobs file through the one loader, checked against the stored catalogue when a
     database exists (see jobs_file.load_jobs_file)."""
-    from .db import sqlite_path
     from .jobs_file import load_jobs_file
 
     jobs_path = path or state.settings.jobs_path

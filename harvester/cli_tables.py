@@ -11,6 +11,7 @@ import click
 
 from .cli_progress import ProgressBar, log_progress
 from .cli_state import State
+from .db import sqlite_path
 from .output import FORMATS, render
 
 pass_state = click.make_pass_decorator(State, ensure=True)
@@ -85,7 +86,6 @@ def tables_rebuild(state: State, names: tuple[str, ...]) -> None:
 def datasette_metadata(state: State, output: Path | None, database: str | None) -> None:
     """Metadata for Datasette: titles, descriptions, units, secret tables hidden, canned
     queries.  Use: datasette harvester.db -m metadata.json"""
-    from .db import sqlite_path
     from .tables.datasette import metadata
 
     if database is None:

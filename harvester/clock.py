@@ -1,7 +1,10 @@
-"""Time, injectable: every module asks a Clock, never `time` directly.
+"""Time, injectable: every module asks a Clock for the time of day and for waits, never `time`.
 
 Tests run days in milliseconds with a ManualClock, and the demo and the simulator share a
 ScaledClock so an hour of iRacing passes in a minute while every component agrees on "now".
+Durations that are about the machine, not the world (a run's elapsed seconds, the service's
+heartbeat spacing, a rebuild's time budget, a lock's retry), are measured with
+`time.monotonic()` where they are taken: no clock of the world should stretch or freeze those.
 """
 
 from __future__ import annotations

@@ -24,9 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Dialect, Engine, Executable, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from . import pg
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -62,8 +64,6 @@ def create_db_engine(url: str) -> Engine:
         path.parent.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {}
     if is_postgres_url(url):
-        from . import pg
-
         url, options = pg.engine_arguments(url)
     try:
         engine = create_engine(url, future=True, **options)
@@ -110,8 +110,6 @@ def write(engine: Engine) -> Iterator[Connection]:
     """
     with engine.connect() as connection:
         if is_postgres(connection):
-            from . import pg
-
             with connection.begin():
                 pg.take_write_lock(connection)
                 yield connection
@@ -154,8 +152,6 @@ class Prepared:
 
 def dialect_insert(bind: Engine | Connection | Dialect, model: Any) -> Any:
     """An INSERT with ON CONFLICT clauses (SQLite's and PostgreSQL's are the same SQL)."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
     return (postgresql.insert if is_postgres(bind) else sqlite.insert)(model)
 
 
@@ -212,8 +208,6 @@ def after_bulk_copy(connection: Connection, tables: list[Any]) -> None:
     """After rows were copied in with their ids: new ids continue after the largest one
     (PostgreSQL's sequences do not see explicit ids; SQLite takes max(id) + 1 anyway)."""
     if is_postgres(connection):
-        from . import pg
-
         pg.reset_sequences(connection, [t.name for t in tables if "id" in t.primary_key.columns])
 
 
@@ -232,8 +226,6 @@ def read_only_rows(
 ) -> AbstractContextManager[tuple[list[str], Iterator[tuple[Any, ...]]]]:
     """`harvester query` on PostgreSQL: column names and a stream of rows of one reading
     statement, in a read-only transaction with a statement timeout (see `pg.read_only`)."""
-    from . import pg
-
     return pg.read_only(database_url, sql, timeout)
 
 

@@ -37,6 +37,7 @@ from .models import (
     Run,
     SeenKey,
 )
+from .tables.rebuild import rebuild
 
 COPIED = (
     Document,
@@ -120,8 +121,6 @@ def _copy_table(source: Engine, target: Engine, table: Table) -> int:
 
 def _rederive(target: Engine, say: Callable[[str], None]) -> None:
     """The analysis tables, derived from the copied documents (as `harvester tables rebuild`)."""
-    from .tables.rebuild import rebuild
-
     report = rebuild(target)
     say(f"analysis tables derived again on the target: {sum(report.rows.values())} row(s)")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -28,6 +29,7 @@ from . import db
 from .cli_jobs_init import template_text
 from .clock import ScaledClock
 from .jobs import JobSpec
+from .jobs_file import load_jobs_file
 from .models import Document, ResultPart, Run
 from .output import table
 from .runtime import open_runtime
@@ -160,8 +162,6 @@ def paste_line(folder: Path, sql: str) -> str:
 def _harvester_command() -> str:
     """The `harvester` of this installation (the venv's, which need not be on PATH), as a
     shell word."""
-    import shutil
-
     beside = Path(sys.executable).parent / "harvester"
     if beside.exists():
         return shlex.quote(str(beside))
@@ -229,8 +229,6 @@ EXAMPLE_QUERIES = (
 
 
 def _jobs(path: Path) -> dict[str, JobSpec]:
-    from .jobs_file import load_jobs_file
-
     jobs = load_jobs_file(path).jobs
     return {name: job for name, job in jobs.items() if name != "catalog"}
 

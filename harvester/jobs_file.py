@@ -9,6 +9,7 @@ MAX_JOBS_FILE_BYTES of it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from collections.abc import Mapping
@@ -131,8 +132,6 @@ def load_jobs_file(
 
 def fingerprint(path: Path) -> str:
     """What the service compares to see that jobs.yaml changed (bounded like every read)."""
-    import hashlib
-
     try:
         return hashlib.sha256(read_jobs_bytes(path)).hexdigest()
     except ConfigError as exc:

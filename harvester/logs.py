@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, TextIO
+from typing import TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -96,18 +96,19 @@ _SOURCE_PROCESSORS: list[Processor] = [
 ]
 
 
-def get_logger(name: str) -> Any:
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     """A structlog logger over the stdlib logger `name`.
 
     It does not depend on structlog's global configuration, so harvester used as a library
     neither prints to stdout nor changes the host application's structlog set-up: its events go
     to stdlib logging, where `configure_logging` (or the host) decides what is shown.
     """
-    return structlog.wrap_logger(
+    logger: structlog.stdlib.BoundLogger = structlog.wrap_logger(
         logging.getLogger(name),
         processors=_SOURCE_PROCESSORS,
         wrapper_class=structlog.stdlib.BoundLogger,
     )
+    return logger
 
 
 def _is_terminal(stream: TextIO) -> bool:

@@ -23,7 +23,8 @@ from .ratelimit import RateBudget
 from .runner import Runner
 from .settings import Settings
 
-USER_AGENT = f"harvester/{__version__} (+https://github.com/harvester)"
+# who is asking, honestly: no project URL is published, so none is claimed
+USER_AGENT = f"harvester/{__version__} python-httpx/{httpx.__version__}"
 
 
 @dataclass

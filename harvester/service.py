@@ -25,10 +25,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, delete, func, select
 
 from . import db
-from .clock import iso_seconds
+from .clock import iso_seconds, parse_iso
 from .errors import ConfigError
 from .jobs import JobsConfig, JobsError
 from .jobs_file import fingerprint as jobs_fingerprint
@@ -202,15 +202,15 @@ class Service:
 
     def _write_standby(self, stopped: bool = False) -> None:
         """A standby's own row in `service` (the active one is row 1); gone once it stops."""
-        from sqlalchemy import delete
 
-        now = iso_seconds(self.runtime.clock.now())
-        who = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": now}
-        # how often it beats: whoever reads the row can tell a dead standby (reports.standby_alive)
-        state = json.dumps(
-            {"role": "standby", "heartbeat_seconds": self.options.heartbeat_interval}
-        )
         try:
+            now = iso_seconds(self.runtime.clock.now())
+            who = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": now}
+            # how often it beats: whoever reads the row can tell a dead standby
+            # (reports.standby_alive)
+            state = json.dumps(
+                {"role": "standby", "heartbeat_seconds": self.options.heartbeat_interval}
+            )
             with db.write(self.runtime.engine) as conn:
                 if stopped:
                     conn.execute(delete(ServiceState).where(ServiceState.id == self._standby_row))
@@ -429,10 +429,6 @@ class Service:
     # -- bookkeeping ------------------------------------------------------------------------
 
     def _last_started(self) -> dict[str, float]:
-        from sqlalchemy import func
-
-        from .clock import parse_iso
-
         with db.read(self.runtime.engine) as conn:
             rows = conn.execute(
                 select(Run.job, func.max(Run.started_at))
@@ -443,6 +439,18 @@ class Service:
         return {job: parse_iso(started) for job, started in rows if started}
 
     def _write_state(self, started: bool = False, stopped: bool = False) -> None:
+        """The service row's heartbeat; never raises: reading the state (the scheduler, the rate
+        budget) and writing it are both inside the `try`."""
+        try:
+            values, who = self._state_row(started, stopped)
+            with db.write(self.runtime.engine) as conn:
+                db.upsert(conn, ServiceState, {"id": SERVICE_ROW}, values, on_insert=who)
+                self._prune_standbys(conn)
+        except Exception as exc:  # a heartbeat must never stop the service
+            log.warning("service.heartbeat_failed", error=printable(str(exc).split("\n")[0]))
+
+    def _state_row(self, started: bool, stopped: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The heartbeat's values, and the row's identity for when it is first written."""
         rt = self.runtime
         budget = rt.budget.state()
         state = {
@@ -471,18 +479,11 @@ class Service:
             values.update(who, stopped_at=None)
         if stopped:
             values["stopped_at"] = now
-        try:
-            with db.write(rt.engine) as conn:
-                db.upsert(conn, ServiceState, {"id": SERVICE_ROW}, values, on_insert=who)
-                self._prune_standbys(conn)
-        except Exception as exc:  # a heartbeat must never stop the service
-            log.warning("service.heartbeat_failed", error=printable(str(exc).split("\n")[0]))
+        return values, who
 
     def _prune_standbys(self, conn: Connection) -> None:
         """Delete the rows of standbys that died without a word (SIGKILL, a lost host): alive
         ones beat every heartbeat interval (reports.standby_alive)."""
-        from sqlalchemy import delete
-
         rows = conn.execute(
             select(
                 ServiceState.id,

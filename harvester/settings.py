@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from .clock import parse_clock
 from .errors import ConfigError
 
 # the largest sensible value of each numeric setting (a larger one is a typo, or an attack)
@@ -294,8 +295,6 @@ def _positive_int(name: str, value: str | None, default: int) -> int:
 
 
 def _clock(value: str) -> str:
-    from .clock import parse_clock
-
     try:
         parse_clock(value)
     except ValueError as exc:

@@ -1,10 +1,9 @@
-"""`harvester auth|keys|db`: one session for every process, clear one-line errors."""
+"""`harvester auth|keys`: one session for every process, clear one-line errors."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import stat
 import subprocess
 import sys
@@ -114,14 +113,6 @@ def test_keys_generate_prints_a_fernet_key(run_cli: Callable[..., CliResult]) ->
     assert result.code == 0 and len(result.out.strip()) == 44
 
 
-def test_db_upgrade_creates_the_database(run_cli: Callable[..., CliResult], tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'new' / 'h.db'}"
-    first = run_cli("db", "upgrade", env={"HARVESTER_DATABASE_URL": url})
-    assert first.code == 0 and "upgraded" in first.out
-    second = run_cli("db", "upgrade", env={"HARVESTER_DATABASE_URL": url})
-    assert "up to date" in second.out
-
-
 _PROCESS = """
 import hashlib, pathlib, sys, time
 from harvester.runtime import open_runtime
@@ -182,47 +173,6 @@ def test_harvester_runs_as_a_module(tmp_path: Path) -> None:
     )
     assert result.returncode == 0
     assert "auth" in result.stdout
-
-
-@pytest.mark.slow
-def test_simulate_serves_and_prints_the_settings_that_use_it(tmp_path: Path) -> None:
-    simulator = subprocess.Popen(
-        [sys.executable, "-m", "harvester", "simulate", "--port", "0", "--time-scale", "60"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith(("IRACING_", "HARVESTER_"))},
-    )
-    try:
-        assert simulator.stdout is not None
-        settings: dict[str, str] = {}
-        while "IRACING_DATA_URL" not in settings or "HARVESTER_CLOCK" not in settings:
-            line = simulator.stdout.readline()
-            assert line, "the simulator stopped before printing its settings"
-            if line.startswith("export "):
-                name, _, value = line[len("export ") :].strip().partition("=")
-                settings[name] = value
-        env = {**os.environ, **settings, "HARVESTER_DATABASE_URL": f"sqlite:///{tmp_path}/h.db"}
-        login = subprocess.run(
-            [sys.executable, "-m", "harvester", "auth", "login"],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert login.returncode == 0, login.stderr
-        assert "logged in with the password grant" in login.stdout
-    finally:
-        simulator.send_signal(signal.SIGTERM)
-        try:
-            simulator.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            simulator.kill()
-            simulator.communicate()
-    assert simulator.returncode == 0
 
 
 def test_logout_sticks_until_auth_login(

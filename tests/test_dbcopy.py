@@ -1,5 +1,6 @@
-"""`harvester db copy`: a SQLite archive moved to PostgreSQL whole (documents, results, runs,
-cursors, tokens), resumed after an interruption, verified by counts and hashes."""
+"""`harvester db upgrade` (a new database created and migrated), and `harvester db copy`: a
+SQLite archive moved to PostgreSQL whole (documents, results, runs, cursors, tokens), resumed
+after an interruption, verified by counts and hashes."""
 
 from __future__ import annotations
 
@@ -121,3 +122,11 @@ def test_an_interrupted_copy_resumes_and_a_damaged_one_is_caught(
         assert [c.table for c in damaged.checks if not c.ok] == ["documents"]
     finally:
         target.dispose()
+
+
+def test_db_upgrade_creates_the_database(run_cli: Callable[..., CliResult], tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new' / 'h.db'}"
+    first = run_cli("db", "upgrade", env={"HARVESTER_DATABASE_URL": url})
+    assert first.code == 0 and "upgraded" in first.out
+    second = run_cli("db", "upgrade", env={"HARVESTER_DATABASE_URL": url})
+    assert "up to date" in second.out

@@ -969,8 +969,8 @@ def test_well_formed_answers_succeed(
     assert stored == [(parts,)]
 
 
-# -- found by the fuzzing above in files it may not edit -----------------------------------------
-# Fixed there since (these pin the fixes): keep them.
+# -- found by the fuzzing above (rate budget, cursor, row keys, fan-out values) --------------------
+# Each was fixed in the module it crashed; these pin the fixes: keep them.
 
 
 @pytest.mark.parametrize("reset", ["nan", "inf", "1e400"])

@@ -253,6 +253,21 @@ def test_the_watcher_notices_an_edit_and_sighup_forces_a_reload(
         loop.join(timeout=10)
 
 
+def test_a_heartbeat_whose_state_cannot_be_read_does_not_stop_the_service(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    harness.write("jobs:\n  info: {endpoint: member/info, every: 10m}\n")
+    service = harness.start()
+
+    def broken() -> dict[str, float | None]:
+        raise RuntimeError("the scheduler is gone")
+
+    monkeypatch.setattr(service.scheduler, "next_runs", broken)
+    service._write_state()  # reading the state fails: logged, not raised
+    assert "service.heartbeat_failed" in caplog.text
+    assert "the scheduler is gone" in caplog.text
+
+
 def test_a_failed_run_is_retried(harness: Harness, sim: Simulator, clock: ManualClock) -> None:
     harness.runtime.session.login()
     sim.control({"fail_next": ["500"] * 4})  # the first run gives up after four attempts

@@ -1,9 +1,15 @@
 """The simulator's protocol as iRacing has it: short-lived link signatures, the OAuth service's
-other endpoints and methods, scopes, and the error bodies of /data."""
+other endpoints and methods, scopes, and the error bodies of /data; and `harvester simulate`, the
+simulator as a process of its own that harvester logs in to."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -146,3 +152,44 @@ def test_an_unknown_endpoint_is_404_with_the_error_body(http: httpx.Client) -> N
     response = http.get("/data/results/nothing_here", headers=auth)
     assert response.status_code == 404
     assert response.json() == {"error": "Not Found"}
+
+
+@pytest.mark.slow
+def test_simulate_serves_and_prints_the_settings_that_use_it(tmp_path: Path) -> None:
+    simulator = subprocess.Popen(
+        [sys.executable, "-m", "harvester", "simulate", "--port", "0", "--time-scale", "60"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("IRACING_", "HARVESTER_"))},
+    )
+    try:
+        assert simulator.stdout is not None
+        settings: dict[str, str] = {}
+        while "IRACING_DATA_URL" not in settings or "HARVESTER_CLOCK" not in settings:
+            line = simulator.stdout.readline()
+            assert line, "the simulator stopped before printing its settings"
+            if line.startswith("export "):
+                name, _, value = line[len("export ") :].strip().partition("=")
+                settings[name] = value
+        env = {**os.environ, **settings, "HARVESTER_DATABASE_URL": f"sqlite:///{tmp_path}/h.db"}
+        login = subprocess.run(
+            [sys.executable, "-m", "harvester", "auth", "login"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert login.returncode == 0, login.stderr
+        assert "logged in with the password grant" in login.stdout
+    finally:
+        simulator.send_signal(signal.SIGTERM)
+        try:
+            simulator.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            simulator.kill()
+            simulator.communicate()
+    assert simulator.returncode == 0

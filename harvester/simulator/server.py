@@ -8,6 +8,7 @@ import socket
 import struct
 import sys
 import threading
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import urlsplit
@@ -31,8 +32,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def date_time_string(self, timestamp: float | None = None) -> str:
         """The Date header, on the simulator's clock."""
-        from email.utils import formatdate
-
         return formatdate(self.server.simulator.clock.now(), usegmt=True)
 
     def log_message(self, format: str, *args: object) -> None:

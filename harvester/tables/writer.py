@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import ClauseElement
 
+from ..db import dialect_insert
 from .derive import Batch, Derivation
 from .schema import SPECS, TABLES, Spec
 
@@ -65,8 +66,6 @@ def _identity(values: Mapping[str, Any]) -> Any:
 
 
 def _dialect_insert(dialect: Dialect, table: Table) -> Any:
-    from ..db import dialect_insert
-
     return dialect_insert(dialect, table).values({c.name: bindparam(c.name) for c in table.columns})
 
 
