@@ -32,6 +32,7 @@ from harvester.runtime import open_runtime
 from harvester.service import Service, ServiceOptions
 from harvester.simulator import RunningSimulator, SimConfig, Simulator, SimulatorTransport
 
+from .chaos.test_kill import HeldDownload
 from .conftest import db_rows, env_for, make_settings, wait_for
 
 JOBS = """
@@ -78,10 +79,12 @@ def status(env: dict[str, str], folder: Path) -> dict[str, object]:
 
 @pytest.mark.slow
 def test_two_services_for_a_simulated_hour_and_a_takeover(
-    tmp_path: Path, postgres_url: str
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = ScaledClock(120.0)  # a real second is two simulated minutes
     sim = Simulator(SimConfig(chunk_size=25, latency=0.005), clock)
+    held = HeldDownload(sim)
+    monkeypatch.setattr(sim.store, "handle", held)
     began = clock.now()
     with RunningSimulator(sim) as server:
         (tmp_path / "jobs.yaml").write_text(JOBS)
@@ -102,9 +105,12 @@ def test_two_services_for_a_simulated_hour_and_a_takeover(
             running = f"SELECT 1 FROM runs WHERE status = 'running' AND pid = {first.pid}"
             wait_for(lambda: bool(db_rows(postgres_url, running)), timeout=60)
             assert db_rows(postgres_url, mine) == [(0,)]
+            held.arm()  # the kill lands in a download, certainly inside a run
+            assert held.holding.wait(60), "no run downloaded anything"
             killed_at = time.monotonic()
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=30)
+            held.release.set()
             wait_for(lambda: db_rows(postgres_url, ACTIVE) == [(second.pid,)], timeout=60)
             takeover = time.monotonic() - killed_at
             left = f"SELECT count(*) FROM runs WHERE status = 'running' AND pid = {first.pid}"
