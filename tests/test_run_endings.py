@@ -214,16 +214,22 @@ def test_a_saved_get_whose_chunk_fails_keeps_no_partial_result(
     sim.config.chunk_size = 20
 
     class ThirdChunkBroken(httpx.BaseTransport):
+        """Chunk 3 answers 500 every time (chunks come in parallel: picked by name)."""
+
         def __init__(self) -> None:
             self.inner = SimulatorTransport(sim)
-            self.chunks = 0
+            self.broken: str | None = None
 
         def handle_request(self, request: httpx.Request) -> httpx.Response:
-            if "/s3/" in request.url.path and request.url.path.endswith(".json"):
-                self.chunks += 1
-                if self.chunks >= 3:  # two chunks arrive, then every chunk fails
-                    return httpx.Response(500, text="boom", request=request)
-            return self.inner.handle_request(request)
+            if request.url.path == self.broken:
+                return httpx.Response(500, text="boom", request=request)
+            response = self.inner.handle_request(request)
+            if request.url.path == "/data/results/search_series":
+                info = response.json()["data"]["chunk_info"]
+                self.broken = httpx.URL(
+                    info["base_download_url"] + info["chunk_file_names"][2]
+                ).path
+            return response
 
     with harvester.connect(settings, transport=ThirdChunkBroken(), clock=clock) as api:
         with pytest.raises(HarvesterError, match="chunk 3 of "):
