@@ -1,10 +1,14 @@
 """Every command in README.md's shell blocks runs, as pasted, against an archive harvested from
 the simulator, or is in EXCLUDED with the reason it cannot run here. A command added to the
 README later is picked up without touching this test; one that is neither run nor excluded,
-and an exclusion that no longer matches anything, fail it."""
+and an exclusion that no longer matches anything, fail it. A command that prints an answer
+(rows, or `harvester get`'s JSON) must answer something there, or be in ANSWERS_NOTHING with why
+it rightly answers nothing: an example naming ids the simulator's world lacks fails."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -27,6 +31,7 @@ import yaml
 from harvester.cli import cli
 from harvester.cli_jobs_init import template_text
 from harvester.clock import ManualClock, iso_seconds
+from harvester.output import FORMATS, render
 from harvester.simulator import RunningSimulator, SimConfig, Simulator
 
 from .conftest import REPO, PostgresServer, env_for, make_settings
@@ -46,10 +51,21 @@ EXCLUDED: dict[str, str] = {
     "credentials; the test's folder has its own jobs and the simulator's settings",
     r"^sudo ": "changes this machine as root (users, /opt, /etc, systemd); the unit is checked by "
     "tests/test_web_deploy.py, and the harvester commands here run as the test's user",
-    r"^datasette ": "Datasette is not a dependency (and serves until stopped); the "
-    "`harvester datasette-metadata` before it runs",
+    r"^datasette ": "serves until stopped; tests/test_tables_cli.py opens the archive in "
+    "Datasette (a dev dependency) with the metadata of the `harvester datasette-metadata` here, "
+    "which runs",
     r"^export HARVESTER_DATABASE_URL=postgresql://harvester@db\.example\.com/": "an example "
     "server; the `harvester db copy` below runs against a PostgreSQL test database instead",
+}
+
+# README examples whose answer is rightly empty in the test's folder, and why. Every other
+# command that prints an answer (rows of `--format`, or `harvester get`'s JSON) must answer
+# something: an example that exits 0 with nothing shows a reader nothing.
+ANSWERS_NOTHING: dict[str, str] = {
+    r"status <> 'success' AND started_at >": "failures of the last day: every run of the "
+    "folder succeeded (test_failures_of_the_last_day_compare_times_as_stored gives it some)",
+    r"^harvester runs --status failed": "failed runs of the last day: the same",
+    r"FROM tables_skipped": "the tables take every document the simulator serves",
 }
 
 # A console example's documented failure: its exit code and the files it is shown with.
@@ -182,6 +198,13 @@ def exclusion(command: Command) -> str | None:
     return None
 
 
+def answers_nothing(command: Command) -> str | None:
+    for pattern, reason in ANSWERS_NOTHING.items():
+        if re.search(pattern, command.text):
+            return reason
+    return None
+
+
 def inline_commands() -> list[Command]:
     """`harvester ...` written in the text with arguments and no placeholder (`[--x N]`,
     `JOB`, `...`): invocations a reader copies, to be checked as the blocks' are."""
@@ -210,6 +233,9 @@ def test_every_readme_command_is_run_or_excluded_with_a_reason() -> None:
     assert not neither, "run by nothing and not in EXCLUDED:\n" + "\n".join(neither)
     unused = [p for p in EXCLUDED if not any(re.search(p, c.text) for c in COMMANDS)]
     assert not unused, f"exclusions that match no README command any more: {unused}"
+    answers = [c for c in TO_RUN + inline_commands() if answer_size(c, "") is not None]
+    stale = [p for p in ANSWERS_NOTHING if not any(re.search(p, c.text) for c in answers)]
+    assert not stale, f"ANSWERS_NOTHING entries that match no README answer any more: {stale}"
 
 
 def test_the_parser_reads_shell_as_sh_does() -> None:
@@ -257,6 +283,75 @@ def test_every_readme_command_exists_and_its_options_parse(command: Command) -> 
     rest = words[len(path) :]
     with group.make_context(" ".join(["harvester", *path]), list(rest), resilient_parsing=False):
         pass
+
+
+def resolved(words: list[str]) -> tuple[click.Command, dict[str, object]]:
+    """The command a line runs and its parameters, resolved as click resolves them (a group
+    may take a name that is not one of its commands: `harvester catalog ENDPOINT`)."""
+    target: click.Command = cli
+    ctx = cli.make_context("harvester", list(words))
+    while isinstance(target, click.Group) and (rest := [*left_to_subcommand(ctx), *ctx.args]):
+        name, found, args = target.resolve_command(ctx, rest)
+        assert name is not None and found is not None, words
+        target, ctx = found, found.make_context(name, args, parent=ctx)
+    return target, ctx.params
+
+
+def left_to_subcommand(ctx: click.Context) -> list[str]:
+    """The name a group's parsing left for its subcommand (click 8.2 made it private)."""
+    if hasattr(ctx, "_protected_args"):
+        return list(ctx._protected_args)
+    return list(ctx.protected_args)  # click 8.1
+
+
+SEPARATOR = re.compile(r"^-+(  -+)*$")  # under a table's header
+
+
+def answer_size(command: Command, stdout: str) -> int | None:
+    """How many rows a command's output holds (for `harvester get`, how many non-empty JSON
+    documents); None for a command that prints no answer (a login, a run, a file written).
+    In a table, a row of only empty cells shows nothing, and counts as none."""
+    target, params = resolved(command.args)
+    lines = stdout.splitlines()
+    if target is cli.commands["get"]:
+        return sum(json.loads(line) not in ([], {}, None, "") for line in lines if line.strip())
+    kind = next((p.type for p in target.params if p.name == "fmt"), None)
+    if not isinstance(kind, click.Choice) or tuple(kind.choices) != FORMATS:
+        return None  # prints no rows, or no table (`harvester catalog ENDPOINT`, `status`)
+    fmt = params["fmt"]
+    if fmt == "table":
+        start = next((i + 1 for i, line in enumerate(lines) if SEPARATOR.match(line)), len(lines))
+        end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
+        return end - start  # `harvester tables` says more after a blank line
+    if fmt == "csv":
+        return max(0, len(list(csv.reader(io.StringIO(stdout)))) - 1)
+    if fmt == "json":
+        return len(json.loads(stdout)) if stdout.strip() else 0
+    return sum(1 for line in lines if line.strip())  # ndjson
+
+
+def test_an_answer_is_counted_in_every_format() -> None:
+    columns, rows = ("n", "text"), [(1, 'a, "b"\nc'), (2, None)]
+    for fmt in FORMATS:
+        command = Command(1, f'harvester query --format {fmt} "SELECT 1"')
+        assert answer_size(command, render(columns, rows, fmt)) == 2, fmt
+        assert answer_size(command, render(columns, [], fmt)) == 0, fmt
+    plain = Command(1, 'harvester query "SELECT 1"')  # a table by default
+    assert answer_size(plain, render(columns, rows, "table")) == 2
+    tables = render(("table", "rows"), [("laps", 3)], "table") + "\nno document skipped\n"
+    assert answer_size(Command(1, "harvester tables"), tables) == 1
+    assert answer_size(Command(1, "harvester runs --since 1d"), render(columns, [], "table")) == 0
+    assert answer_size(Command(1, "harvester get member/info"), '{"cust_id": 1}\n') == 1
+    assert answer_size(Command(1, "harvester get results/search_series"), "[]\n") == 0
+    assert answer_size(Command(1, "harvester get results/get --raw"), "{}\n[1]\n") == 1
+    for silent in (
+        "harvester tables rebuild",
+        "harvester run member_info",
+        "harvester status",
+        "harvester catalog --format json results/search_series",
+    ):
+        assert answer_size(Command(1, silent), "anything\n") is None, silent
+    assert answer_size(Command(1, "harvester catalog --format csv"), "endpoint\na\n") == 1
 
 
 # -- running them --------------------------------------------------------------------------
@@ -317,20 +412,26 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Archive]:
         yield Archive(folder, env)
 
 
-def shell(command: str, archive: Archive, cwd: Path | None = None, **env: str) -> tuple[int, str]:
-    """The command as pasted into sh in the archive's folder: exit code and all its output."""
+def pasted(
+    command: str, archive: Archive, cwd: Path | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """The command as pasted into sh in the archive's folder, its output and errors apart."""
     text = command.replace("/opt/harvester/.venv/bin/harvester", str(HARVESTER))
-    done = subprocess.run(
+    return subprocess.run(
         ["sh", "-c", text],
         cwd=cwd or archive.folder,
         env={**archive.env, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        capture_output=True,
         text=True,
         timeout=TIMEOUT,
         check=False,
     )
-    return done.returncode, done.stdout
+
+
+def shell(command: str, archive: Archive, cwd: Path | None = None, **env: str) -> tuple[int, str]:
+    """The command as pasted: exit code and all its output."""
+    done = pasted(command, archive, cwd, **env)
+    return done.returncode, done.stdout + done.stderr
 
 
 def find(pattern: str) -> Command:
@@ -366,10 +467,20 @@ def test_every_readme_command_runs(
     if "$HARVESTER_DATABASE_URL" in command.text:  # the README exported a PostgreSQL URL
         server: PostgresServer = request.getfixturevalue("postgres_server")
         env["HARVESTER_DATABASE_URL"] = server.new_database(migrated=False)
-    code, output = shell(command.text, archive, cwd, **env)
+    done = pasted(command.text, archive, cwd, **env)
+    code, output = done.returncode, done.stdout + done.stderr
     assert code == expected, f"{command}\nexit {code}:\n{output[-3000:]}"
     for line in command.output:  # what the README shows it print
         assert line in output.splitlines(), f"{command}: README shows {line!r}; got:\n{output}"
+    size = answer_size(command, done.stdout) if code == 0 else None
+    why_empty = answers_nothing(command)
+    if size is not None and why_empty:
+        assert size == 0, f"{command}: answers {size} row(s), but ANSWERS_NOTHING: {why_empty}"
+    elif size is not None:
+        assert size > 0, (
+            f"{command}: exits 0 and answers nothing in the README's folder (the simulator's "
+            f"world): name ids it has, or say in ANSWERS_NOTHING why it is empty\n{output}"
+        )
 
 
 @pytest.mark.slow
