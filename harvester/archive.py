@@ -164,22 +164,7 @@ class Archive:
     # -- runs ----------------------------------------------------------------------------
 
     def open_run(self, job: str, trigger: str) -> int:
-        with db.write(self.engine) as conn:
-            result = self._sql["open_run"].execute(
-                conn,
-                {
-                    "job": job,
-                    "trigger": trigger,
-                    "status": RUNNING.value,
-                    "started_at": iso_seconds(self.clock.now()),
-                    "finished_at": None,
-                    "error": None,
-                    "pid": self.identity.pid,
-                    "process_started_at": self.identity.started_at,
-                    "host": HOST,
-                },
-            )
-            return int(result.fetchone()[0])
+        return self._insert_run(job, trigger, RUNNING, iso_seconds(self.clock.now()), None, None)
 
     def finish_run(self, run_id: int, status: str, counts: RunCounts, error: str | None) -> None:
         with db.write(self.engine) as conn:
@@ -212,16 +197,28 @@ class Archive:
     def record_skipped(self, job: str, trigger: str, reason: str) -> int:
         """A run that was due but did not touch the API (maintenance pause, overlap)."""
         now = iso_seconds(self.clock.now())
+        return self._insert_run(job, trigger, RunStatus.SKIPPED, now, now, reason)
+
+    def _insert_run(
+        self,
+        job: str,
+        trigger: str,
+        status: RunStatus,
+        started_at: str,
+        finished_at: str | None,
+        error: str | None,
+    ) -> int:
+        """A new row in `runs`, owned by this process (pid, start time, host); its id."""
         with db.write(self.engine) as conn:
             result = self._sql["open_run"].execute(
                 conn,
                 {
                     "job": job,
                     "trigger": trigger,
-                    "status": RunStatus.SKIPPED.value,
-                    "started_at": now,
-                    "finished_at": now,
-                    "error": reason,
+                    "status": status.value,
+                    "started_at": started_at,
+                    "finished_at": finished_at,
+                    "error": error,
                     "pid": self.identity.pid,
                     "process_started_at": self.identity.started_at,
                     "host": HOST,

@@ -201,32 +201,29 @@ class BackfillState:
     started_at: str
 
 
+_BACKFILL_STATE = (  # the columns of a BackfillState, in its order
+    Backfill.id,
+    Backfill.since,
+    Backfill.until,
+    Backfill.next_begin,
+    Backfill.windows_done,
+    Backfill.windows_total,
+    Backfill.started_at,
+)
+
+
 def unfinished_backfills(engine: Engine, job: str) -> list[BackfillState]:
     """The unfinished backfills of `job`, the latest first."""
-    statement = select(
-        Backfill.id,
-        Backfill.since,
-        Backfill.until,
-        Backfill.next_begin,
-        Backfill.windows_done,
-        Backfill.windows_total,
-        Backfill.started_at,
-    ).where(Backfill.job == job, Backfill.status != "done")
+    statement = select(*_BACKFILL_STATE).where(Backfill.job == job, Backfill.status != "done")
     with db.read(engine) as conn:
         return [BackfillState(*row) for row in conn.execute(statement.order_by(Backfill.id.desc()))]
 
 
 def find_backfill(engine: Engine, job: str, since: str, until: str | None) -> BackfillState | None:
     """The unfinished backfill of `job` from `since` (to `until`, when given), to resume."""
-    statement = select(
-        Backfill.id,
-        Backfill.since,
-        Backfill.until,
-        Backfill.next_begin,
-        Backfill.windows_done,
-        Backfill.windows_total,
-        Backfill.started_at,
-    ).where(Backfill.job == job, Backfill.since == since, Backfill.status != "done")
+    statement = select(*_BACKFILL_STATE).where(
+        Backfill.job == job, Backfill.since == since, Backfill.status != "done"
+    )
     if until is not None:
         statement = statement.where(Backfill.until == until)
     with db.read(engine) as conn:
