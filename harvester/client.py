@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +29,7 @@ from .runtime import Runtime, open_runtime
 from .settings import Settings, load_settings
 from .shapes import Part, find_chunk_info, normalise_endpoint
 from .templates import TemplateError, render
-from .text import parse_json, query_value
+from .text import ParamValue, parse_json, query_value
 
 MANUAL_JOB = "manual"
 
@@ -136,10 +136,10 @@ class Api:
     def fetch(
         self,
         endpoint: str,
-        params: dict[str, Any] | None = None,
+        params: Mapping[str, ParamValue] | None = None,
         *,
         save: bool = False,
-        **more: Any,
+        **more: ParamValue,
     ) -> Result:
         """Fetch one endpoint: every document as received. Parameter templates (`{-7d}`,
         `{env:NAME}`) are resolved now and the request is checked against the stored catalogue,
@@ -155,10 +155,10 @@ class Api:
     def get(
         self,
         endpoint: str,
-        params: dict[str, Any] | None = None,
+        params: Mapping[str, ParamValue] | None = None,
         *,
         save: bool = False,
-        **more: Any,
+        **more: ParamValue,
     ) -> Any:
         """The resolved JSON of an endpoint: links, data_url and chunks followed (a chunked
         result comes back as the list of its rows), CSV as a list of dicts.
