@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,9 @@ import httpx
 import pytest
 import structlog
 from hypothesis import settings as hypothesis_settings
+from sqlalchemy import Engine
 
+from harvester import db
 from harvester.clock import ManualClock
 from harvester.demo import simulator_settings
 from harvester.jobs import JobSpec
@@ -57,6 +60,37 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
         if isinstance(handler, logging.StreamHandler):
             root.removeHandler(handler)
     SECRETS.clear()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated to head for the whole session, for tests to copy."""
+    path = tmp_path_factory.mktemp("template") / "harvester.db"
+    db.open_database(f"sqlite:///{path}").dispose()
+    assert not path.with_name(path.name + "-wal").exists(), "the template's WAL was not merged"
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _sqlite_from_template(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, migrated_sqlite: Path
+) -> None:
+    """A SQLite database about to be created and migrated (`db.upgrade` on a file that does
+    not exist yet) starts as a copy of the migrated template instead: a file copy is about a
+    millisecond, running every migration a quarter of a second, and nearly every test opens a
+    runtime. Tests marked `migrations` migrate for real; so does every test that makes the file
+    itself (to migrate it step by step) and every harvester subprocess."""
+    if request.node.get_closest_marker("migrations"):
+        return
+    real_upgrade = db.upgrade
+
+    def upgrade(engine: Engine) -> bool:
+        path = db.sqlite_path(engine.url.render_as_string(hide_password=False))
+        if path is not None and path.parent.is_dir() and not path.exists():
+            shutil.copyfile(migrated_sqlite, path)
+        return real_upgrade(engine)
+
+    monkeypatch.setattr(db, "upgrade", upgrade)
 
 
 @pytest.fixture
@@ -158,7 +192,8 @@ class RecordingTransport(httpx.HTTPTransport):
     """Real HTTP over loopback that also keeps every response body it received, by URL."""
 
     def __init__(self) -> None:
-        super().__init__()
+        # plain http to the loopback simulator: no certificate store to load (30 ms a test)
+        super().__init__(verify=False)
         self.bodies: list[tuple[str, int, bytes]] = []
         self.requests: list[httpx.Request] = []
 
@@ -233,15 +268,22 @@ REQUIRE_POSTGRES = os.environ.get("HARVESTER_REQUIRE_POSTGRES") == "1"  # set by
 
 
 class PostgresServer:
-    """Creates databases named after this test session, and drops them all at its end."""
+    """Creates databases named after this test session, and drops them all by its end: those a
+    test is done with on a thread of their own while the next tests run (a DROP DATABASE waits
+    on the disk for a good fraction of a second), the rest at the end."""
 
     def __init__(self, admin_url: str) -> None:
+        import queue
         import secrets
+        import threading
 
         self.admin_url = admin_url
         self.prefix = f"harvester_test_{os.getpid()}_{secrets.token_hex(3)}"
         self.created: list[str] = []
         self._template: str | None = None
+        self._done: queue.Queue[str | None] = queue.Queue()
+        self._dropper = threading.Thread(target=self._drop_done, name="drop-databases", daemon=True)
+        self._dropper.start()
 
     def _admin(self, sql: str) -> None:
         import psycopg
@@ -273,7 +315,24 @@ class PostgresServer:
             self._template = name
         return self._template
 
+    def release(self, url: str) -> None:
+        """The test that had `url` is over: drop its database soon, in the background."""
+        from sqlalchemy.engine import make_url
+
+        name = make_url(url).database
+        assert name is not None and name in self.created, url
+        self._done.put(name)
+
+    def _drop_done(self) -> None:
+        import contextlib
+
+        while (name := self._done.get()) is not None:
+            with contextlib.suppress(Exception):  # drop_all tries again at the end
+                self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
     def drop_all(self) -> None:
+        self._done.put(None)
+        self._dropper.join()
         for name in reversed(self.created):
             self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
@@ -306,15 +365,20 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
-def postgres_url(postgres_server: PostgresServer) -> str:
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     """A new PostgreSQL database, migrated."""
-    return postgres_server.new_database()
+    url = postgres_server.new_database()
+    yield url
+    postgres_server.release(url)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The database URL of a test that runs on both backends (SQLite file, new PG database)."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'harvester.db'}"
+        yield f"sqlite:///{tmp_path / 'harvester.db'}"
+        return
     server: PostgresServer = request.getfixturevalue("postgres_server")
-    return server.new_database()
+    url = server.new_database()
+    yield url
+    server.release(url)

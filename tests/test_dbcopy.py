@@ -124,6 +124,7 @@ def test_an_interrupted_copy_resumes_and_a_damaged_one_is_caught(
         target.dispose()
 
 
+@pytest.mark.migrations
 def test_db_upgrade_creates_the_database(run_cli: Callable[..., CliResult], tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'new' / 'h.db'}"
     first = run_cli("db", "upgrade", env={"HARVESTER_DATABASE_URL": url})

@@ -42,10 +42,10 @@ from harvester.simulator.world.docs import (
 from harvester.simulator.world.model import (
     DAY,
     MAX_DURATION,
-    Model,
     Slot,
     Split,
     iso_seconds,
+    model_of,
     quarter_bounds,
     quarter_of,
     race_week,
@@ -106,7 +106,7 @@ class World:
 
     def __init__(self, config: WorldConfig | None = None) -> None:
         self.config = config or WorldConfig()
-        self.model = Model(self.config)
+        self.model = model_of(self.config)
         self.detail = lru_cache(maxsize=128)(self._build_detail)
         self.race_entry = lru_cache(maxsize=50_000)(self._race_entry)
         self._csv = lru_cache(maxsize=8)(self._build_csv)

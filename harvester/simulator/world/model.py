@@ -569,3 +569,10 @@ class Model:
 
     def official_lanes(self) -> list[int]:
         return list(range(self.config.series_count))
+
+
+@lru_cache(maxsize=8)
+def model_of(config: WorldConfig) -> Model:
+    """The Model of a config, built once per process: it is pure (its caches hold what a pure
+    function returns), and building one costs milliseconds every new simulator would repeat."""
+    return Model(config)
