@@ -62,35 +62,53 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     SECRETS.clear()
 
 
-@pytest.fixture(scope="session")
-def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+class _SqliteTemplate:
+    """Where a new SQLite database comes from in this test process (see `_upgrade`)."""
+
+    path: Path | None = None  # the session's migrated file, once made
+    real = False  # the running test is marked `migrations`
+
+
+_TEMPLATE = _SqliteTemplate()
+_real_upgrade = db.upgrade
+
+
+def _upgrade(engine: Engine) -> bool:
+    """`db.upgrade` in tests: a SQLite file about to be created and migrated starts as a copy of
+    the session's migrated template (a file copy is about a millisecond, running every migration
+    a quarter of a second, and nearly every test opens a runtime). Tests marked `migrations`
+    migrate for real; so does every test that makes the file itself (to migrate it step by
+    step), and every harvester subprocess."""
+    path = db.sqlite_path(engine.url.render_as_string(hide_password=False))
+    template = _TEMPLATE.path
+    if template and not _TEMPLATE.real and path and path.parent.is_dir() and not path.exists():
+        shutil.copyfile(template, path)
+    return _real_upgrade(engine)
+
+
+# Replaced here, before any module binds the name (cli.py imports it), so every caller of
+# db.upgrade, open_database's and `harvester db upgrade`'s alike, goes through `_upgrade`.
+db.upgrade = _upgrade
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """One SQLite file migrated to head for the whole session, for tests to copy."""
     path = tmp_path_factory.mktemp("template") / "harvester.db"
-    db.open_database(f"sqlite:///{path}").dispose()
+    engine = db.create_db_engine(f"sqlite:///{path}")
+    _real_upgrade(engine)
+    engine.dispose()
     assert not path.with_name(path.name + "-wal").exists(), "the template's WAL was not merged"
-    return path
+    _TEMPLATE.path = path
+    yield
+    _TEMPLATE.path = None
 
 
 @pytest.fixture(autouse=True)
-def _sqlite_from_template(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, migrated_sqlite: Path
-) -> None:
-    """A SQLite database about to be created and migrated (`db.upgrade` on a file that does
-    not exist yet) starts as a copy of the migrated template instead: a file copy is about a
-    millisecond, running every migration a quarter of a second, and nearly every test opens a
-    runtime. Tests marked `migrations` migrate for real; so does every test that makes the file
-    itself (to migrate it step by step) and every harvester subprocess."""
-    if request.node.get_closest_marker("migrations"):
-        return
-    real_upgrade = db.upgrade
-
-    def upgrade(engine: Engine) -> bool:
-        path = db.sqlite_path(engine.url.render_as_string(hide_password=False))
-        if path is not None and path.parent.is_dir() and not path.exists():
-            shutil.copyfile(migrated_sqlite, path)
-        return real_upgrade(engine)
-
-    monkeypatch.setattr(db, "upgrade", upgrade)
+def _migrations_for_real(request: pytest.FixtureRequest) -> Iterator[None]:
+    _TEMPLATE.real = request.node.get_closest_marker("migrations") is not None
+    yield
+    _TEMPLATE.real = False
 
 
 @pytest.fixture
