@@ -3,8 +3,9 @@
 Callers never ask which database they are on; the few places where the two differ are here,
 behind one switch (`is_postgres`): the engine's settings, the write lock (`write`), inserts that
 ignore or update an existing key (`insert_ignoring`, `upsert`), the planner's statistics
-(`analyze`), the lock that elects one active service (`service_lock`) and the read-only
-connection of `harvester query` (`read_only_rows`). Only `harvester.pg` imports psycopg.
+(`analyze`) and the read-only connection of `harvester query` (`read_only_rows`). Only
+`harvester.pg` imports psycopg. The lock that elects one active service is `harvester.lock`'s,
+which stands on this module (never the other way round).
 
 SQLite runs in WAL mode (readers never wait for the writer), with a busy timeout (writers queue
 instead of failing) and foreign keys on. The driver's own transaction handling is turned off so
@@ -21,7 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection, Dialect, Engine, Executable, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -30,9 +31,6 @@ from sqlalchemy.exc import OperationalError
 
 from . import pg
 from .errors import ConfigError
-
-if TYPE_CHECKING:
-    from .lock import ServiceLock
 
 BUSY_TIMEOUT_MS = 60_000
 
@@ -209,16 +207,6 @@ def after_bulk_copy(connection: Connection, tables: list[Any]) -> None:
     (PostgreSQL's sequences do not see explicit ids; SQLite takes max(id) + 1 anyway)."""
     if is_postgres(connection):
         pg.reset_sequences(connection, [t.name for t in tables if "id" in t.primary_key.columns])
-
-
-def service_lock(engine: Engine, database_url: str) -> ServiceLock:
-    """The lock that makes one `harvester start` the active one: a file lock beside a SQLite
-    file (one host), a session-level advisory lock on PostgreSQL (any number of hosts)."""
-    from .lock import AdvisoryLock, InstanceLock, lock_path_for
-
-    if is_postgres(engine):
-        return AdvisoryLock(engine)
-    return InstanceLock(lock_path_for(database_url))
 
 
 def read_only_rows(

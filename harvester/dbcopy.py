@@ -21,7 +21,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, func, select
 
-from . import db
+from . import db, lock
 from .errors import ConfigError
 from .models import (
     AuthEvent,
@@ -85,7 +85,7 @@ def copy_archive(
 ) -> CopyReport:
     """Copy every table of `source` into `target` (migrated), then verify. Raises ConfigError
     when the source's service is running (stop it first: the copy must be of a still archive)."""
-    if db.service_lock(source, source.url.render_as_string(hide_password=False)).holder():
+    if lock.service_lock(source, source.url.render_as_string(hide_password=False)).holder():
         raise ConfigError("harvester start is running on the source database: stop it first")
     copied: dict[str, int] = {}
     for model in COPIED:

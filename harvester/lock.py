@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
+from . import pg
+from .db import is_postgres, sqlite_path
 from .errors import ConfigError
 
 if os.name == "posix":  # elsewhere harvester stops at start-up (harvester.posix)
@@ -113,8 +115,6 @@ class AdvisoryLock:
         self._lost = False  # its connection was found gone
 
     def try_acquire(self) -> bool:
-        from . import pg
-
         if self._connection is not None:
             return True
         connection = pg.connect_for_lock(self.engine)
@@ -132,8 +132,6 @@ class AdvisoryLock:
             )
 
     def still_held(self) -> bool:
-        from . import pg
-
         if self._connection is None:
             return False
         if not pg.session_lock_alive(self._connection):
@@ -142,8 +140,6 @@ class AdvisoryLock:
         return True
 
     def release(self) -> None:
-        from . import pg
-
         if self._connection is not None:
             try:
                 pg.release_session_lock(self._connection)
@@ -153,15 +149,19 @@ class AdvisoryLock:
                     pg.unfence(self.engine)
 
     def holder(self) -> int | None:
-        from . import pg
-
         return pg.session_lock_holder(self.engine)
+
+
+def service_lock(engine: Engine, database_url: str) -> ServiceLock:
+    """The lock that makes one `harvester start` the active one: a file lock beside a SQLite
+    file (one host), a session-level advisory lock on PostgreSQL (any number of hosts)."""
+    if is_postgres(engine):
+        return AdvisoryLock(engine)
+    return InstanceLock(lock_path_for(database_url))
 
 
 def lock_path_for(database_url: str) -> Path:
     """`harvester.db.lock` beside a SQLite file; in the working directory otherwise."""
-    from .db import sqlite_path
-
     database = sqlite_path(database_url)
     if database is None:
         return Path("harvester.lock")

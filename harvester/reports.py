@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, func, select
 
-from . import db
+from . import db, lock
 from .bookkeeping import all_cursors, item_counts
 from .clock import Clock, iso_seconds, parse_iso
 from .durations import parse_moment
@@ -72,7 +72,7 @@ def standby_alive(heartbeat_at: str | None, state: str | None, clock: Clock) -> 
 def service_info(engine: Engine, database_url: str, clock: Clock | None = None) -> ServiceInfo:
     """Whether `harvester start` holds this database's lock, and its last heartbeat; with a
     clock, only the standbys still alive (`standby_alive`)."""
-    holder = db.service_lock(engine, database_url).holder()
+    holder = lock.service_lock(engine, database_url).holder()
     with db.read(engine) as conn:
         row = conn.execute(
             select(

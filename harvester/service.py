@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, delete, func, select
 
-from . import db
+from . import db, lock
 from .clock import iso_seconds, parse_iso
 from .errors import ConfigError
 from .jobs import JobsConfig, JobsError
@@ -76,7 +76,7 @@ class Service:
         self.runtime = runtime
         self.jobs_path = jobs_path
         self.options = options or ServiceOptions()
-        self.lock = db.service_lock(runtime.engine, runtime.settings.database_url)
+        self.lock = lock.service_lock(runtime.engine, runtime.settings.database_url)
         # then "standby" (PostgreSQL, another is active), "active", and "stepped_down" if the
         # active lock is lost
         self.role = "starting"
