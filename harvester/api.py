@@ -172,6 +172,7 @@ class DataClient:
         pending: dict[Future[_Body], int] = {}
         next_index = 0
         window = self.chunk_workers
+        downloads = cancel.linked()  # stopped when this ends, so no chunk outlives its run
         try:
             while next_index < len(urls) or pending:
                 while next_index < len(urls) and len(pending) < window:
@@ -179,7 +180,7 @@ class DataClient:
                         f"chunk {next_index + 1} of {len(urls)} "
                         f"({_one_line(without_query(info.chunk_file_names[next_index]))})"
                     )
-                    future = self._pool.submit(self._chunk, urls[next_index], label, cancel)
+                    future = self._pool.submit(self._chunk, urls[next_index], label, downloads)
                     pending[future] = next_index
                     next_index += 1
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -202,8 +203,10 @@ class DataClient:
                         rows=rows,
                     )
         finally:
+            downloads.stop.set()
             for future in pending:
                 future.cancel()
+            wait(pending)  # those under way end at their next check (they read nothing more)
         if info.rows is not None and total_rows != info.rows:
             raise IncompleteResult(
                 f"the chunks hold {total_rows} rows but chunk_info.rows says {info.rows}"

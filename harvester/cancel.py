@@ -22,8 +22,19 @@ class CancelToken:
         self.clock = clock
         self.stop = stop or threading.Event()
         self.deadline = deadline
+        self.parent: CancelToken | None = None
+
+    def linked(self) -> CancelToken:
+        """A token for work done on this one's behalf that can also be stopped on its own (the
+        other chunks of a download once one of them failed): it has the same deadline, and its
+        check fails when this one's does."""
+        child = CancelToken(self.clock, threading.Event(), self.deadline)
+        child.parent = self
+        return child
 
     def check(self) -> None:
+        if self.parent is not None:
+            self.parent.check()
         if self.stop.is_set():
             raise Cancelled("stopped: the service is shutting down")
         if self.deadline is not None and self.clock.now() >= self.deadline:

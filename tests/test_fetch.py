@@ -396,11 +396,16 @@ def test_a_failed_chunk_fails_the_run_naming_the_chunk_and_stores_no_result(
 ) -> None:
     sim.config.chunk_size = 50
     broken: list[str] = []
+    in_flight: set[str] = set()  # requests still going (each chunk has its own path)
 
     def third_chunk_broken(request: httpx.Request, forward: Forward) -> httpx.Response:
         if broken and request.url.path == broken[0]:
             return httpx.Response(500, text="boom", request=request)
-        response = forward(request)
+        in_flight.add(request.url.path)
+        try:
+            response = forward(request)
+        finally:
+            in_flight.discard(request.url.path)
         if request.url.path == "/data/results/search_series":
             info = response.json()["data"]["chunk_info"]
             third = info["base_download_url"] + info["chunk_file_names"][2]
@@ -414,6 +419,7 @@ def test_a_failed_chunk_fails_the_run_naming_the_chunk_and_stores_no_result(
     assert outcome.status == "failed"
     assert str(outcome.error).startswith("chunk 3 of ")
     assert "HTTP 500" in str(outcome.error)
+    assert not in_flight  # the other chunks' downloads ended with the run
     assert rows(net_runtime, "SELECT count(*) AS n FROM result_parts")[0]["n"] == 0
 
 
