@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection, delete, func, select
 
@@ -42,6 +42,9 @@ from .runtime import Runtime
 from .scheduler import JobScheduler
 from .status import RunStatus
 from .text import printable
+
+if TYPE_CHECKING:
+    from .web.watch import Watch  # imported when the endpoint starts: web stays optional
 
 log = get_logger("harvester.service")
 
@@ -98,7 +101,7 @@ class Service:
         # the latest outcomes, for the demo's summary and for tests (bounded: months of runs)
         self.outcomes: deque[RunOutcome] = deque(maxlen=10_000)
         self.observers: list[ServiceObserver] = []
-        self.watch: Any = None  # harvester.web's Watch, while it runs
+        self.watch: Watch | None = None  # harvester.web's, while it runs
 
     # -- life cycle ------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from harvester.service import Service, ServiceOptions
 from harvester.simulator import Simulator, SimulatorTransport
 
 from .conftest import make_settings
+from .watching import watch_of
 
 
 class Receiver:
@@ -79,14 +80,15 @@ def test_a_scripted_failure_recovery_and_maintenance_alert_exactly_once_each(
         rt.session.login()
         service = Service(rt, jobs, ServiceOptions())
         service.start()
-        watch = service.watch
+        watch = watch_of(service)
 
         def wait(seconds: float) -> bool:
             waits.append(seconds)
             return False
 
-        watch.sender._wait = wait
         sender = watch.sender
+        assert sender is not None
+        sender._wait = wait
 
         def run(fail: bool = False) -> str:
             if fail:

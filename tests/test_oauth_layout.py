@@ -64,3 +64,13 @@ def test_oauth_modules_import_in_one_direction() -> None:
         imported = _harvester_imports(PACKAGE / "oauth" / f"{name}.py")
         assert imported <= allowed, f"oauth/{name} imports {sorted(imported - allowed)}"
     assert _harvester_imports(PACKAGE / "oauth" / "__init__.py") == set()
+
+
+def test_the_web_package_never_imports_what_runs_jobs() -> None:
+    """ARCHITECTURE.md: web/ reads what the service holds and what the database holds; the
+    service starts it (lazily), so web/ must not import the service, runner or scheduler back,
+    not even for types (a protocol names what it reads)."""
+    forbidden = {"service", "runner", "scheduler", "backfill"}
+    for path in (PACKAGE / "web").rglob("*.py"):
+        imported = _harvester_imports(path)
+        assert not imported & forbidden, f"web/{path.name} imports {sorted(imported & forbidden)}"

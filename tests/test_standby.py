@@ -34,6 +34,7 @@ from harvester.simulator import RunningSimulator, SimConfig, Simulator, Simulato
 
 from .chaos.test_kill import HeldDownload
 from .conftest import db_rows, env_for, make_settings, wait_for
+from .watching import server_of, watch_of
 
 JOBS = """
 jobs:
@@ -173,10 +174,10 @@ class InProcess:
         return self
 
     def port(self) -> int:
-        return int(self.service.watch.server.port)
+        return int(server_of(self.service).port)
 
     def get(self, path: str) -> httpx.Response:
-        return httpx.get(f"{self.service.watch.server.url}{path}", timeout=10)
+        return httpx.get(f"{server_of(self.service).url}{path}", timeout=10)
 
     def close(self) -> None:
         if self._closed:
@@ -222,7 +223,7 @@ def test_a_standby_serves_healthz_saying_so_then_the_same_server_turns_active(
     wait_for(lambda: first.service.role == "active" and len(first.service.outcomes) == 1)
     second.begin()
     wait_for(lambda: second.service.role == "standby" and second.service.watch is not None)
-    wait_for(lambda: second.service.watch._beat is not None)
+    wait_for(lambda: watch_of(second.service)._beat is not None)
     health = second.get("/healthz")
     assert health.status_code == 200  # alive: a liveness probe must not restart it
     body = health.json()
@@ -237,10 +238,10 @@ def test_a_standby_serves_healthz_saying_so_then_the_same_server_turns_active(
     assert first.get("/readyz").status_code == 200
     assert first.get("/healthz").json()["role"] == "active"
     assert active_gauge(first.get("/metrics")) == 1
-    port = second.service.watch.server.port
+    port = server_of(second.service).port
     first.close()  # the active one stops: the standby takes the lock
     wait_for(lambda: second.service.role == "active" and second.service.observers != [])
-    assert second.service.watch.server.port == port  # the same server went on serving
+    assert server_of(second.service).port == port  # the same server went on serving
     assert second.get("/readyz").status_code == 200
     body = second.get("/healthz").json()
     assert (body["role"], body["ready"]) == ("active", True)
@@ -258,7 +259,7 @@ def test_a_standby_whose_port_is_taken_goes_on_without_its_endpoint_and_binds_it
     first.runtime.session.login()
     first.begin()
     wait_for(lambda: first.service.role == "active" and first.service.watch is not None)
-    port = first.service.watch.server.port
+    port = server_of(first.service).port
     second = InProcess(tmp_path / "b", sim, postgres_url, clock, port)
     try:
         second.begin()

@@ -26,6 +26,7 @@ from harvester.web.health import SessionFacts
 from harvester.web.server import authorised, is_loopback
 
 from .conftest import make_settings, wait_for
+from .watching import server_of, watch_of
 
 JOBS = """\
 jobs:
@@ -55,12 +56,12 @@ class Running:
         self.service.start()
         self._thread = threading.Thread(target=self.service.serve, daemon=True)
         self._thread.start()
-        wait_for(lambda: self.service.watch._beat is not None)
+        wait_for(lambda: watch_of(self.service)._beat is not None)
         return self
 
     @property
     def url(self) -> str:
-        return str(self.service.watch.server.url)
+        return str(server_of(self.service).url)
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         return httpx.get(self.url + path, timeout=10, **kwargs)
@@ -152,10 +153,13 @@ def test_the_session_verdicts() -> None:
     assert facts(blocked_until=60_000.0).refresh_expiring(50_000)
 
 
-def test_a_stalled_scheduler_loop_is_unhealthy(running: Running) -> None:
-    watch = running.service.watch
-    watch.heartbeat = lambda: None  # the loop stops beating (stuck somewhere) ...
+def test_a_stalled_scheduler_loop_is_unhealthy(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    watch = watch_of(running.service)
+    monkeypatch.setattr(watch, "heartbeat", lambda: None)  # the loop stops beating ...
     beat = watch._beat
+    assert beat is not None
     watch._monotonic = lambda: beat + 600  # ... and ten minutes pass
     down = running.get("/healthz")
     assert down.status_code == 503
@@ -164,7 +168,7 @@ def test_a_stalled_scheduler_loop_is_unhealthy(running: Running) -> None:
 
 def test_maintenance_is_reported_not_unhealthy(running: Running) -> None:
     running.runtime.pause.enter()
-    running.service.watch.check()
+    watch_of(running.service).check()
     body = running.get("/healthz")
     assert body.status_code == 200
     assert body.json()["maintenance"]["paused"] is True

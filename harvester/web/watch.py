@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -36,8 +36,43 @@ from .status import (
 )
 
 if TYPE_CHECKING:
-    from ..runner import RunOutcome
-    from ..service import Service
+    from ..jobs import JobsConfig
+    from ..runtime import Runtime
+
+
+class _Beating(Protocol):
+    @property
+    def heartbeat_interval(self) -> float: ...
+
+
+class _Scheduling(Protocol):
+    def next_runs(self) -> dict[str, float | None]: ...
+
+
+class WatchedService(Protocol):
+    """What the watch reads of the service it watches (`harvester.service.Service` is one). A
+    protocol, so the web package never imports the service that starts it: imports go one way."""
+
+    @property
+    def runtime(self) -> Runtime: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def config(self) -> JobsConfig: ...
+    @property
+    def options(self) -> _Beating: ...
+    @property
+    def scheduler(self) -> _Scheduling: ...
+
+
+class FinishedRun(Protocol):
+    """What the watch reads of a finished run (`harvester.runner.RunOutcome` is one)."""
+
+    @property
+    def job(self) -> str: ...
+    @property
+    def duration(self) -> float: ...
+
 
 log = get_logger("harvester.watch")
 
@@ -45,7 +80,7 @@ MAINTENANCE_ALERT_AFTER = 3600.0
 MAX_API_RUNS = 1000
 
 
-def check_settings(service: Service) -> None:
+def check_settings(service: WatchedService) -> None:
     """Before anything starts: a non-loopback address needs a token (ConfigError otherwise)."""
     settings = service.runtime.settings
     if settings.http is not None:
@@ -55,7 +90,7 @@ def check_settings(service: Service) -> None:
 class Watch:
     def __init__(
         self,
-        service: Service,
+        service: WatchedService,
         *,
         monotonic: Callable[[], float] = time.monotonic,
         alert_transport: httpx.BaseTransport | None = None,
@@ -117,7 +152,7 @@ class Watch:
         except Exception as exc:  # watching must never stop the service
             log.warning("watch.check_failed", error=f"{type(exc).__name__}: {exc}"[:300])
 
-    def run_finished(self, outcome: RunOutcome) -> None:
+    def run_finished(self, outcome: FinishedRun) -> None:
         self.metrics.observe_run(outcome.job, outcome.duration)
         with self._lock:
             self._finished.add(outcome.job)
