@@ -119,6 +119,8 @@ class JobScheduler:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # the clock time of the last finished look: every job due by then was handed to `on_due`
+        self.looked_at: float | None = None
 
     def start(self) -> None:
         self._stop.clear()
@@ -189,7 +191,8 @@ class JobScheduler:
     def _fire_due(self) -> float:
         """Call `on_due` for every job due by now; return the clock seconds to the next one."""
         with self._lock:
-            now = utc(self.clock.now())
+            looking_at = self.clock.now()
+            now = utc(looking_at)
             due: list[tuple[str, str]] = []
             for key, entry in list(self._entries.items()):
                 if entry.next_fire is None or entry.next_fire > now:
@@ -207,6 +210,7 @@ class JobScheduler:
                 self._on_due(name, trigger_name)
             except Exception as exc:  # one job's trouble must not stop the others' schedule
                 log.error("scheduler.dispatch_failed", job=name, error=str(exc))
+        self.looked_at = looking_at
         if not upcoming:
             return LONGEST_WAIT
         return max((min(upcoming) - now).total_seconds(), 0.0)

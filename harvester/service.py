@@ -103,6 +103,12 @@ class Service:
         self.observers: list[ServiceObserver] = []
         self.watch: Watch | None = None  # harvester.web's, while it runs
 
+    @property
+    def running(self) -> frozenset[str]:
+        """The jobs with a run claimed: waiting for a worker or going."""
+        with self._running_lock:
+            return frozenset(self._running)
+
     # -- life cycle ------------------------------------------------------------------------
 
     def start(self) -> None:
