@@ -48,7 +48,7 @@ def bounded_get(
     Raises BodyTooLarge, DeadlineExceeded, Cancelled, or httpx's transport errors."""
     deadline = time.monotonic() + limits.deadline_seconds
     headers = {**options.pop("headers", {}), "Accept-Encoding": "gzip, identity"}
-    timeout = _timeout(limits, deadline)
+    timeout = _timeout(limits, deadline, cancel)
     with http.stream("GET", url, headers=headers, timeout=timeout, **options) as response:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limits.max_bytes:
@@ -69,6 +69,7 @@ def bounded_get(
             except StopIteration:
                 break
             except httpx.ReadTimeout:
+                cancel.check()  # the job's timeout cut the read: the run ends with that reason
                 if time.monotonic() >= deadline - 0.01:
                     raise _late(label, limits) from None
                 raise
@@ -118,9 +119,14 @@ def _decoder(encoding: str, label: str) -> Any:
     raise ApiError(f"{label} came with an encoding harvester does not read ({name})")
 
 
-def _timeout(limits: Limits, deadline: float) -> httpx.Timeout:
-    """Each read waits at most REQUEST_TIMEOUT and what is left of the deadline."""
-    read = max(min(limits.read_timeout, deadline - time.monotonic()), 0.01)
+def _timeout(limits: Limits, deadline: float, cancel: CancelToken) -> httpx.Timeout:
+    """Each read waits at most REQUEST_TIMEOUT, what is left of the request's deadline and what
+    is left of the job's timeout (so a server gone silent cannot hold a run past its timeout)."""
+    read = min(limits.read_timeout, deadline - time.monotonic())
+    job_left = cancel.seconds_left()
+    if job_left is not None:
+        read = min(read, job_left)
+    read = max(read, 0.01)
     return httpx.Timeout(read, connect=min(read, 10.0))
 
 

@@ -40,6 +40,13 @@ class CancelToken:
         if self.deadline is not None and self.clock.now() >= self.deadline:
             raise Cancelled("the job's timeout was reached")
 
+    def seconds_left(self) -> float | None:
+        """Clock seconds until the deadline (None: no deadline), for a wait that cannot come
+        through `sleep`, such as a socket read."""
+        if self.deadline is None:
+            return None
+        return max(self.deadline - self.clock.now(), 0.0)
+
     def sleep(self, seconds: float) -> None:
         """Wait, but no longer than the deadline, and not at all once stopped."""
         self.check()

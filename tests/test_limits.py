@@ -80,6 +80,15 @@ class Hostile(BaseHTTPRequestHandler):
                     time.sleep(DRIP_SECONDS / len(body))
             except OSError:
                 return
+        elif name in ("silent", "mute"):  # headers then nothing / nothing at all, for a while
+            if name == "silent":
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", "10")
+                self.end_headers()
+                self.wfile.flush()
+            time.sleep(DRIP_SECONDS)
+            self.close_connection = True
         elif name == "chunks":
             names = [f"c{i}.json" for i in range(50)]
             self._json(
@@ -215,3 +224,17 @@ def test_a_private_api_host_is_followed_and_hosts_are_configurable() -> None:
         LinkPolicy(API, ("downloads.example.org",)).check(
             "https://scorpio-assets.s3.amazonaws.com/a", "x"
         )
+
+
+@pytest.mark.parametrize("endpoint", ["silent", "mute"])
+def test_a_server_gone_silent_cannot_hold_a_run_past_its_timeout(
+    tmp_path: Path, hostile: str, endpoint: str
+) -> None:
+    """A read waits at most what is left of the job's timeout, not REQUEST_TIMEOUT (30 s here):
+    silence after the headers, or before them, ends the run at its timeout with that reason."""
+    started = time.monotonic()
+    with _runtime(tmp_path, hostile, request_timeout=30.0) as runtime:
+        status, error = _run(runtime, endpoint, timeout=0.5)
+    assert status == "failed"
+    assert "the job's timeout was reached" in error
+    assert time.monotonic() - started < DRIP_SECONDS
