@@ -17,6 +17,7 @@ statement: writers queue one after another across hosts, and the lock ends with 
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -217,6 +218,23 @@ def read_only_rows(
     return pg.read_only(database_url, sql, timeout)
 
 
+@functools.cache
+def _migration_head() -> str | None:
+    """The newest migration's revision, read once per process: finding it loads every migration
+    script, which costs more than the rest of the check that a database is current."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def _alembic_config() -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(migrations_path()))
+    return config
+
+
 def upgrade(engine: Engine) -> bool:
     """Apply pending Alembic migrations; return True if any ran.
 
@@ -224,13 +242,10 @@ def upgrade(engine: Engine) -> bool:
     write transaction, so two processes starting together cannot both migrate.
     """
     from alembic import command
-    from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
 
-    config = Config()
-    config.set_main_option("script_location", str(migrations_path()))
-    head = ScriptDirectory.from_config(config).get_current_head()
+    head = _migration_head()
+    config = _alembic_config()
     try:
         with engine.connect() as connection:
             if MigrationContext.configure(connection).get_current_revision() == head:
