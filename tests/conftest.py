@@ -286,11 +286,13 @@ REQUIRE_POSTGRES = os.environ.get("HARVESTER_REQUIRE_POSTGRES") == "1"  # set by
 
 
 class PostgresServer:
-    """Creates databases named after this test session, and drops them all by its end: those a
-    test is done with on a thread of their own while the next tests run (a DROP DATABASE waits
-    on the disk for a good fraction of a second), the rest at the end."""
+    """Creates databases named after this test session, and drops them all by its end. A
+    CREATE or DROP DATABASE waits on the disk for a good fraction of a second, so a thread of
+    its own keeps a migrated database ready for the next test and drops the databases tests
+    are done with, while the tests run."""
 
     def __init__(self, admin_url: str) -> None:
+        import itertools
         import queue
         import secrets
         import threading
@@ -298,10 +300,12 @@ class PostgresServer:
         self.admin_url = admin_url
         self.prefix = f"harvester_test_{os.getpid()}_{secrets.token_hex(3)}"
         self.created: list[str] = []
+        self._numbers = itertools.count()
         self._template: str | None = None
-        self._done: queue.Queue[str | None] = queue.Queue()
-        self._dropper = threading.Thread(target=self._drop_done, name="drop-databases", daemon=True)
-        self._dropper.start()
+        self._spares: queue.Queue[str] = queue.Queue()  # migrated, never handed out
+        self._chores: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self._helper = threading.Thread(target=self._do_chores, name="test-databases", daemon=True)
+        self._helper.start()
 
     def _admin(self, sql: str) -> None:
         import psycopg
@@ -316,19 +320,30 @@ class PostgresServer:
 
     def new_database(self, migrated: bool = True) -> str:
         """The URL of a new, empty database (migrated to head from a template, by default)."""
-        name = f"{self.prefix}_{len(self.created)}"
-        template = f" TEMPLATE {self._migrated_template()}" if migrated else ""
-        self._admin(f"CREATE DATABASE {name}{template}")
-        self.created.append(name)
-        return self.url(name)
+        import queue
+
+        if not migrated:
+            return self.url(self._create(""))
+        template = self._migrated_template()
+        self._chores.put(("spare", template))  # the next test's, made while this one runs
+        try:
+            return self.url(self._spares.get_nowait())
+        except queue.Empty:
+            return self.url(self._create(f" TEMPLATE {template}"))
+
+    def _create(self, options: str) -> str:
+        name = f"{self.prefix}_{next(self._numbers)}"
+        self.created.append(name)  # first: drop_all drops it even if CREATE is cut short
+        self._admin(f"CREATE DATABASE {name}{options}")
+        return name
 
     def _migrated_template(self) -> str:
         if self._template is None:
             from harvester.db import open_database
 
             name = f"{self.prefix}_template"
-            self._admin(f"CREATE DATABASE {name}")
             self.created.append(name)
+            self._admin(f"CREATE DATABASE {name}")
             open_database(self.url(name)).dispose()
             self._template = name
         return self._template
@@ -339,18 +354,22 @@ class PostgresServer:
 
         name = make_url(url).database
         assert name is not None and name in self.created, url
-        self._done.put(name)
+        self._chores.put(("drop", name))
 
-    def _drop_done(self) -> None:
+    def _do_chores(self) -> None:
         import contextlib
 
-        while (name := self._done.get()) is not None:
-            with contextlib.suppress(Exception):  # drop_all tries again at the end
-                self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        while (chore := self._chores.get()) is not None:
+            kind, name = chore
+            with contextlib.suppress(Exception):  # a spare less; drop_all drops what is left
+                if kind == "spare":
+                    self._spares.put(self._create(f" TEMPLATE {name}"))
+                else:
+                    self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
     def drop_all(self) -> None:
-        self._done.put(None)
-        self._dropper.join()
+        self._chores.put(None)
+        self._helper.join()
         for name in reversed(self.created):
             self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
