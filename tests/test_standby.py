@@ -215,6 +215,7 @@ def two(tmp_path: Path, postgres_url: str) -> Iterator[tuple[InProcess, InProces
             one.close()
 
 
+@pytest.mark.slow
 def test_a_standby_serves_healthz_saying_so_then_the_same_server_turns_active(
     two: tuple[InProcess, InProcess, Simulator],
 ) -> None:
@@ -248,6 +249,7 @@ def test_a_standby_serves_healthz_saying_so_then_the_same_server_turns_active(
     assert active_gauge(second.get("/metrics")) == 1
 
 
+@pytest.mark.slow
 def test_a_standby_whose_port_is_taken_goes_on_without_its_endpoint_and_binds_it_on_takeover(
     tmp_path: Path, postgres_url: str, log_stream: io.StringIO
 ) -> None:
