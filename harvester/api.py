@@ -173,6 +173,7 @@ class DataClient:
         next_index = 0
         window = self.chunk_workers
         downloads = cancel.linked()  # stopped when this ends, so no chunk outlives its run
+        interrupted = False
         try:
             while next_index < len(urls) or pending:
                 while next_index < len(urls) and len(pending) < window:
@@ -202,11 +203,15 @@ class DataClient:
                         without_query(urls[index]),
                         rows=rows,
                     )
+        except KeyboardInterrupt:
+            interrupted = True  # Ctrl-C: the run is recorded interrupted first, not after a
+            raise  # download hanging on a silent server has ended (the process is ending)
         finally:
             downloads.stop.set()
             for future in pending:
                 future.cancel()
-            wait(pending)  # those under way end at their next check (they read nothing more)
+            if not interrupted:
+                wait(pending)  # those under way end at their next check (they read nothing more)
         if info.rows is not None and total_rows != info.rows:
             raise IncompleteResult(
                 f"the chunks hold {total_rows} rows but chunk_info.rows says {info.rows}"
