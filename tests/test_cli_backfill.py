@@ -8,7 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from harvester.simulator import RunningSimulator, Simulator
-from harvester.simulator.messages import SimRequest, SimResponse
 
 from .conftest import CliResult, db_rows, env_for, make_settings, wait_for
+from .holding import HeldRequest
 
 JOBS = """
 jobs:
@@ -102,29 +101,6 @@ def test_backfill_refusals_are_one_line(
     assert db_rows(tmp_path / "harvester.db", "SELECT count(*) FROM results") in ([], [(0,)])
 
 
-class HeldWindow:
-    """The simulator's /data, holding the `at`-th search request until released: the windows
-    before it are certainly stored, the rest certainly not."""
-
-    def __init__(self, sim: Simulator, at: int) -> None:
-        self.handle = sim.data.handle
-        self.at = at
-        self.count = 0
-        self.lock = threading.Lock()
-        self.reached = threading.Event()
-        self.release = threading.Event()
-
-    def __call__(self, request: SimRequest) -> SimResponse:
-        if request.path == "/data/results/search_series":
-            with self.lock:
-                self.count += 1
-                hold = self.count == self.at
-            if hold:
-                self.reached.set()
-                self.release.wait(60)
-        return self.handle(request)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "bounds",
@@ -143,7 +119,7 @@ def test_an_interrupted_backfill_is_resumed_by_the_same_command(
 ) -> None:
     env = _env(tmp_path, loopback)
     database = tmp_path / "harvester.db"
-    held = HeldWindow(sim, at=3)
+    held = HeldRequest(sim.data.handle, at=3, path="/data/results/search_series")
     monkeypatch.setattr(sim.data, "handle", held)
     command = [sys.executable, "-m", "harvester", "backfill", "recent_results", *bounds]
     process = subprocess.Popen(

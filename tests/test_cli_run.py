@@ -7,7 +7,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -15,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from harvester.simulator import RunningSimulator, Simulator
-from harvester.simulator.messages import SimRequest, SimResponse
 
 from .conftest import CliResult, db_rows, env_for, make_settings, wait_for
+from .holding import HeldRequest
 
 JOBS = """
 jobs:
@@ -82,35 +81,13 @@ def test_a_broken_jobs_file_names_file_line_and_field(
     assert "Traceback" not in result.err
 
 
-class HeldDownload:
-    """The simulator's link store, holding its `at`-th download until released: a run that
-    asked for it is certainly in the middle of its chunks, and cannot finish meanwhile."""
-
-    def __init__(self, sim: Simulator, at: int) -> None:
-        self.handle = sim.store.handle
-        self.at = at
-        self.count = 0
-        self.lock = threading.Lock()
-        self.reached = threading.Event()
-        self.release = threading.Event()
-
-    def __call__(self, request: SimRequest) -> SimResponse:
-        with self.lock:
-            self.count += 1
-            hold = self.count == self.at
-        if hold:
-            self.reached.set()
-            self.release.wait(60)
-        return self.handle(request)
-
-
 @pytest.mark.slow
 def test_a_killed_run_leaves_no_partial_result_and_becomes_interrupted(
     tmp_path: Path, sim: Simulator, loopback: RunningSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env = _env(tmp_path, loopback)
     sim.config.chunk_size = 20
-    held = HeldDownload(sim, at=5)  # four chunks arrive, the fifth is held
+    held = HeldRequest(sim.store.handle, at=5)  # four chunks arrive, the fifth is held
     monkeypatch.setattr(sim.store, "handle", held)
     database = tmp_path / "harvester.db"
     process = subprocess.Popen(
@@ -155,7 +132,7 @@ def test_ctrl_c_records_the_run_interrupted_and_says_so_in_one_line(
 ) -> None:
     env = _env(tmp_path, loopback)
     sim.config.chunk_size = 20
-    held = HeldDownload(sim, at=3)  # the run is certainly in the middle of its chunks
+    held = HeldRequest(sim.store.handle, at=3)  # the run is certainly in the middle of its chunks
     monkeypatch.setattr(sim.store, "handle", held)
     database = tmp_path / "harvester.db"
     process = subprocess.Popen(

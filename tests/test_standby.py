@@ -32,8 +32,8 @@ from harvester.runtime import open_runtime
 from harvester.service import Service, ServiceOptions
 from harvester.simulator import RunningSimulator, SimConfig, Simulator, SimulatorTransport
 
-from .chaos.test_kill import HeldDownload
 from .conftest import db_rows, env_for, make_settings, wait_for
+from .holding import HeldRequest
 from .watching import server_of, watch_of
 
 JOBS = """
@@ -84,7 +84,7 @@ def test_two_services_for_a_simulated_hour_and_a_takeover(
 ) -> None:
     clock = ScaledClock(120.0)  # a real second is two simulated minutes
     sim = Simulator(SimConfig(chunk_size=25, latency=0.005), clock)
-    held = HeldDownload(sim)
+    held = HeldRequest(sim.store.handle)
     monkeypatch.setattr(sim.store, "handle", held)
     began = clock.now()
     with RunningSimulator(sim) as server:
@@ -107,7 +107,7 @@ def test_two_services_for_a_simulated_hour_and_a_takeover(
             wait_for(lambda: bool(db_rows(postgres_url, running)), timeout=60)
             assert db_rows(postgres_url, mine) == [(0,)]
             held.arm()  # the kill lands in a download, certainly inside a run
-            assert held.holding.wait(60), "no run downloaded anything"
+            assert held.reached.wait(60), "no run downloaded anything"
             killed_at = time.monotonic()
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=30)

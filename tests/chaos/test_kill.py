@@ -12,7 +12,6 @@ import random
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -22,9 +21,9 @@ import pytest
 from harvester.clock import ScaledClock, parse_iso
 from harvester.simulator import RunningSimulator, SimConfig, Simulator
 from harvester.simulator.config import SCALED_LINKS
-from harvester.simulator.messages import SimRequest, SimResponse
 
 from ..conftest import db_rows, env_for, make_settings, wait_for
+from ..holding import HeldRequest
 
 JOBS = """
 jobs:
@@ -51,36 +50,12 @@ def caught_up(database: Path | str) -> bool:
     return pending == [(0,)] and bool(db_rows(database, "SELECT job FROM fanout_items"))
 
 
-class HeldDownload:
-    """The simulator's link store; once `arm`ed, it holds the next download until released: a
-    kill then certainly lands in the middle of a run."""
-
-    def __init__(self, sim: Simulator) -> None:
-        self.handle = sim.store.handle
-        self.lock = threading.Lock()
-        self.armed = False
-        self.holding = threading.Event()
-        self.release = threading.Event()
-
-    def __call__(self, request: SimRequest) -> SimResponse:
-        with self.lock:
-            hold, self.armed = self.armed, False
-        if hold:
-            self.holding.set()
-            self.release.wait(60)
-        return self.handle(request)
-
-    def arm(self) -> None:
-        with self.lock:
-            self.armed = True
-
-
 def kill_and_restart(
     tmp_path: Path, kills: int, seed: int, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = ScaledClock(300.0)  # a real second is five simulated minutes
     sim = Simulator(SimConfig(chunk_size=25, latency=0.005, **SCALED_LINKS), clock)
-    held = HeldDownload(sim)
+    held = HeldRequest(sim.store.handle)
     monkeypatch.setattr(sim.store, "handle", held)
     rng = random.Random(seed)
     database: Path | str = tmp_path / "harvester.db" if backend.startswith("sqlite") else backend
@@ -102,7 +77,7 @@ def kill_and_restart(
             process = start()
             if kill == 0:  # the first kill lands in a download, certainly inside a run
                 held.arm()
-                assert held.holding.wait(60), "no run downloaded anything"
+                assert held.reached.wait(60), "no run downloaded anything"
                 process.send_signal(signal.SIGKILL)
                 process.wait(timeout=30)
                 held.release.set()
