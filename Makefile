@@ -37,7 +37,7 @@ bench: $(STAMP)
 # the long fault campaigns, then the fuzz tests searching for new examples (not the replay)
 chaos: $(STAMP)
 	$(BIN)/pytest -q -m chaos tests/chaos
-	HYPOTHESIS_PROFILE=search $(BIN)/pytest -q tests/test_fuzz.py
+	HYPOTHESIS_PROFILE=search $(BIN)/pytest -q tests/test_fuzz_jobs.py tests/test_fuzz_server.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -32,9 +32,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 REFERENCE = SHARED / "reference"
 
-# Fuzzing (tests/test_fuzz.py) replays in `make test`: the same examples every run, nothing kept
+# Fuzzing (tests/test_fuzz_*.py) replays in `make test`: the same examples every run, nothing kept
 # between runs, so a failure in CI is a failure on every machine. `make chaos` sets
-# HYPOTHESIS_PROFILE=search: new examples each time (more of them: test_fuzz.examples), and what
+# HYPOTHESIS_PROFILE=search: new examples each time (more of them: fuzzing.examples), and what
 # fails is kept in .hypothesis/ and tried first next time (then pin it with @example).
 hypothesis_settings.register_profile("replay", derandomize=True, database=None, deadline=None)
 hypothesis_settings.register_profile("search", derandomize=False, deadline=None, print_blob=True)

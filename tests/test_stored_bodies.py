@@ -15,8 +15,18 @@ from harvester.runtime import open_runtime
 from harvester.settings import Settings
 from harvester.simulator import Simulator
 
-from .test_fuzz import JSON, LINK, PLAIN, Answer, FuzzTransport, Harness, Script, check_run, js
-from .test_fuzz import rows_of as query
+from .test_fuzz_server import (
+    JSON,
+    LINK,
+    PLAIN,
+    Answer,
+    FuzzTransport,
+    Harness,
+    Script,
+    check_run,
+    js,
+)
+from .test_fuzz_server import rows_of as query
 
 FREE_TEXT = 'Join us "https://x.io/a?Signature=1" now'
 
