@@ -37,6 +37,7 @@ from harvester.run import RunCounts
 from harvester.shapes import Part
 
 from . import archive as archive_bench
+from . import archive_workload
 from .common import BenchError, Goal, Options, Result, scratch
 
 SCENARIO = "postgres"
@@ -164,8 +165,8 @@ def _queries(options: Options) -> list[Result]:
     reps = 5 if options.quick else 9
     with scratch(SCENARIO) as folder, _database("harvester_bench_archive") as pg_url:
         path = folder / "harvester.db"
-        jobs = archive_bench._jobs()
-        built = archive_bench._build(path, jobs, target)
+        jobs = archive_workload.make_jobs()
+        built = archive_workload.build(path, jobs, target)
         sqlite_url = f"sqlite:///{path}"
         copy_seconds = _copy_into_postgres(path, pg_url)
         archive_bench._analyze(sqlite_url)
