@@ -29,7 +29,7 @@ from sqlalchemy import Connection, delete, func, select
 
 from . import db, lock
 from .clock import iso_seconds, parse_iso
-from .errors import ConfigError
+from .errors import ConfigError, LostActiveLock
 from .jobs import JobsConfig, JobsError
 from .jobs_file import fingerprint as jobs_fingerprint
 from .jobs_file import load_jobs_file
@@ -301,8 +301,12 @@ class Service:
         self._workers.shutdown(wait=idle)
         left = 0
         if self.role == "active":  # stepped down: the new active one marks our runs
-            left = self.runtime.archive.mark_interrupted()  # ours, still running
-            self._write_state(stopped=True)
+            try:
+                left = self.runtime.archive.mark_interrupted()  # ours, still running
+                self._write_state(stopped=True)
+            except LostActiveLock:  # lost just now, before the lock check noticed: as stepped down
+                self.role = "stepped_down"
+                log.warning("service.lost_active_lock", at="stop")
         if self.watch is not None:
             self.watch.stop()
         self.lock.release()

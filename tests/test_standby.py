@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -326,6 +327,9 @@ def test_an_active_service_that_loses_its_lock_writes_nothing_more_and_steps_dow
     backend = first.service.lock._connection.info.backend_pid  # type: ignore[attr-defined]
     lost_at = time.monotonic()
     assert db_rows(postgres_url, f"SELECT pg_terminate_backend({backend})") == [(True,)]
+    # pg_terminate_backend only signals the backend: the lock is gone once the backend is
+    alive = f"SELECT count(*) FROM pg_stat_activity WHERE pid = {int(backend)}"
+    wait_for(lambda: db_rows(postgres_url, alive) == [(0,)], timeout=10)
     # the fence: from the moment the lock is gone, its writes are refused
     with pytest.raises(LostActiveLock), db.write(first.runtime.engine) as conn:
         conn.execute(update(ServiceState).where(ServiceState.id == 1).values(state="{}"))
@@ -341,3 +345,24 @@ def test_an_active_service_that_loses_its_lock_writes_nothing_more_and_steps_dow
     assert row[0][0] is None and json.loads(str(row[0][1]))["role"] == "active"
     print(f"a lost lock: writes refused at once, stepped down after {stepped_down:.2f} s")
     assert stepped_down < 5  # checked every second (lock_check), not at the 10 s heartbeat
+
+
+def test_a_service_stopped_after_losing_its_lock_unnoticed_stops_cleanly(
+    two: tuple[InProcess, InProcess, Simulator], postgres_url: str
+) -> None:
+    """SIGTERM can come between the loss of the lock and the service's next look at it: its
+    stop then finds its writes refused, and ends as a stepped-down service, without raising and
+    without touching the service row."""
+    first, _, _ = two
+    first.service.options = replace(first.service.options, lock_check=3600.0)  # never looks
+    first.begin()
+    wait_for(lambda: first.service.role == "active" and len(first.service.outcomes) >= 1)
+    backend = first.service.lock._connection.info.backend_pid  # type: ignore[attr-defined]
+    assert db_rows(postgres_url, f"SELECT pg_terminate_backend({backend})") == [(True,)]
+    alive = f"SELECT count(*) FROM pg_stat_activity WHERE pid = {int(backend)}"
+    wait_for(lambda: db_rows(postgres_url, alive) == [(0,)], timeout=10)
+    assert first.service.role == "active"  # it has not noticed
+    first.close()
+    assert first.service.role == "stepped_down"
+    row = db_rows(postgres_url, "SELECT stopped_at FROM service WHERE id = 1")
+    assert row == [(None,)]  # its stop wrote nothing
