@@ -173,7 +173,7 @@ class DataClient:
         next_index = 0
         window = self.chunk_workers
         downloads = cancel.linked()  # stopped when this ends, so no chunk outlives its run
-        interrupted = False
+        abandoned = False
         try:
             while next_index < len(urls) or pending:
                 while next_index < len(urls) and len(pending) < window:
@@ -203,15 +203,18 @@ class DataClient:
                         without_query(urls[index]),
                         rows=rows,
                     )
-        except KeyboardInterrupt:
-            interrupted = True  # Ctrl-C: the run is recorded interrupted first, not after a
-            raise  # download hanging on a silent server has ended (the process is ending)
+        except (KeyboardInterrupt, GeneratorExit):
+            # Ctrl-C here, or the consumer let go (Ctrl-C or a failure while storing; the close
+            # may come as late as the interpreter's exit, when no worker is left to finish):
+            # the run is recorded at once, not after a download hanging on a silent server
+            abandoned = True
+            raise
         finally:
             downloads.stop.set()
             for future in pending:
                 future.cancel()
-            if not interrupted:
-                wait(pending)  # those under way end at their next check (they read nothing more)
+            if not abandoned:  # a chunk failed: its siblings end at their next check
+                wait(pending)
         if info.rows is not None and total_rows != info.rows:
             raise IncompleteResult(
                 f"the chunks hold {total_rows} rows but chunk_info.rows says {info.rows}"
