@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harvester.logs import configure_logging
+from harvester._core.logs import configure_logging
 
 from . import (
     archive,

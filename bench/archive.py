@@ -1,12 +1,12 @@
 """(f) Archive queries at scale: PARTS rows in `results`, and the queries a user runs most.
 
-A database migrated by `harvester.db.open_database` is filled with what a long-running harvester
+A database migrated by `_store.db.open_database` is filled with what a long-running harvester
 would have stored (bench/archive_workload.py: 50 jobs, plain, with parameter sets and chunked,
 deduplicated as `Archive.store_result` does, one run per poll).
 
 Then `Archive.analyze()` (a sampled ANALYZE, `PRAGMA analysis_limit = 1000`), as the service
 runs it at start-up and daily, so the figures are those of a file a running service keeps.
-Timed, each as `harvester query` runs it (`harvester.query.run_query`: a read-only connection
+Timed, each as `harvester query` runs it (`_store.query.run_query`: a read-only connection
 per query), median of REPS after one warm-up run, against the same question asked without the
 `latest` table:
 
@@ -33,10 +33,10 @@ import statistics
 import time
 from pathlib import Path
 
-from harvester.archive import Archive
-from harvester.clock import SystemClock
-from harvester.db import open_database
-from harvester.query import run_query
+from harvester._archive.archive import Archive
+from harvester._core.clock import SystemClock
+from harvester._store.db import open_database
+from harvester._store.query import run_query
 
 from .archive_workload import CHUNK_ROWS, build, make_jobs
 from .common import MB, BenchError, Goal, Options, Result, scratch
@@ -154,7 +154,7 @@ def run(options: Options) -> list[Result]:
             "ratio",
             GOAL,
             f"median of up to {reps} runs after a warm-up (fewer for a query slower than "
-            f"{SLOW_MS:g} ms), each through harvester.query.run_query (a read-only connection "
+            f"{SLOW_MS:g} ms), each through _store.query.run_query (a read-only connection "
             f"per query, as `harvester query`); {counts['latest']} rows; plan: {plans['latest']}",
         ),
         Result(

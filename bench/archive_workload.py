@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harvester.archive import canonical_params
-from harvester.clock import iso_seconds
-from harvester.db import open_database
+from harvester._archive.archive import canonical_params
+from harvester._core.clock import iso_seconds
+from harvester._store.db import open_database
 
 HOUR = 3600
 DAY = 86_400

@@ -36,11 +36,13 @@ from typing import Any
 
 import httpx
 
-from harvester.api import CHUNK_WORKERS
-from harvester.clock import ManualClock, iso
-from harvester.run import RunCounts
-from harvester.runtime import open_runtime
-from harvester.shapes import Part
+from harvester._archive.run import RunContext
+from harvester._config.jobs import JobSpec
+from harvester._core.cancel import CancelToken
+from harvester._core.clock import ManualClock, iso
+from harvester._core.shapes import Part
+from harvester._fetch.data_client import CHUNK_WORKERS
+from harvester._service.runtime import open_runtime
 from harvester.simulator.world import World, WorldConfig
 
 from .common import (
@@ -192,14 +194,13 @@ def _harvester(
         rt.session.login()  # not timed: a running service has its token already
         archive = rt.archive
         run_id = archive.open_run(JOB, "bench")
-        counts = RunCounts()
+        run = RunContext(JobSpec(JOB, ENDPOINT), run_id, CancelToken(rt.clock))
+        counts = run.counts
         marks: dict[str, float] = {}
         with _traced(trace) as peak:
             started = time.perf_counter()
             parts = rt.client.fetch(ENDPOINT, params, counts=counts)
-            stored = archive.store_result(
-                run_id, JOB, ENDPOINT, params, _timed(parts, marks), counts
-            )
+            stored = archive.store_result(run, params, _timed(parts, marks))
             seconds = time.perf_counter() - started
         archive.finish_run(run_id, "success", counts, None)
     if len(stored.parts) != marks.get("chunks", 0) + 1:

@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 
-from harvester.demo import simulator_settings
-from harvester.settings import Settings
+from harvester._cli.demo import simulator_settings
+from harvester._config.settings import Settings
 from harvester.simulator.config import demo_password_form
 
 REPO = Path(__file__).resolve().parents[1]

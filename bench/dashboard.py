@@ -1,7 +1,7 @@
 """(h) The service's HTTP endpoint on a big archive: RUNS runs of 20 jobs over 30 days.
 
 The archive is built with `sqlite3` (executemany) in a database migrated by harvester, then
-analysed as the service does at start-up. A service's Watch (harvester.web) serves it on
+analysed as the service does at start-up. A service's Watch (`_observe.web`) serves it on
 127.0.0.1:<ephemeral>, and each page is fetched over real loopback HTTP, median of REPS after
 a warm-up: `/` (the dashboard: 7 days of hourly bars, a duration plot per job, the job table),
 `/api/status`, `/metrics` (runs counted from the table at each scrape) and `/healthz`. The
@@ -18,12 +18,12 @@ from pathlib import Path
 
 import httpx
 
-from harvester.clock import iso_seconds
-from harvester.db import open_database
-from harvester.jobs_file import load_jobs_file
-from harvester.runtime import open_runtime
-from harvester.service import Service
-from harvester.web.watch import Watch
+from harvester._config.jobs_file import load_jobs_file
+from harvester._core.clock import iso_seconds
+from harvester._observe.web.watch import Watch
+from harvester._service.runtime import open_runtime
+from harvester._service.service import Service
+from harvester._store.db import open_database
 
 from .common import Goal, Options, Result, scratch, sim_settings
 

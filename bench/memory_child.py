@@ -24,9 +24,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from harvester.clock import ManualClock
-from harvester.jobs import JobSpec
-from harvester.runtime import open_runtime
+from harvester._config.jobs import JobSpec
+from harvester._core.clock import ManualClock
+from harvester._service.runtime import open_runtime
 from harvester.simulator import RunningSimulator, SimConfig, Simulator
 from harvester.simulator import server as server_module
 from harvester.simulator.world import World, WorldConfig

@@ -29,10 +29,11 @@ from pathlib import Path
 
 import httpx
 
-from harvester.clock import ManualClock
-from harvester.jobs import JobSpec
-from harvester.run import RunCounts
-from harvester.runtime import Runtime, open_runtime
+from harvester._archive.run import RunContext
+from harvester._config.jobs import JobSpec
+from harvester._core.cancel import CancelToken
+from harvester._core.clock import ManualClock
+from harvester._service.runtime import Runtime, open_runtime
 from harvester.simulator import SimConfig, Simulator, SimulatorTransport
 
 from .common import (
@@ -154,11 +155,12 @@ class _Harvester:
         """n results stored within one run: DataClient.fetch + Archive.store_result."""
         archive, client = self.rt.archive, self.rt.client
         run_id = archive.open_run(job.name, "bench")
-        counts = RunCounts()
+        run = RunContext(job, run_id, CancelToken(self.clock))
+        counts = run.counts
         for _ in range(n):
             self.clock.advance(1.0)
             parts = client.fetch(job.endpoint, {}, counts=counts)
-            archive.store_result(run_id, job.name, job.endpoint, {}, parts, counts)
+            archive.store_result(run, {}, parts)
         archive.finish_run(run_id, "success", counts, None)
         if counts.results != n:
             raise BenchError(f"fetch+store stored {counts.results} results, expected {n}")

@@ -6,7 +6,7 @@
   server's), per document.
 - The archive queries of bench/archive.py, on the same archive of 1 M result parts: built in
   SQLite as that bench builds it, copied into PostgreSQL with COPY, `ANALYZE` on both (as
-  `Archive.analyze()`), then each query through `harvester.query.run_query` on both (median
+  `Archive.analyze()`), then each query through `_store.query.run_query` on both (median
   after a warm-up).
 - Takeover: two `harvester start` on one PostgreSQL database against the simulator; SIGKILL the
   active one and time until the standby has taken over (its pid in the service row); three
@@ -30,11 +30,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harvester.archive import Archive
-from harvester.clock import ManualClock, ScaledClock
-from harvester.db import open_database
-from harvester.run import RunCounts
-from harvester.shapes import Part
+from harvester._archive.archive import Archive
+from harvester._archive.run import RunContext
+from harvester._config.jobs import JobSpec
+from harvester._core.cancel import CancelToken
+from harvester._core.clock import ManualClock, ScaledClock
+from harvester._core.shapes import Part
+from harvester._store.db import open_database
 
 from . import archive as archive_bench
 from . import archive_workload
@@ -100,13 +102,12 @@ def _ingest_cpu(url: str, count: int) -> tuple[float, float]:
         archive = Archive(engine, ManualClock())
         archive.tables = None  # the raw archive: what both databases do alike
         run_id = archive.open_run("bench", "cli")
-        counts = RunCounts()
+        job = JobSpec("bench", "results/search_series")
+        run = RunContext(job, run_id, CancelToken(archive.clock))
         batches = list(_documents(count))
         cpu, wall = time.process_time(), time.perf_counter()
         for number, parts in enumerate(batches):
-            archive.store_result(
-                run_id, "bench", "results/search_series", {"n": number}, iter(parts), counts
-            )
+            archive.store_result(run, {"n": number}, iter(parts))
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     finally:
         engine.dispose()
@@ -141,7 +142,7 @@ def _ingest(options: Options) -> list[Result]:
 def _copy_into_postgres(path: Path, url: str) -> float:
     import psycopg
 
-    from harvester.pg import libpq_url
+    from harvester._store.pg import libpq_url
 
     started = time.perf_counter()
     open_database(url).dispose()  # the schema, by the migrations
@@ -223,7 +224,7 @@ jobs:
 def _active_pid(url: str) -> int | None:
     import psycopg
 
-    from harvester.pg import libpq_url
+    from harvester._store.pg import libpq_url
 
     with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         try:

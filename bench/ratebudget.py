@@ -32,9 +32,9 @@ from dataclasses import dataclass
 
 import httpx
 
-from harvester.clock import ScaledClock
-from harvester.jobs import JobSpec
-from harvester.runtime import open_runtime
+from harvester._config.jobs import JobSpec
+from harvester._core.clock import ScaledClock
+from harvester._service.runtime import open_runtime
 from harvester.simulator import SimConfig, Simulator, SimulatorTransport
 
 from .common import BenchError, Goal, Options, Result, password_grant, scratch, sim_settings

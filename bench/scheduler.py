@@ -32,10 +32,10 @@ from typing import Any
 
 import yaml
 
-from harvester.db import sqlite_path
-from harvester.runtime import Runtime, open_runtime
-from harvester.scheduler import CATALOG_JOB
-from harvester.service import Service
+from harvester._config.catalog import CATALOG_JOB
+from harvester._service.runtime import Runtime, open_runtime
+from harvester._service.service import Service
+from harvester._store.db import sqlite_path
 from harvester.simulator import SimConfig, Simulator, SimulatorTransport
 
 from .common import BenchError, Goal, Options, Result, profile_top, scratch, sim_settings

@@ -32,15 +32,15 @@ from typing import Any
 
 import httpx
 
-from harvester.archive import canonical_params, content_hash
-from harvester.clock import ManualClock
-from harvester.db import open_database
-from harvester.jobs import JobSpec
-from harvester.query import run_query
-from harvester.runtime import open_runtime
+from harvester._archive.archive import canonical_params, content_hash
+from harvester._config.jobs import JobSpec
+from harvester._core.clock import ManualClock
+from harvester._service.runtime import open_runtime
+from harvester._store.db import open_database
+from harvester._store.query import run_query
+from harvester._tables.rebuild import rebuild
+from harvester._tables.schema import METADATA, TABLES
 from harvester.simulator import SimConfig, Simulator, SimulatorTransport
-from harvester.tables.rebuild import rebuild
-from harvester.tables.schema import METADATA, TABLES
 
 from .common import BenchError, Goal, Options, Result, cpu_best_of, scratch, sim_settings
 

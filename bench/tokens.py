@@ -22,9 +22,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harvester.clock import ManualClock
-from harvester.jobs import JobSpec
-from harvester.runtime import Runtime, open_runtime
+from harvester._config.jobs import JobSpec
+from harvester._core.clock import ManualClock
+from harvester._service.runtime import Runtime, open_runtime
 from harvester.simulator import SimConfig, Simulator, SimulatorTransport
 
 from .common import BenchError, Goal, Options, Result, scratch, sim_settings

@@ -8,9 +8,9 @@ Use it from Python with the same stored session as the service::
         me = api.get("/data/member/info")
 """
 
-from ._version import __version__
-from .client import Api, RateLimit, Result, Session, connect
-from .errors import (
+from ._api import Api, RateLimit, Result, Session, connect
+from ._config.settings import Settings, load_settings
+from ._core.errors import (
     ApiError,
     AuthError,
     BadRequest,
@@ -28,7 +28,7 @@ from .errors import (
     ServerError,
     TokenKeyError,
 )
-from .settings import Settings, load_settings
+from ._version import __version__
 
 __all__ = [
     "Api",

@@ -1,5 +1,5 @@
 """`python -m harvester` is the `harvester` command."""
 
-from .cli import main
+from ._cli.main import main
 
 main()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from harvester.models import Base
+from harvester._store.models import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -27,8 +27,8 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    from harvester.db import create_db_engine, write
-    from harvester.settings import load_settings
+    from harvester._config.settings import load_settings
+    from harvester._store.db import create_db_engine, write
 
     url = config.get_main_option("sqlalchemy.url") or load_settings().database_url
     engine = create_db_engine(url)

@@ -15,12 +15,19 @@ from pathlib import Path
 import pytest
 
 import harvester
-from harvester.clock import ManualClock, parse_iso
-from harvester.settings import Settings
+from harvester._config.settings import Settings
+from harvester._config.templates import iso_minute
+from harvester._core.clock import ManualClock, parse_iso
 from harvester.simulator import RunningSimulator, SimConfig, Simulator, SimulatorTransport
-from harvester.templates import iso_minute
-
-from .conftest import REPO, CliResult, db_rows, env_for, make_settings, wait_for
+from tests.helpers import (
+    REPO,
+    CliResult,
+    db_rows,
+    env_for,
+    make_settings,
+    start_harvester,
+    wait_for,
+)
 
 EXPECTED_ALL = [
     "Api",
@@ -155,14 +162,7 @@ def test_a_script_and_a_running_service_share_one_session(tmp_path: Path) -> Non
         )
         with harvester.connect(settings) as api:
             api.session.authenticate()
-        service = subprocess.Popen(
-            [sys.executable, "-m", "harvester", "start"],
-            env=env_for(settings),
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        service = start_harvester("start", env=env_for(settings), cwd=tmp_path, output=True)
 
         def refreshes() -> int:
             return int(sim.state()["refreshes"])

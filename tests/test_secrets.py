@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from harvester.clock import ManualClock
-from harvester.logs import configure_logging
-from harvester.oauth.masking import mask
-from harvester.runtime import Runtime
-from harvester.settings import Settings
+from harvester._config.settings import Settings
+from harvester._core.clock import ManualClock
+from harvester._core.logs import configure_logging
+from harvester._oauth.masking import mask
+from harvester._service.runtime import Runtime
 from harvester.simulator import RunningSimulator, Simulator
-
-from .conftest import CliResult, job
+from tests.helpers import CliResult, job
 
 
 def all_secrets(settings: Settings, sim: Simulator) -> list[str]:
@@ -106,7 +105,7 @@ def test_dot_env_contents_and_tokens_never_reach_the_output_of_commands(
 ) -> None:
     """With everything in `.env` and LOG_LEVEL=DEBUG, no secret of it (nor any token) appears
     in what login, run, get, status and auth status print or log."""
-    from .conftest import make_settings
+    from tests.helpers import make_settings
 
     settings = make_settings(tmp_path, loopback.url)
     (tmp_path / ".env").write_text(

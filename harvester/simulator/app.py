@@ -11,7 +11,7 @@ from collections import deque
 from email.utils import formatdate
 from typing import Any
 
-from ..clock import Clock, SystemClock
+from ._time import Clock, SystemClock
 from .config import FAULT_KINDS, SimConfig
 from .data import DataService
 from .links import PREFIX, ObjectStore

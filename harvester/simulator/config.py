@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from harvester.oauth.masking import mask
+from .masking import mask
 
 FAULT_KINDS = ("500", "502", "504", "reset", "truncate")
 

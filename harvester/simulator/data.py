@@ -9,7 +9,7 @@ import threading
 from collections import Counter
 from typing import Any
 
-from ..clock import Clock
+from ._time import Clock
 from .config import SimConfig
 from .links import ObjectStore
 from .messages import SimRequest, SimResponse, json_response, text_response

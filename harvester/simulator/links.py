@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, quote
 
-from ..clock import Clock, iso
+from ._time import Clock, iso
 from .messages import SimRequest, SimResponse, text_response
 
 PREFIX = "/s3"

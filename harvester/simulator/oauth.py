@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
-from ..clock import Clock, iso
-from ..oauth.masking import mask
+from ._time import Clock, iso
 from .config import SimConfig
+from .masking import mask
 from .messages import SimRequest, SimResponse, json_response, request_id
 
 _STATUS_REASONS = {

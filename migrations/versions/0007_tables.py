@@ -353,7 +353,7 @@ def upgrade() -> None:
     bind = op.get_bind()
     op.execute(LATEST_ROWS_VIEW["postgresql" if bind.dialect.name == "postgresql" else "sqlite"])
     # an archive that already holds documents gets its tables now, in this transaction
-    from harvester.tables.rebuild import fill_in_place
+    from harvester._tables.rebuild import fill_in_place
 
     fill_in_place(bind)
 

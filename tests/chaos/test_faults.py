@@ -15,13 +15,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from harvester.clock import ScaledClock
-from harvester.runtime import open_runtime
-from harvester.service import Service, ServiceOptions
+from harvester._core.clock import ScaledClock
+from harvester._service.runtime import open_runtime
+from harvester._service.service import Service, ServiceOptions
 from harvester.simulator import SimConfig, Simulator, SimulatorTransport
 from harvester.simulator.config import FAULT_KINDS, SCALED_LINKS
-
-from ..conftest import make_settings
+from tests.helpers import make_settings
 
 JOBS = """
 jobs:

@@ -11,19 +11,24 @@ import json
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from harvester.clock import ScaledClock, parse_iso
+from harvester._core.clock import ScaledClock, parse_iso
 from harvester.simulator import RunningSimulator, SimConfig, Simulator
 from harvester.simulator.config import SCALED_LINKS
-
-from ..conftest import db_rows, env_for, make_settings, wait_for
-from ..holding import HeldRequest
+from tests.helpers import (
+    HeldRequest,
+    db_rows,
+    env_for,
+    make_settings,
+    run_harvester,
+    start_harvester,
+    wait_for,
+)
 
 JOBS = """
 jobs:
@@ -64,14 +69,8 @@ def kill_and_restart(
         env = env_for(make_settings(tmp_path, server.url, database_url=backend))
         env["HARVESTER_CLOCK"] = clock.spec()
 
-        def start() -> subprocess.Popen[bytes]:
-            return subprocess.Popen(
-                [sys.executable, "-m", "harvester", "start"],
-                env=env,
-                cwd=tmp_path,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+        def start() -> subprocess.Popen[str]:
+            return start_harvester("start", env=env, cwd=tmp_path)
 
         for kill in range(kills):
             process = start()
@@ -105,14 +104,7 @@ def kill_and_restart(
         # the cursor may have moved after the fan-outs last looked: more passes of each, until
         # no item is pending (a run takes at most max_items, so one pass may not be enough)
         for _ in range(10):
-            done = subprocess.run(
-                [sys.executable, "-m", "harvester", "run", "details", "event_logs"],
-                env=env,
-                cwd=tmp_path,
-                capture_output=True,
-                timeout=120,
-                check=False,
-            )
+            done = run_harvester("run", "details", "event_logs", env=env, cwd=tmp_path, timeout=120)
             assert done.returncode == 0, done.stderr
             if caught_up(database):
                 break

@@ -24,7 +24,6 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from harvester.simulator.world import assets, leagues, members, seasons, sessions, standings
 from harvester.simulator.world.data import ACTIVE_CATEGORIES, DIVISIONS, EVENT_TYPES
 from harvester.simulator.world.docs import (
     car_get,
@@ -77,6 +76,8 @@ from harvester.simulator.world.types import (
     forbidden,
     not_found,
 )
+
+from . import assets, leagues, members, seasons, sessions, standings
 
 __all__ = ["Doc", "Endpoint", "Param", "World", "WorldConfig", "WorldError"]
 

@@ -11,7 +11,6 @@ import io
 import random
 from typing import Any
 
-from harvester.clock import utc
 from harvester.simulator.world.data import (
     ACTIVE_CATEGORIES,
     AWARDS,
@@ -35,6 +34,8 @@ from harvester.simulator.world.model import (
 )
 from harvester.simulator.world.race import license_level
 from harvester.simulator.world.results import helmet
+
+from .._time import utc
 
 # The member licenses, in the order member/info lists them (category ids).
 _LICENSE_ORDER = (1, 5, 6, 3, 4)

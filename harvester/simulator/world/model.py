@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from harvester.clock import iso_seconds
 from harvester.simulator.world.data import (
     CARS_BY_ID,
     COUNTRIES,
@@ -50,6 +49,8 @@ from harvester.simulator.world.seasonal import (
     strength_of_field,
 )
 from harvester.simulator.world.types import WorldConfig
+
+from .._time import iso_seconds
 
 __all__ = [
     "DAY",

@@ -7,9 +7,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from harvester.clock import parse_iso
 from harvester.simulator.world.model import DAY, iso_seconds
 from harvester.simulator.world.types import Endpoint, bad_request
+
+from .._time import parse_iso
 
 WINDOW = 90 * DAY  # the longest search window the real service accepts
 _NUMBER = re.compile(r"[+-]?\d{1,18}")

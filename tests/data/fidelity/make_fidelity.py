@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.fidelity import ID_KEY, kind  # the reader's vocabulary: JSON kinds, the id key
+from tests.simulator.fidelity import ID_KEY, kind  # the reader's vocabulary: JSON kinds, the id key
 
 HERE = Path(__file__).resolve().parent
 

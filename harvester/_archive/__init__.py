@@ -1,0 +1,1 @@
+"""Storing results in one transaction: documents, results, cursors, fan-out claims, runs."""

@@ -1,0 +1,405 @@
+"""The archive: documents stored once per content, the results that point at them, and runs.
+
+A document is the exact text received with one deliberate change: pre-signed query strings are
+cut (they are short-lived credentials, and without them an unchanged poll hashes the same and
+adds no second copy). Chunks are written as they arrive (memory stays bounded); the result rows
+that make them visible are written in one transaction at the end, so a killed process leaves no
+half-stored result, only unreferenced documents that `collect_orphans` removes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
+
+from .._core.clock import Clock, iso_seconds
+from .._core.counts import RunCounts
+from .._core.redact import redact_text, strip_signatures
+from .._core.run_status import FINAL_STATUSES, RunStatus
+from .._core.shapes import Part
+from .._store import db
+from .._store.models import Document, LatestResult, ResultPart, Run
+from .._tables.keeper import ResultToDerive, TableKeeper
+from . import process
+from .run import RunContext
+
+RUNNING = RunStatus.RUNNING
+HOST = socket.gethostname()  # runs record which host and pid ran them
+
+
+@dataclass(frozen=True)
+class _PartRow:
+    index: int
+    sha256: str
+    url: str | None
+    link_expires: str | None
+    rows: int | None
+    envelope: str | None
+
+
+@dataclass
+class StoredResult:
+    """One request's result as stored: its part-0 row id and its documents' hashes."""
+
+    result_id: int
+    parts: list[str] = field(default_factory=list)
+
+
+def canonical_params(params: Mapping[str, object]) -> str:
+    """Parameters as stored: JSON with sorted keys, so equal requests compare equal in SQL."""
+    return json.dumps({k: params[k] for k in sorted(params)}, separators=(",", ":"))
+
+
+def content_hash(body: str) -> str:
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+RUNS = cast(Table, Run.__table__)
+PARTS = cast(Table, ResultPart.__table__)
+LATEST = cast(Table, LatestResult.__table__)
+DOCUMENTS = cast(Table, Document.__table__)
+
+
+def _statements(engine: Engine) -> dict[str, db.Prepared]:
+    """The statements of every run, prepared once per engine (see `db.Prepared`). Two are
+    upserts, written for SQLite and PostgreSQL."""
+
+    def binds(*names: str) -> dict[str, Any]:
+        return {name: bindparam(name) for name in names}
+
+    latest = db.dialect_insert(engine, LATEST).values(
+        binds("job", "endpoint", "params", "result_id")
+    )
+    statements = {
+        "open_run": insert(RUNS)
+        .values(
+            {
+                **binds(
+                    "job",
+                    "trigger",
+                    "status",
+                    "started_at",
+                    "finished_at",
+                    "error",
+                    "pid",
+                    "process_started_at",
+                    "host",
+                ),
+                **dict.fromkeys(
+                    ("requests", "bytes", "documents_new", "documents_dup", "rows_new", "rows_dup"),
+                    0,
+                ),
+            }
+        )
+        .returning(RUNS.c.id),
+        "close_run": update(RUNS)
+        .where(RUNS.c.id == bindparam("run_id"))
+        .values(
+            binds(
+                "status",
+                "finished_at",
+                "requests",
+                "bytes",
+                "documents_new",
+                "documents_dup",
+                "error",
+                "ratelimit_remaining",
+                "rows_new",
+                "rows_dup",
+            )
+        ),
+        "put_document": db.insert_ignoring(engine, DOCUMENTS, ["sha256"]).values(
+            binds("sha256", "body", "size", "content_type", "first_seen_at")
+        ),
+        "insert_part": insert(PARTS)
+        .values(
+            binds(
+                "run_id",
+                "job",
+                "endpoint",
+                "params",
+                "fetched_at",
+                "part",
+                "sha256",
+                "url",
+                "link_expires",
+                "rows",
+                "envelope",
+                "result_id",
+            )
+        )
+        .returning(PARTS.c.id),
+        "own_result": update(PARTS)  # part 0 is its result: it points at itself
+        .where(PARTS.c.id == bindparam("part_id"))
+        .values(result_id=bindparam("part_id")),
+        "set_latest": latest.on_conflict_do_update(
+            index_elements=["job", "endpoint", "params"],
+            set_={"result_id": latest.excluded.result_id},
+        ),
+    }
+    return {name: db.Prepared(engine, statement) for name, statement in statements.items()}
+
+
+class Archive:
+    def __init__(self, engine: Engine, clock: Clock) -> None:
+        self.engine = engine
+        self.clock = clock
+        self._sql = _statements(engine)
+        self.tables: TableKeeper | None = TableKeeper(engine.dialect)  # None: raw archive only
+        self.identity = process.current()
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def open_run(self, job: str, trigger: str) -> int:
+        return self._insert_run(job, trigger, RUNNING, iso_seconds(self.clock.now()), None, None)
+
+    def finish_run(self, run_id: int, status: str, counts: RunCounts, error: str | None) -> None:
+        with db.write(self.engine) as conn:
+            self.close_run(conn, run_id, status, counts, error)
+
+    def close_run(
+        self, conn: Connection, run_id: int, status: str, counts: RunCounts, error: str | None
+    ) -> None:
+        """Record a run's outcome inside the caller's transaction."""
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"unknown run status {status!r}")
+        status = RunStatus(status)
+        self._sql["close_run"].execute(
+            conn,
+            {
+                "run_id": run_id,
+                "status": status.value,
+                "finished_at": iso_seconds(self.clock.now()),
+                "requests": counts.requests,
+                "bytes": counts.bytes,
+                "documents_new": counts.documents_new,
+                "documents_dup": counts.documents_dup,
+                "error": redact_text(error)[:2000] if error else None,
+                "ratelimit_remaining": counts.ratelimit_remaining,
+                "rows_new": counts.rows_new,
+                "rows_dup": counts.rows_dup,
+            },
+        )
+
+    def record_skipped(self, job: str, trigger: str, reason: str) -> int:
+        """A run that was due but did not touch the API (maintenance pause, overlap)."""
+        now = iso_seconds(self.clock.now())
+        return self._insert_run(job, trigger, RunStatus.SKIPPED, now, now, reason)
+
+    def _insert_run(
+        self,
+        job: str,
+        trigger: str,
+        status: RunStatus,
+        started_at: str,
+        finished_at: str | None,
+        error: str | None,
+    ) -> int:
+        """A new row in `runs`, owned by this process (pid, start time, host); its id."""
+        with db.write(self.engine) as conn:
+            result = self._sql["open_run"].execute(
+                conn,
+                {
+                    "job": job,
+                    "trigger": trigger,
+                    "status": status.value,
+                    "started_at": started_at,
+                    "finished_at": finished_at,
+                    "error": error,
+                    "pid": self.identity.pid,
+                    "process_started_at": self.identity.started_at,
+                    "host": HOST,
+                },
+            )
+            return int(result.fetchone()[0])
+
+    def mark_interrupted(self, active_service: bool = False) -> int:
+        """Runs left `running` by this process or by one that no longer exists become
+        `interrupted`. Call it when this process has no run in flight: at start-up, at
+        shutdown (after draining), before a command's runs.
+
+        A run of another host cannot be looked up; the active service (which holds the lock
+        that only one service holds) knows that scheduled runs of other hosts are a dead
+        active service's, and takes them over as interrupted."""
+        with db.write(self.engine) as conn:
+            stale = [
+                row.id
+                for row in conn.execute(
+                    select(Run.id, Run.pid, Run.process_started_at, Run.host, Run.trigger).where(
+                        Run.status == RUNNING.value
+                    )
+                )
+                if (
+                    (row.host or HOST) == HOST
+                    and (
+                        self.identity.is_(row.pid, row.process_started_at)
+                        or not process.still_running(row.pid, row.process_started_at)
+                    )
+                )
+                or ((row.host or HOST) != HOST and active_service and row.trigger == "schedule")
+            ]
+            if stale:
+                conn.execute(
+                    update(Run)
+                    .where(Run.id.in_(stale))
+                    .values(
+                        status=RunStatus.INTERRUPTED.value,
+                        finished_at=iso_seconds(self.clock.now()),
+                        error="the process running it stopped before it finished",
+                    )
+                )
+        return len(stale)
+
+    def _runs_in_flight(self, conn: Connection) -> bool:
+        """True if a run is `running` in this process or in another that still exists."""
+        return any(
+            self.identity.is_(row.pid, row.process_started_at)
+            or process.still_running(row.pid, row.process_started_at)
+            for row in conn.execute(
+                select(Run.pid, Run.process_started_at).where(Run.status == RUNNING.value)
+            )
+        )
+
+    # -- results -------------------------------------------------------------------------
+
+    def store_result(
+        self,
+        run: RunContext,
+        params: Mapping[str, object],
+        parts: Iterable[Part],
+        in_same_transaction: Callable[[Connection], None] | None = None,
+    ) -> StoredResult:
+        """Consume one fetch of the run's job with `params`: chunks are stored as they arrive,
+        then one transaction writes the part-0 document, every result row, the `latest` pointer,
+        the derived table rows and `in_same_transaction` (a cursor, the run's outcome, say). If
+        the fetch fails midway nothing becomes visible."""
+        run_id, job, endpoint, counts = run.run_id, run.job.name, run.job.endpoint, run.counts
+        rows: dict[int, _PartRow] = {}
+        part0_text = ""
+        part0_type = "application/json"
+        for part in parts:
+            body = strip_signatures(part.text, part.content_type)
+            digest = content_hash(body)
+            if part.index == 0:  # a part 0 begins the result (again, after a re-request)
+                rows.clear()
+                part0_text, part0_type = body, part.content_type
+            else:
+                self._store_chunk(body, digest, part.content_type, counts)
+            envelope = strip_signatures(part.envelope) if part.envelope else None
+            rows[part.index] = _PartRow(
+                part.index, digest, part.url, part.link_expires, part.rows, envelope
+            )
+        if 0 not in rows:
+            raise ValueError("a fetch yielded no part 0")
+        fetched_at = iso_seconds(self.clock.now())
+        params_text = canonical_params(params)
+        with db.write(self.engine) as conn:
+            new = self._put_document(conn, part0_text, rows[0].sha256, part0_type, fetched_at)
+            self._count(new, counts)
+            result_id = 0
+            for index in sorted(rows):
+                row = rows[index]
+                inserted = self._sql["insert_part"].execute(
+                    conn,
+                    {
+                        "run_id": run_id,
+                        "job": job,
+                        "endpoint": endpoint,
+                        "params": params_text,
+                        "fetched_at": fetched_at,
+                        "part": index,
+                        "sha256": row.sha256,
+                        "url": row.url,
+                        "link_expires": row.link_expires,
+                        "rows": row.rows,
+                        "envelope": row.envelope,
+                        "result_id": result_id or None,
+                    },
+                )
+                part_id = int(inserted.fetchone()[0])
+                if index == 0:
+                    result_id = part_id
+                    self._sql["own_result"].execute(conn, {"part_id": part_id})
+            self._sql["set_latest"].execute(
+                conn,
+                {"job": job, "endpoint": endpoint, "params": params_text, "result_id": result_id},
+            )
+            counts.results += 1
+            if self.tables is not None:  # the analysis-ready tables, in the same transaction
+                chunks = [rows[i].sha256 for i in sorted(rows) if i > 0]
+                self.tables.result_stored(
+                    conn,
+                    ResultToDerive(
+                        result_id, endpoint, params, part0_text, chunks, fetched_at, job
+                    ),
+                )
+            if in_same_transaction is not None:
+                in_same_transaction(conn)
+        return StoredResult(result_id, [rows[i].sha256 for i in sorted(rows)])
+
+    def _store_chunk(self, body: str, digest: str, content_type: str, counts: RunCounts) -> None:
+        with db.write(self.engine) as conn:
+            self._count(self._put_document(conn, body, digest, content_type), counts)
+
+    def _put_document(
+        self, conn: Connection, body: str, digest: str, content_type: str, now: str | None = None
+    ) -> bool:
+        """Insert a document unless its content is already stored; True if it was new."""
+        result = self._sql["put_document"].execute(
+            conn,
+            {
+                "sha256": digest,
+                "body": body,
+                "size": len(body.encode("utf-8")),
+                "content_type": content_type,
+                "first_seen_at": now or iso_seconds(self.clock.now()),
+            },
+        )
+        return bool(result.rowcount)
+
+    @staticmethod
+    def _count(new: bool, counts: RunCounts) -> None:
+        if new:
+            counts.documents_new += 1
+        else:
+            counts.documents_dup += 1
+
+    # -- upkeep --------------------------------------------------------------------------
+
+    def collect_orphans(self, older_than_seconds: float = 3600.0) -> int:
+        """Delete documents no result points at (left by killed or failed runs).
+
+        Nothing is deleted while a run is in flight (in any process still alive): it may be about
+        to point at a stored chunk that looks orphaned, having found it already there. A run
+        left `running` by a process that is gone does not hold collection up."""
+        cutoff = iso_seconds(self.clock.now() - older_than_seconds)
+        with db.write(self.engine) as conn:
+            if self._runs_in_flight(conn):
+                return 0
+            result = conn.execute(
+                delete(Document).where(
+                    Document.first_seen_at < cutoff,
+                    ~select(ResultPart.id).where(ResultPart.sha256 == Document.sha256).exists(),
+                )
+            )
+            return int(result.rowcount)
+
+    def analyze(self) -> None:
+        """Refresh the query planner's statistics (quick: sampled), so the views stay fast as
+        the archive grows. The service does this at start-up and daily."""
+        db.analyze(self.engine)

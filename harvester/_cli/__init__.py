@@ -1,0 +1,1 @@
+"""The click commands (thin over the packages below), the demo and the output formats."""

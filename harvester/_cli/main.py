@@ -1,0 +1,527 @@
+"""The `harvester` command: thin click commands over the Python API.
+
+Errors end as one line on stderr and a non-zero exit; a traceback only with LOG_LEVEL=DEBUG.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from .._api import Api
+from .._config.jobs import JobsError
+from .._config.settings import parse_http_address
+from .._core.clock import iso_seconds, parse_clock
+from .._core.errors import ConfigError, HarvesterError
+from .._core.posix import require_posix
+from .._core.redact import redact_text
+from .._core.run_status import RunStatus
+from .._oauth.keys import generate_key
+from .._oauth.store import rotate_encryption
+from .._service.runtime import open_runtime
+from .._store.db import create_db_engine, upgrade
+from .._store.query import MAX_ANSWER_BYTES, MAX_VALUE_BYTES, QueryLimits, bounded
+from .._store.query import query as run_sql
+from .._version import __version__
+from .output import FORMATS, render, render_stream
+from .progress import ProgressBar, log_progress
+from .simulate import demo, simulate
+from .state import State, emit, find_job, load_job_config, pass_state
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="harvester")
+def cli() -> None:
+    """Harvest iRacing's /data API on a schedule into a SQLite archive.
+
+    Settings come from the environment and a .env file (see the README).
+    """
+
+
+# -- auth ------------------------------------------------------------------------------------
+
+
+@cli.group()
+def auth() -> None:
+    """Log in once, see the session, log out."""
+
+
+@auth.command("login")
+@click.option("--force", is_flag=True, help="Log in with the password even if a session exists.")
+@pass_state
+def auth_login(state: State, force: bool) -> None:
+    """Start the shared OAuth session (a password login only when no usable session is stored)."""
+    with state.runtime() as runtime:
+        before = runtime.store.count_events("password_grant")
+        tokens = runtime.session.login(force=force)
+        used = runtime.store.count_events("password_grant") - before
+    how = "logged in with the password grant" if used else "reused the stored session"
+    click.echo(
+        f"{how}: {state.settings.username}, access token valid until "
+        f"{iso_seconds(tokens.access_expires_at)}"
+        + (
+            f", refresh token until {iso_seconds(tokens.refresh_expires_at)}"
+            if tokens.refresh_expires_at
+            else ""
+        )
+    )
+
+
+@auth.command("status")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@pass_state
+def auth_status(state: State, fmt: str) -> None:
+    """Show the stored session: user, scope, expiries, password logins used (never a secret)."""
+    with state.runtime() as runtime:
+        status = runtime.session.status()
+    emit(status.as_dict(), fmt)
+
+
+@auth.command("logout")
+@pass_state
+def auth_logout(state: State) -> None:
+    """Revoke the session at iRacing (when reachable) and delete the stored tokens; nothing
+    logs in again until `harvester auth login`."""
+    with state.runtime() as runtime:
+        deleted = runtime.session.logout()
+    click.echo(
+        ("logged out: stored tokens deleted" if deleted else "no stored session")
+        + "; nothing logs in again until `harvester auth login`"
+    )
+
+
+# -- jobs and runs ---------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True)
+@pass_state
+def run(state: State, names: tuple[str, ...]) -> None:
+    """Run jobs once, now; print one line per job; exit 0 only if all succeeded."""
+    config = load_job_config(state)
+    for name in names:
+        find_job(config, name)
+    failed = 0
+    with state.runtime() as runtime:
+        runtime.archive.mark_interrupted()
+        for name in names:
+            outcome = runtime.runner.run(config.jobs[name], trigger="cli")
+            click.echo(outcome.summary())
+            failed += not outcome.ok
+    if failed:
+        sys.exit(1)
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.pass_context
+def jobs(ctx: click.Context, fmt: str) -> None:
+    """Each job: schedule, next run, last status, last success."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .._observe.reports import jobs_overview, service_info
+
+    state = ctx.ensure_object(State)
+    config = load_job_config(state)
+    with state.database() as engine:
+        rows = jobs_overview(engine, config, service_info(engine, state.settings.database_url))
+    for row in rows:  # why a job does not run (the catalogue contradicts it, an unset variable)
+        problems = config.problems_of(row["job"]) if row["job"] in config.jobs else []
+        row["disabled"] = problems[0].message if problems else None
+    columns = (
+        "job",
+        "endpoint",
+        "schedule",
+        "next_run",
+        "last_status",
+        "last_success",
+        "cursor",
+        "disabled",
+    )
+    click.echo(render(columns, [[row[c] for c in columns] for row in rows], fmt), nl=False)
+
+
+@jobs.command("validate")
+@click.argument("file", required=False, type=click.Path(path_type=Path))
+@pass_state
+def jobs_validate(state: State, file: Path | None) -> None:
+    """Check a jobs file without running anything (every problem, with its line)."""
+    try:
+        config = load_job_config(state, file, strict=True)
+    except JobsError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(1)
+    for warning in config.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    from .._config.catalog import CATALOG_JOB
+
+    own = [job for job in config.jobs.values() if job is not CATALOG_JOB]  # not the built-in
+    enabled = sum(job.enabled for job in own)
+    checked = (
+        f"checked against the catalogue of {config.catalogue_at}"
+        if config.catalogue_at
+        else "catalogue checks skipped: no catalogue stored yet (`harvester catalog` fetches it)"
+    )
+    click.echo(f"{config.path}: {len(own)} job(s), {enabled} enabled: valid; {checked}")
+
+
+@cli.command()
+@click.argument("job_name")
+@click.option(
+    "--since", required=True, help="A date (2026-09-01), a time, or back from now (90d, -90d)."
+)
+@click.option("--until", help="A date or time; default: now (fixed when the backfill starts).")
+@pass_state
+def backfill(state: State, job_name: str, since: str, until: str | None) -> None:
+    """Fill a cursor job's history window by window, without moving its live cursor.
+
+    Interrupted (Ctrl-C, a crash), the same command resumes where it stopped.
+    """
+    from .._service.backfill import backfill_bounds, run_backfill
+
+    config = load_job_config(state)
+    job = find_job(config, job_name)
+    clock = parse_clock(state.settings.clock)
+    bar = ProgressBar(job_name) if sys.stderr.isatty() else None
+    report = bar.update if bar else log_progress("backfill.progress", job=job_name)
+    with state.runtime(clock=clock) as runtime:
+        try:
+            since_at, until_at = backfill_bounds(runtime, job.name, since, until)
+        except ValueError as exc:
+            raise ConfigError(f"--since/--until: {exc}") from None
+        try:
+            outcome = run_backfill(runtime, job, since_at, until_at, report)
+        except KeyboardInterrupt:
+            if bar:
+                bar.close()
+            click.echo("backfill interrupted: run the same command again to resume", err=True)
+            sys.exit(130)
+    if bar:
+        bar.close()
+    click.echo(outcome.summary())
+    if not outcome.ok:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("endpoint")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A query parameter (repeat it); templates like {-7d} work.",
+)
+@click.option("--raw", is_flag=True, help="The documents exactly as received, one per line.")
+@click.option("--save", is_flag=True, help="Also archive the result as a run of job `manual`.")
+@pass_state
+def get(state: State, endpoint: str, params: tuple[str, ...], raw: bool, save: bool) -> None:
+    """Fetch an endpoint now and print its resolved JSON (chunks merged into their rows).
+
+    The library's `Api.get` (or `Api.fetch`, for --raw) does the work: templates, the check
+    against the stored catalogue, `--save`, alike from a script and from here."""
+    values: dict[str, str] = {}
+    for item in params:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"-p {item!r}: write parameters as NAME=VALUE")
+        values[name.strip()] = value
+    with state.runtime() as runtime:
+        api = Api(runtime)
+        if raw:
+            for part in api.fetch(endpoint, values, save=save).documents:
+                click.echo(part.text)
+            return
+        data = api.get(endpoint, values, save=save)
+    pretty = sys.stdout.isatty()
+    click.echo(
+        json.dumps(
+            data,
+            indent=2 if pretty else None,
+            separators=None if pretty else (",", ":"),
+            ensure_ascii=False,
+        )
+    )
+
+
+@cli.command()
+@click.option("--job", help="Only this job.")
+@click.option(
+    "--status",
+    type=click.Choice([str(status.value) for status in RunStatus]),
+    help="Only runs with this status.",
+)
+@click.option("--since", help="A date (2026-11-01) or a duration back from now (2h, 7d).")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@pass_state
+def runs(
+    state: State, job: str | None, status: str | None, since: str | None, limit: int, fmt: str
+) -> None:
+    """The history of runs, newest first."""
+    from .._observe.reports import RUN_COLUMNS, list_runs, parse_since
+
+    since_iso = parse_since(since, parse_clock(state.settings.clock)) if since else None
+    with state.database() as engine:
+        rows = list_runs(engine, job, status, since_iso, limit)
+    click.echo(render(RUN_COLUMNS, rows, fmt), nl=False)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("sql")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--limit", type=click.IntRange(1), default=None, help="At most this many rows.")
+@click.option(
+    "--timeout",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0, 86400, min_open=True),
+    help="Stop a query that runs longer than this many seconds.",
+)
+@click.option(
+    "--max-value-bytes",
+    default=MAX_VALUE_BYTES,
+    show_default=True,
+    type=click.IntRange(1_000, 2_000_000_000),
+    help="Refuse a single value (a body, a string built by the query) larger than this.",
+)
+@click.option(
+    "--max-bytes",
+    default=MAX_ANSWER_BYTES,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Stop once the answer written passes this many bytes.",
+)
+@pass_state
+def query(
+    state: State,
+    sql: str,
+    fmt: str,
+    limit: int | None,
+    timeout: float,
+    max_value_bytes: int,
+    max_bytes: int,
+) -> None:
+    """Run read-only SQL on the archive (tables runs, results, latest_results, result_rows).
+
+    Rows are written as they come. SQL starting with `--` (a comment) is taken as the SQL.
+    """
+    limits = QueryLimits(timeout, max_value_bytes, max_bytes, limit)
+    with run_sql(state.settings.database_url, sql, limits) as answer:
+        for chunk in bounded(render_stream(answer.columns, answer.rows, fmt), max_bytes):
+            click.echo(chunk, nl=False)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@pass_state
+def status(state: State, fmt: str) -> None:
+    """Is the service running (pid), the session, the rate budget, the maintenance pause."""
+    from .._observe.reports import run_counts_since, service_info
+
+    with state.runtime() as runtime:
+        info = service_info(runtime.engine, state.settings.database_url, runtime.clock)
+        session = runtime.session.status().as_dict()
+        foreign = runtime.store.has_foreign_session()
+        day_ago = iso_seconds(runtime.clock.now() - 86400)
+        counts = run_counts_since(runtime.engine, day_ago)
+    data = {
+        "service": "running" if info.running else "not running",
+        "pid": info.pid if info.running else None,
+        "started_at": info.started_at if info.running else None,
+        "heartbeat_at": info.heartbeat_at,
+        "jobs": len(info.state.get("jobs", [])) if info.running else None,
+        "running_now": info.state.get("running") if info.running else None,
+        "role": "active" if info.running else None,
+        "active_host": info.host if info.running else None,
+        "standby": list(info.standbys) or None,
+        "session": (
+            "logged in"
+            if session["logged_in"]
+            else "stored for another IRACING_CLIENT_ID or IRACING_USERNAME"
+            if foreign
+            else "not logged in (harvester auth login)"
+        ),
+        "access_expires_at": session["access_expires_at"],
+        "refresh_expires_at": session["refresh_expires_at"],
+        "password_grants_last_hour": session["password_grants_last_hour"],
+        "password_blocked_until": session["password_blocked_until"],
+        "rate_limit": info.state.get("rate_limit"),
+        "maintenance_until": info.state.get("maintenance_until"),
+        "runs_last_24h": counts,
+    }
+    emit(data, fmt)
+
+
+@cli.command()
+@click.option(
+    "--workers",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 32),
+    help="Jobs that may run at the same time.",
+)
+@click.option(
+    "--grace",
+    default=10.0,
+    show_default=True,
+    type=float,
+    help="Seconds runs in flight may finish after SIGTERM before being cancelled.",
+)
+@click.option(
+    "--http",
+    metavar="HOST:PORT|off",
+    help="Where to serve /healthz, /metrics and the dashboard (default: HARVESTER_HTTP).",
+)
+@pass_state
+def start(state: State, workers: int, grace: float, http: str | None) -> None:
+    """Run the scheduler service until SIGTERM or SIGINT (Ctrl-C)."""
+    from .._service.service import ServiceOptions, Signals, run_service
+
+    signals = Signals()
+    signals.install()  # before the database is opened: a stop during start-up is orderly too
+    settings = state.settings
+    if http is not None:
+        settings = settings.with_overrides(http=parse_http_address("--http", http))
+    try:
+        with open_runtime(settings) as runtime:
+            options = ServiceOptions(workers=workers, drain_seconds=grace)
+            run_service(runtime, state.settings.jobs_path, options, signals)
+    finally:
+        signals.restore()
+
+
+# -- keys ------------------------------------------------------------------------------------
+
+
+@cli.group()
+def keys() -> None:
+    """Manage the encryption keys of the stored tokens."""
+
+
+@keys.command("rotate")
+@pass_state
+def keys_rotate(state: State) -> None:
+    """Re-encrypt the stored tokens with the newest key, all or nothing."""
+    with state.database() as engine:
+        click.echo(rotate_encryption(state.settings, engine))
+
+
+@keys.command("generate")
+def keys_generate() -> None:
+    """Print a new key, for HARVESTER_KEY."""
+    click.echo(generate_key().decode("ascii"))
+
+
+# -- db --------------------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """The database."""
+
+
+@db.command("upgrade")
+@pass_state
+def db_upgrade(state: State) -> None:
+    """Create the database or apply pending migrations."""
+    engine = create_db_engine(state.settings.database_url)
+    try:
+        changed = upgrade(engine)
+    finally:
+        engine.dispose()
+    click.echo("database upgraded" if changed else "database is up to date")
+
+
+from .observe import healthcheck, systemd_unit  # noqa: E402 (attached after the core)
+
+cli.add_command(demo)
+cli.add_command(simulate)
+cli.add_command(systemd_unit)
+cli.add_command(healthcheck)
+
+
+# -- entry point -----------------------------------------------------------------------------
+
+
+NO_ARGS_IS_HELP: type[click.UsageError] = getattr(
+    click.exceptions, "NoArgsIsHelpError", type("NeverRaised", (click.UsageError,), {})
+)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the CLI; turn every failure into one line and an exit code."""
+    try:
+        require_posix()
+        cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="harvester",
+            standalone_mode=False,
+            obj=State(),
+        )
+    except click.exceptions.Abort:
+        click.echo("harvester: interrupted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except NO_ARGS_IS_HELP as exc:  # `harvester auth` alone: its help, as click shows it
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:  # one line, as every other error: what, and where to look
+        where = exc.ctx.command_path if exc.ctx else "harvester"
+        message = exc.format_message().rstrip(".")
+        click.echo(f"harvester: error: {message} (see `{where} --help`)", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except HarvesterError as exc:
+        _fail(exc, 2 if isinstance(exc, ConfigError) else 1)
+    except KeyboardInterrupt:
+        click.echo("harvester: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        _fail(exc, 1, unexpected=True)
+
+
+def _debug_wanted() -> bool:
+    """LOG_LEVEL=DEBUG, from the environment or .env (read again: the error may be that the
+    settings could not be loaded at all)."""
+    level = os.environ.get("LOG_LEVEL")
+    if level is None and Path(".env").is_file():
+        from dotenv import dotenv_values
+
+        level = dotenv_values(".env").get("LOG_LEVEL")
+    return (level or "").strip().upper() == "DEBUG"
+
+
+def _fail(exc: BaseException, code: int, unexpected: bool = False) -> None:
+    if _debug_wanted():
+        click.echo(redact_text("".join(traceback.format_exception(exc))), err=True)
+    message = str(exc) or type(exc).__name__
+    if unexpected:
+        message = f"unexpected {type(exc).__name__}: {message} (LOG_LEVEL=DEBUG shows details)"
+    click.echo(f"harvester: error: {redact_text(message)}", err=True)
+    sys.exit(code)
+
+
+from .catalog import catalog  # noqa: E402
+from .jobs_init import jobs_init  # noqa: E402
+from .tables import datasette_metadata, tables  # noqa: E402
+
+cli.add_command(catalog)
+cli.add_command(tables)
+cli.add_command(datasette_metadata)
+jobs.add_command(jobs_init)
+
+from .db import db_copy  # noqa: E402
+
+db.add_command(db_copy)

@@ -1,0 +1,93 @@
+"""What every `harvester` command stands on: the per-invocation state (settings read once), the
+record printer, and finding a job in the jobs file. Command modules import this, never `cli`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .._config.settings import Settings, load_settings
+from .._core.errors import ConfigError
+from .._core.logs import configure_logging
+from .._core.text import did_you_mean, nearest
+from .._service.runtime import open_runtime
+from .._store.db import open_database, sqlite_path
+
+if TYPE_CHECKING:  # the runtime's imports (httpx, sqlalchemy) wait for a command that needs them
+    from sqlalchemy import Engine
+
+    from .._config.jobs import JobsConfig, JobSpec
+    from .._core.clock import Clock
+    from .._service.runtime import Runtime
+
+
+class State:
+    """Per-invocation state: settings are read once, on first use."""
+
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings()
+            configure_logging(self._settings.log_level, self._settings.log_format)
+        return self._settings
+
+    def runtime(self, *, clock: Clock | None = None) -> Runtime:
+        return open_runtime(self.settings, clock=clock)
+
+    @contextmanager
+    def database(self) -> Iterator[Engine]:
+        """The database only (no network, no keys), migrated: for the reporting commands."""
+        engine = open_database(self.settings.database_url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+
+pass_state = click.make_pass_decorator(State, ensure=True)
+
+
+def emit(data: dict[str, Any], fmt: str) -> None:
+    """A record as JSON, or as aligned `key  value` lines (nested values as k=v pairs)."""
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2, sort_keys=False))
+        return
+    width = max((len(str(k)) for k in data), default=0)
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={'-' if v is None else v}" for k, v in value.items()) or "-"
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value)) or "-"
+        click.echo(f"{key:<{width}}  {'-' if value is None else value}")
+
+
+def load_job_config(state: State, path: Path | None = None, strict: bool = False) -> JobsConfig:
+    """The jobs file through the one loader, checked against the stored catalogue when a
+    database exists (see jobs_file.load_jobs_file)."""
+    from .._config.jobs_file import load_jobs_file
+
+    jobs_path = path or state.settings.jobs_path
+    env = state.settings.env()
+    database = sqlite_path(state.settings.database_url)
+    if database is not None and not database.exists():
+        return load_jobs_file(jobs_path, strict=strict, env=env)
+    with state.database() as engine:
+        return load_jobs_file(jobs_path, engine, strict=strict, env=env)
+
+
+def find_job(config: JobsConfig, name: str) -> JobSpec:
+    if name not in config.jobs:
+        hint = did_you_mean(nearest(name, config.jobs))
+        raise ConfigError(f"no job named {name!r} in {config.path}{hint}")
+    problems = config.problems_of(name)
+    if problems:
+        raise ConfigError(str(problems[0]))
+    return config.jobs[name]

@@ -1,0 +1,302 @@
+"""Settings from the environment and a `.env` file, validated once into one frozen object.
+
+The process environment wins over `.env`. The reference client's names (CLIENT_ID, CLIENT_SECRET,
+USERNAME, PASSWORD, SCOPE) are read from `.env` only: `USERNAME` in the OS environment is the
+login name of whoever runs the process (Windows always sets it), never the iRacing user.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from dotenv import dotenv_values
+
+from .._core.clock import parse_clock
+from .._core.errors import ConfigError
+
+# the largest sensible value of each numeric setting (a larger one is a typo, or an attack)
+MAXIMA = {
+    "REQUEST_TIMEOUT": 3600.0,
+    "TOKEN_REFRESH_BUFFER_SECONDS": 86400.0,
+    "HARVESTER_PASSWORD_GRANTS_PER_HOUR": 100.0,
+}
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("json", "human")
+
+# harvester name -> the reference client's name for it (accepted from .env only)
+REFERENCE_NAMES = {
+    "IRACING_CLIENT_ID": "CLIENT_ID",
+    "IRACING_CLIENT_SECRET": "CLIENT_SECRET",
+    "IRACING_USERNAME": "USERNAME",
+    "IRACING_PASSWORD": "PASSWORD",
+    "IRACING_SCOPE": "SCOPE",
+}
+
+
+# where iRacing's pre-signed links point (S3, and CloudFront for lap data): HARVESTER_DOWNLOAD_HOSTS
+DEFAULT_DOWNLOAD_HOSTS = (
+    "scorpio-assets.s3.amazonaws.com",
+    "scorpio-assets.s3.*.amazonaws.com",
+    "*.cloudfront.net",
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, with the defaults of the architecture's contract."""
+
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    username: str = ""
+    password: str = field(default="", repr=False)
+    scope: str = "iracing.auth"
+    oauth_url: str = "https://oauth.iracing.com/oauth2"
+    data_url: str = "https://members-ng.iracing.com"
+    database_url: str = "sqlite:///harvester.db"
+    keys: tuple[str, ...] = field(default=(), repr=False)
+    key_file: Path | None = None
+    jobs_path: Path = Path("jobs.yaml")
+    log_level: str = "INFO"
+    log_format: str | None = None  # None: json unless stderr is a terminal
+    request_timeout: float = 30.0
+    token_refresh_buffer_seconds: float = 60.0
+    password_grants_per_hour: int = 3
+    clock: str = "system"
+    # limits on what a server can make harvester read (issue 10, item 7 and 12)
+    max_document_bytes: int = 512 * 1024 * 1024
+    request_deadline_seconds: float = 300.0
+    max_chunks: int = 10_000
+    download_hosts: tuple[str, ...] = DEFAULT_DOWNLOAD_HOSTS
+    # -- watching it: the HTTP endpoint (None: off) and the alert webhook ----------------------
+    http: tuple[str, int] | None = None  # built in code: off; from the environment: 127.0.0.1:8686
+    http_token: str = field(default="", repr=False)
+    alert_webhook: str = field(default="", repr=False)
+    alert_after: int = 3
+    # the variables the settings were read from (`.env` under the process environment), for
+    # `{env:NAME}` templates; None: the process environment
+    environment: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+
+    def env(self) -> Mapping[str, str]:
+        return os.environ if self.environment is None else self.environment
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @property
+    def has_credentials(self) -> bool:
+        return all((self.client_id, self.client_secret, self.username, self.password))
+
+    def secrets(self) -> list[str]:
+        """The configured secrets, for the log redactor."""
+        values = (self.client_secret, self.password, self.http_token, self.alert_webhook)
+        return [value for value in values if value]
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    env_file: str | os.PathLike[str] | None = ".env",
+) -> Settings:
+    """Read settings; a bad value raises ConfigError naming the variable."""
+    process_env = dict(os.environ if environ is None else environ)
+    file_env: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        file_env = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+
+    def get(name: str) -> str | None:
+        if name in process_env:
+            return process_env[name]
+        if name in file_env:
+            return file_env[name]
+        reference = REFERENCE_NAMES.get(name)
+        if reference is not None and reference in file_env:
+            return file_env[reference]
+        return None
+
+    defaults = Settings()
+    key_file = get("HARVESTER_KEY_FILE")
+    return Settings(
+        client_id=(get("IRACING_CLIENT_ID") or "").strip(),
+        client_secret=get("IRACING_CLIENT_SECRET") or "",
+        username=(get("IRACING_USERNAME") or "").strip(),
+        password=get("IRACING_PASSWORD") or "",
+        scope=(get("IRACING_SCOPE") or defaults.scope).strip(),
+        oauth_url=_url("IRACING_OAUTH_URL", get("IRACING_OAUTH_URL"), defaults.oauth_url),
+        data_url=_url("IRACING_DATA_URL", get("IRACING_DATA_URL"), defaults.data_url),
+        database_url=_database_url(get("HARVESTER_DATABASE_URL") or defaults.database_url),
+        keys=_keys(get("HARVESTER_KEY")),
+        key_file=Path(key_file).expanduser() if key_file else None,
+        jobs_path=Path(get("HARVESTER_JOBS") or defaults.jobs_path),
+        log_level=_choice("LOG_LEVEL", get("LOG_LEVEL"), LOG_LEVELS, defaults.log_level),
+        log_format=_optional_choice("LOG_FORMAT", get("LOG_FORMAT"), LOG_FORMATS),
+        request_timeout=_positive_float(
+            "REQUEST_TIMEOUT", get("REQUEST_TIMEOUT"), defaults.request_timeout
+        ),
+        token_refresh_buffer_seconds=_non_negative_float(
+            "TOKEN_REFRESH_BUFFER_SECONDS",
+            get("TOKEN_REFRESH_BUFFER_SECONDS"),
+            defaults.token_refresh_buffer_seconds,
+        ),
+        password_grants_per_hour=_positive_int(
+            "HARVESTER_PASSWORD_GRANTS_PER_HOUR",
+            get("HARVESTER_PASSWORD_GRANTS_PER_HOUR"),
+            defaults.password_grants_per_hour,
+        ),
+        clock=_clock(get("HARVESTER_CLOCK") or defaults.clock),
+        max_document_bytes=_positive_int(
+            "HARVESTER_MAX_DOCUMENT_BYTES",
+            get("HARVESTER_MAX_DOCUMENT_BYTES"),
+            defaults.max_document_bytes,
+        ),
+        request_deadline_seconds=_positive_float(
+            "HARVESTER_REQUEST_DEADLINE_SECONDS",
+            get("HARVESTER_REQUEST_DEADLINE_SECONDS"),
+            defaults.request_deadline_seconds,
+        ),
+        max_chunks=_positive_int(
+            "HARVESTER_MAX_CHUNKS", get("HARVESTER_MAX_CHUNKS"), defaults.max_chunks
+        ),
+        download_hosts=_hosts(get("HARVESTER_DOWNLOAD_HOSTS"), defaults.download_hosts),
+        http=parse_http_address("HARVESTER_HTTP", get("HARVESTER_HTTP") or "127.0.0.1:8686"),
+        http_token=(get("HARVESTER_HTTP_TOKEN") or "").strip(),
+        alert_webhook=_webhook(get("HARVESTER_ALERT_WEBHOOK")),
+        alert_after=_positive_int(
+            "HARVESTER_ALERT_AFTER", get("HARVESTER_ALERT_AFTER"), defaults.alert_after
+        ),
+        environment={**file_env, **process_env},
+    )
+
+
+def _hosts(value: str | None, default: tuple[str, ...]) -> tuple[str, ...]:
+    if value is None or not value.strip():
+        return default
+    hosts = tuple(h.strip().lower() for h in value.split(",") if h.strip())
+    for host in hosts:
+        if "/" in host or ":" in host or " " in host:
+            raise ConfigError(
+                f"HARVESTER_DOWNLOAD_HOSTS: {host!r} is not a host name or pattern "
+                "(write e.g. scorpio-assets.s3.amazonaws.com,*.cloudfront.net)"
+            )
+    return hosts
+
+
+# -- watching it: HARVESTER_HTTP, HARVESTER_ALERT_WEBHOOK ------------------------------------
+
+
+def parse_http_address(name: str, value: str) -> tuple[str, int] | None:
+    """`HOST:PORT`, `[IPv6]:PORT` or `off` (None). Port 0 picks a free port (tests)."""
+    text = value.strip()
+    if text.lower() == "off":
+        return None
+    host, sep, port_text = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
+        raise ConfigError(f"{name} must be HOST:PORT (like 127.0.0.1:8686) or off, got {value!r}")
+    return host, int(port_text)
+
+
+def _webhook(value: str | None) -> str:
+    text = (value or "").strip()
+    if text and not text.startswith(("http://", "https://")):
+        # the URL itself is a credential (Slack and Discord put the key in it): never echo it
+        raise ConfigError("HARVESTER_ALERT_WEBHOOK must be an http(s) URL")
+    return text
+
+
+def _url(name: str, value: str | None, default: str) -> str:
+    text = (value or default).strip().rstrip("/")
+    if not text.startswith(("http://", "https://")):
+        raise ConfigError(f"{name} must be an http(s) URL, got {text!r}")
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (raises for a port that is not a number from 0 to 65535)
+    except ValueError as exc:
+        raise ConfigError(f"{name} is not a usable URL ({exc}), got {text!r}") from None
+    if not parts.hostname or any(ch.isspace() for ch in text):
+        raise ConfigError(f"{name} is not a usable URL (no host, or a space), got {text!r}")
+    return text
+
+
+def _database_url(value: str) -> str:
+    text = value.strip()
+    if "://" not in text:
+        raise ConfigError(
+            "HARVESTER_DATABASE_URL must be a database URL like sqlite:///harvester.db, "
+            f"got {text!r}"
+        )
+    return text
+
+
+def _keys(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _choice(name: str, value: str | None, choices: tuple[str, ...], default: str) -> str:
+    if value is None or not value.strip():
+        return default
+    text = value.strip().upper() if choices is LOG_LEVELS else value.strip().lower()
+    if text not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return text
+
+
+def _optional_choice(name: str, value: str | None, choices: tuple[str, ...]) -> str | None:
+    if value is None or not value.strip():
+        return None
+    return _choice(name, value, choices, choices[0])
+
+
+def _number(name: str, value: str, kind: type[float] | type[int]) -> float:
+    """A finite number within MAXIMA[name] (not NaN, not inf, not 1e99)."""
+    noun = "a whole number" if kind is int else "a number"
+    try:
+        number = kind(value.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be {noun}, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    if number > MAXIMA.get(name, math.inf):
+        raise ConfigError(f"{name} must be at most {MAXIMA[name]:g}, got {value!r}")
+    return number
+
+
+def _positive_float(name: str, value: str | None, default: float) -> float:
+    if value is None or not value.strip():
+        return default
+    number = _number(name, value, float)
+    if not number > 0:
+        raise ConfigError(f"{name} must be greater than 0, got {value!r}")
+    return number
+
+
+def _non_negative_float(name: str, value: str | None, default: float) -> float:
+    if value is None or not value.strip():
+        return default
+    number = _number(name, value, float)
+    if number < 0:
+        raise ConfigError(f"{name} must be 0 or more, got {value!r}")
+    return number
+
+
+def _positive_int(name: str, value: str | None, default: int) -> int:
+    if value is None or not value.strip():
+        return default
+    number = int(_number(name, value, int))
+    if number < 1:
+        raise ConfigError(f"{name} must be 1 or more, got {value!r}")
+    return number
+
+
+def _clock(value: str) -> str:
+    try:
+        parse_clock(value)
+    except ValueError as exc:
+        raise ConfigError(f"HARVESTER_CLOCK: {exc}, got {value!r}") from None
+    return value.strip()

@@ -1,0 +1,91 @@
+"""Parameter templates of jobs.yaml, resolved at run time (pure):
+
+{now}          the current time, ISO-8601 UTC to the minute (2026-11-28T06:47Z)
+{today}        the current date (2026-11-28)
+{-7d} {now-7d} a time relative to now (any duration: 90m, 12h, 2w ...); {today-1d} a date
+{env:NAME}     the environment variable NAME
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from .._core.clock import utc
+from .._core.durations import parse_moment
+
+_TEMPLATE = re.compile(r"\{([^{}]*)\}")
+_RELATIVE = re.compile(r"^(now|today)?\s*([+-].+)$")  # the offset in the grammar of durations.py
+KNOWN = "{now}, {today}, {-7d}, {now-12h}, {today-1d}, {env:NAME}"
+# credentials and keys: never sent as a parameter nor stored with one
+_SECRET_VARIABLES = (
+    "IRACING_CLIENT_SECRET",
+    "IRACING_PASSWORD",
+    "HARVESTER_KEY",
+    "CLIENT_SECRET",
+    "PASSWORD",
+)
+
+
+class TemplateError(ValueError):
+    pass
+
+
+class UnsetVariable(TemplateError):
+    """`{env:NAME}` with NAME not set: that job cannot run, the others can."""
+
+
+def iso_minute(epoch: float) -> str:
+    return utc(epoch).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def _expand(expression: str, now: float, env: Mapping[str, str]) -> str:
+    text = expression.strip()
+    if text == "now":
+        return iso_minute(now)
+    if text == "today":
+        return utc(now).strftime("%Y-%m-%d")
+    if text.startswith("env:"):
+        name = text[4:].strip()
+        if not name:
+            raise TemplateError("{env:} needs a variable name, e.g. {env:IRACING_CUST_ID}")
+        if name.upper().startswith(_SECRET_VARIABLES):
+            raise TemplateError(
+                f"{{env:{name}}}: harvester's own settings are not parameters (the value would be "
+                "sent to iRacing and stored in the archive)"
+            )
+        if name not in env:
+            raise UnsetVariable(
+                f"{{env:{name}}}: the environment variable {name} is not set (in the "
+                "environment or .env); the job is disabled"
+            )
+        return env[name]
+    match = _RELATIVE.match(text)
+    if match:
+        base, offset = match.groups()
+        try:
+            moment = parse_moment(f"now{offset}", now)
+        except ValueError:
+            raise TemplateError(f"{{{text}}}: {offset[1:].strip()!r} is not a duration") from None
+        if base == "today":
+            return utc(moment).strftime("%Y-%m-%d")
+        return iso_minute(moment)
+    raise TemplateError(f"unknown template {{{text}}} (known: {KNOWN})")
+
+
+def render(value: str, now: float, env: Mapping[str, str]) -> str:
+    """Replace every {template} in a parameter value."""
+    return _TEMPLATE.sub(lambda m: _expand(m.group(1), now, env), value)
+
+
+def check(value: str, env: Mapping[str, str]) -> TemplateError | None:
+    """Why a value's templates cannot be resolved, or None (for jobs.yaml validation)."""
+    try:
+        render(value, 0.0, env)
+    except TemplateError as exc:
+        return exc
+    return None
+
+
+def has_template(value: str) -> bool:
+    return bool(_TEMPLATE.search(value))

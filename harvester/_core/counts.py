@@ -1,0 +1,22 @@
+"""What a run did: one `RunCounts` per run, updated by the fetch path (requests, bytes, the rate
+budget left) and by the archive (documents, results, rows); the run's row records it on close."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class RunCounts:
+    """What a run did; counters grow as the run goes (one object per run, one thread)."""
+
+    requests: int = 0
+    bytes: int = 0
+    documents_new: int = 0
+    documents_dup: int = 0
+    results: int = 0
+    ratelimit_remaining: int | None = None
+    rows_new: int = 0  # cursor jobs: rows whose key was not seen before
+    rows_dup: int = 0
+    items_ok: int = 0  # fan-out jobs: items fetched
+    items_skipped: int = 0  # fan-out jobs: items answered 403/404 (remembered)

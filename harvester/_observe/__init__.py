@@ -1,0 +1,1 @@
+"""What operators see: metrics, reports, alerts and the HTTP endpoint (web/)."""

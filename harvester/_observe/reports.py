@@ -1,0 +1,202 @@
+"""What the operations commands show: jobs with their last and next runs, run history, and the
+service's health. Plain functions over the database, so tests and the CLI read the same thing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, select
+
+from .._archive.bookkeeping import all_cursors, item_counts
+from .._config.jobs import JobsConfig
+from .._core.clock import Clock, iso_seconds, parse_iso
+from .._core.durations import parse_moment
+from .._core.errors import ConfigError
+from .._core.run_status import RunStatus
+from .._store import db, lock
+from .._store.models import Run, ServiceState
+
+RUN_COLUMNS = (
+    "id",
+    "job",
+    "trigger",
+    "status",
+    "started_at",
+    "finished_at",
+    "duration",  # seconds from started_at to finished_at (None while running)
+    "requests",
+    "bytes",
+    "documents_new",
+    "documents_dup",
+    "rows_new",
+    "rows_dup",
+    "ratelimit_remaining",
+    "error",
+)
+STORED_RUN_COLUMNS = tuple(name for name in RUN_COLUMNS if name != "duration")
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    running: bool
+    pid: int | None
+    host: str | None
+    started_at: str | None
+    heartbeat_at: str | None
+    stopped_at: str | None
+    state: dict[str, Any]
+    standbys: tuple[str, ...] = ()  # "host pid N" of services waiting to take over (PostgreSQL)
+
+
+STALE_BEATS = 3  # a standby silent for this many of its heartbeat intervals is dead
+DEFAULT_BEAT = 10.0  # real seconds, ServiceOptions.heartbeat_interval's default
+
+
+def standby_alive(heartbeat_at: str | None, state: str | None, clock: Clock) -> bool:
+    """Whether a standby's row is alive: its last heartbeat is less than STALE_BEATS of its own
+    intervals old (in real seconds: a scaled clock's time runs faster; a manual clock's never
+    passes by itself, so under it a row never goes stale). A killed standby leaves its row
+    behind; this is how `harvester status` and the active service's heartbeat tell."""
+    if not heartbeat_at:
+        return False
+    try:
+        every = float(json.loads(state or "{}").get("heartbeat_seconds", DEFAULT_BEAT))
+        age = clock.now() - parse_iso(heartbeat_at)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return age <= 0 or clock.real_seconds(age) <= STALE_BEATS * every
+
+
+def service_info(engine: Engine, database_url: str, clock: Clock | None = None) -> ServiceInfo:
+    """Whether `harvester start` holds this database's lock, and its last heartbeat; with a
+    clock, only the standbys still alive (`standby_alive`)."""
+    holder = lock.service_lock(engine, database_url).holder()
+    with db.read(engine) as conn:
+        row = conn.execute(
+            select(
+                ServiceState.pid,
+                ServiceState.host,
+                ServiceState.started_at,
+                ServiceState.heartbeat_at,
+                ServiceState.stopped_at,
+                ServiceState.state,
+            ).where(ServiceState.id == 1)
+        ).first()
+        standbys = [
+            (host, pid)
+            for host, pid, beat, standby_state in conn.execute(
+                select(
+                    ServiceState.host,
+                    ServiceState.pid,
+                    ServiceState.heartbeat_at,
+                    ServiceState.state,
+                )
+                .where(ServiceState.id != 1, ServiceState.stopped_at.is_(None))
+                .order_by(ServiceState.started_at)
+            ).all()
+            if clock is None or standby_alive(beat, standby_state, clock)
+        ]
+    state = json.loads(row.state) if row is not None else {}
+    return ServiceInfo(
+        running=holder is not None,
+        pid=holder if holder and holder > 0 else (row.pid if row is not None else None),
+        host=row.host if row is not None else None,
+        started_at=row.started_at if row is not None else None,
+        heartbeat_at=row.heartbeat_at if row is not None else None,
+        stopped_at=row.stopped_at if row is not None else None,
+        state=state,
+        standbys=tuple(f"{host} pid {pid}" for host, pid in standbys),
+    )
+
+
+def jobs_overview(engine: Engine, config: JobsConfig, info: ServiceInfo) -> list[dict[str, Any]]:
+    """One row per job: schedule, next run (from the running service), last status and success."""
+    with db.read(engine) as conn:
+        last = dict(
+            conn.execute(
+                select(Run.job, func.max(Run.id))
+                .where(Run.status != RunStatus.RUNNING.value)
+                .group_by(Run.job)
+            ).all()
+        )
+        last_ok = dict(
+            conn.execute(
+                select(Run.job, func.max(Run.finished_at))
+                .where(Run.status == RunStatus.SUCCESS.value)
+                .group_by(Run.job)
+            ).all()
+        )
+        statuses = dict(
+            conn.execute(select(Run.id, Run.status).where(Run.id.in_(list(last.values())))).all()
+        )
+    next_runs = info.state.get("next_runs", {}) if info.running else {}
+    cursors = all_cursors(engine)
+    rows = []
+    for name, spec in config.jobs.items():
+        position = None
+        if spec.incremental is not None:
+            position = cursors.get(name) or f"start {spec.incremental.start}"
+        elif spec.for_each is not None:
+            counts = item_counts(engine, name)
+            position = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or None
+        rows.append(
+            {
+                "job": name,
+                "endpoint": spec.endpoint,
+                "schedule": spec.schedule.describe() if spec.enabled else "disabled",
+                "next_run": next_runs.get(name) if spec.enabled else None,
+                "last_status": statuses.get(last[name]) if name in last else None,
+                "last_success": last_ok.get(name),
+                "cursor": position,
+            }
+        )
+    return rows
+
+
+def parse_since(text: str, clock: Clock) -> str:
+    """`--since`: an ISO date or time, or a duration back from now (`2h`, `-7d`, `7d`)."""
+    try:
+        return iso_seconds(parse_moment(text, clock.now()))
+    except ValueError as exc:
+        raise ConfigError(f"--since: {exc}") from None
+
+
+def list_runs(
+    engine: Engine,
+    job: str | None = None,
+    status: str | None = None,
+    since: str | None = None,
+    limit: int = 50,
+) -> list[tuple[Any, ...]]:
+    """The newest runs first, filtered; rows in RUN_COLUMNS order."""
+    columns = [getattr(Run, name) for name in STORED_RUN_COLUMNS]
+    conditions = []
+    if job:
+        conditions.append(Run.job == job)
+    if status:
+        conditions.append(Run.status == status)
+    if since:
+        conditions.append(Run.started_at >= since)
+    statement = select(*columns).order_by(Run.id.desc()).limit(limit)
+    if conditions:
+        statement = statement.where(and_(*conditions))
+    with db.read(engine) as conn:
+        found = conn.execute(statement).all()
+    return [_with_duration(row._mapping) for row in found]
+
+
+def _with_duration(row: Any) -> tuple[Any, ...]:
+    started, finished = row["started_at"], row["finished_at"]
+    duration = round(parse_iso(finished) - parse_iso(started)) if started and finished else None
+    return tuple(duration if name == "duration" else row[name] for name in RUN_COLUMNS)
+
+
+def run_counts_since(engine: Engine, since: str) -> dict[str, int]:
+    with db.read(engine) as conn:
+        return dict(
+            conn.execute(
+                select(Run.status, func.count()).where(Run.started_at >= since).group_by(Run.status)
+            ).all()
+        )

@@ -1,0 +1,213 @@
+"""What the endpoint reports, read from the database (read-only) and the token store: the
+session's facts, the jobs that are failing, the job table (harvester status's own report), and
+the run history the dashboard plots. Plain functions, so tests and the bench call them too."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from ..._config.jobs import JobsConfig
+from ..._core.clock import iso_seconds, parse_iso
+from ..._core.errors import HarvesterError
+from ..._oauth.store import TokenStore
+from ..._store import db
+from ..._store.models import Document, Run, ServiceState
+from ..reports import RUN_COLUMNS, ServiceInfo, jobs_overview
+from .health import FailingJob, SessionFacts
+
+FAILURES = ("failed", "forbidden", "not_found")  # a run that did not get its data
+STATUSES = ("success", "failed", "forbidden", "not_found", "maintenance", "skipped", "interrupted")
+
+
+def session_facts(store: TokenStore, now: float, has_credentials: bool) -> SessionFacts:
+    """The stored session as times and flags: no network, no lock held by a grant."""
+    try:
+        tokens = store.load()
+        unreadable = None
+    except HarvesterError as exc:
+        tokens, unreadable = None, str(exc).split(":")[0]
+    with store.reading() as conn:
+        grants = store.password_grant_state(conn, now)
+    return SessionFacts(
+        stored=tokens is not None,
+        foreign=tokens is None and store.has_foreign_session(),
+        access_expires_at=tokens.access_expires_at if tokens else None,
+        refresh_expires_at=tokens.refresh_expires_at if tokens else None,
+        blocked_until=grants.blocked_until,
+        block_reason=grants.block_reason,
+        has_credentials=has_credentials,
+        unreadable=unreadable,
+    )
+
+
+def active_service(engine: Engine) -> dict[str, Any] | None:
+    """The active service's host, pid and last heartbeat, from its row (None: none running)."""
+    with db.read(engine) as conn:
+        row = conn.execute(
+            select(ServiceState.host, ServiceState.pid, ServiceState.heartbeat_at).where(
+                ServiceState.id == 1, ServiceState.stopped_at.is_(None)
+            )
+        ).first()
+    return (
+        None
+        if row is None
+        else {"host": row.host, "pid": row.pid, "heartbeat_at": row.heartbeat_at}
+    )
+
+
+def failure_streaks(engine: Engine, jobs: Iterable[str], depth: int = 200) -> dict[str, int]:
+    """Each job's failed runs since its last success, counted over its newest `depth` runs
+    (one index range per job). Runs that decided nothing (skipped, maintenance, interrupted)
+    neither break nor extend a streak."""
+    streaks: dict[str, int] = {}
+    with db.read(engine) as conn:
+        for job in jobs:
+            statuses = conn.execute(
+                select(Run.status)
+                .where(Run.job == job)
+                .order_by(Run.started_at.desc(), Run.id.desc())
+                .limit(depth)
+            ).scalars()
+            streak = 0
+            for status in statuses:
+                if status == "success":
+                    break
+                if status in FAILURES:
+                    streak += 1
+            if streak:
+                streaks[job] = streak
+    return streaks
+
+
+def failing_jobs(engine: Engine, jobs: Iterable[str]) -> tuple[FailingJob, ...]:
+    return tuple(FailingJob(j, n) for j, n in sorted(failure_streaks(engine, jobs).items()))
+
+
+def last_error(engine: Engine, job: str) -> str | None:
+    with db.read(engine) as conn:
+        return conn.execute(
+            select(Run.error)
+            .where(Run.job == job, Run.status.in_(FAILURES))
+            .order_by(Run.id.desc())
+            .limit(1)
+        ).scalar()
+
+
+def job_rows(
+    engine: Engine, config: JobsConfig, next_runs: Mapping[str, float | None]
+) -> list[dict[str, Any]]:
+    """`harvester jobs`'s rows (reports.jobs_overview) with why a disabled job is off."""
+    info = ServiceInfo(
+        running=True,
+        pid=None,
+        host=None,
+        started_at=None,
+        heartbeat_at=None,
+        stopped_at=None,
+        state={"next_runs": {k: iso_seconds(v) if v else None for k, v in next_runs.items()}},
+    )
+    rows = jobs_overview(engine, config, info)
+    for row in rows:
+        spec = config.jobs[row["job"]]
+        problems = config.problems_of(row["job"])
+        if problems:
+            row["disabled_because"] = "; ".join(p.message for p in problems)
+        elif not spec.enabled:
+            row["disabled_because"] = "enabled: false in the jobs file"
+        else:
+            row["disabled_because"] = None
+    return rows
+
+
+# -- history for the plots ---------------------------------------------------------------------
+
+
+@dataclass
+class History:
+    """The runs of the plotted hours, aggregated in one pass over them."""
+
+    runs: dict[tuple[str, str], int] = field(default_factory=dict)  # (hour, status) -> runs
+    durations: dict[str, list[tuple[str, float, float]]] = field(default_factory=dict)
+    budget: list[tuple[str, int]] = field(default_factory=list)  # (hour, fewest left)
+
+
+def run_history(engine: Engine, since: str) -> History:
+    """Runs started since `since`: counts per hour and status, each job's mean and longest
+    duration per hour, the fewest requests left in the rate window per hour."""
+    statement = select(
+        Run.job, Run.status, Run.started_at, Run.finished_at, Run.ratelimit_remaining
+    ).where(Run.started_at >= since, Run.status != "running")
+    history = History()
+    spans: dict[tuple[str, str], list[float]] = {}
+    lowest: dict[str, int] = {}
+    with db.read(engine) as conn:
+        for job, status, started, finished, remaining in conn.execute(statement):
+            hour = started[:13]
+            key = (hour, status)
+            history.runs[key] = history.runs.get(key, 0) + 1
+            if remaining is not None and (hour not in lowest or remaining < lowest[hour]):
+                lowest[hour] = remaining
+            if finished and status != "skipped":
+                seconds = _elapsed(started, finished)
+                if seconds is None:
+                    continue
+                spans.setdefault((job, hour), []).append(seconds)
+    for (job, hour), values in sorted(spans.items()):
+        history.durations.setdefault(job, []).append((hour, sum(values) / len(values), max(values)))
+    history.budget = sorted(lowest.items())
+    return history
+
+
+def _elapsed(started: str, finished: str) -> float | None:
+    """Seconds between two of the archive's times (`2026-11-28T06:47:01Z`); on the same day by
+    arithmetic on the text (the dashboard reads tens of thousands), else by parsing."""
+    try:
+        if started[:11] == finished[:11] and len(started) == len(finished) == 20:
+            return float(_day_seconds(finished) - _day_seconds(started))
+        return parse_iso(finished) - parse_iso(started)
+    except ValueError:
+        return None
+
+
+def _day_seconds(text: str) -> int:
+    return int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:19])
+
+
+def archive_growth(engine: Engine, days: int = 90) -> list[tuple[str, int, int]]:
+    """(day, documents in the archive by the end of it, their bytes), the last `days` days."""
+    day = func.substr(Document.first_seen_at, 1, 10)
+    statement = (
+        select(day, func.count(), func.coalesce(func.sum(Document.size), 0))
+        .group_by(day)
+        .order_by(day)
+    )
+    with db.read(engine) as conn:
+        per_day = [(d, int(n), int(b)) for d, n, b in conn.execute(statement).all()]
+    total_docs = total_bytes = 0
+    growth = []
+    for d, n, b in per_day:
+        total_docs += n
+        total_bytes += b
+        growth.append((d, total_docs, total_bytes))
+    return growth[-days:]
+
+
+def last_failures(engine: Engine, limit: int = 15) -> list[dict[str, Any]]:
+    """The newest runs that did not get their data, with their (already redacted) errors."""
+    statement = (
+        select(Run.id, Run.job, Run.status, Run.started_at, Run.error)
+        .where(Run.status.in_((*FAILURES, "interrupted")))
+        .order_by(Run.id.desc())
+        .limit(limit)
+    )
+    with db.read(engine) as conn:
+        return [dict(row._mapping) for row in conn.execute(statement).all()]
+
+
+def run_dicts(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """reports.list_runs rows as JSON objects."""
+    return [dict(zip(RUN_COLUMNS, row, strict=True)) for row in rows]

@@ -1,0 +1,341 @@
+"""The service's observer: it is told of heartbeats and finished runs, and from them and what the
+service already holds (memory, the database read-only) it serves the endpoint, keeps the
+metrics and raises alerts. It never calls into the runner: data flows one way, to here.
+
+Alert conditions are evaluated on the service loop's heartbeat, never on a run's thread, so an
+alert (or a slow database read for one) never delays a run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import httpx
+from sqlalchemy import Engine
+
+from ..._config.jobs import JobsConfig
+from ..._config.settings import Settings
+from ..._core.clock import Clock, iso_seconds
+from ..._core.logs import get_logger
+from ..._fetch.maintenance import MaintenancePause
+from ..._fetch.ratelimit import RateBudget
+from ..._oauth.store import TokenStore
+from ..alerts import AlertRules, AlertSender
+from ..metrics import CONTENT_TYPE, LiveFacts, ServiceMetrics
+from ..reports import list_runs, parse_since
+from .dashboard import render_dashboard
+from .health import Health, HealthFacts, SessionFacts, assess
+from .reads import (
+    active_service,
+    failing_jobs,
+    failure_streaks,
+    last_error,
+    run_dicts,
+    session_facts,
+)
+from .server import WebServer, check_address
+from .snapshot import Budget, Snapshot, take_snapshot
+
+
+class _Beating(Protocol):
+    @property
+    def heartbeat_interval(self) -> float: ...
+
+
+class _Scheduling(Protocol):
+    def next_runs(self) -> dict[str, float | None]: ...
+
+
+class WatchedRuntime(Protocol):
+    """What the watch reads of the process's runtime (`_service.runtime.Runtime` is one)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def engine(self) -> Engine: ...
+    @property
+    def http(self) -> httpx.Client: ...
+    @property
+    def store(self) -> TokenStore: ...
+    @property
+    def budget(self) -> RateBudget: ...
+    @property
+    def pause(self) -> MaintenancePause: ...
+
+
+class WatchedService(Protocol):
+    """What the watch reads of the service it watches (`_service.service.Service` is one). A
+    protocol, so the web package never imports the service that starts it: imports go one way."""
+
+    @property
+    def runtime(self) -> WatchedRuntime: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def config(self) -> JobsConfig: ...
+    @property
+    def options(self) -> _Beating: ...
+    @property
+    def scheduler(self) -> _Scheduling: ...
+
+
+class FinishedRun(Protocol):
+    """What the watch reads of a finished run (`_service.runner.RunOutcome` is one)."""
+
+    @property
+    def job(self) -> str: ...
+    @property
+    def duration(self) -> float: ...
+
+
+log = get_logger("harvester.watch")
+
+MAINTENANCE_ALERT_AFTER = 3600.0
+MAX_API_RUNS = 1000
+
+
+def check_settings(service: WatchedService) -> None:
+    """Before anything starts: a non-loopback address needs a token (ConfigError otherwise)."""
+    settings = service.runtime.settings
+    if settings.http is not None:
+        check_address(settings.http, settings.http_token)
+
+
+class Watch:
+    def __init__(
+        self,
+        service: WatchedService,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        alert_transport: httpx.BaseTransport | None = None,
+        alert_wait: Callable[[float], bool] | None = None,
+    ) -> None:
+        self.service = service
+        rt = service.runtime
+        self.settings = rt.settings
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._beat: float | None = None
+        self._maintenance_since: float | None = None
+        self._finished: set[str] = set()  # jobs with a run finished since the last check
+        self._failing: dict[str, int] = {}  # job -> streak, while announced or due
+        self._host = socket.gethostname()
+        self.server = (  # first: a busy port leaves nothing installed behind
+            WebServer(self.settings.http, self, self.settings.http_token)
+            if self.settings.http is not None
+            else None
+        )
+        self.metrics = ServiceMetrics(
+            rt.engine, rt.clock, self._live, self.settings.oauth_url, self.settings.data_url
+        )
+        self.metrics.install(rt.http)
+        self.rules = AlertRules()
+        self.sender = (
+            AlertSender(
+                self.settings.alert_webhook, rt.clock, transport=alert_transport, wait=alert_wait
+            )
+            if self.settings.alert_webhook
+            else None
+        )
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.sender is not None:
+            self.sender.start()
+        if self.server is not None:
+            self.server.start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+        if self.sender is not None:
+            self.sender.stop()
+
+    # -- what the service tells it ------------------------------------------------------------
+
+    def heartbeat(self) -> None:
+        """The service loop beat (a standby's loop beats too: its /healthz follows it); alerts
+        are the active service's to raise."""
+        with self._lock:
+            self._beat = self._monotonic()
+        if self.service.role != "active":
+            return
+        try:
+            self.check()
+        except Exception as exc:  # watching must never stop the service
+            log.warning("watch.check_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+
+    def run_finished(self, outcome: FinishedRun) -> None:
+        self.metrics.observe_run(outcome.job, outcome.duration)
+        with self._lock:
+            self._finished.add(outcome.job)
+
+    # -- alerts -------------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Evaluate every alert condition now (the heartbeat calls this)."""
+        rt = self.service.runtime
+        now = rt.clock.now()
+        paused = rt.pause.resume_at() is not None
+        with self._lock:
+            if paused and self._maintenance_since is None:
+                self._maintenance_since = now
+            since = self._maintenance_since
+            if not paused:
+                self._maintenance_since = None
+            finished, self._finished = self._finished, set()
+        if self.sender is None:
+            return
+        self._check_jobs(finished, now)
+        facts = session_facts(rt.store, now, self.settings.has_credentials)
+        problem = facts.problem(now)
+        self._raise(
+            "session",
+            problem is not None,
+            now,
+            f"no usable iRacing session: {problem}; runs cannot fetch anything until it is fixed",
+            "the iRacing session is usable again",
+        )
+        expires = facts.refresh_expires_at
+        self._raise(
+            "refresh_token",
+            facts.refresh_expiring(now),
+            now,
+            f"the refresh token expires at {iso_seconds(expires or now)} and cannot be renewed "
+            "(no password configured, or password logins blocked): run `harvester auth login` "
+            "before then",
+            "the refresh token has been renewed",
+        )
+        lasted = now - since if since is not None else 0.0
+        self._raise(
+            "maintenance",
+            paused and lasted > MAINTENANCE_ALERT_AFTER,
+            now,
+            f"iRacing has been in maintenance for {lasted / 60:.0f} min; requests are paused and "
+            "probed until it answers",
+            "iRacing's maintenance is over; runs resume",
+        )
+
+    def _check_jobs(self, finished: set[str], now: float) -> None:
+        after = self.settings.alert_after
+        for job in sorted(finished | set(self._failing)):
+            streak = failure_streaks(self.service.runtime.engine, [job]).get(job, 0)
+            failing = streak >= after
+            if failing:
+                self._failing[job] = streak
+            error = last_error(self.service.runtime.engine, job) if failing else None
+            sent = self._raise(
+                f"job:{job}",
+                failing,
+                now,
+                f"job {job} has failed {streak} runs in a row; last error: {error or '-'}",
+                f"job {job} succeeded again",
+            )
+            if not failing and (sent or not self.rules.announced(f"job:{job}")):
+                self._failing.pop(job, None)
+
+    def _raise(self, condition: str, active: bool, now: float, raised: str, cleared: str) -> bool:
+        alert = self.rules.update(
+            condition,
+            active,
+            now,
+            f"harvester@{self._host}: {raised}",
+            f"harvester@{self._host}: {cleared}",
+        )
+        if alert is not None and self.sender is not None:
+            log.info("alert.queued", cause=alert.cause)
+            self.sender.send(alert)
+        return alert is not None
+
+    # -- what the endpoint serves ---------------------------------------------------------------
+
+    def _live(self) -> LiveFacts:
+        rt = self.service.runtime
+        budget = rt.budget.state()
+        facts = session_facts(rt.store, rt.clock.now(), self.settings.has_credentials)
+        return LiveFacts(
+            ratelimit_limit=budget.limit,
+            ratelimit_remaining=budget.remaining,
+            maintenance_paused=rt.pause.resume_at() is not None,
+            access_expires_at=facts.access_expires_at,
+            refresh_expires_at=facts.refresh_expires_at,
+            active=self.service.role == "active",
+        )
+
+    def health(self, session: SessionFacts | None = None) -> Health:
+        rt = self.service.runtime
+        now = rt.clock.now()
+        with self._lock:
+            beat = self._beat
+            since = self._maintenance_since
+        interval = self.service.options.heartbeat_interval
+        role = self.service.role
+        if role == "active":
+            active: dict[str, Any] | None = {"host": self._host, "pid": os.getpid()}
+        else:
+            active = active_service(rt.engine)
+        return assess(
+            HealthFacts(
+                now=now,
+                heartbeat_age=None if beat is None else self._monotonic() - beat,
+                stall_after=max(60.0, 3 * interval),
+                session=session or session_facts(rt.store, now, self.settings.has_credentials),
+                maintenance_until=rt.pause.resume_at(),
+                maintenance_since=since,
+                failing=failing_jobs(rt.engine, self.service.config.jobs),
+                role=role,
+                active=active,
+            )
+        )
+
+    def snapshot(self) -> Snapshot:
+        rt = self.service.runtime
+        now = rt.clock.now()
+        session = session_facts(rt.store, now, self.settings.has_credentials)
+        state = rt.budget.state()
+        return take_snapshot(
+            rt.engine,
+            self.service.config,
+            self.service.scheduler.next_runs(),
+            now,
+            self.health(session),
+            session,
+            Budget(state.limit, state.remaining, state.reset_at),
+        )
+
+    def healthz(self) -> tuple[int, dict[str, Any]]:
+        health = self.health()
+        return health.http_status, health.body
+
+    def readyz(self) -> tuple[int, dict[str, Any]]:
+        health = self.health()
+        return health.ready_status, health.body
+
+    def metrics_text(self) -> tuple[bytes, str]:
+        return self.metrics.render(), CONTENT_TYPE
+
+    def dashboard(self) -> str:
+        return render_dashboard(self.snapshot())
+
+    def api_status(self) -> dict[str, Any]:
+        return self.snapshot().as_json()
+
+    def api_runs(self, query: dict[str, str]) -> list[dict[str, Any]]:
+        unknown = set(query) - {"job", "status", "since", "limit"}
+        if unknown:
+            raise ValueError(f"unknown parameter(s): {', '.join(sorted(unknown))[:200]}")
+        limit_text = query.get("limit", "100")
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_API_RUNS:
+            raise ValueError(f"limit must be a whole number from 1 to {MAX_API_RUNS}")
+        rt = self.service.runtime
+        since = parse_since(query["since"], rt.clock) if query.get("since") else None
+        rows = list_runs(rt.engine, query.get("job"), query.get("status"), since, int(limit_text))
+        return run_dicts(rows)

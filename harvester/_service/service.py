@@ -1,0 +1,572 @@
+"""`harvester start`: the scheduler service around one Runtime.
+
+It holds the instance lock (on PostgreSQL, as standby until it is free: serving its endpoint,
+which says so; once active, it looks at the lock every second and steps down when it is lost),
+marks runs a dead process left `running` as interrupted, schedules the enabled jobs, reloads
+jobs.yaml when it changes (SIGHUP forces it; an invalid edit is logged and the previous jobs
+keep running), writes a heartbeat that `harvester status` reads, and on SIGTERM or SIGINT starts
+no new run, lets runs in flight finish for a while, then cancels them (they are recorded
+`interrupted`) and exits 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import Connection, delete, func, select
+
+from .._config.jobs import JobsConfig, JobsError
+from .._config.jobs_file import fingerprint as jobs_fingerprint
+from .._config.jobs_file import load_jobs_file
+from .._core.clock import iso_seconds, parse_iso
+from .._core.errors import ConfigError, LostActiveLock
+from .._core.logs import get_logger
+from .._core.retry import backoff_delay
+from .._core.run_status import RunStatus
+from .._core.text import printable
+from .._observe.reports import standby_alive
+from .._store import db, lock
+from .._store.models import Run, ServiceState
+from .runner import RunOutcome
+from .runtime import Runtime
+from .scheduler import JobScheduler
+
+if TYPE_CHECKING:
+    from .._observe.web.watch import Watch  # imported when the endpoint starts: web stays optional
+
+log = get_logger("harvester.service")
+
+SERVICE_ROW = 1
+UPKEEP_SECONDS = 86400.0
+
+
+class ServiceObserver(Protocol):
+    """Told of the service's life (the HTTP endpoint, metrics and alerts listen: `_observe.web`).
+    Called on the service's threads, so an observer only notes what happened and returns."""
+
+    def heartbeat(self) -> None: ...
+
+    def run_finished(self, outcome: RunOutcome) -> None: ...
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    workers: int = 4
+    reload_interval: float = 2.0  # real seconds between looks at jobs.yaml
+    heartbeat_interval: float = 10.0  # real seconds between heartbeats
+    drain_seconds: float = 10.0  # real seconds runs in flight may finish after SIGTERM
+    cancel_seconds: float = 20.0  # then, real seconds cancelled runs get to record themselves
+    standby_poll: float = 1.0  # real seconds between a standby's tries for the active lock
+    lock_check: float = 1.0  # real seconds between the active one's looks at its own lock
+
+
+class Service:
+    def __init__(
+        self, runtime: Runtime, jobs_path: Path, options: ServiceOptions | None = None
+    ) -> None:
+        self.runtime = runtime
+        self.jobs_path = jobs_path
+        self.options = options or ServiceOptions()
+        self.lock = lock.service_lock(runtime.engine, runtime.settings.database_url)
+        # then "standby" (PostgreSQL, another is active), "active", and "stepped_down" if the
+        # active lock is lost
+        self.role = "starting"
+        self._took_over = False
+        self._lock_failing = False
+        self._standby_row = random.randrange(2, 2**31)
+        self.config = JobsConfig(str(jobs_path), {})
+        self.scheduler = JobScheduler(runtime.clock, self._due)
+        self._workers = ThreadPoolExecutor(self.options.workers, thread_name_prefix="harvester-run")
+        self.cancel = threading.Event()  # set: runs in flight stop at their next step
+        self.stopping = threading.Event()  # set: no new runs
+        self.reload_requested = threading.Event()
+        self._wake = threading.Event()
+        self._running: set[str] = set()  # claimed by a due run: queued for a worker or going
+        self._running_lock = threading.Condition()
+        self._attempts: dict[str, int] = {}
+        self._fingerprint = ""
+        self._rng = random.Random()
+        # the latest outcomes, for the demo's summary and for tests (bounded: months of runs)
+        self.outcomes: deque[RunOutcome] = deque(maxlen=10_000)
+        self.observers: list[ServiceObserver] = []
+        self.watch: Watch | None = None  # `_observe.web`'s, while it runs
+
+    @property
+    def running(self) -> frozenset[str]:
+        """The jobs with a run claimed: waiting for a worker or going."""
+        with self._running_lock:
+            return frozenset(self._running)
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Take the lock (as standby until it is free, on PostgreSQL), tidy up after a previous
+        process, schedule the jobs."""
+        from .._observe.web.watch import check_settings
+
+        check_settings(self)  # before the lock: a refusal leaves nothing behind
+        if not self._elect():
+            return  # asked to stop while standby
+        try:
+            self.config = load_jobs_file(
+                self.jobs_path, self.runtime.engine, strict=False, env=self.runtime.settings.env()
+            )
+            self._warn(self.config)
+            self._fingerprint = jobs_fingerprint(self.jobs_path)
+            archive = self.runtime.archive
+            interrupted = archive.mark_interrupted(active_service=True)
+            orphans = archive.collect_orphans()
+            archive.analyze()
+            self._write_state(started=True)
+            if self.watch is None:  # a standby opened it already: the same server goes on
+                self._open_watch(required=not self._took_over)
+            if self.watch is not None:
+                self.observers.append(self.watch)
+            self.scheduler.start()
+            added, _, _ = self.scheduler.sync(self.config.jobs, self._last_started())
+        except BaseException:
+            if self.watch is not None:
+                self.watch.stop()
+            self.lock.release()
+            raise
+        log.info(
+            "service.started",
+            pid=os.getpid(),
+            jobs=len(added),
+            jobs_file=str(self.jobs_path),
+            interrupted_runs=interrupted,
+            orphan_documents_removed=orphans,
+        )
+
+    def _open_watch(self, required: bool) -> None:
+        """The HTTP endpoint, metrics and alerts (`_observe.web`). At the first start a busy port
+        stops the start; a standby, or a standby taking over, goes on without the endpoint
+        (one line says why): another service on this host may hold the port, and a takeover
+        must not fail for want of a window on it."""
+        from .._observe.web.watch import Watch
+
+        try:
+            watch = Watch(self)  # binds HARVESTER_HTTP
+        except ConfigError as exc:
+            if required:
+                raise
+            log.warning("web.unavailable", role=self.role, reason=str(exc), serving=False)
+            return
+        watch.start()
+        self.watch = watch
+
+    def _elect(self) -> bool:
+        """Become the active service; where the lock allows a standby (PostgreSQL), wait for it,
+        serving the endpoint (its /healthz says standby), with a heartbeat row that says so.
+        False if asked to stop before becoming active."""
+        if not self.lock.supports_standby:
+            self.lock.acquire()  # SQLite: raises, naming the holder, if another start has it
+        elif not self._try_lock():
+            self.role = "standby"
+            log.info("service.standby", pid=os.getpid(), host=socket.gethostname())
+            self._open_watch(required=False)
+            next_beat = 0.0
+            while not self._try_lock():
+                if self.watch is not None:
+                    self.watch.heartbeat()  # the standby loop is alive
+                if time.monotonic() >= next_beat:
+                    self._write_standby()
+                    next_beat = time.monotonic() + self.options.heartbeat_interval
+                if self.stopping.wait(self.options.standby_poll):
+                    self._write_standby(stopped=True)
+                    if self.watch is not None:
+                        self.watch.stop()
+                        self.watch = None
+                    return False
+            self._write_standby(stopped=True)
+            self._took_over = True
+            log.info("service.took_over", pid=os.getpid(), host=socket.gethostname())
+        self.role = "active"
+        return True
+
+    def _try_lock(self) -> bool:
+        """One try for the active lock; a database that does not answer is a failed try (one
+        line when it starts failing), never the end of the standby."""
+        try:
+            taken = self.lock.try_acquire()
+        except Exception as exc:
+            if not self._lock_failing:
+                log.warning("service.lock_try_failed", error=printable(str(exc).split("\n")[0]))
+            self._lock_failing = True
+            return False
+        self._lock_failing = False
+        return taken
+
+    def _write_standby(self, stopped: bool = False) -> None:
+        """A standby's own row in `service` (the active one is row 1); gone once it stops."""
+
+        try:
+            now = iso_seconds(self.runtime.clock.now())
+            who = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": now}
+            # how often it beats: whoever reads the row can tell a dead standby
+            # (reports.standby_alive)
+            state = json.dumps(
+                {"role": "standby", "heartbeat_seconds": self.options.heartbeat_interval}
+            )
+            with db.write(self.runtime.engine) as conn:
+                if stopped:
+                    conn.execute(delete(ServiceState).where(ServiceState.id == self._standby_row))
+                    return
+                values = {"heartbeat_at": now, "state": state, "stopped_at": None}
+                db.upsert(conn, ServiceState, {"id": self._standby_row}, values, on_insert=who)
+        except Exception as exc:  # a heartbeat must never stop the service
+            log.warning("service.heartbeat_failed", error=printable(str(exc).split("\n")[0]))
+
+    def serve(self) -> None:
+        """Until asked to stop: watch jobs.yaml, reload on request, write the heartbeat."""
+        next_look = 0.0
+        next_beat = 0.0
+        next_lock = 0.0
+        clock = self.runtime.clock  # daily on harvester's clock, as the orphans' age is
+        next_upkeep = clock.now() + UPKEEP_SECONDS
+        while not self.stopping.is_set():
+            now = time.monotonic()
+            if clock.now() >= next_upkeep:
+                self._upkeep()
+                next_upkeep = clock.now() + UPKEEP_SECONDS
+            if self.reload_requested.is_set() or now >= next_look:
+                forced = self.reload_requested.is_set()
+                self.reload_requested.clear()
+                self.reload(forced=forced)
+                next_look = now + self.options.reload_interval
+            if now >= next_lock:
+                if not self.lock.still_held():  # its connection is gone: a standby takes over
+                    self._step_down()
+                    break
+                next_lock = now + self.options.lock_check
+            if now >= next_beat:
+                self._write_state()
+                for observer in self.observers:
+                    observer.heartbeat()
+                next_beat = now + self.options.heartbeat_interval
+            options = self.options
+            self._wake.wait(
+                min(options.reload_interval, options.heartbeat_interval, options.lock_check)
+            )
+            self._wake.clear()
+
+    def _step_down(self) -> None:
+        """The active lock is lost: another service may be active already. Its writes are
+        refused from that moment (the fence in `_store.pg`); now no run starts, the runs in
+        flight are cancelled, and the service stops without touching the active one's row."""
+        self.role = "stepped_down"
+        self.cancel.set()
+        self.request_stop()
+        log.error(
+            "service.lost_active_lock",
+            pid=os.getpid(),
+            action="stepping down: runs cancelled, nothing more written; a standby takes over",
+        )
+
+    def _upkeep(self) -> None:
+        """Daily (a day of the runtime's clock): drop documents no result points at (older than
+        an hour), refresh the planner's statistics. Nothing is pruned otherwise."""
+        try:
+            removed = self.runtime.archive.collect_orphans()
+            self.runtime.archive.analyze()
+            log.info("service.upkeep", orphan_documents_removed=removed)
+        except Exception as exc:  # upkeep must never stop the service
+            log.warning("service.upkeep_failed", error=str(exc))
+
+    def stop(self) -> None:
+        """No new runs; runs in flight finish or are cancelled (recorded interrupted)."""
+        self.stopping.set()
+        self._wake.set()
+        if self.role not in ("active", "stepped_down"):  # a standby asked to stop: nothing ran
+            return
+        self.scheduler.shutdown()
+        log.info("service.stopping", runs_in_flight=sorted(self._running))
+        idle = self._wait_idle(self.options.drain_seconds)
+        if not idle:
+            self.cancel.set()
+            idle = self._wait_idle(self.options.cancel_seconds)
+        # every worker thread ends with the service (unless a run ignored its cancellation)
+        self._workers.shutdown(wait=idle)
+        left = 0
+        if self.role == "active":  # stepped down: the new active one marks our runs
+            try:
+                left = self.runtime.archive.mark_interrupted()  # ours, still running
+                self._write_state(stopped=True)
+            except LostActiveLock:  # lost just now, before the lock check noticed: as stepped down
+                self.role = "stepped_down"
+                log.warning("service.lost_active_lock", at="stop")
+        if self.watch is not None:
+            self.watch.stop()
+        self.lock.release()
+        log.info("service.stopped", runs_marked_interrupted=left)
+
+    def request_stop(self) -> None:
+        self.stopping.set()
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        self.reload_requested.set()
+        self._wake.set()
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def _due(self, name: str, trigger: str) -> None:
+        """The scheduler's call when a job comes due, and the one place that decides overlap:
+        a job whose previous run is still going (or still waiting for a worker) is recorded
+        skipped; otherwise the run is claimed and handed to a worker."""
+        if name not in self.config.jobs or self.stopping.is_set():
+            return
+        with self._running_lock:
+            overlapping = name in self._running
+            self._running.add(name)
+        if overlapping:
+            self._overlapping(name, trigger)
+            return
+        try:
+            self._workers.submit(self.run_job, name, trigger)
+        except RuntimeError:  # the workers were shut down meanwhile (the service is stopping)
+            self._release(name)
+
+    def run_job(self, name: str, trigger: str = "schedule") -> RunOutcome | None:
+        """A worker runs a job `_due` claimed for it."""
+        try:
+            spec = self.config.jobs.get(name)
+            if spec is None or self.stopping.is_set():
+                return None
+            outcome = self.runtime.runner.run(spec, trigger, stop=self.cancel)
+        except Exception as exc:  # the runner records its own failures; this is a last guard
+            log.error("run.crashed", job=name, error=printable(str(exc).split("\n")[0]))
+            return None
+        finally:
+            self._release(name)
+        self.outcomes.append(outcome)
+        for observer in self.observers:
+            observer.run_finished(outcome)
+        self._maybe_retry(name, outcome, spec.retries)
+        return outcome
+
+    def _release(self, name: str) -> None:
+        with self._running_lock:
+            self._running.discard(name)
+            self._running_lock.notify_all()
+
+    def _maybe_retry(self, name: str, outcome: RunOutcome, retries: int) -> None:
+        if outcome.status is not RunStatus.FAILED or self.stopping.is_set():
+            self._attempts.pop(name, None)
+            return
+        attempt = self._attempts.get(name, 0)
+        if attempt >= retries:
+            self._attempts.pop(name, None)
+            return
+        self._attempts[name] = attempt + 1
+        delay = backoff_delay(attempt, 60.0, 1800.0, self._rng)
+        self.scheduler.schedule_retry(name, delay)
+        log.info(
+            "run.retry_scheduled",
+            job=name,
+            attempt=attempt + 1,
+            of=retries,
+            in_seconds=round(delay),
+        )
+
+    def _overlapping(self, name: str, trigger: str) -> None:
+        """A run came due while the previous one of the same job was still going."""
+        self.runtime.archive.record_skipped(
+            name, trigger, "the previous run of this job was still running"
+        )
+        log.warning("run.skipped_overlap", job=name)
+
+    def _wait_idle(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        with self._running_lock:
+            while self._running:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._running_lock.wait(left)
+        return True
+
+    # -- reload ----------------------------------------------------------------------------
+
+    def reload(self, forced: bool = False) -> bool:
+        """Apply jobs.yaml if it changed (or when forced); keep the old jobs if it is invalid."""
+        fingerprint = jobs_fingerprint(self.jobs_path)
+        if not forced and fingerprint == self._fingerprint:
+            return False
+        self._fingerprint = fingerprint
+        try:
+            config = load_jobs_file(
+                self.jobs_path, self.runtime.engine, strict=False, env=self.runtime.settings.env()
+            )
+        except JobsError as exc:
+            log.error(
+                "jobs.reload_failed",
+                problems=[str(p) for p in exc.problems],
+                keeping=len(self.config.jobs),
+            )
+            return False
+        except ConfigError as exc:
+            log.error("jobs.reload_failed", problems=[str(exc)], keeping=len(self.config.jobs))
+            return False
+        self.config = config
+        self._warn(config)
+        added, removed, changed = self.scheduler.sync(config.jobs, self._last_started())
+        log.info(
+            "jobs.reloaded",
+            added=added,
+            removed=removed,
+            changed=changed,
+            jobs=len(config.enabled()),
+        )
+        return True
+
+    @staticmethod
+    def _warn(config: JobsConfig) -> None:
+        for warning in config.warnings:
+            log.warning("jobs.warning", problem=str(warning))
+        for problem in config.rejected:  # the job is disabled until jobs.yaml is fixed
+            log.error("jobs.rejected_by_catalogue", problem=str(problem))
+
+    # -- bookkeeping ------------------------------------------------------------------------
+
+    def _last_started(self) -> dict[str, float]:
+        with db.read(self.runtime.engine) as conn:
+            rows = conn.execute(
+                select(Run.job, func.max(Run.started_at))
+                .where(Run.status != RunStatus.SKIPPED.value)
+                .where(Run.trigger != "backfill")  # history filled in: not the live schedule
+                .group_by(Run.job)
+            ).all()
+        return {job: parse_iso(started) for job, started in rows if started}
+
+    def _write_state(self, started: bool = False, stopped: bool = False) -> None:
+        """The service row's heartbeat; never raises: reading the state (the scheduler, the rate
+        budget) and writing it are both inside the `try`."""
+        try:
+            values, who = self._state_row(started, stopped)
+            with db.write(self.runtime.engine) as conn:
+                db.upsert(conn, ServiceState, {"id": SERVICE_ROW}, values, on_insert=who)
+                self._prune_standbys(conn)
+        except Exception as exc:  # a heartbeat must never stop the service
+            log.warning("service.heartbeat_failed", error=printable(str(exc).split("\n")[0]))
+
+    def _state_row(self, started: bool, stopped: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The heartbeat's values, and the row's identity for when it is first written."""
+        rt = self.runtime
+        budget = rt.budget.state()
+        state = {
+            "role": self.role,
+            "jobs_file": str(self.jobs_path),
+            "jobs": sorted(name for name, spec in self.config.jobs.items() if spec.enabled),
+            "next_runs": {
+                name: iso_seconds(at) if at else None
+                for name, at in self.scheduler.next_runs().items()
+            },
+            "running": sorted(self._running),
+            "rate_limit": {
+                "limit": budget.limit,
+                "remaining": budget.remaining,
+                "reset_at": iso_seconds(budget.reset_at) if budget.reset_at else None,
+                "received_429": rt.budget.received_429,
+            },
+            "maintenance_until": (
+                iso_seconds(until) if (until := rt.pause.resume_at()) is not None else None
+            ),
+        }
+        now = iso_seconds(rt.clock.now())
+        values: dict[str, Any] = {"heartbeat_at": now, "state": json.dumps(state)}
+        who = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": now}
+        if started:
+            values.update(who, stopped_at=None)
+        if stopped:
+            values["stopped_at"] = now
+        return values, who
+
+    def _prune_standbys(self, conn: Connection) -> None:
+        """Delete the rows of standbys that died without a word (SIGKILL, a lost host): alive
+        ones beat every heartbeat interval (reports.standby_alive)."""
+        rows = conn.execute(
+            select(
+                ServiceState.id,
+                ServiceState.host,
+                ServiceState.pid,
+                ServiceState.heartbeat_at,
+                ServiceState.state,
+            ).where(ServiceState.id != SERVICE_ROW)
+        ).all()
+        dead = [
+            row
+            for row in rows
+            if not standby_alive(row.heartbeat_at, row.state, self.runtime.clock)
+        ]
+        if dead:
+            conn.execute(delete(ServiceState).where(ServiceState.id.in_([row.id for row in dead])))
+            log.info(
+                "service.standby_rows_pruned",
+                standbys=[f"{row.host} pid {row.pid}" for row in dead],
+            )
+
+
+class Signals:
+    """SIGTERM/SIGINT (stop) and SIGHUP (reload), caught from the very start of `harvester
+    start` (before the database is even opened) and passed on to the service once it exists:
+    a stop asked for during start-up still ends in an orderly stop."""
+
+    def __init__(self) -> None:
+        self.stop_requested = threading.Event()
+        self._service: Service | None = None
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        for sig, handler in (
+            (signal.SIGTERM, self._stop),
+            (signal.SIGINT, self._stop),
+            (signal.SIGHUP, self._reload),
+        ):
+            self._previous[sig] = signal.signal(sig, handler)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def attach(self, service: Service) -> None:
+        self._service = service
+        if self.stop_requested.is_set():
+            service.request_stop()
+
+    def _stop(self, signum: int, _: FrameType | None) -> None:
+        log.info("service.signal", signal=signal.Signals(signum).name)
+        self.stop_requested.set()
+        if self._service is not None:
+            self._service.request_stop()
+
+    def _reload(self, _: int, __: FrameType | None) -> None:
+        log.info("service.signal", signal="SIGHUP")
+        if self._service is not None:
+            self._service.request_reload()
+
+
+def run_service(
+    runtime: Runtime, jobs_path: Path, options: ServiceOptions, signals: Signals
+) -> None:
+    """`harvester start`: run until SIGTERM or SIGINT (`signals`, installed by the caller as
+    early as it can, are handed to the service once it exists)."""
+    service = Service(runtime, jobs_path, options)
+    signals.attach(service)
+    service.start()
+    try:
+        service.serve()
+    finally:
+        service.stop()

@@ -1,0 +1,168 @@
+"""One active `harvester start` per database.
+
+On SQLite: an exclusive lock on a file beside it. The kernel releases a flock when its process
+dies, however it dies, so a crash never leaves a stale lock behind; the file also holds the
+holder's pid, for the error the second start prints. A second start on the same file stops.
+
+On PostgreSQL: a session-level advisory lock held on a connection of its own. Several services
+on several hosts may share the database; the one holding the lock is active, the others wait as
+standby and one of them takes the lock the moment the active one's connection is gone.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+
+from .._core.errors import ConfigError
+from . import pg
+from .db import is_postgres, sqlite_path
+
+if os.name == "posix":  # elsewhere harvester stops at start-up (harvester.posix)
+    import fcntl
+
+ATTEMPTS = 5
+
+
+class ServiceLock(Protocol):
+    """What the service needs of its lock, on either database."""
+
+    supports_standby: bool
+
+    def acquire(self) -> None: ...
+    def try_acquire(self) -> bool: ...
+    def still_held(self) -> bool: ...
+    def release(self) -> None: ...
+    def holder(self) -> int | None: ...
+
+
+class InstanceLock:
+    supports_standby = False  # one host: a second start is a mistake, not a standby
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def try_acquire(self) -> bool:
+        self.acquire()  # raises, naming the holder, when another process has it
+        return True
+
+    def still_held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> None:
+        """Take the lock or raise ConfigError naming the process that holds it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        for attempt in range(ATTEMPTS):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                # `holder()` (harvester status) holds a shared lock for an instant: look again
+                if attempt < ATTEMPTS - 1:
+                    time.sleep(0.05)
+        else:
+            os.close(fd)
+            holder = self.holder()
+            who = f"pid {holder}" if holder else "another process"
+            raise ConfigError(
+                f"harvester is already running on this database ({who}, lock {self.path}); "
+                "stop it first, or point HARVESTER_DATABASE_URL elsewhere"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        os.fsync(fd)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def holder(self) -> int | None:
+        """The pid written by the holder, if the lock is held; None if nobody holds it."""
+        if not self.path.exists():
+            return None
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                text = self.path.read_text().strip()
+                return int(text) if text.isdigit() else -1
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
+
+class AdvisoryLock:
+    """PostgreSQL's session-level advisory lock, on a connection that lives as long as the lock
+    (see `_store.pg`); `holder()` is the server process id of whoever holds it."""
+
+    supports_standby = True
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._connection: Any = None
+        self._lost = False  # its connection was found gone
+
+    def try_acquire(self) -> bool:
+        if self._connection is not None:
+            return True
+        connection = pg.connect_for_lock(self.engine)
+        if pg.try_session_lock(connection):
+            self._connection = connection
+            pg.fence(self.engine, connection)  # its writes now check the lock is still ours
+            return True
+        connection.close()
+        return False
+
+    def acquire(self) -> None:
+        if not self.try_acquire():
+            raise ConfigError(
+                "another harvester service is active on this database (PostgreSQL advisory lock)"
+            )
+
+    def still_held(self) -> bool:
+        if self._connection is None:
+            return False
+        if not pg.session_lock_alive(self._connection):
+            self._lost = True
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._connection is not None:
+            try:
+                pg.release_session_lock(self._connection)
+            finally:
+                self._connection = None
+                if not self._lost:  # a lost lock stays fenced: a straggling run writes nothing
+                    pg.unfence(self.engine)
+
+    def holder(self) -> int | None:
+        return pg.session_lock_holder(self.engine)
+
+
+def service_lock(engine: Engine, database_url: str) -> ServiceLock:
+    """The lock that makes one `harvester start` the active one: a file lock beside a SQLite
+    file (one host), a session-level advisory lock on PostgreSQL (any number of hosts)."""
+    if is_postgres(engine):
+        return AdvisoryLock(engine)
+    return InstanceLock(lock_path_for(database_url))
+
+
+def lock_path_for(database_url: str) -> Path:
+    """`harvester.db.lock` beside a SQLite file; in the working directory otherwise."""
+    database = sqlite_path(database_url)
+    if database is None:
+        return Path("harvester.lock")
+    return database.with_name(database.name + ".lock")

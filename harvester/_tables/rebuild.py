@@ -1,0 +1,211 @@
+"""`harvester tables rebuild`: the tables made again from the raw documents, safely while the
+service runs.
+
+The tables are built beside the live ones (`<table>__rebuild`), a page of results per short
+write transaction (so the service's writes wait a fraction of a second at most), in the order
+the results were stored, with the same code that keeps them current. Then one transaction
+catches up with results stored meanwhile and swaps the rows in. Readers see the old rows until
+that commit and the new ones after; a crash leaves the live tables untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    inspect,
+    select,
+)
+
+from .._core.errors import ConfigError
+from .._core.logs import get_logger
+from .._store import db
+from .._store.models import Document, ResultPart
+from .derive import endpoints_for
+from .keeper import ResultToDerive, TableKeeper
+from .schema import SPECS, TABLE_NAMES, TABLES, make_table
+from .writer import _Statement
+
+log = get_logger("harvester.tables")
+
+PARTS: Table = ResultPart.__table__  # type: ignore[assignment]
+DOCUMENTS: Table = Document.__table__  # type: ignore[assignment]
+PAGE = 100  # results read per query
+WRITE_BUDGET_SECONDS = 0.25  # longest a rebuild holds the write lock, but for the final swap
+SHADOW_SUFFIX = "__rebuild"
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int
+    elapsed: float
+
+    @property
+    def rate_per_minute(self) -> float:
+        return self.done / self.elapsed * 60 if self.elapsed > 0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        if self.done == 0 or self.elapsed <= 0:
+            return None
+        return (self.total - self.done) / (self.done / self.elapsed)
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    tables: tuple[str, ...]
+    results: int
+    rows: dict[str, int]
+    seconds: float
+
+
+def table_names(names: Iterable[str] | None) -> tuple[str, ...]:
+    """The tables asked for (all when none), or a one-line error naming an unknown one."""
+    chosen = tuple(dict.fromkeys(names or ()))
+    unknown = [n for n in chosen if n not in SPECS]
+    if unknown:
+        raise ConfigError(f"unknown table {unknown[0]!r}; the tables are: {', '.join(TABLE_NAMES)}")
+    return chosen or TABLE_NAMES
+
+
+def rebuild(
+    engine: Engine,
+    names: Iterable[str] | None = None,
+    progress: Callable[[Progress], None] | None = None,
+) -> RebuildReport:
+    tables = table_names(names)
+    endpoints = endpoints_for(tables)
+    started = time.monotonic()
+    shadows_md = MetaData()
+    shadows = {n: make_table(SPECS[n], shadows_md, n + SHADOW_SUFFIX) for n in tables}
+    with db.write(engine) as conn:
+        for shadow in shadows.values():  # a crashed rebuild may have left them
+            shadow.drop(conn, checkfirst=True)
+            shadow.create(conn)
+        high = int(conn.execute(select(func.max(PARTS.c.id))).scalar() or 0)
+        total = int(
+            conn.execute(
+                select(func.count()).select_from(PARTS).where(_results(endpoints, 0, high))
+            ).scalar()
+            or 0
+        )
+    keeper = TableKeeper(engine.dialect, shadows)
+    after, done = 0, 0
+    while True:
+        with db.write(engine) as conn:
+            after, n = derive_stored(conn, keeper, endpoints, after, high, WRITE_BUDGET_SECONDS)
+        done += n
+        if progress is not None:
+            progress(Progress(done, total, time.monotonic() - started))
+        if n == 0:
+            break
+    with db.write(engine) as conn:
+        _, caught_up = derive_stored(conn, keeper, endpoints, high, None, None)
+        rows = {}
+        for name in tables:
+            live, shadow = TABLES[name], shadows[name]
+            conn.execute(delete(live))
+            columns = [c.name for c in live.columns]
+            conn.execute(insert(live).from_select(columns, select(*(shadow.c[c] for c in columns))))
+            rows[name] = int(conn.execute(select(func.count()).select_from(live)).scalar() or 0)
+            shadow.drop(conn)
+    report = RebuildReport(tables, done + caught_up, rows, time.monotonic() - started)
+    log.info(
+        "tables.rebuilt",
+        tables=list(tables),
+        results=report.results,
+        rows=rows,
+        seconds=round(report.seconds, 2),
+    )
+    return report
+
+
+def _results(endpoints: Sequence[str], after: int, upto: int | None) -> Any:
+    where = and_(PARTS.c.part == 0, PARTS.c.endpoint.in_(endpoints), PARTS.c.id > after)
+    return and_(where, PARTS.c.id <= upto) if upto is not None else where
+
+
+def derive_stored(
+    conn: Connection,
+    keeper: TableKeeper,
+    endpoints: Sequence[str],
+    after: int,
+    upto: int | None,
+    budget_seconds: float | None,
+) -> tuple[int, int]:
+    """Derive the stored results with ids in (after, upto], in order, until the budget is
+    spent; return the last id done and how many were."""
+    began = time.monotonic()
+    done = 0
+    chunks = _Statement(
+        conn.dialect,
+        select(PARTS.c.sha256)
+        .where(PARTS.c.result_id == bindparam("result_id"), PARTS.c.part >= bindparam("chunk"))
+        .order_by(PARTS.c.part),
+    )
+    while True:
+        page = conn.execute(
+            select(
+                PARTS.c.id,
+                PARTS.c.endpoint,
+                PARTS.c.params,
+                PARTS.c.job,
+                PARTS.c.fetched_at,
+                PARTS.c.rows,
+                DOCUMENTS.c.body,
+            )
+            .select_from(PARTS.join(DOCUMENTS, DOCUMENTS.c.sha256 == PARTS.c.sha256))
+            .where(_results(endpoints, after, upto))
+            .order_by(PARTS.c.id)
+            .limit(PAGE)
+        ).all()
+        for row in page:
+            shas = [r[0] for r in chunks.one(conn, {"result_id": row.id, "chunk": 1}).fetchall()]
+            _derive_one(conn, keeper, row, shas)
+            after, done = row.id, done + 1
+            if budget_seconds is not None and time.monotonic() - began > budget_seconds:
+                return after, done
+        if len(page) < PAGE:
+            return after, done
+
+
+def _derive_one(conn: Connection, keeper: TableKeeper, row: Any, chunks: list[str]) -> None:
+    try:
+        params = json.loads(row.params)
+    except ValueError:
+        params = {}
+    keeper.forget_skip(conn, row.id)
+    params = params if isinstance(params, dict) else {}
+    keeper.result_stored(
+        conn,
+        ResultToDerive(row.id, row.endpoint, params, row.body, chunks, row.fetched_at, row.job),
+    )
+
+
+def fill_in_place(conn: Connection) -> int:
+    """Fill the (empty) live tables from every stored result, in the caller's transaction: the
+    migration that creates the tables does this. Skipped, with a log line, when the tables no
+    longer have the columns this code writes (a later migration changed them: rebuild then)."""
+    present = inspect(conn)
+    for name, table in TABLES.items():
+        have = {c["name"] for c in present.get_columns(name)}
+        if not {c.name for c in table.columns} <= have:
+            log.warning("tables.not_filled", reason=f"{name} differs; run harvester tables rebuild")
+            return 0
+    keeper = TableKeeper(conn.dialect)
+    _, done = derive_stored(conn, keeper, endpoints_for(TABLE_NAMES), 0, None, None)
+    return done

@@ -1,6 +1,0 @@
-"""The service's HTTP endpoint and its watcher: /healthz, /metrics, the dashboard at `/`, /api.
-
-`watch.Watch` is the service's observer (it may read the service's memory and the database,
-never call the runner); `server` is the stdlib HTTP server on its own thread; `health`, `svg`
-and `dashboard` are pure; `status` and `snapshot` read the database read-only.
-"""

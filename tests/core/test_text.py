@@ -1,0 +1,147 @@
+"""_core.text on its own: one-line messages, strict JSON, what SQLite can store, and
+parameters as they go in a query string, "did you mean" (pure)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from harvester._core.text import (
+    ParamValue,
+    did_you_mean,
+    nearest,
+    parse_json,
+    printable,
+    query_value,
+    storable,
+)
+
+# -- printable -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "plain", "Jürgen Öhlinger", "日本語 🏁"])
+def test_printable_text_is_unchanged(text: str) -> None:
+    assert printable(text) is text
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("two\nlines", "two\\nlines"),
+        ("cr\r\nlf", "cr\\r\\nlf"),
+        ("tab\there", "tab\\there"),
+        ("bell\x07", "bell\\x07"),
+        ("nul\x00", "nul\\x00"),
+        ("esc\x1b[31mred", "esc\\x1b[31mred"),  # no terminal colours from a server's message
+        ("lone \ud800 surrogate", "lone \\ud800 surrogate"),
+        ("line\u2028sep", "line\\u2028sep"),
+        ("bidi\u202eevil", "bidi\\u202eevil"),
+        ("no\u00a0break", "no\\xa0break"),
+    ],
+)
+def test_what_would_break_a_line_is_escaped(text: str, shown: str) -> None:
+    assert printable(text) == shown
+    assert printable(text).isprintable()
+
+
+# -- parse_json ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("{}", {}),
+        ("[]", []),
+        ("null", None),
+        ('"日本"', "日本"),
+        ("\ufeff[1]", [1]),  # a byte-order mark is allowed
+        (' {"a": "NaN"} ', {"a": "NaN"}),  # the word in a string is only a string
+    ],
+)
+def test_strict_json_parses(text: str, value: object) -> None:
+    assert parse_json(text) == value
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_the_constants_json_lacks_are_refused(constant: str) -> None:
+    with pytest.raises(ValueError, match=f"not strict JSON: it contains {constant}"):
+        parse_json(f'{{"a": [1, {constant}]}}')
+
+
+@pytest.mark.parametrize("text", ["", " ", "{", "[1,]", "{'a': 1}", "<html>"])
+def test_what_is_not_json_is_a_value_error(text: str) -> None:
+    with pytest.raises(ValueError, match=r"Expecting|Extra data"):  # a JSONDecodeError
+        parse_json(text)
+
+
+def test_nesting_too_deep_for_python_is_a_value_error_not_a_crash() -> None:
+    with pytest.raises(ValueError, match="nested too deeply"):
+        parse_json("[" * 100_000 + "]" * 100_000)
+    assert parse_json("[" * 50 + "]" * 50) == json.loads("[" * 50 + "]" * 50)
+
+
+def test_a_lone_surrogate_escape_parses_but_cannot_be_stored() -> None:
+    value = parse_json('{"name": "\\ud800"}')
+    assert value == {"name": "\ud800"}
+    assert not storable(value["name"])
+
+
+# -- storable ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "ascii", "é", "🏁", "\x00", "\U0010ffff"])
+def test_text_that_encodes_as_utf8_is_storable(text: str) -> None:
+    assert storable(text)
+
+
+@pytest.mark.parametrize("text", ["\ud800", "a\udfffb", "x\udc80"])
+def test_lone_surrogates_are_not_storable(text: str) -> None:
+    assert not storable(text)
+
+
+# -- query_value ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (True, "true"),
+        (False, "false"),
+        (0, "0"),
+        (-5, "-5"),
+        (1.5, "1.5"),
+        ("", ""),
+        ("Nürburgring", "Nürburgring"),
+        ([1, 2, 3], "1,2,3"),
+        ([True, "a", 0.5], "true,a,0.5"),
+        ([], ""),
+        (["a,b"], "a,b"),  # the list is joined as given: commas inside are not escaped
+    ],
+)
+def test_query_values(value: ParamValue, text: str) -> None:
+    assert query_value(value) == text
+
+
+# -- nearest / did_you_mean ----------------------------------------------------------------------
+
+JOBS = ["member_info", "categories", "recent_results", "result_details"]
+
+
+def test_the_nearest_name_to_a_typo() -> None:
+    assert nearest("member_inf", JOBS) == ["member_info"]
+    assert nearest("result", ["resulted_in", "results", "x"], n=2) == ["results", "resulted_in"]
+    assert nearest("result", ["resulted_in", "results", "x"]) == ["results"]  # n=1: the nearest
+
+
+@pytest.mark.parametrize("word", ["", "zzz", "x" * 200])
+def test_nothing_near_is_no_suggestion(word: str) -> None:
+    assert nearest(word, JOBS) == []
+    assert nearest("member_info", []) == []
+
+
+def test_did_you_mean_ends_a_one_line_error() -> None:
+    assert did_you_mean(["every"]) == "; did you mean `every`?"
+    assert did_you_mean(["a", "b"]) == "; did you mean `a` or `b`?"
+    assert did_you_mean([], " (see `harvester jobs`)") == " (see `harvester jobs`)"
+    assert did_you_mean([]) == ""

@@ -1,0 +1,53 @@
+"""The metrics' pure parts: which kind a request is, and the collector on an empty archive."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from harvester._core.clock import ManualClock
+from harvester._observe.metrics import LiveFacts, ServiceMetrics, request_kind
+from harvester._store.db import open_database
+
+OAUTH = "https://oauth.example/oauth2"
+DATA = "https://data.example"
+
+
+def kind_of(url: str) -> str:
+    return request_kind(httpx.Request("GET", url), OAUTH, DATA)
+
+
+def test_requests_are_counted_by_kind() -> None:
+    assert kind_of(f"{OAUTH}/token") == "token"
+    assert kind_of(f"{DATA}/data/member/info") == "data"
+    assert kind_of("https://s3.example/link.json") == "link"
+    seen: list[str] = []
+    worker = threading.Thread(
+        target=lambda: seen.append(kind_of("https://s3.example/chunk_1.json")), name="chunk_0"
+    )
+    worker.start()
+    worker.join()
+    assert seen == ["chunk"]
+
+
+def test_an_empty_archive_scrapes_cleanly(tmp_path: Path) -> None:
+    engine = open_database(f"sqlite:///{tmp_path / 'h.db'}")
+    facts = LiveFacts(None, None, True, None, 1_767_225_600.0 + 100)
+    metrics = ServiceMetrics(engine, ManualClock(), lambda: facts, OAUTH, DATA)
+    client = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(429)))
+    metrics.install(client)
+    client.get(f"{DATA}/data/x")
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
+    assert families["harvester_maintenance_paused"].samples[0].value == 1
+    assert families["harvester_archive_documents"].samples[0].value == 0
+    assert families["harvester_ratelimit_limit"].samples == []  # unknown: absent, not 0
+    expiry = families["harvester_token_expiry_seconds"].samples
+    assert [(s.labels["token"], s.value) for s in expiry] == [("refresh", 100.0)]
+    responses = [
+        s for s in families["harvester_http_responses"].samples if s.name.endswith("_total")
+    ]
+    assert [(s.labels["status"], s.value) for s in responses] == [("429", 1.0)]
+    engine.dispose()
