@@ -29,39 +29,6 @@ from tests.helpers import (
     wait_for,
 )
 
-EXPECTED_ALL = [
-    "Api",
-    "ApiError",
-    "AuthError",
-    "BadRequest",
-    "Cancelled",
-    "ConfigError",
-    "Forbidden",
-    "HarvesterError",
-    "IncompleteResult",
-    "InvalidClient",
-    "Maintenance",
-    "NotFound",
-    "NotLoggedIn",
-    "PasswordGrantBlocked",
-    "RateLimit",
-    "RateLimited",
-    "Result",
-    "ServerError",
-    "Session",
-    "Settings",
-    "TokenKeyError",
-    "__version__",
-    "connect",
-    "load_settings",
-]
-
-
-def test_the_public_names_are_pinned() -> None:
-    assert harvester.__all__ == EXPECTED_ALL
-    for name in harvester.__all__:
-        assert hasattr(harvester, name), name
-
 
 @pytest.fixture
 def api(settings: Settings, sim: Simulator, clock: ManualClock) -> Iterator[harvester.Api]:
