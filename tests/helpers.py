@@ -207,6 +207,7 @@ class PostgresServer:
         name = f"{self.prefix}_{next(self._numbers)}"
         self.created.append(name)  # first: drop_all drops it even if CREATE is cut short
         self._admin(f"CREATE DATABASE {name}{options}")
+        self._admin(f"ALTER DATABASE {name} SET synchronous_commit = off")
         return name
 
     def _migrated_template(self) -> str:
