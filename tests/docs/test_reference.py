@@ -1,6 +1,8 @@
 """The docs site builds strictly, and its generated references say what the code has: every
 click command has its section in the command reference, every column of every analysis table
-its row in the column reference, every exported error its row in the library page."""
+its row in the column reference, every exported error its row in the library page. And the
+README stays a landing page: at most 10 KB, opening with its two commands, the bench table
+between its markers."""
 
 from __future__ import annotations
 
@@ -103,3 +105,23 @@ def test_the_architecture_page_is_the_repository_s(site: Path) -> None:
     first = (REPO / "ARCHITECTURE.md").read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
     assert first in architecture
 
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+BENCH_TABLE = re.compile(r"<!-- bench-table:start -->\n(.*?)<!-- bench-table:end -->", re.S)
+
+
+def test_the_readme_is_a_landing_page() -> None:
+    assert len(README.encode()) <= 10 * 1024
+    first_block = re.search(r"```sh\n(.*?)```", README, re.S)
+    assert first_block is not None and README.index("```sh") < README.index("\n## ")
+    commands = [line.split("#")[0].strip() for line in first_block.group(1).splitlines()]
+    assert commands == ["make demo", "make test"]
+
+
+def test_the_readme_bench_table_is_one_table_between_its_markers() -> None:
+    """Another tool rewrites what is between the markers from the bench's JSON: nothing else
+    may stand there."""
+    (table,) = BENCH_TABLE.findall(README)
+    lines = table.strip().splitlines()
+    assert len(lines) >= 4 and all(line.startswith("| ") and line.endswith(" |") for line in lines)
+    assert lines[1].replace(" ", "").strip("|").split("|") == ["---"] * 6
