@@ -43,7 +43,7 @@ bench: $(STAMP)
 # the long fault campaigns, then the fuzz tests searching for new examples (not the replay)
 chaos: $(STAMP)
 	$(BIN)/pytest -q -m chaos tests/chaos
-	HYPOTHESIS_PROFILE=search $(BIN)/pytest -q tests/test_fuzz_jobs.py tests/test_fuzz_server.py
+	HYPOTHESIS_PROFILE=search $(BIN)/pytest -q tests/config/test_fuzz_jobs.py tests/fetch/test_fuzz_server.py
 
 clean:
 	rm -rf $(VENV) build site *.egg-info .pytest_cache .mypy_cache .ruff_cache
