@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test test-fast lint typecheck pytest bench chaos clean
+.PHONY: demo test test-fast lint typecheck docs pytest bench chaos clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/harvester demo
 
-test: lint typecheck pytest
+test: lint typecheck docs pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -23,6 +23,11 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# the documentation site (mkdocs.yml), strictly: a broken link, anchor or include fails; into
+# site/, which git ignores (not --quiet: it hides the warnings that --strict counts)
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q -m "not chaos"
@@ -38,7 +43,7 @@ bench: $(STAMP)
 # the long fault campaigns, then the fuzz tests searching for new examples (not the replay)
 chaos: $(STAMP)
 	$(BIN)/pytest -q -m chaos tests/chaos
-	HYPOTHESIS_PROFILE=search $(BIN)/pytest -q tests/test_fuzz_jobs.py tests/test_fuzz_server.py
+	HYPOTHESIS_PROFILE=search $(BIN)/pytest -q tests/config/test_fuzz_jobs.py tests/fetch/test_fuzz_server.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build site *.egg-info .pytest_cache .mypy_cache .ruff_cache

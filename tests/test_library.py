@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -20,7 +17,6 @@ from harvester._config.templates import iso_minute
 from harvester._core.clock import ManualClock, parse_iso
 from harvester.simulator import RunningSimulator, SimConfig, Simulator, SimulatorTransport
 from tests.helpers import (
-    REPO,
     CliResult,
     db_rows,
     env_for,
@@ -171,33 +167,6 @@ def test_a_script_and_a_running_service_share_one_session(tmp_path: Path) -> Non
     assert state["refreshes"] == 5
     failed = "SELECT count(*) FROM runs WHERE status NOT IN ('success', 'skipped')"
     assert db_rows(database, failed) == [(0,)]
-
-
-@pytest.mark.slow
-def test_the_readme_python_example_runs(tmp_path: Path) -> None:
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("## Use it from Python") :]
-    code = re.search(r"```python\n(.*?)```", section, re.S)
-    assert code is not None
-    # the server's time stands in 2026 Q4 (the example asks for its races), whatever the date
-    sim = Simulator(SimConfig(), ManualClock(parse_iso("2026-11-15T00:00:00Z")))
-    with RunningSimulator(sim) as server:
-        env = env_for(make_settings(tmp_path, server.url))
-        done = subprocess.run(
-            [sys.executable, "-c", code.group(1)],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert lines[0].endswith(str(sim.world.config.me_cust_id))
-    assert re.match(r"\d+ races", lines[1]) and int(lines[1].split()[0]) > 100
-    assert "requests left until" in lines[2]
-    assert lines[3].startswith("access token valid until 20")
 
 
 def test_harvester_get(
