@@ -12,10 +12,11 @@ runs in a read-only transaction with a statement timeout.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import weakref
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -184,17 +185,74 @@ def check_reading(sql: str) -> None:
         raise ReadOnlyViolation(_REFUSAL)  # EXPLAIN ANALYZE runs the statement it explains
 
 
+# functions that run SQL given as text (or read a whole table given by name): the planner cannot
+# see what they will read, so with hidden tables they are refused by name
+_RUNS_SQL_TEXT = re.compile(
+    r"\b(query_to_xml\w*|cursor_to_xml\w*|table_to_xml\w*|schema_to_xml\w*|"
+    r"database_to_xml\w*|ts_stat|ts_rewrite)\b",
+    re.IGNORECASE,
+)
+# the planner's samples of every column, the hidden tables' too (behind the pg_stats views)
+_STATISTICS = ("pg_statistic", "pg_statistic_ext_data")
+
+
+def check_hidden(cursor: Any, sql: str, hidden: frozenset[str]) -> None:
+    """Refuse, before it runs, a statement that would read a `hidden` table: the plan names
+    every table the statement reads, through views, subqueries and CTEs alike (EXPLAIN plans,
+    it does not run), and a function that runs SQL text is refused by name."""
+    text = _COMMENTS.sub(" ", sql).strip()
+    first = text.split(None, 1)[0].lower() if text else ""
+    if _RUNS_SQL_TEXT.search(text):
+        raise ReadOnlyViolation(
+            "functions that run SQL given as text (query_to_xml, table_to_xml, ts_stat...) are "
+            "refused here"
+        )
+    if first in ("explain", "show"):
+        return  # a plan or a setting: no table's rows
+    cursor.execute(f"EXPLAIN (VERBOSE, FORMAT JSON) {sql}")
+    plan_text = cursor.fetchone()[0]
+    if _RUNS_SQL_TEXT.search(plan_text):  # spelt so the text check missed it (quoted, escaped)
+        raise ReadOnlyViolation("functions that run SQL given as text are refused here")
+    for name in _relations(json.loads(plan_text)):
+        if name.lower() in hidden or name.lower() in _STATISTICS:
+            raise hidden_refusal(name.lower())
+
+
+def hidden_refusal(table: str) -> ConfigError:
+    """The one line for a read of a hidden table, on either database."""
+    what = (
+        "samples of every column's values, the hidden tables' too"
+        if table in _STATISTICS
+        else "the OAuth session or the login bookkeeping"
+    )
+    return ConfigError(f"{table} is not readable here: it holds {what}")
+
+
+def _relations(plan: Any) -> Iterator[str]:
+    """Every "Relation Name" in an EXPLAIN (FORMAT JSON) plan."""
+    if isinstance(plan, dict):
+        for key, value in plan.items():
+            if key == "Relation Name" and isinstance(value, str):
+                yield value
+            else:
+                yield from _relations(value)
+    elif isinstance(plan, list):
+        for item in plan:
+            yield from _relations(item)
+
+
 def _strip_literals(text: str) -> str:
     return re.sub(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"", "''", text)
 
 
 @contextmanager
 def read_only(
-    url: str, sql: str, timeout: float
+    url: str, sql: str, timeout: float, hidden: Collection[str] = ()
 ) -> Iterator[tuple[list[str], Iterator[tuple[Any, ...]]]]:
     """Column names and a stream of rows of one reading statement, in a read-only transaction
     (which is also the session's default) with a statement timeout. Rows come from the server
-    as they are produced (single-row mode), so memory stays flat however many there are."""
+    as they are produced (single-row mode), so memory stays flat however many there are. A
+    statement that would read a `hidden` table is refused (`check_hidden`)."""
     check_reading(sql)
     psycopg = _require_psycopg()
     from psycopg import errors
@@ -218,8 +276,10 @@ def read_only(
         cursor.execute("SET TRANSACTION READ ONLY")
         cursor.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}")
         cursor.execute("SELECT 1")  # a snapshot now: read-only can no longer be switched off
-        stream = cursor.stream(sql)
         try:
+            if hidden:
+                check_hidden(cursor, sql, frozenset(name.lower() for name in hidden))
+            stream = cursor.stream(sql)
             first = next(stream, None)
         except errors.Error as exc:
             finished = True
