@@ -192,6 +192,10 @@ _RUNS_SQL_TEXT = re.compile(
     r"database_to_xml\w*|ts_stat|ts_rewrite)\b",
     re.IGNORECASE,
 )
+_RUNS_SQL_REFUSAL = (
+    "functions that run SQL given as text (query_to_xml, table_to_xml, ts_stat...) are refused "
+    "here: what they read cannot be checked before they run"
+)
 # the planner's samples of every column, the hidden tables' too (behind the pg_stats views)
 _STATISTICS = ("pg_statistic", "pg_statistic_ext_data")
 
@@ -203,16 +207,13 @@ def check_hidden(cursor: Any, sql: str, hidden: frozenset[str]) -> None:
     text = _COMMENTS.sub(" ", sql).strip()
     first = text.split(None, 1)[0].lower() if text else ""
     if _RUNS_SQL_TEXT.search(text):
-        raise ReadOnlyViolation(
-            "functions that run SQL given as text (query_to_xml, table_to_xml, ts_stat...) are "
-            "refused here"
-        )
+        raise ConfigError(_RUNS_SQL_REFUSAL)
     if first in ("explain", "show"):
         return  # a plan or a setting: no table's rows
     cursor.execute(f"EXPLAIN (VERBOSE, FORMAT JSON) {sql}")
     plan_text = cursor.fetchone()[0]
     if _RUNS_SQL_TEXT.search(plan_text):  # spelt so the text check missed it (quoted, escaped)
-        raise ReadOnlyViolation("functions that run SQL given as text are refused here")
+        raise ConfigError(_RUNS_SQL_REFUSAL)
     for name in _relations(json.loads(plan_text)):
         if name.lower() in hidden or name.lower() in _STATISTICS:
             raise hidden_refusal(name.lower())
@@ -284,7 +285,11 @@ def read_only(
         except errors.Error as exc:
             finished = True
             raise explain(exc, timeout) from None
-        columns = [column.name for column in cursor.description or ()]
+        if first is None and cursor.description is None:  # a stream of no rows names none
+            finished = True
+            columns = _columns_of(cursor, sql)
+        else:
+            columns = [column.name for column in cursor.description or ()]
 
         def rows() -> Iterator[tuple[Any, ...]]:
             nonlocal finished
@@ -306,6 +311,21 @@ def read_only(
             with contextlib.suppress(Exception):  # closing below ends the session regardless
                 connection.cancel_safe()
         connection.close()  # the server rolls the read-only transaction back
+
+
+def _columns_of(cursor: Any, sql: str) -> list[str]:
+    """The column names of a reading statement whose answer is empty (the server plans it
+    under LIMIT 0 and runs nothing); none for what cannot be a subquery (SHOW, EXPLAIN)."""
+    from psycopg import errors
+
+    text = _COMMENTS.sub(" ", sql).strip().rstrip(";").strip()
+    if text.split(None, 1)[0].lower() not in ("select", "with", "values", "table"):
+        return []
+    try:
+        cursor.execute(f"SELECT * FROM ({text}) AS answer LIMIT 0")
+    except errors.Error:
+        return []
+    return [column.name for column in cursor.description or ()]
 
 
 def explain(exc: Exception, timeout: float) -> ConfigError:
