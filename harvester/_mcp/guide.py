@@ -278,9 +278,10 @@ find_driver); use `query` (one read-only SQL statement, {dialect} dialect) for a
 after `list_tables` and `describe_table`.
 
 How the analysis tables relate:
-- subsessions: one row per race split, key subsession_id. The largest subsession_id is the
-  latest (ids grow with time; start_time orders them too). event_type 5 is a race (2 practice,
-  3 qualify, 4 time trial); official_session marks races that count.
+- subsessions: one row per race split, key subsession_id.
+  The largest subsession_id is the latest (ids grow with time; start_time orders them too).
+  event_type 5 is a race (2 practice, 3 qualify, 4 time trial); official_session marks races
+  that count.
 - session_results: one row per driver per simsession of a subsession, key (subsession_id,
   simsession_number, cust_id). simsession_number 0 is the race (main event), -1, -2... the
   sessions before it. A driver's races: session_results JOIN subsessions USING

@@ -93,7 +93,6 @@ def tables_overview(archive: Archive) -> dict[str, Any]:
 def build_server(archive: Archive, settings: Settings) -> MCPServer:
     """The server, its tools bound to `archive` (and `settings`, for the jobs file)."""
     dialect = archive.dialect
-    bounds = archive.bounds
     server: MCPServer = MCPServer(
         "harvester",
         title="harvester: an iRacing archive",
@@ -126,7 +125,7 @@ def build_server(archive: Archive, settings: Settings) -> MCPServer:
         The same barriers as `harvester query`: a read-only connection, an allow-list of
         functions, a time bound. The answer is cut at `limit` rows (at most the server's
         bound), at a size in bytes, and long text values are shortened; it says when it was."""
-        return answer("query", lambda: archive.rows(sql, min(limit, bounds.max_rows)).as_dict())
+        return answer("query", lambda: archive.rows(sql, limit).as_dict())
 
     @server.tool(annotations=READ_ONLY)
     def find_driver(

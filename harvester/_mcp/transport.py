@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 import socket
 from collections.abc import Callable, Mapping
 
@@ -139,7 +140,15 @@ def serve_http(
         app, log_config=None, access_log=False, timeout_graceful_shutdown=5, lifespan="on"
     )
     listening(url_of(sock))
+    # uvicorn stops gracefully on SIGTERM, then raises it again for the handler it found: a
+    # handler that returns makes SIGTERM a clean stop (exit 0), as it is for `harvester start`
+    previous = signal.signal(signal.SIGTERM, _stopped)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
+        signal.signal(signal.SIGTERM, previous)
         sock.close()
+
+
+def _stopped(*_: object) -> None:
+    """SIGTERM after uvicorn's graceful stop: nothing more to do."""

@@ -34,7 +34,15 @@ from . import db
 from .db import sqlite_path
 from .pg import hidden_refusal
 
-__all__ = ["SECRET_TABLES", "Answer", "QueryLimits", "ReadOnlyViolation", "query", "run_query"]
+__all__ = [
+    "SECRET_TABLES",
+    "Answer",
+    "QueryLimits",
+    "ReadOnlyViolation",
+    "hidden_refusal",
+    "query",
+    "run_query",
+]
 
 # the OAuth session (encrypted tokens) and the login bookkeeping beside it
 SECRET_TABLES = frozenset({"oauth_tokens", "auth_state", "auth_events"})
