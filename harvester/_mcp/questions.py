@@ -171,7 +171,7 @@ ORDER BY points DESC, wins DESC, r.cust_id LIMIT {limit}""",
     if car_class_id is None and len(classes) > 1:
         notes.append("several car classes race this season: car_class_id gives one class's table")
     if standings.truncated:
-        notes.append(f"the first {limit} drivers are shown (limit)")
+        notes.append(f"the first {len(rows)} drivers are shown (limit)")
     return {
         "season": season,
         "car_classes": classes,
