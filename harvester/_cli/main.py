@@ -525,3 +525,7 @@ jobs.add_command(jobs_init)
 from .db import db_copy  # noqa: E402
 
 db.add_command(db_copy)
+
+from .mcp import mcp  # noqa: E402
+
+cli.add_command(mcp)

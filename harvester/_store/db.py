@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from importlib import resources
 from pathlib import Path
@@ -211,11 +211,12 @@ def after_bulk_copy(connection: Connection, tables: list[Any]) -> None:
 
 
 def read_only_rows(
-    database_url: str, sql: str, timeout: float
+    database_url: str, sql: str, timeout: float, hidden: Collection[str] = ()
 ) -> AbstractContextManager[tuple[list[str], Iterator[tuple[Any, ...]]]]:
     """`harvester query` on PostgreSQL: column names and a stream of rows of one reading
-    statement, in a read-only transaction with a statement timeout (see `pg.read_only`)."""
-    return pg.read_only(database_url, sql, timeout)
+    statement, in a read-only transaction with a statement timeout, reading none of the
+    `hidden` tables (see `pg.read_only`)."""
+    return pg.read_only(database_url, sql, timeout, hidden)
 
 
 @functools.cache

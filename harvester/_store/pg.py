@@ -12,10 +12,11 @@ runs in a read-only transaction with a statement timeout.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import weakref
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -184,17 +185,75 @@ def check_reading(sql: str) -> None:
         raise ReadOnlyViolation(_REFUSAL)  # EXPLAIN ANALYZE runs the statement it explains
 
 
+# functions that run SQL given as text (or read a whole table given by name): the planner cannot
+# see what they will read, so with hidden tables they are refused by name
+_RUNS_SQL_TEXT = re.compile(
+    r"\b(query_to_xml\w*|cursor_to_xml\w*|table_to_xml\w*|schema_to_xml\w*|"
+    r"database_to_xml\w*|ts_stat|ts_rewrite)\b",
+    re.IGNORECASE,
+)
+_RUNS_SQL_REFUSAL = (
+    "functions that run SQL given as text (query_to_xml, table_to_xml, ts_stat...) are refused "
+    "here: what they read cannot be checked before they run"
+)
+# the planner's samples of every column, the hidden tables' too (behind the pg_stats views)
+_STATISTICS = ("pg_statistic", "pg_statistic_ext_data")
+
+
+def check_hidden(cursor: Any, sql: str, hidden: frozenset[str]) -> None:
+    """Refuse, before it runs, a statement that would read a `hidden` table: the plan names
+    every table the statement reads, through views, subqueries and CTEs alike (EXPLAIN plans,
+    it does not run), and a function that runs SQL text is refused by name."""
+    text = _COMMENTS.sub(" ", sql).strip()
+    first = text.split(None, 1)[0].lower() if text else ""
+    if _RUNS_SQL_TEXT.search(text):
+        raise ConfigError(_RUNS_SQL_REFUSAL)
+    if first in ("explain", "show"):
+        return  # a plan or a setting: no table's rows
+    cursor.execute(f"EXPLAIN (VERBOSE, FORMAT JSON) {sql}")
+    plan_text = cursor.fetchone()[0]
+    if _RUNS_SQL_TEXT.search(plan_text):  # spelt so the text check missed it (quoted, escaped)
+        raise ConfigError(_RUNS_SQL_REFUSAL)
+    for name in _relations(json.loads(plan_text)):
+        if name.lower() in hidden or name.lower() in _STATISTICS:
+            raise hidden_refusal(name.lower())
+
+
+def hidden_refusal(table: str) -> ConfigError:
+    """The one line for a read of a hidden table, on either database."""
+    what = (
+        "samples of every column's values, the hidden tables' too"
+        if table in _STATISTICS
+        else "the OAuth session or the login bookkeeping"
+    )
+    return ConfigError(f"{table} is not readable here: it holds {what}")
+
+
+def _relations(plan: Any) -> Iterator[str]:
+    """Every "Relation Name" in an EXPLAIN (FORMAT JSON) plan."""
+    if isinstance(plan, dict):
+        for key, value in plan.items():
+            if key == "Relation Name" and isinstance(value, str):
+                yield value
+            else:
+                yield from _relations(value)
+    elif isinstance(plan, list):
+        for item in plan:
+            yield from _relations(item)
+
+
 def _strip_literals(text: str) -> str:
     return re.sub(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"", "''", text)
 
 
 @contextmanager
 def read_only(
-    url: str, sql: str, timeout: float
+    url: str, sql: str, timeout: float, hidden: Collection[str] = ()
 ) -> Iterator[tuple[list[str], Iterator[tuple[Any, ...]]]]:
     """Column names and a stream of rows of one reading statement, in a read-only transaction
     (which is also the session's default) with a statement timeout. Rows come from the server
-    as they are produced (single-row mode), so memory stays flat however many there are."""
+    as they are produced (single-row mode), so memory stays flat however many there are. A
+    statement that would read a `hidden` table is refused (`check_hidden`)."""
     check_reading(sql)
     psycopg = _require_psycopg()
     from psycopg import errors
@@ -218,13 +277,19 @@ def read_only(
         cursor.execute("SET TRANSACTION READ ONLY")
         cursor.execute(f"SET LOCAL statement_timeout = {max(1, int(timeout * 1000))}")
         cursor.execute("SELECT 1")  # a snapshot now: read-only can no longer be switched off
-        stream = cursor.stream(sql)
         try:
+            if hidden:
+                check_hidden(cursor, sql, frozenset(name.lower() for name in hidden))
+            stream = cursor.stream(sql)
             first = next(stream, None)
         except errors.Error as exc:
             finished = True
             raise explain(exc, timeout) from None
-        columns = [column.name for column in cursor.description or ()]
+        if first is None and cursor.description is None:  # a stream of no rows names none
+            finished = True
+            columns = _columns_of(cursor, sql)
+        else:
+            columns = [column.name for column in cursor.description or ()]
 
         def rows() -> Iterator[tuple[Any, ...]]:
             nonlocal finished
@@ -246,6 +311,21 @@ def read_only(
             with contextlib.suppress(Exception):  # closing below ends the session regardless
                 connection.cancel_safe()
         connection.close()  # the server rolls the read-only transaction back
+
+
+def _columns_of(cursor: Any, sql: str) -> list[str]:
+    """The column names of a reading statement whose answer is empty (the server plans it
+    under LIMIT 0 and runs nothing); none for what cannot be a subquery (SHOW, EXPLAIN)."""
+    from psycopg import errors
+
+    text = _COMMENTS.sub(" ", sql).strip().rstrip(";").strip()
+    if text.split(None, 1)[0].lower() not in ("select", "with", "values", "table"):
+        return []
+    try:
+        cursor.execute(f"SELECT * FROM ({text}) AS answer LIMIT 0")
+    except errors.Error:
+        return []
+    return [column.name for column in cursor.description or ()]
 
 
 def explain(exc: Exception, timeout: float) -> ConfigError:

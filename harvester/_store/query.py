@@ -9,6 +9,10 @@ and of the whole text written, not by memory.
 
 The SQLite-specific part is `open_readonly`; on PostgreSQL `query` takes `db.read_only_rows`
 instead (a read-only transaction with a statement timeout, streamed; see `_store.pg`).
+
+A caller that serves people other than the archive's owner (`harvester mcp`) also passes
+`hidden`, the tables no statement may read (`SECRET_TABLES`): SQLite's authorizer refuses every
+read of them, PostgreSQL's planner names every table a statement would read before it runs.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +32,20 @@ from urllib.parse import quote
 from .._core.errors import ConfigError, ReadOnlyViolation
 from . import db
 from .db import sqlite_path
+from .pg import hidden_refusal
 
-__all__ = ["Answer", "QueryLimits", "ReadOnlyViolation", "query", "run_query"]
+__all__ = [
+    "SECRET_TABLES",
+    "Answer",
+    "QueryLimits",
+    "ReadOnlyViolation",
+    "hidden_refusal",
+    "query",
+    "run_query",
+]
+
+# the OAuth session (encrypted tokens) and the login bookkeeping beside it
+SECRET_TABLES = frozenset({"oauth_tokens", "auth_state", "auth_events"})
 
 MAX_VALUE_BYTES = 100_000_000  # one value (a stored body, a group_concat): --max-value-bytes
 MAX_ANSWER_BYTES = 1_000_000_000  # the whole answer as written: --max-bytes
@@ -93,14 +109,36 @@ def _authorizer(action: int, arg1: str | None, arg2: str | None, *_: Any) -> int
     return sqlite3.SQLITE_DENY
 
 
+def _hiding(hidden: frozenset[str], refused: list[str]) -> Callable[..., int]:
+    """The authorizer, refusing besides every read of a `hidden` table (a column read, a
+    `count(*)` of it, a pragma about it), and noting which was asked for (for the message)."""
+
+    def authorize(action: int, arg1: str | None, arg2: str | None, *rest: Any) -> int:
+        table = arg1 if action == sqlite3.SQLITE_READ else None
+        if action == sqlite3.SQLITE_PRAGMA:
+            table = arg2
+        if table is not None and table.lower() in hidden:
+            refused.append(table.lower())
+            return sqlite3.SQLITE_DENY
+        return _authorizer(action, arg1, arg2, *rest)
+
+    return authorize
+
+
 def readonly_uri(path: Path) -> str:
     """A `file:` URI that opens exactly `path`, read-only: `#`, `?`, `%` and spaces escaped
     (unescaped, `a#b.db` would open `a`, and `x?mode=rwc` a new writable file)."""
     return f"file:{quote(str(path.resolve()), safe='/')}?mode=ro"
 
 
-def open_readonly(database_url: str, limits: QueryLimits) -> sqlite3.Connection:
-    """A connection that can only read the archive (the one SQLite-specific step)."""
+def open_readonly(
+    database_url: str,
+    limits: QueryLimits,
+    hidden: Collection[str] = (),
+    refused: list[str] | None = None,
+) -> sqlite3.Connection:
+    """A connection that can only read the archive (the one SQLite-specific step), and none of
+    the `hidden` tables (`refused` collects those a statement asked for)."""
     path = sqlite_path(database_url)
     if path is None:
         raise ConfigError("harvester query works on SQLite and PostgreSQL databases only")
@@ -111,7 +149,11 @@ def open_readonly(database_url: str, limits: QueryLimits) -> sqlite3.Connection:
         connection.execute("PRAGMA query_only = ON")
         connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, limits.max_value_bytes)
         connection.execute(_TABLE_VALUED).fetchall()
-        connection.set_authorizer(_authorizer)
+        if hidden:
+            names = frozenset(name.lower() for name in hidden)
+            connection.set_authorizer(_hiding(names, [] if refused is None else refused))
+        else:
+            connection.set_authorizer(_authorizer)
     except BaseException:
         connection.close()
         raise
@@ -125,25 +167,34 @@ class Answer:
 
 
 @contextmanager
-def query(database_url: str, sql: str, limits: QueryLimits | None = None) -> Iterator[Answer]:
+def query(
+    database_url: str,
+    sql: str,
+    limits: QueryLimits | None = None,
+    hidden: Collection[str] = (),
+) -> Iterator[Answer]:
     """One read-only statement; its rows are read as the caller iterates. It is stopped after
     `limits.timeout` seconds or on Ctrl-C (SQLite would otherwise never give the process back);
-    every SQLite error, while preparing or while reading, is one ConfigError line."""
+    every SQLite error, while preparing or while reading, is one ConfigError line. A statement
+    reading a `hidden` table is refused before it runs."""
     limits = limits or QueryLimits()
     if db.is_postgres_url(database_url):
-        with db.read_only_rows(database_url, sql, limits.timeout) as (columns, stream):
+        with db.read_only_rows(database_url, sql, limits.timeout, hidden) as (columns, stream):
             rows = itertools.islice(stream, limits.rows) if limits.rows else stream
             yield Answer(columns, rows)
         return
-    connection = open_readonly(database_url, limits)
+    refused: list[str] = []
+    connection = open_readonly(database_url, limits, hidden, refused)
     deadline = time.monotonic() + limits.timeout
     interrupted = threading.Event()
 
     def keep_going() -> int:  # called by SQLite every few thousand steps
         return 1 if interrupted.is_set() or time.monotonic() > deadline else 0
 
-    def explained() -> Callable[[BaseException], ConfigError]:
-        return lambda exc: _explain(exc, interrupted.is_set(), limits)
+    def explained(exc: BaseException) -> ConfigError:
+        if refused:  # the authorizer refused a hidden table: say which, not "read-only"
+            return hidden_refusal(refused[0])
+        return _explain(exc, interrupted.is_set(), limits)
 
     try:
         connection.set_progress_handler(keep_going, 10_000)
@@ -151,9 +202,9 @@ def query(database_url: str, sql: str, limits: QueryLimits | None = None) -> Ite
             try:
                 cursor = connection.execute(sql)
             except (sqlite3.DatabaseError, sqlite3.Warning) as exc:
-                raise explained()(exc) from None
+                raise explained(exc) from None
             columns = [description[0] for description in cursor.description or ()]
-            yield Answer(columns, _rows(cursor, limits.rows, explained()))
+            yield Answer(columns, _rows(cursor, limits.rows, explained))
     finally:
         connection.close()
 
