@@ -64,6 +64,9 @@ EXCLUDED: dict[str, str] = {
     "which runs",
     r"^export HARVESTER_DATABASE_URL=postgresql://harvester@db\.example\.com/": "an example "
     "server; the `harvester db copy` below runs against a PostgreSQL test database instead",
+    r"^harvester mcp": "serves until stopped (stdio or HTTP): tests/mcp drives `python -m "
+    "harvester mcp` with the MCP SDK's own client over both transports, `--folder` and the "
+    "token rule included",
 }
 
 # Examples whose answer is rightly empty in the test's folder, and why. Every other command
@@ -108,7 +111,7 @@ COMMANDS = [command for page in PAGES for command in page_commands(page)]
 INLINE = [command for page in PAGES for command in inline_commands(page)]
 # the walkthrough's commands run in order in their own folder (test_walkthrough.py)
 TO_RUN = [c for c in COMMANDS if c.page != WALKTHROUGH and exclusion(c) is None]
-INLINE_TO_RUN = [c for c in INLINE if c.page != WALKTHROUGH]
+INLINE_TO_RUN = [c for c in INLINE if c.page != WALKTHROUGH and exclusion(c) is None]
 
 
 def test_the_pages_show_commands_and_queries() -> None:
@@ -169,8 +172,14 @@ def test_every_command_exists_and_its_options_parse(command: Command) -> None:
         assert isinstance(group, click.Group), path
         group = group.commands[name]
     rest = words[len(path) :]
-    with group.make_context(" ".join(["harvester", *path]), list(rest), resilient_parsing=False):
-        pass
+    try:
+        with group.make_context(" ".join(["harvester", *path]), list(rest)):
+            pass
+    except click.BadParameter as exc:
+        # a folder the page names on the reader's machine (/opt/harvester): the option exists
+        # and its value has the right form; only the folder is not on this one
+        if not (isinstance(exc.param and exc.param.type, click.Path) and "not exist" in str(exc)):
+            raise
 
 
 def test_an_answer_is_counted_in_every_format() -> None:
@@ -254,15 +263,22 @@ def pasted(
 ) -> subprocess.CompletedProcess[str]:
     """The command as pasted into sh in the archive's folder, its output and errors apart."""
     text = command.replace("/opt/harvester/.venv/bin/harvester", str(HARVESTER))
-    return subprocess.run(
+    process = subprocess.Popen(
         ["sh", "-c", text],
         cwd=cwd or archive.folder,
         env={**archive.env, **env},
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=TIMEOUT,
-        check=False,
+        start_new_session=True,  # a command that outlives its time is killed with its children
     )
+    try:
+        out, err = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise AssertionError(f"{command}: still running after {TIMEOUT:g} s (killed)") from None
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
 def shell(command: str, archive: Archive, cwd: Path | None = None, **env: str) -> tuple[int, str]:
