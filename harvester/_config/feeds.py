@@ -28,7 +28,6 @@ from typing import Any, Protocol
 
 from .._core.durations import parse_moment
 from .._core.text import did_you_mean, nearest
-from .._feeds.delivery import check_url
 from .._feeds.render import check_template
 from .._feeds.spec import DEFAULT_DIGEST_ROWS, DEFAULT_PER_MINUTE, FeedSpec, Target
 from .._tables.schema import SPECS, TABLE_NAMES
@@ -264,6 +263,8 @@ def _template(f: _Feed, columns: tuple[str, ...] | None) -> str | None:
 
 
 def _targets(f: _Feed) -> tuple[tuple[Target, ...], bool]:
+    from .._feeds.delivery import check_url  # Apprise loads its plugins: only for a feed
+
     node = f.field("targets")
     if node is None or node.value in (None, "", []):
         f.add(

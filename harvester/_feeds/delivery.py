@@ -15,10 +15,13 @@ lines print URLs, which carry the targets' keys.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+import functools
 import json
 import logging
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,13 +33,22 @@ import requests
 from apprise.manager_plugins import NotificationManager
 from requests.adapters import HTTPAdapter
 
-from .._core.clock import parse_http_date
 from .._core.redact import redact_text, register_secret
+from .._core.retry import parse_retry_after
 
 CONNECT_SECONDS = 5.0
 READ_SECONDS = 10.0  # per read of the answer: a send takes at most about both
 MAX_WAIT = 600.0  # the longest a target may ask us to wait (Retry-After, retry_after)
 DEFAULT_429_WAIT = 5.0
+RETRY_BASE = 2.0  # the back-off of every send that did not go through, feeds' and alerts'
+RETRY_CAP = 120.0
+
+with warnings.catch_warnings():
+    # Apprise's email plugin imports `imghdr`, deprecated in Python 3.11 and 3.12: imported
+    # once here, quietly, so that its warning (Apprise's to fix) never reaches a user or a send
+    warnings.simplefilter("ignore", DeprecationWarning)
+    with contextlib.suppress(ImportError):
+        import imghdr  # noqa: F401
 
 _logger = logging.getLogger("apprise")
 _logger.propagate = False  # its debug lines carry URLs, and URLs carry keys
@@ -140,17 +152,7 @@ def _number(value: str | None) -> float | None:
 
 
 def _seconds(value: str | None, now: float | None) -> float | None:
-    if value is None:
-        return None
-    number = _number(value.strip())
-    if number is not None:
-        return number
-    if now is None:
-        import time
-
-        now = time.time()
-    moment = parse_http_date(value)
-    return None if moment is None else moment - now
+    return parse_retry_after(value, time.time() if now is None else now)
 
 
 def _bounded(seconds: float | None) -> float | None:
@@ -176,15 +178,10 @@ def outcome_of(notified: bool, answers: list[Answer]) -> Outcome:
     return Outcome(False, f"HTTP {last.status}")
 
 
-def _load_plugins() -> frozenset[str]:
-    """Apprise loads its plugins on first use; one of them imports the deprecated `imghdr`
-    (Python 3.11, 3.12): its warning is Apprise's to fix, not a user's to see."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return frozenset(NotificationManager().schemas())  # type: ignore[no-untyped-call]
-
-
-KNOWN_SCHEMES = _load_plugins()
+@functools.cache
+def known_schemes() -> frozenset[str]:
+    """The schemes of Apprise's plugins (loaded on first use)."""
+    return frozenset(NotificationManager().schemas())  # type: ignore[no-untyped-call]
 
 
 def register_url_secrets(url: str) -> None:
@@ -223,7 +220,7 @@ def check_url(url: str) -> str | None:
     scheme = urlsplit(url).scheme.lower()
     if not scheme:
         return "not a URL (an Apprise URL looks like discord://ID/TOKEN or json://host/path)"
-    if scheme not in KNOWN_SCHEMES and scheme not in ("http", "https"):
+    if scheme not in known_schemes() and scheme not in ("http", "https"):
         return f"unknown target scheme {scheme!r} (Apprise's are listed at appriseit.com)"
     if apprise.Apprise.instantiate(webhook_url(url)) is None:
         return f"not a valid {scheme}:// URL for Apprise (a part is missing or malformed)"

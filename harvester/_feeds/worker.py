@@ -36,7 +36,7 @@ from .._core.run_status import RunStatus
 from .._store import db
 from .._store.models import Run
 from . import outbox
-from .delivery import Outcome, Sender
+from .delivery import RETRY_BASE, RETRY_CAP, Outcome, Sender
 from .render import Renderer, RenderError
 from .schema import TARGETS
 from .spec import FeedSpec, Target
@@ -44,8 +44,6 @@ from .spec import FeedSpec, Target
 log = get_logger("harvester.feeds")
 
 POLL_SECONDS = 1.0  # a lane looks for rows another process queued at least this often
-RETRY_BASE = 2.0  # the back-off of every send that did not go through, alerts' too
-RETRY_CAP = 600.0
 FOLD_LIMIT = 100_000  # rows counted into one digest's "… and N more" at most
 RUN_WAIT_SECONDS = 600.0  # a digest per run waits this long at most for a run to finish
 WINDOW = 60.0
