@@ -359,3 +359,12 @@ def _values(text_value: str | None) -> dict[str, Any]:
 def _line(exc: BaseException) -> str:
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return first[:300]
+
+
+def latest_row(conn: Connection, feed: FeedSpec) -> dict[str, Any] | None:
+    """The newest row the feed would tell (by the result it came from): `feeds test`."""
+    sql = f"SELECT * FROM ({feed.source}) AS feed_rows"
+    if feed.where:
+        sql += f" WHERE ({feed.where})"
+    row = conn.execute(text(sql + " ORDER BY feed_rows.result_id DESC LIMIT 1")).mappings().first()
+    return dict(row) if row is not None else None
