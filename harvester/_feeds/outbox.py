@@ -237,16 +237,20 @@ def _mark_existing(conn: Connection, feed: FeedSpec, now: float) -> tuple[int, i
         sql += f" WHERE ({feed.where})"
     stamp = iso_seconds(now)
     queued = skipped = 0
-    result = conn.execution_options(stream_results=True).execute(text(sql))
-    while page := result.mappings().fetchmany(PAGE):
-        fresh: list[dict[str, Any]] = []
-        old: list[dict[str, Any]] = []
-        for row in page:
-            values = {k: v for k, v in row.items() if k != "feed_fetched_at"}
-            stored = row["feed_fetched_at"]
-            (fresh if since is not None and stored and stored >= since else old).append(values)
-        queued += insert_rows(conn, feed, fresh, PENDING, None, stamp)
-        skipped += insert_rows(conn, feed, old, SKIPPED, None, stamp)
+    # streamed (a server-side cursor on PostgreSQL): a large table's keys in pages
+    result = conn.execute(text(sql).execution_options(stream_results=True, max_row_buffer=PAGE))
+    try:
+        while page := result.mappings().fetchmany(PAGE):
+            fresh: list[dict[str, Any]] = []
+            old: list[dict[str, Any]] = []
+            for row in page:
+                values = {k: v for k, v in row.items() if k != "feed_fetched_at"}
+                stored = row["feed_fetched_at"]
+                (fresh if since is not None and stored and stored >= since else old).append(values)
+            queued += insert_rows(conn, feed, fresh, PENDING, None, stamp)
+            skipped += insert_rows(conn, feed, old, SKIPPED, None, stamp)
+    finally:
+        result.close()
     return queued, skipped
 
 
