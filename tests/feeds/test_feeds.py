@@ -34,7 +34,9 @@ WINNERS = """
     table: session_results
     key: [subsession_id, cust_id]
     where: "finish_position = 0 AND simsession_number = 0"
-    template: "{{ display_name }} won {{ subsession_id }} ({{ irating_delta(oldi_rating, newi_rating) }})"
+    template: >-
+      {{ display_name }} won {{ subsession_id }}
+      ({{ irating_delta(oldi_rating, newi_rating) }})
     targets: ["{env:HOOK}"]
 """
 
@@ -181,7 +183,8 @@ def test_polling_the_same_rows_again_and_a_restart_tell_nothing_twice(
     wait_for(lambda: second.pending() == 0)
     assert len(receiver.messages()) == again == len(set(receiver.messages()))
     third = harvest(config)  # and another: nothing more
-    third.feeds.sender.notify()  # type: ignore[union-attr]
+    assert third.feeds.sender is not None
+    third.feeds.sender.notify()
     assert third.pending() == 0 and len(receiver.messages()) == again
 
 
@@ -214,7 +217,8 @@ def test_rebuild_and_backfill_tell_nothing(harvest: Any, receiver: WebhookReceiv
         ("skipped", len(winners(h)))
     ]
     rebuild(h.rt.engine)
-    h.feeds.sender.notify()  # type: ignore[union-attr]
+    assert h.feeds.sender is not None
+    h.feeds.sender.notify()
     assert h.pending() == 0 and receiver.messages() == []
 
 
