@@ -50,7 +50,6 @@ def env(tmp_path: Path, receiver: WebhookReceiver) -> Iterator[dict[str, str]]:
         values = env_for(make_settings(tmp_path, server.url))
         values["LEAGUE_HOOK"] = receiver.url
         yield values
-    return values
 
 
 @pytest.mark.slow
