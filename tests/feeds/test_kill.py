@@ -69,7 +69,11 @@ def test_kills_while_sending_lose_nothing_and_repeat_at_most_once_each(
             for _ in range(KILLS):
                 process = start()
                 before = len(receiver.messages())
-                wait_for(lambda before=before: len(receiver.messages()) > before, timeout=90)
+
+                def sending(before: int = before) -> bool:
+                    return len(receiver.messages()) > before
+
+                wait_for(sending, timeout=90)
                 process.send_signal(signal.SIGKILL)  # while it is sending
                 process.wait(timeout=30)
             process = start()
