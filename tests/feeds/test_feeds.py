@@ -311,3 +311,17 @@ def test_a_query_feed_joins_tables_and_tells_new_rows(
     wait_for(lambda: len(receiver.messages()) == 6 and h.pending() == 0)
     assert sorted(m[:2] for m in receiver.messages()) == ["P1", "P1", "P2", "P2", "P3", "P3"]
     assert all(" at " in m for m in receiver.messages())
+
+
+def test_a_digest_feed_tells_each_run_in_one_message(
+    harvest: Any, receiver: WebhookReceiver
+) -> None:
+    feeds = WINNERS + "    digest: true\n"
+    h = harvest(config_of(feeds, max_items=3))
+    h.run("recent", "details")
+    wait_for(lambda: h.pending() == 0)
+    (message,) = receiver.messages()  # the run's three winners, one line each
+    assert sorted(line.split(" (")[0] for line in message.splitlines()) == sorted(winners(h))
+    h.run("details")  # the next run: its own message
+    wait_for(lambda: h.pending() == 0 and len(receiver.messages()) == 2)
+    assert len(receiver.messages()[1].splitlines()) == 3
