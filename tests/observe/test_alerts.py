@@ -182,7 +182,7 @@ def test_the_webhook_setting_takes_http_and_apprise_urls_and_never_echoes_one() 
     for url in ("https://hooks.example/T0/abc", "discord://123456/t0ken-abcdef", "json://h/p"):
         assert load_settings({"HARVESTER_ALERT_WEBHOOK": url}, env_file=None).alert_webhook == url
     for bad in ("nosuch://k3y-value-123/x", "hooks.example/k3y-value-123"):
-        with pytest.raises(ConfigError, match="^HARVESTER_ALERT_WEBHOOK") as error:
+        with pytest.raises(ConfigError, match=r"^HARVESTER_ALERT_WEBHOOK") as error:
             load_settings({"HARVESTER_ALERT_WEBHOOK": bad}, env_file=None)
         assert "k3y-value-123" not in str(error.value)
 
