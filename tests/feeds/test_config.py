@@ -82,12 +82,15 @@ def test_an_unset_target_variable_disables_only_that_feed() -> None:
 
 def test_the_discord_example_of_the_feeds_page_is_a_valid_jobs_file() -> None:
     """What a league admin pastes from docs/feeds.md loads as it is."""
+    from harvester._cli.jobs_init import template_text
     from tests.helpers import REPO
 
     page = (REPO / "docs" / "feeds.md").read_text()
     example = page.split("```yaml\n", 1)[1].split("```", 1)[0]
     hook = "https://discord.com/api/webhooks/123456789012345678/AbCdEf-T0ken"
-    config = parse_jobs(example, "jobs.yaml", env={"LEAGUE_DISCORD": hook})
+    jobs = template_text("league")  # `harvester jobs init --template league`, then the feed
+    env = {"LEAGUE_DISCORD": hook, "IRACING_LEAGUE_ID": "5453"}
+    config = parse_jobs(jobs + "\n" + example, "jobs.yaml", env=env)
     feed = config.feeds["league_results"]
     assert feed.enabled and feed.digest and feed.key == ("subsession_id", "cust_id")
     assert [t.scheme for t in feed.targets] == ["https"]
