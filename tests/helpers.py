@@ -342,3 +342,97 @@ WITH_FIXTURES = settings(
     max_examples=examples(150),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+
+
+# -- a webhook on loopback, for feeds and alerts ------------------------------------------------
+
+
+class WebhookReceiver:
+    """An HTTP receiver on 127.0.0.1:<ephemeral> that keeps the JSON bodies it accepted.
+
+    `answers` are the statuses of the next POSTs (then 200); a 429 answers as Discord does
+    (a JSON `retry_after` and the rate-limit headers). `hold()` makes every POST wait until
+    `release()` (a target that hangs); `held` is set while one waits. The path is where the
+    key of a real webhook would be: `url` carries it, as a secret to look for in logs."""
+
+    def __init__(self, key: str = "s3cr3t-hook-key") -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.key = key
+        self.bodies: list[dict[str, Any]] = []
+        self.paths: list[str] = []
+        self.attempts = 0
+        self.answers: list[int] = []
+        self.retry_after = 0.25
+        self.lock = threading.Lock()
+        self.held = threading.Event()
+        self._release = threading.Event()
+        self._release.set()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                import json
+
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if not receiver._release.is_set():
+                    receiver.held.set()
+                    receiver._release.wait(60)
+                with receiver.lock:
+                    receiver.attempts += 1
+                    status = receiver.answers.pop(0) if receiver.answers else 200
+                    if status < 300:
+                        receiver.bodies.append(json.loads(body or b"{}"))
+                        receiver.paths.append(self.path)
+                answer = b""
+                self.send_response(status)
+                if status == 429:
+                    answer = json.dumps(
+                        {
+                            "message": "You are being rate limited.",
+                            "retry_after": receiver.retry_after,
+                            "global": False,
+                        }
+                    ).encode()
+                    self.send_header("Retry-After", str(max(1, round(receiver.retry_after))))
+                    self.send_header("X-RateLimit-Remaining", "0")
+                    self.send_header("X-RateLimit-Reset-After", str(receiver.retry_after))
+                    self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        """A plain webhook, as Apprise's JSON target: `json://127.0.0.1:PORT/hooks/KEY`."""
+        return f"json://127.0.0.1:{self.port}/hooks/{self.key}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hooks/{self.key}"
+
+    def messages(self) -> list[str]:
+        """The text of each message taken (Apprise's JSON `message`, or `text`, `content`)."""
+        with self.lock:
+            bodies = list(self.bodies)
+        return [str(b.get("message", b.get("text", b.get("content", "")))) for b in bodies]
+
+    def hold(self) -> None:
+        self._release.clear()
+
+    def release(self) -> None:
+        self._release.set()
+
+    def close(self) -> None:
+        self.release()
+        self.server.shutdown()
+        self.server.server_close()

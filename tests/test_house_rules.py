@@ -29,6 +29,7 @@ BREAKS = [
     ("harvester/_archive/archive.py", "import psycopg", "psycopg only"),
     ("harvester/_service/scheduler.py", "import apscheduler", "APScheduler only"),
     ("harvester/_config/catalog.py", "import alembic", "Alembic only"),
+    ("harvester/_observe/alerts.py", "import apprise", "Apprise, requests and Jinja2 only"),
 ]
 
 

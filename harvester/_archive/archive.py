@@ -32,6 +32,7 @@ from .._core.counts import RunCounts
 from .._core.redact import redact_text, strip_signatures
 from .._core.run_status import FINAL_STATUSES, RunStatus
 from .._core.shapes import Part
+from .._feeds.outbox import Outbox
 from .._store import db
 from .._store.models import Document, LatestResult, ResultPart, Run
 from .._tables.keeper import ResultToDerive, TableKeeper
@@ -161,6 +162,7 @@ class Archive:
         self.clock = clock
         self._sql = _statements(engine)
         self.tables: TableKeeper | None = TableKeeper(engine.dialect)  # None: raw archive only
+        self.feeds: Outbox | None = None  # set where jobs.yaml's feeds are told (`_feeds`)
         self.identity = process.current()
 
     # -- runs ----------------------------------------------------------------------------
@@ -340,6 +342,7 @@ class Archive:
                 {"job": job, "endpoint": endpoint, "params": params_text, "result_id": result_id},
             )
             counts.results += 1
+            written = self.feeds.written() if self.feeds is not None else None
             if self.tables is not None:  # the analysis-ready tables, in the same transaction
                 chunks = [rows[i].sha256 for i in sorted(rows) if i > 0]
                 self.tables.result_stored(
@@ -347,9 +350,14 @@ class Archive:
                     ResultToDerive(
                         result_id, endpoint, params, part0_text, chunks, fetched_at, job
                     ),
+                    written,
                 )
+            if self.feeds is not None and written:  # the rows feeds tell: the same transaction
+                self.feeds.result_stored(conn, result_id, run_id, written, fetched_at)
             if in_same_transaction is not None:
                 in_same_transaction(conn)
+        if self.feeds is not None and written:
+            self.feeds.committed()  # the sender looks now, not at its next poll
         return StoredResult(result_id, [rows[i].sha256 for i in sorted(rows)])
 
     def _store_chunk(self, body: str, digest: str, content_type: str, counts: RunCounts) -> None:

@@ -110,6 +110,7 @@ def run(state: State, names: tuple[str, ...]) -> None:
     failed = 0
     with state.runtime() as runtime:
         runtime.archive.mark_interrupted()
+        queue_feeds(runtime, config)
         for name in names:
             outcome = runtime.runner.run(config.jobs[name], trigger="cli")
             click.echo(outcome.summary())
@@ -192,6 +193,7 @@ def backfill(state: State, job_name: str, since: str, until: str | None) -> None
     bar = ProgressBar(job_name) if sys.stderr.isatty() else None
     report = bar.update if bar else log_progress("backfill.progress", job=job_name)
     with state.runtime(clock=clock) as runtime:
+        queue_feeds(runtime, config)  # a backfill's rows are history: known, never told
         try:
             since_at, until_at = backfill_bounds(runtime, job.name, since, until)
         except ValueError as exc:
@@ -529,3 +531,7 @@ db.add_command(db_copy)
 from .mcp import mcp  # noqa: E402
 
 cli.add_command(mcp)
+
+from .feeds import feeds, queue_feeds  # noqa: E402
+
+cli.add_command(feeds)

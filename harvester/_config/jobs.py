@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from .._core.durations import format_duration
 from .._core.errors import ConfigError
 from .._core.text import ParamValue, printable
+from .._feeds.spec import FeedSpec
 from .incremental import ForEach, Incremental
 
 
@@ -76,6 +77,7 @@ class JobsConfig:
     # `{env:NAME}` of theirs is not set
     rejected: tuple[Problem, ...] = ()
     catalogue_at: str | None = None  # when the catalogue it was checked against was fetched
+    feeds: Mapping[str, FeedSpec] = field(default_factory=dict)  # `feeds:`: rows to tell
 
     def problems_of(self, name: str) -> list[Problem]:
         return [p for p in self.rejected if job_of(p) == name]

@@ -26,10 +26,11 @@ from .._core.jsonpath import compile_path
 from .._core.shapes import normalise_endpoint
 from .._core.text import ParamValue, did_you_mean, nearest, query_value
 from . import templates
+from .feeds import parse_feeds
 from .incremental import ForEach, Incremental, end_param_for, parse_start
 from .jobs import JobsConfig, JobsError, JobSpec, Problem, Schedule, job_of
 
-TOP_KEYS = ("defaults", "jobs")
+TOP_KEYS = ("defaults", "jobs", "feeds")
 DEFAULT_KEYS = ("every", "cron", "jitter", "enabled", "timeout", "retries")
 JOB_KEYS = (
     "endpoint",
@@ -294,7 +295,10 @@ def parse_jobs(
     _check_fan_out(check, specs)
     disabled = {job_of(problem) for problem in check.unset}
     specs = {n: replace(s, enabled=False) if n in disabled else s for n, s in specs.items()}
-    config = JobsConfig(file, specs, rejected=tuple(check.unset))
+    feeds, unset = parse_feeds(
+        root.value.get("feeds"), file, check.add, env if env is not None else {}
+    )
+    config = JobsConfig(file, specs, rejected=(*check.unset, *unset), feeds=feeds)
     if check.problems:
         check.problems.sort(key=lambda p: p.line)
         raise JobsError(check.problems, partial=config)

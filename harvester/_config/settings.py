@@ -201,10 +201,14 @@ def parse_http_address(name: str, value: str) -> tuple[str, int] | None:
 
 
 def _webhook(value: str | None) -> str:
+    """An http(s) webhook or an Apprise URL (discord://, tgram://, mailto://...)."""
+    from .._feeds.delivery import check_url  # Apprise loads its plugins: only when one is set
+
     text = (value or "").strip()
-    if text and not text.startswith(("http://", "https://")):
+    problem = check_url(text) if text else None
+    if problem is not None:
         # the URL itself is a credential (Slack and Discord put the key in it): never echo it
-        raise ConfigError("HARVESTER_ALERT_WEBHOOK must be an http(s) URL")
+        raise ConfigError(f"HARVESTER_ALERT_WEBHOOK must be an http(s) or Apprise URL: {problem}")
     return text
 
 

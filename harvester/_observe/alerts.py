@@ -2,13 +2,16 @@
 
 `AlertRules` is pure: it is told the state of each condition (a job failing N runs in a row, the
 session unusable, maintenance longer than an hour, the refresh token about to expire with no way
-to renew it) and says which messages are due. A message goes out when a condition's state
-differs from the last one announced, at most once per cause (condition and state) per hour: a
-flapping job does not flood the channel, and what is announced last is always the truth.
+to renew it, a feed's target failing again and again) and says which messages are due. A message
+goes out when a condition's state differs from the last one announced, at most once per cause
+(condition and state) per hour: a flapping job does not flood the channel, and what is announced
+last is always the truth.
 
-`AlertSender` posts them from a queue on its own thread, with retries and back-off, so a slow or
-broken webhook never delays a run. The body carries the text as both `text` (Slack, Mattermost)
-and `content` (Discord). The webhook URL is itself a credential: it is never logged.
+`AlertSender` sends them from a queue on its own thread, on the feeds' rails: one Apprise target
+(`_feeds.delivery.Sender`: any Apprise URL; a plain http(s) webhook gets `{"text": ...}`, a
+Discord or Slack webhook URL its own format) and the feeds' retry policy (back-off from
+RETRY_BASE to RETRY_CAP, a target's Retry-After honoured), so a slow or broken webhook never
+delays a run. The webhook URL is itself a credential: it is never logged.
 """
 
 from __future__ import annotations
@@ -20,12 +23,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import httpx
-
 from .._core.clock import Clock
 from .._core.logs import get_logger
-from .._core.redact import redact_text, register_secret
-from .._core.retry import Retries, parse_retry_after
+from .._core.redact import redact_text
+from .._core.retry import Retries
+from .._feeds.delivery import RETRY_BASE, RETRY_CAP, Sender
 
 log = get_logger("harvester.alerts")
 
@@ -33,7 +35,6 @@ QUIET_SECONDS = 3600.0  # at most one message per cause per hour
 MAX_TEXT = 1800  # Discord refuses content over 2000 characters
 QUEUE_SIZE = 200
 MAX_ATTEMPTS = 6
-MAX_RETRY_AFTER = 300.0
 
 
 @dataclass(frozen=True)
@@ -80,39 +81,32 @@ class AlertRules:
         )
 
 
-def webhook_body(text: str) -> dict[str, str]:
-    """What Slack-style (`text`) and Discord-style (`content`) hooks both accept."""
+def alert_text(text: str) -> str:
+    """The message as sent: redacted, and short enough for Discord (2000 characters)."""
     clean = redact_text(text)
     if len(clean) > MAX_TEXT:
         clean = clean[: MAX_TEXT - 1] + "…"
-    return {"text": clean, "content": clean}
+    return clean
 
 
 class AlertSender:
-    """Posts messages from a queue on one thread, retrying with back-off; never blocks."""
+    """Sends messages from a queue on one thread, retrying with back-off; never blocks."""
 
     def __init__(
         self,
         url: str,
         clock: Clock,
         *,
-        transport: httpx.BaseTransport | None = None,
+        sender: Sender | None = None,
         wait: Callable[[float], bool] | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        self.url = url
-        register_secret(url)  # a webhook URL carries its key: redact it everywhere
+        self.target = sender or Sender(url)  # registers the URL and its parts as secrets
         self.clock = clock
         self._queue: queue.Queue[Alert | None] = queue.Queue(maxsize=QUEUE_SIZE)
         self._stop = threading.Event()
         self._wait = wait or self._stop.wait  # real seconds; True means stop
         self._rng = rng or random.Random()
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(10.0, connect=5.0),
-            transport=transport,
-            follow_redirects=False,
-            headers={"User-Agent": "harvester-alerts"},
-        )
         self._thread = threading.Thread(target=self._work, name="alerts", daemon=True)
         self.sent = 0
         self.dropped = 0
@@ -137,7 +131,6 @@ class AlertSender:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(flush_seconds)
-        self._http.close()
 
     def join(self) -> None:
         """Wait until everything queued so far has been handled (tests)."""
@@ -154,30 +147,18 @@ class AlertSender:
                 self._queue.task_done()
 
     def _deliver(self, alert: Alert) -> None:
-        body = webhook_body(alert.text)
+        text = alert_text(alert.text)
         cause = ""
-        retries = Retries(MAX_ATTEMPTS, 2.0, 120.0, self._rng, self._wait)
+        retries = Retries(MAX_ATTEMPTS, RETRY_BASE, RETRY_CAP, self._rng, self._wait)
         for attempt in retries:
-            try:
-                response = self._http.post(self.url, json=body)
-            except httpx.HTTPError as exc:
-                cause = type(exc).__name__  # str(exc) may quote the URL
-                continue
-            status = response.status_code
-            if status < 300:
+            outcome = self.target.send(text)
+            if outcome.taken:
                 self.sent += 1
                 log.info("alert.sent", cause=alert.cause, attempts=attempt + 1)
                 return
-            if status == 429 or status >= 500:
-                cause = f"HTTP {status}"
-                retries.after(_retry_after(response, self.clock.now()))
-                continue
-            log.error("alert.refused", cause=alert.cause, status=status)
-            return
+            if outcome.refused:
+                log.error("alert.refused", cause=alert.cause, reason=outcome.reason)
+                return
+            cause = outcome.reason
+            retries.after(outcome.wait)
         log.error("alert.failed", cause=alert.cause, attempts=MAX_ATTEMPTS, last=cause)
-
-
-def _retry_after(response: httpx.Response, now: float) -> float | None:
-    """Retry-After in seconds (bounded), when the hook gives one."""
-    seconds = parse_retry_after(response.headers.get("retry-after"), now)
-    return None if seconds is None else min(max(seconds, 1.0), MAX_RETRY_AFTER)

@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
 from .._core.clock import Clock, parse_iso
+from .._feeds.status import feed_statuses
 from .._store import db
 from .._store.models import AuthEvent, Document, Run
 
@@ -91,6 +92,7 @@ class ServiceMetrics:
         for kind in ("data", "link", "chunk", "token"):
             self.requests.labels(kind)  # present (at 0) before the first request
         self.registry.register(ArchiveCollector(engine, clock, live))
+        self.registry.register(FeedCollector(engine))
 
     def install(self, http: httpx.Client) -> None:
         """Count every request and response of the shared client."""
@@ -205,3 +207,43 @@ class ArchiveCollector(Collector):
             if at is not None:
                 expiry.add_metric([token], at - now)
         yield expiry
+
+
+class FeedCollector(Collector):
+    """The feeds, read from their tables at each scrape: rows waiting, told and failed per
+    feed, and each target's failures in a row (labelled by its place, never its URL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        with db.read(self.engine) as conn:
+            feeds = feed_statuses(conn)
+        pending = GaugeMetricFamily(
+            "harvester_feed_pending", "Rows queued for a feed, not yet told.", labels=["feed"]
+        )
+        sent = CounterMetricFamily(
+            "harvester_feed_sent",
+            "Rows a feed told (shown in a message or counted in a digest).",
+            labels=["feed"],
+        )
+        failed = CounterMetricFamily(
+            "harvester_feed_failed",
+            "Rows a feed could not tell (a template error, a target's refusal).",
+            labels=["feed"],
+        )
+        failures = GaugeMetricFamily(
+            "harvester_feed_target_failures",
+            "Sends in a row a feed's target did not take (0: it takes them).",
+            labels=["feed", "target"],
+        )
+        for feed in feeds:
+            pending.add_metric([feed.name], feed.pending)
+            sent.add_metric([feed.name], feed.sent)
+            failed.add_metric([feed.name], feed.failed)
+            for target in feed.targets:
+                failures.add_metric([feed.name, target.label], target.failures)
+        yield from (pending, sent, failed, failures)

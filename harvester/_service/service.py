@@ -36,6 +36,8 @@ from .._core.logs import get_logger
 from .._core.retry import backoff_delay
 from .._core.run_status import RunStatus
 from .._core.text import printable
+from .._feeds.control import Feeds
+from .._feeds.worker import FeedSender
 from .._observe.reports import standby_alive
 from .._store import db, lock
 from .._store.models import Run, ServiceState
@@ -102,6 +104,8 @@ class Service:
         self.outcomes: deque[RunOutcome] = deque(maxlen=10_000)
         self.observers: list[ServiceObserver] = []
         self.watch: Watch | None = None  # `_observe.web`'s, while it runs
+        # jobs.yaml's feeds: the outbox the archive queues rows into, the sender's lanes
+        self.feeds = Feeds(runtime.engine, runtime.clock, FeedSender(runtime.engine, runtime.clock))
 
     @property
     def running(self) -> frozenset[str]:
@@ -134,9 +138,12 @@ class Service:
                 self._open_watch(required=not self._took_over)
             if self.watch is not None:
                 self.observers.append(self.watch)
+            self._apply_feeds(self.config)
+            self.feeds.start()
             self.scheduler.start()
             added, _, _ = self.scheduler.sync(self.config.jobs, self._last_started())
         except BaseException:
+            self.feeds.stop()
             if self.watch is not None:
                 self.watch.stop()
             self.lock.release()
@@ -307,6 +314,7 @@ class Service:
             except LostActiveLock:  # lost just now, before the lock check noticed: as stepped down
                 self.role = "stepped_down"
                 log.warning("service.lost_active_lock", at="stop")
+        self.feeds.stop()
         if self.watch is not None:
             self.watch.stop()
         self.lock.release()
@@ -422,6 +430,7 @@ class Service:
             return False
         self.config = config
         self._warn(config)
+        self._apply_feeds(config)
         added, removed, changed = self.scheduler.sync(config.jobs, self._last_started())
         log.info(
             "jobs.reloaded",
@@ -431,6 +440,11 @@ class Service:
             jobs=len(config.enabled()),
         )
         return True
+
+    def _apply_feeds(self, config: JobsConfig) -> None:
+        """jobs.yaml's feeds: new ones begin from now, the sender's lanes follow."""
+        used = self.feeds.apply(config.feeds.values())
+        self.runtime.archive.feeds = self.feeds.outbox if used else None
 
     @staticmethod
     def _warn(config: JobsConfig) -> None:

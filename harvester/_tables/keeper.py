@@ -71,9 +71,14 @@ class TableKeeper:
     def derives(endpoint: str) -> bool:
         return endpoint in MAPPERS
 
-    def result_stored(self, connection: Connection, result: ResultToDerive) -> bool:
+    def result_stored(
+        self,
+        connection: Connection,
+        result: ResultToDerive,
+        written: dict[str, list[tuple[Any, ...]]] | None = None,
+    ) -> bool:
         """Derive one stored result; True if all of it was taken. Never raises for the
-        document's sake: the harvest goes on regardless."""
+        document's sake: the harvest goes on regardless. `written`: see `Writer.write`."""
         if result.endpoint not in MAPPERS:
             return True
         savepoint = connection.begin_nested()
@@ -85,7 +90,7 @@ class TableKeeper:
                 self._chunks(connection, result.chunks),
             )
             derivation = Derivation(source, result.result_id, self.tables)
-            self.writer.write(connection, derivation)
+            self.writer.write(connection, derivation, written)
         except Exception as exc:  # a shape we do not know, or a value the database refused
             savepoint.rollback()
             self._skip(connection, result, _one_line(exc))

@@ -123,10 +123,17 @@ class Writer:
             for name, table in self.tables.items()
         }
 
-    def write(self, connection: Connection, derivation: Derivation) -> int:
-        """Apply one document's rows; return how many rows were written."""
+    def write(
+        self,
+        connection: Connection,
+        derivation: Derivation,
+        written: dict[str, list[tuple[Any, ...]]] | None = None,
+    ) -> int:
+        """Apply one document's rows; return how many rows were written. The keys of the rows
+        written to a table named in `written` are added to its list (the feeds' outbox reads
+        those rows back in the same transaction)."""
         scopes: dict[tuple[str, tuple[Any, ...]], bool] = {}  # (table, scope) -> taken
-        written = 0
+        count = 0
         for batch in derivation:
             statements = self._sql.get(batch.table)
             if statements is None:
@@ -136,8 +143,11 @@ class Writer:
                 rows = self._take_scopes(connection, statements, derivation.result_id, rows, scopes)
             if rows:
                 statements.write.many(connection, rows)
-                written += len(rows)
-        return written
+                count += len(rows)
+                keys = written.get(batch.table) if written is not None else None
+                if keys is not None:
+                    keys.extend(tuple(row[c] for c in statements.spec.key) for row in rows)
+        return count
 
     @staticmethod
     def _take_scopes(

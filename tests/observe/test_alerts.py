@@ -1,5 +1,6 @@
 """Alerts: a webhook receiver on loopback gets exactly the messages of a scripted failure,
-recovery and maintenance, none twice, none with a secret; the hourly limit per cause; retries."""
+recovery and maintenance, none twice, none with a secret; the hourly limit per cause; retries.
+They go through Apprise (the feeds' rails): a plain http(s) webhook, or any Apprise URL."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harvester._core.clock import ManualClock
-from harvester._observe.alerts import QUIET_SECONDS, Alert, AlertRules, AlertSender, webhook_body
+from harvester._observe.alerts import QUIET_SECONDS, Alert, AlertRules, AlertSender, alert_text
 from harvester._service.runtime import open_runtime
 from harvester._service.service import Service, ServiceOptions
 from harvester.simulator import Simulator, SimulatorTransport
@@ -130,7 +131,7 @@ def test_a_scripted_failure_recovery_and_maintenance_alert_exactly_once_each(
     texts = receiver.texts()
     assert len(texts) == 4 and len(set(texts)) == 4  # exactly these, none twice
     for body in receiver.accepted:
-        assert body["text"] == body["content"]
+        assert list(body) == ["text"]  # a plain webhook gets Slack's (and Mattermost's) shape
         assert body["text"].startswith("harvester@")
         for secret in (settings.password, settings.client_secret, "s3cr3t-key", "Bearer"):
             assert secret not in body["text"]
@@ -154,14 +155,36 @@ def test_at_most_one_message_per_cause_per_hour_and_the_last_word_is_the_truth()
     assert say(True, QUIET_SECONDS + 2) is None
 
 
-def test_the_body_suits_slack_and_discord_and_is_redacted() -> None:
+def test_the_text_fits_discord_and_is_redacted() -> None:
     from harvester._core.redact import register_secret
 
     register_secret("hunter2-password")
-    body = webhook_body("login failed with hunter2-password " + "x" * 5000)
-    assert body["text"] == body["content"]
-    assert "hunter2-password" not in body["text"]
-    assert len(body["content"]) <= 2000
+    text = alert_text("login failed with hunter2-password " + "x" * 5000)
+    assert "hunter2-password" not in text
+    assert len(text) <= 2000
+
+
+def test_an_apprise_url_is_an_alert_target_too(clock: ManualClock, receiver: Receiver) -> None:
+    """HARVESTER_ALERT_WEBHOOK takes Apprise URLs (here its JSON webhook): one sending path."""
+    url = receiver.url.replace("http://", "json://")
+    sender = AlertSender(url, clock, wait=lambda seconds: False)
+    sender.start()
+    sender.send(Alert("job:x:raised", "job x is failing"))
+    sender.join()
+    sender.stop()
+    assert [body["message"] for body in receiver.accepted] == ["job x is failing"]
+
+
+def test_the_webhook_setting_takes_http_and_apprise_urls_and_never_echoes_one() -> None:
+    from harvester._config.settings import load_settings
+    from harvester._core.errors import ConfigError
+
+    for url in ("https://hooks.example/T0/abc", "discord://123456/t0ken-abcdef", "json://h/p"):
+        assert load_settings({"HARVESTER_ALERT_WEBHOOK": url}, env_file=None).alert_webhook == url
+    for bad in ("nosuch://k3y-value-123/x", "hooks.example/k3y-value-123"):
+        with pytest.raises(ConfigError, match=r"^HARVESTER_ALERT_WEBHOOK") as error:
+            load_settings({"HARVESTER_ALERT_WEBHOOK": bad}, env_file=None)
+        assert "k3y-value-123" not in str(error.value)
 
 
 def test_a_dead_hook_never_blocks_and_gives_up_after_bounded_retries(

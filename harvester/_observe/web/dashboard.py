@@ -45,6 +45,7 @@ def render_dashboard(snap: Snapshot) -> str:
     sections = [
         _overview(snap, health),
         _jobs(snap.jobs),
+        _feeds(snap.feeds),
         _runs_plot(snap),
         _durations(snap),
         '<div class="grid2">' + _budget(snap) + _tokens(snap) + "</div>",
@@ -236,4 +237,22 @@ def _failures(failures: list[dict[str, Any]]) -> str:
         "<section><h2>Last failures</h2><div class=scroll><table><thead><tr><th>run</th>"
         "<th>job</th><th>status</th><th>started</th><th>error</th></tr></thead>"
         f"<tbody>{rows}</tbody></table></div></section>"
+    )
+
+
+def _feeds(feeds: list[dict[str, Any]]) -> str:
+    """The feeds card: per feed, what waits, what was told, what failed and why (no URL)."""
+    if not feeds:
+        return ""
+    columns = ("feed", "pending", "sent", "failed", "last_sent_at", "last_error")
+    head = "".join(f"<th>{escape(c.replace('_', ' '))}</th>" for c in columns)
+    rows = "".join(
+        "<tr>"
+        + "".join(_cell(f.get(c)) for c in columns[:-1])
+        + f"<td class=err>{escape(f.get('last_error') or '–')}</td></tr>"
+        for f in feeds
+    )
+    return (
+        f"<section><h2>Feeds ({len(feeds)})</h2><div class=scroll><table><thead><tr>{head}"
+        f"</tr></thead><tbody>{rows}</tbody></table></div></section>"
     )

@@ -6,13 +6,15 @@ The service's memory gives the health verdict, the next runs and the rate budget
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
 
 from ..._config.jobs import JobsConfig
 from ..._core.clock import iso_seconds
+from ..._feeds.status import feed_statuses
+from ..._store import db
 from .health import Health, SessionFacts
 from .reads import archive_growth, job_rows, last_failures, run_history
 
@@ -39,6 +41,7 @@ class Snapshot:
     budget_per_hour: list[tuple[str, int]]
     growth: list[tuple[str, int, int]]
     failures: list[dict[str, Any]]
+    feeds: list[dict[str, Any]] = field(default_factory=list)  # jobs.yaml's feeds, counted
 
     def as_json(self) -> dict[str, Any]:
         per_status: dict[str, dict[str, int]] = {}
@@ -66,6 +69,7 @@ class Snapshot:
             ],
             "archive_growth": [{"day": d, "documents": n, "bytes": b} for d, n, b in self.growth],
             "last_failures": self.failures,
+            "feeds": self.feeds,
         }
 
 
@@ -98,4 +102,11 @@ def take_snapshot(
         budget_per_hour=history.budget,
         growth=archive_growth(engine),
         failures=last_failures(engine),
+        feeds=feed_rows(engine, config),
     )
+
+
+def feed_rows(engine: Engine, config: JobsConfig) -> list[dict[str, Any]]:
+    """jobs.yaml's feeds and what they did (rows of feeds no longer in the file too)."""
+    with db.read(engine) as conn:
+        return [status.as_dict() for status in feed_statuses(conn, config.feeds)]

@@ -22,9 +22,11 @@ from ..._config.jobs import JobsConfig
 from ..._config.settings import Settings
 from ..._core.clock import Clock, iso_seconds
 from ..._core.logs import get_logger
+from ..._feeds.status import target_statuses
 from ..._fetch.maintenance import MaintenancePause
 from ..._fetch.ratelimit import RateBudget
 from ..._oauth.store import TokenStore
+from ..._store import db
 from ..alerts import AlertRules, AlertSender
 from ..metrics import CONTENT_TYPE, LiveFacts, ServiceMetrics
 from ..reports import list_runs, parse_since
@@ -114,7 +116,6 @@ class Watch:
         service: WatchedService,
         *,
         monotonic: Callable[[], float] = time.monotonic,
-        alert_transport: httpx.BaseTransport | None = None,
         alert_wait: Callable[[float], bool] | None = None,
     ) -> None:
         self.service = service
@@ -138,9 +139,7 @@ class Watch:
         self.metrics.install(rt.http)
         self.rules = AlertRules()
         self.sender = (
-            AlertSender(
-                self.settings.alert_webhook, rt.clock, transport=alert_transport, wait=alert_wait
-            )
+            AlertSender(self.settings.alert_webhook, rt.clock, wait=alert_wait)
             if self.settings.alert_webhook
             else None
         )
@@ -195,6 +194,7 @@ class Watch:
         if self.sender is None:
             return
         self._check_jobs(finished, now)
+        self._check_feed_targets(now)
         facts = session_facts(rt.store, now, self.settings.has_credentials)
         problem = facts.problem(now)
         self._raise(
@@ -241,6 +241,20 @@ class Watch:
             )
             if not failing and (sent or not self.rules.announced(f"job:{job}")):
                 self._failing.pop(job, None)
+
+    def _check_feed_targets(self, now: float) -> None:
+        """A feed's target that failed FAILING_AFTER sends in a row: one alert, one all-clear."""
+        with db.read(self.service.runtime.engine) as conn:
+            targets = target_statuses(conn)
+        for t in targets:
+            self._raise(
+                f"feed:{t.feed}:{t.label}",
+                t.failing,
+                now,
+                f"feed {t.feed}: {t.label} has failed {t.failures} sends in a row since "
+                f"{t.failing_since or '-'}; last error: {t.last_error or '-'}",
+                f"feed {t.feed}: {t.label} takes messages again",
+            )
 
     def _raise(self, condition: str, active: bool, now: float, raised: str, cleared: str) -> bool:
         alert = self.rules.update(

@@ -1,0 +1,1 @@
+"""Results feeds: the outbox, rendering, and delivery through Apprise."""
