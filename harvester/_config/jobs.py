@@ -64,6 +64,7 @@ class JobSpec:
     line: int = field(default=0, compare=False)
     incremental: Incremental | None = None  # a cursor job
     for_each: ForEach | None = None  # a fan-out job
+    after: tuple[str, ...] = ()  # jobs whose runs it follows (`after:`), besides its fan-out's
     lines: Mapping[str, int] = field(default_factory=dict, compare=False)  # key -> line
 
 

@@ -103,7 +103,9 @@ def load_jobs_file(
     text = read_jobs_text(path)
     layout: list[JobsError] = []
     try:
-        config = parse_jobs(text, str(path), cron_check=cron_error, env=environment)
+        config = parse_jobs(
+            text, str(path), cron_check=cron_error, env=environment, builtin=(CATALOG_JOB.name,)
+        )
     except JobsError as exc:
         if not strict or exc.partial is None:
             raise
