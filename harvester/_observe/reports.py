@@ -21,11 +21,12 @@ from .._store.models import Run, ServiceState
 RUN_COLUMNS = (
     "id",
     "job",
-    "trigger",
+    "trigger",  # what started it: schedule, startup, reload, parent, retry, cli, manual, backfill
+    "parent_run",  # the run of a job it follows that started it, or that it waited for
     "status",
     "started_at",
     "finished_at",
-    "duration",  # seconds from started_at to finished_at (None while running)
+    "duration",  # real seconds it took (None while running), whatever harvester's clock did
     "requests",
     "bytes",
     "documents_new",
@@ -36,6 +37,7 @@ RUN_COLUMNS = (
     "error",
 )
 STORED_RUN_COLUMNS = tuple(name for name in RUN_COLUMNS if name != "duration")
+_STORED_AS = {"parent_run": "parent_run_id"}  # a column of RUN_COLUMNS by another name
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,8 @@ def list_runs(
     limit: int = 50,
 ) -> list[tuple[Any, ...]]:
     """The newest runs first, filtered; rows in RUN_COLUMNS order."""
-    columns = [getattr(Run, name) for name in STORED_RUN_COLUMNS]
+    columns = [getattr(Run, _STORED_AS.get(name, name)).label(name) for name in STORED_RUN_COLUMNS]
+    columns.append(Run.duration_seconds)
     conditions = []
     if job:
         conditions.append(Run.job == job)
@@ -188,8 +191,15 @@ def list_runs(
 
 
 def _with_duration(row: Any) -> tuple[Any, ...]:
-    started, finished = row["started_at"], row["finished_at"]
-    duration = round(parse_iso(finished) - parse_iso(started)) if started and finished else None
+    """The row with its duration: the real seconds it recorded, or for a run recorded before
+    they were (migration 0010), the seconds between its times on harvester's clock."""
+    started, finished, real = row["started_at"], row["finished_at"], row["duration_seconds"]
+    if finished is None:
+        duration: float | None = None
+    elif real is not None:
+        duration = round(real, 1)
+    else:
+        duration = round(parse_iso(finished) - parse_iso(started)) if started else None
     return tuple(duration if name == "duration" else row[name] for name in RUN_COLUMNS)
 
 

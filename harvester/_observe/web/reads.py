@@ -137,22 +137,28 @@ class History:
 
 def run_history(engine: Engine, since: str) -> History:
     """Runs started since `since`: counts per hour and status, each job's mean and longest
-    duration per hour, the fewest requests left in the rate window per hour."""
+    duration per hour (real seconds; for runs recorded before those were, the span of their
+    times), the fewest requests left in the rate window per hour."""
     statement = select(
-        Run.job, Run.status, Run.started_at, Run.finished_at, Run.ratelimit_remaining
+        Run.job,
+        Run.status,
+        Run.started_at,
+        Run.finished_at,
+        Run.ratelimit_remaining,
+        Run.duration_seconds,
     ).where(Run.started_at >= since, Run.status != "running")
     history = History()
     spans: dict[tuple[str, str], list[float]] = {}
     lowest: dict[str, int] = {}
     with db.read(engine) as conn:
-        for job, status, started, finished, remaining in conn.execute(statement):
+        for job, status, started, finished, remaining, real in conn.execute(statement):
             hour = started[:13]
             key = (hour, status)
             history.runs[key] = history.runs.get(key, 0) + 1
             if remaining is not None and (hour not in lowest or remaining < lowest[hour]):
                 lowest[hour] = remaining
             if finished and status != "skipped":
-                seconds = _elapsed(started, finished)
+                seconds = real if real is not None else _elapsed(started, finished)
                 if seconds is None:
                     continue
                 spans.setdefault((job, hour), []).append(seconds)
