@@ -77,6 +77,7 @@ class JobsConfig:
     # `{env:NAME}` of theirs is not set
     rejected: tuple[Problem, ...] = ()
     catalogue_at: str | None = None  # when the catalogue it was checked against was fetched
+    source: str = field(default="", compare=False, repr=False)  # the text it was read from
 
     def problems_of(self, name: str) -> list[Problem]:
         return [p for p in self.rejected if job_of(p) == name]
