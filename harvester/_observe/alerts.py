@@ -2,9 +2,10 @@
 
 `AlertRules` is pure: it is told the state of each condition (a job failing N runs in a row, the
 session unusable, maintenance longer than an hour, the refresh token about to expire with no way
-to renew it) and says which messages are due. A message goes out when a condition's state
-differs from the last one announced, at most once per cause (condition and state) per hour: a
-flapping job does not flood the channel, and what is announced last is always the truth.
+to renew it, an edit of jobs.yaml refused) and says which messages are due. A message goes out
+when a condition's state differs from the last one announced, at most once per cause (condition
+and state) per hour: a flapping job does not flood the channel, and what is announced last is
+always the truth.
 
 `AlertSender` posts them from a queue on its own thread, with retries and back-off, so a slow or
 broken webhook never delays a run. The body carries the text as both `text` (Slack, Mattermost)

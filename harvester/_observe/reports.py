@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, select
 
 from .._archive.bookkeeping import all_cursors, item_counts
+from .._config.graph import JobGraph
 from .._config.jobs import JobsConfig
 from .._core.clock import Clock, iso_seconds, parse_iso
 from .._core.durations import parse_moment
@@ -50,6 +51,13 @@ class ServiceInfo:
     stopped_at: str | None
     state: dict[str, Any]
     standbys: tuple[str, ...] = ()  # "host pid N" of services waiting to take over (PostgreSQL)
+    jobs_text: str | None = None  # the jobs file the service accepted last (and runs)
+
+    @property
+    def jobs_rejected(self) -> str | None:
+        """The first problem of the edit of jobs.yaml the running service refused, if any."""
+        rejected = self.state.get("jobs_rejected") if self.running else None
+        return str(rejected.get("problem")) if isinstance(rejected, dict) else None
 
 
 STALE_BEATS = 3  # a standby silent for this many of its heartbeat intervals is dead
@@ -84,6 +92,7 @@ def service_info(engine: Engine, database_url: str, clock: Clock | None = None) 
                 ServiceState.heartbeat_at,
                 ServiceState.stopped_at,
                 ServiceState.state,
+                ServiceState.jobs_text,
             ).where(ServiceState.id == 1)
         ).first()
         standbys = [
@@ -110,11 +119,13 @@ def service_info(engine: Engine, database_url: str, clock: Clock | None = None) 
         stopped_at=row.stopped_at if row is not None else None,
         state=state,
         standbys=tuple(f"{host} pid {pid}" for host, pid in standbys),
+        jobs_text=row.jobs_text if row is not None else None,
     )
 
 
 def jobs_overview(engine: Engine, config: JobsConfig, info: ServiceInfo) -> list[dict[str, Any]]:
-    """One row per job: schedule, next run (from the running service), last status and success."""
+    """One row per job: schedule, next run (from the running service), last status and success,
+    the jobs it follows (`for_each`, `after`) and those that follow it."""
     with db.read(engine) as conn:
         last = dict(
             conn.execute(
@@ -135,6 +146,7 @@ def jobs_overview(engine: Engine, config: JobsConfig, info: ServiceInfo) -> list
         )
     next_runs = info.state.get("next_runs", {}) if info.running else {}
     cursors = all_cursors(engine)
+    graph = JobGraph.of(config.jobs)
     rows = []
     for name, spec in config.jobs.items():
         position = None
@@ -152,6 +164,8 @@ def jobs_overview(engine: Engine, config: JobsConfig, info: ServiceInfo) -> list
                 "last_status": statuses.get(last[name]) if name in last else None,
                 "last_success": last_ok.get(name),
                 "cursor": position,
+                "parents": ", ".join(graph.parents.get(name, ())) or None,
+                "children": ", ".join(graph.children.get(name, ())) or None,
             }
         )
     return rows

@@ -5,17 +5,20 @@ run, and `runs` records what started each run."""
 
 from __future__ import annotations
 
+import io
+import json
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from harvester._core.clock import ManualClock
+from harvester._core.logs import configure_logging
 from harvester._service.service import Service
 from harvester.simulator import Simulator
-from tests.helpers import HeldRequest, wait_for
+from tests.helpers import CliResult, HeldRequest, env_for, wait_for
 from tests.service.test_scheduler import Harness
 
 ME = 100_001  # the simulator's authenticated member: whose races the search asks for
@@ -87,7 +90,7 @@ def step(service: Service, clock: ManualClock, seconds: float) -> None:
 
 
 def test_a_chain_of_three_flows_through_in_one_pass_at_start_up(
-    harness: Harness, clock: ManualClock
+    harness: Harness, clock: ManualClock, run_cli: Callable[..., CliResult]
 ) -> None:
     harness.write(CHAIN)
     service = harness.start()
@@ -107,6 +110,24 @@ def test_a_chain_of_three_flows_through_in_one_pass_at_start_up(
     results = rows(harness, "SELECT count(DISTINCT subsession_id) AS n FROM session_results")
     lapped = rows(harness, "SELECT count(DISTINCT subsession_id) AS n FROM laps")
     assert results[0]["n"] == found and lapped[0]["n"] == found
+    # `harvester runs` shows what started each run; `harvester jobs` the graph
+    env = env_for(harness.settings)
+    shown = [
+        json.loads(line) for line in run_cli("runs", "--format", "ndjson", env=env).out.splitlines()
+    ]
+    assert [(r["job"], r["trigger"], r["parent_run"]) for r in reversed(shown)][:3] == [
+        ("search", "startup", None),
+        ("details", "startup", search),
+        ("laps", "startup", details),
+    ]
+    graph = {
+        j["job"]: (j["parents"], j["children"])
+        for j in json.loads(run_cli("jobs", "--format", "json", env=env).out)
+    }
+    assert graph["search"] == (None, "details")
+    assert graph["details"] == ("search", "laps, charts")
+    assert graph["charts"] == ("details", None)
+    configure_logging("INFO", "json", io.StringIO())  # not into the command's closed stderr
 
 
 def test_children_follow_each_parent_run_that_finds_new_values_once(

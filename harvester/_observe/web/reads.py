@@ -214,6 +214,51 @@ def last_failures(engine: Engine, limit: int = 15) -> list[dict[str, Any]]:
         return [dict(row._mapping) for row in conn.execute(statement).all()]
 
 
+CHAIN_WINDOW = 500  # the newest runs a chain is looked for in
+
+
+def recent_chains(engine: Engine, limit: int = 6) -> list[list[dict[str, Any]]]:
+    """The newest chains of runs: a run that started others (its children, by their
+    `parent_run_id`, and theirs), each chain as its runs in order, a `depth` on each (0 for the
+    first). Looked for among the newest CHAIN_WINDOW runs."""
+    statement = (
+        select(
+            Run.id,
+            Run.job,
+            Run.trigger,
+            Run.parent_run_id,
+            Run.status,
+            Run.started_at,
+            Run.duration_seconds,
+            Run.error,
+        )
+        .order_by(Run.id.desc())
+        .limit(CHAIN_WINDOW)
+    )
+    with db.read(engine) as conn:
+        runs = {row.id: dict(row._mapping) for row in conn.execute(statement)}
+    children: dict[int, list[int]] = {}
+    for run_id, run in runs.items():
+        parent = run["parent_run_id"]
+        if parent in runs:
+            children.setdefault(parent, []).append(run_id)
+    roots = [
+        run_id
+        for run_id in sorted(children, reverse=True)
+        if runs[run_id]["parent_run_id"] not in runs
+    ][:limit]
+    chains = []
+    for root in roots:
+        chain: list[dict[str, Any]] = []
+        stack = [(root, 0)]
+        while stack:
+            run_id, depth = stack.pop()
+            chain.append({**runs[run_id], "depth": depth})
+            stack.extend((c, depth + 1) for c in sorted(children.get(run_id, []), reverse=True))
+        chains.append(chain)
+    return chains
+
+
 def run_dicts(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     """reports.list_runs rows as JSON objects."""
     return [dict(zip(RUN_COLUMNS, row, strict=True)) for row in rows]

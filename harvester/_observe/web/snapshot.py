@@ -6,7 +6,7 @@ The service's memory gives the health verdict, the next runs and the rate budget
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from ..._config.jobs import JobsConfig
 from ..._core.clock import iso_seconds
 from .health import Health, SessionFacts
-from .reads import archive_growth, job_rows, last_failures, run_history
+from .reads import archive_growth, job_rows, last_failures, recent_chains, run_history
 
 HOURS = 7 * 24
 
@@ -39,6 +39,7 @@ class Snapshot:
     budget_per_hour: list[tuple[str, int]]
     growth: list[tuple[str, int, int]]
     failures: list[dict[str, Any]]
+    chains: list[list[dict[str, Any]]] = field(default_factory=list)  # the newest, runs in order
 
     def as_json(self) -> dict[str, Any]:
         per_status: dict[str, dict[str, int]] = {}
@@ -66,6 +67,7 @@ class Snapshot:
             ],
             "archive_growth": [{"day": d, "documents": n, "bytes": b} for d, n, b in self.growth],
             "last_failures": self.failures,
+            "chains": self.chains,
         }
 
 
@@ -98,4 +100,5 @@ def take_snapshot(
         budget_per_hour=history.budget,
         growth=archive_growth(engine),
         failures=last_failures(engine),
+        chains=recent_chains(engine),
     )
