@@ -3,10 +3,11 @@ one lock) and done as it decides, and what follows each run.
 
 When a run ends, its children learn whether it committed new work for them: a fan-out reads its
 parent's new results at once (the values it has not seen become its pending items), a job
-`after` it counts a new document. Those children are due then (trigger `parent`, with the run's
-id), by the same rules as any due run: a child already running is recorded `skipped` and runs
-once right after; a child waiting for a parent runs when none is busy. A failed run with retries
-left is retried after a back-off. A run never crashes the pool: the runner records its failures.
+`after` it looks whether it stored something new (`new_data`). Those children are due then
+(trigger `parent`, with the run's id), by the same rules as any due run: a child already
+running is recorded `skipped` and runs once right after; a child waiting for a parent runs when
+none is busy. A failed run with retries left is retried after a back-off. A run never crashes
+the pool: the runner records its failures.
 """
 
 from __future__ import annotations
@@ -33,6 +34,15 @@ from .runner import RunOutcome
 from .runtime import Runtime
 
 log = get_logger("harvester.service")
+
+
+def new_data(job: JobSpec, outcome: RunOutcome) -> bool:
+    """Whether a run stored something new: rows not seen before, for a cursor job that knows
+    its rows' key (its window moving on changes its answer, not its data), else a document not
+    stored before."""
+    if job.incremental is not None and job.incremental.key:
+        return outcome.counts.rows_new > 0
+    return outcome.counts.documents_new > 0
 
 
 class RunObserver(Protocol):
@@ -157,22 +167,23 @@ class Pipeline:
 
     def _new_work(self, name: str, outcome: RunOutcome) -> list[str]:
         """The children of `name` its run committed new work for: a fan-out whose parent's
-        results hold values it has not seen, a job `after` it when the run stored a new
-        document."""
+        results hold values it has not seen, a job `after` it when the run stored something
+        new (`new_data`)."""
         if not self.follow_parents or self.stopping.is_set():
             return []
         with self._lock:
             children = self._dispatch.graph.children.get(name, ())
         jobs = self._jobs().jobs
+        parent = jobs.get(name)
         found = []
         for child in children:
             spec = jobs.get(child)
-            if spec is None or not spec.enabled:
+            if spec is None or not spec.enabled or parent is None:
                 continue
             if spec.for_each is not None and spec.for_each.job == name:
                 if outcome.counts.results and self._collect(spec):
                     found.append(child)
-            elif outcome.counts.documents_new:
+            elif new_data(parent, outcome):
                 found.append(child)
         return found
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -44,6 +43,10 @@ jobs:
     params: {{category_id: 5, chart_type: 1}}
     every: 1d
     after: details
+  recent:
+    endpoint: stats/member_recent_races
+    every: 1d
+    after: search
 """
 
 
@@ -103,6 +106,7 @@ def test_a_chain_of_three_flows_through_in_one_pass_at_start_up(
     [(laps, *rest)] = runs_of(harness, "laps")
     assert rest == ["startup", details, "success"]
     assert [tuple(r[1:]) for r in runs_of(harness, "charts")] == [("startup", details, "success")]
+    assert [tuple(r[1:]) for r in runs_of(harness, "recent")] == [("startup", search, "success")]
     assert int(str(search)) < int(str(details)) < int(str(laps))  # parents first
     # not `requests 0`: the races the search found are in the tables after the first pass
     found = rows(harness, "SELECT requests FROM runs WHERE job = 'details'")[0]["requests"]
@@ -115,7 +119,8 @@ def test_a_chain_of_three_flows_through_in_one_pass_at_start_up(
     shown = [
         json.loads(line) for line in run_cli("runs", "--format", "ndjson", env=env).out.splitlines()
     ]
-    assert [(r["job"], r["trigger"], r["parent_run"]) for r in reversed(shown)][:3] == [
+    chain = [r for r in reversed(shown) if r["job"] in ("search", "details", "laps")]
+    assert [(r["job"], r["trigger"], r["parent_run"]) for r in chain] == [
         ("search", "startup", None),
         ("details", "startup", search),
         ("laps", "startup", details),
@@ -124,7 +129,7 @@ def test_a_chain_of_three_flows_through_in_one_pass_at_start_up(
         j["job"]: (j["parents"], j["children"])
         for j in json.loads(run_cli("jobs", "--format", "json", env=env).out)
     }
-    assert graph["search"] == (None, "details")
+    assert graph["search"] == (None, "details, recent")
     assert graph["details"] == ("search", "laps, charts")
     assert graph["charts"] == ("details", None)
     configure_logging("INFO", "json", io.StringIO())  # not into the command's closed stderr
@@ -136,7 +141,7 @@ def test_children_follow_each_parent_run_that_finds_new_values_once(
     harness.write(CHAIN)
     service = harness.start()
     settle(service, clock)
-    first = {job: len(runs_of(harness, job)) for job in ("details", "laps", "charts")}
+    first = {job: len(runs_of(harness, job)) for job in ("details", "laps", "charts", "recent")}
     for _ in range(23):  # hour by hour: the search runs each hour; two races end (the
         step(service, clock, 3600)  # children's own daily sweep is not due yet)
     searches = rows(
@@ -153,6 +158,10 @@ def test_children_follow_each_parent_run_that_finds_new_values_once(
         assert [(t, p, s) for _, t, p, s in followed] == [
             ("parent", d[0], "success") for d in details
         ]
+    # a job `after` the search follows the runs that found new races, not those whose window
+    # only moved on (a new document, no new row)
+    recent = runs_of(harness, "recent")[first["recent"] :]
+    assert [(t, p, s) for _, t, p, s in recent] == [("parent", f, "success") for f in finding]
     assert not rows(harness, "SELECT id FROM runs WHERE status = 'skipped'")
     ids = rows(harness, "SELECT count(DISTINCT subsession_id) AS n FROM laps")[0]["n"]
     assert ids == rows(harness, "SELECT count(*) AS n FROM fanout_items WHERE job = 'laps'")[0]["n"]
@@ -178,7 +187,7 @@ def test_a_child_in_flight_when_its_parent_commits_is_skipped_then_runs_once_aft
 ) -> None:
     held = HeldRequest(sim.data.handle, at=1, path="/data/results/get")
     monkeypatch.setattr(sim.data, "handle", held)
-    harness.write(textwrap.dedent(CHAIN).split("  laps:")[0])  # search and details
+    harness.write(CHAIN.split("  laps:")[0])  # search and details
     service = harness.start()
     try:
         assert held.reached.wait(30), "the details' first request was never asked"
