@@ -58,6 +58,8 @@ def test_jobs_shows_schedule_and_last_runs(
         "last_status",
         "last_success",
         "cursor",
+        "parents",
+        "children",
         "disabled",
     ]
 
