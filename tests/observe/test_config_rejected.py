@@ -143,3 +143,19 @@ def test_a_reload_log_tells_a_disabled_job_from_a_removed_one(running: Running) 
     ]
     assert reloaded["disabled"] == ["info"] and reloaded["removed"] == ["cats"]
     assert reloaded["added"] == [] and reloaded["jobs"] == 0
+
+
+def test_an_edit_that_makes_a_cycle_is_refused_with_its_line(running: Running) -> None:
+    jobs = running.service.jobs_path
+    jobs.write_text(
+        GOOD.replace("every: 1h}\n  cats", "every: 1h, after: cats}\n  cats").replace(
+            "constants/categories, every: 1h}", "constants/categories, every: 1h, after: info}"
+        )
+    )
+    assert running.service.reload() is False
+    assert running.service.config_rejected == (
+        f"{jobs}:2: jobs.info.after: the jobs form a cycle (info -> cats -> info): each one's "
+        "runs would start the next, without end"
+    )
+    body = running.get("/healthz").json()
+    assert body["status"] == "degraded" and "cycle" in body["jobs_file"]["rejected"]
