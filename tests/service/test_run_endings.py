@@ -92,7 +92,8 @@ def test_a_timeout_is_real_seconds_on_a_scaled_clock(tmp_path: Path) -> None:
     assert on_the_clock >= 6  # the back-offs passed on harvester's clock ...
     real = run["duration_seconds"]
     assert isinstance(real, float) and 0 < real * 10 < on_the_clock  # ... sixty times faster
-    assert abs(real - outcome.duration) < 0.01  # what the log and the metric say too
+    # measured by the same stopwatch as the log's and the metric's duration (a moment later)
+    assert real <= outcome.duration + 0.001
 
 
 # -- a crash inside a run --------------------------------------------------------------------
