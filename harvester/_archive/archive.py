@@ -37,7 +37,7 @@ from .._store import db
 from .._store.models import Document, LatestResult, ResultPart, Run
 from .._tables.keeper import ResultToDerive, TableKeeper
 from . import process
-from .run import RunContext
+from .run import SERVICE_TRIGGERS, RunContext
 
 RUNNING = RunStatus.RUNNING
 HOST = socket.gethostname()  # runs record which host and pid ran them
@@ -100,6 +100,8 @@ def _statements(engine: Engine) -> dict[str, db.Prepared]:
                     "pid",
                     "process_started_at",
                     "host",
+                    "parent_run_id",
+                    "duration_seconds",
                 ),
                 **dict.fromkeys(
                     ("requests", "bytes", "documents_new", "documents_dup", "rows_new", "rows_dup"),
@@ -122,6 +124,7 @@ def _statements(engine: Engine) -> dict[str, db.Prepared]:
                 "ratelimit_remaining",
                 "rows_new",
                 "rows_dup",
+                "duration_seconds",
             )
         ),
         "put_document": db.insert_ignoring(engine, DOCUMENTS, ["sha256"]).values(
@@ -167,17 +170,33 @@ class Archive:
 
     # -- runs ----------------------------------------------------------------------------
 
-    def open_run(self, job: str, trigger: str) -> int:
-        return self._insert_run(job, trigger, RUNNING, iso_seconds(self.clock.now()), None, None)
+    def open_run(self, job: str, trigger: str, parent_run: int | None = None) -> int:
+        """A new `running` row; `parent_run` is the run of a job it follows that started it."""
+        now = iso_seconds(self.clock.now())
+        return self._insert_run(job, trigger, RUNNING, now, None, None, parent_run)
 
-    def finish_run(self, run_id: int, status: str, counts: RunCounts, error: str | None) -> None:
+    def finish_run(
+        self,
+        run_id: int,
+        status: str,
+        counts: RunCounts,
+        error: str | None,
+        seconds: float | None = None,
+    ) -> None:
         with db.write(self.engine) as conn:
-            self.close_run(conn, run_id, status, counts, error)
+            self.close_run(conn, run_id, status, counts, error, seconds)
 
     def close_run(
-        self, conn: Connection, run_id: int, status: str, counts: RunCounts, error: str | None
+        self,
+        conn: Connection,
+        run_id: int,
+        status: str,
+        counts: RunCounts,
+        error: str | None,
+        seconds: float | None = None,
     ) -> None:
-        """Record a run's outcome inside the caller's transaction."""
+        """Record a run's outcome inside the caller's transaction; `seconds` is how long it
+        took in real (monotonic) seconds."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"unknown run status {status!r}")
         status = RunStatus(status)
@@ -195,13 +214,16 @@ class Archive:
                 "ratelimit_remaining": counts.ratelimit_remaining,
                 "rows_new": counts.rows_new,
                 "rows_dup": counts.rows_dup,
+                "duration_seconds": round(seconds, 3) if seconds is not None else None,
             },
         )
 
-    def record_skipped(self, job: str, trigger: str, reason: str) -> int:
+    def record_skipped(
+        self, job: str, trigger: str, reason: str, parent_run: int | None = None
+    ) -> int:
         """A run that was due but did not touch the API (maintenance pause, overlap)."""
         now = iso_seconds(self.clock.now())
-        return self._insert_run(job, trigger, RunStatus.SKIPPED, now, now, reason)
+        return self._insert_run(job, trigger, RunStatus.SKIPPED, now, now, reason, parent_run)
 
     def _insert_run(
         self,
@@ -211,6 +233,7 @@ class Archive:
         started_at: str,
         finished_at: str | None,
         error: str | None,
+        parent_run: int | None,
     ) -> int:
         """A new row in `runs`, owned by this process (pid, start time, host); its id."""
         with db.write(self.engine) as conn:
@@ -226,6 +249,8 @@ class Archive:
                     "pid": self.identity.pid,
                     "process_started_at": self.identity.started_at,
                     "host": HOST,
+                    "parent_run_id": parent_run,
+                    "duration_seconds": 0.0 if finished_at is not None else None,
                 },
             )
             return int(result.fetchone()[0])
@@ -236,8 +261,9 @@ class Archive:
         shutdown (after draining), before a command's runs.
 
         A run of another host cannot be looked up; the active service (which holds the lock
-        that only one service holds) knows that scheduled runs of other hosts are a dead
-        active service's, and takes them over as interrupted."""
+        that only one service holds) knows that the runs a service starts by itself (its
+        schedules, start-up, reloads, parents, retries) of other hosts are a dead active
+        service's, and takes them over as interrupted."""
         with db.write(self.engine) as conn:
             stale = [
                 row.id
@@ -253,7 +279,11 @@ class Archive:
                         or not process.still_running(row.pid, row.process_started_at)
                     )
                 )
-                or ((row.host or HOST) != HOST and active_service and row.trigger == "schedule")
+                or (
+                    (row.host or HOST) != HOST
+                    and active_service
+                    and row.trigger in SERVICE_TRIGGERS
+                )
             ]
             if stale:
                 conn.execute(

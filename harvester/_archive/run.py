@@ -8,11 +8,36 @@ archive (documents, results, rows), and is what the run's row records when it cl
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from .._config.jobs import JobSpec
 from .._core.cancel import CancelToken
 from .._core.counts import RunCounts
+
+
+class Trigger(StrEnum):
+    """What started a run: the text stored in `runs.trigger` (`harvester runs` shows it)."""
+
+    SCHEDULE = "schedule"  # its own `every` or `cron` came due
+    STARTUP = "startup"  # due when the service started (never run, or missed while it was down)
+    RELOAD = "reload"  # added or changed by a reload of jobs.yaml, and due
+    PARENT = "parent"  # a run of a job it follows committed new values (`runs.parent_run_id`)
+    RETRY = "retry"  # its previous run failed and it had retries left
+    CLI = "cli"  # a command: `harvester run`, `harvester catalog`, the demo's first harvest
+    MANUAL = "manual"  # the library: `get(save=True)`
+    BACKFILL = "backfill"  # `harvester backfill`
+
+
+# the runs the service starts by itself (a dead active service's are taken over)
+SERVICE_TRIGGERS = (
+    Trigger.SCHEDULE,
+    Trigger.STARTUP,
+    Trigger.RELOAD,
+    Trigger.PARENT,
+    Trigger.RETRY,
+)
 
 
 @dataclass(frozen=True)
@@ -23,3 +48,8 @@ class RunContext:
     run_id: int
     cancel: CancelToken
     counts: RunCounts = field(default_factory=RunCounts)
+    started: float = field(default_factory=time.monotonic)  # for its duration, in real seconds
+
+    def seconds(self) -> float:
+        """Real (monotonic) seconds since the run started, whatever harvester's clock does."""
+        return max(time.monotonic() - self.started, 0.0)

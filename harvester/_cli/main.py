@@ -11,11 +11,12 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .._api import Api
-from .._config.jobs import JobsError
+from .._config.jobs import JobsConfig, JobsError
 from .._config.settings import parse_http_address
 from .._core.clock import iso_seconds, parse_clock
 from .._core.errors import ConfigError, HarvesterError
@@ -33,6 +34,11 @@ from .output import FORMATS, render, render_stream
 from .progress import ProgressBar, log_progress
 from .simulate import demo, simulate
 from .state import State, emit, find_job, load_job_config, pass_state
+
+if TYPE_CHECKING:  # loaded by the commands that need them
+    from sqlalchemy import Engine
+
+    from .._observe.reports import ServiceInfo
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -123,15 +129,18 @@ def run(state: State, names: tuple[str, ...]) -> None:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 @click.pass_context
 def jobs(ctx: click.Context, fmt: str) -> None:
-    """Each job: schedule, next run, last status, last success."""
+    """Each job: schedule, next run, last status, last success, the jobs it follows and those
+    that follow it. When the service refused an edit of jobs.yaml, the jobs it runs, with the
+    refusal on top."""
     if ctx.invoked_subcommand is not None:
         return
     from .._observe.reports import jobs_overview, service_info
 
     state = ctx.ensure_object(State)
-    config = load_job_config(state)
     with state.database() as engine:
-        rows = jobs_overview(engine, config, service_info(engine, state.settings.database_url))
+        info = service_info(engine, state.settings.database_url)
+        config, refused = _jobs_in_use(state, engine, info)
+        rows = jobs_overview(engine, config, info)
     for row in rows:  # why a job does not run (the catalogue contradicts it, an unset variable)
         problems = config.problems_of(row["job"]) if row["job"] in config.jobs else []
         row["disabled"] = problems[0].message if problems else None
@@ -143,9 +152,34 @@ def jobs(ctx: click.Context, fmt: str) -> None:
         "last_status",
         "last_success",
         "cursor",
+        "parents",
+        "children",
         "disabled",
     )
+    if refused is not None:  # one line on top: on the table itself, beside a machine format
+        line = f"jobs file refused, the service runs the jobs it accepted before: {refused}"
+        click.echo(line, err=fmt != "table")
     click.echo(render(columns, [[row[c] for c in columns] for row in rows], fmt), nl=False)
+
+
+def _jobs_in_use(state: State, engine: Engine, info: ServiceInfo) -> tuple[JobsConfig, str | None]:
+    """The jobs file, and None; or, when it is refused while a service runs the jobs it
+    accepted before, those jobs and the refusal (file:line: message). A refused file with no
+    service running is the error it is."""
+    from .._config.jobs_file import load_jobs_file, load_jobs_text
+
+    settings = state.settings
+    try:
+        config = load_jobs_file(settings.jobs_path, engine, strict=False, env=settings.env())
+    except ConfigError as exc:
+        if not info.running or info.jobs_text is None:
+            raise
+        refused = info.jobs_rejected or str(exc)
+        running = load_jobs_text(
+            info.jobs_text, settings.jobs_path, engine, strict=False, env=settings.env()
+        )
+        return running, refused
+    return config, None
 
 
 @jobs.command("validate")

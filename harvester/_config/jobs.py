@@ -65,6 +65,7 @@ class JobSpec:
     line: int = field(default=0, compare=False)
     incremental: Incremental | None = None  # a cursor job
     for_each: ForEach | None = None  # a fan-out job
+    after: tuple[str, ...] = ()  # jobs whose runs it follows (`after:`), besides its fan-out's
     lines: Mapping[str, int] = field(default_factory=dict, compare=False)  # key -> line
 
 
@@ -78,6 +79,7 @@ class JobsConfig:
     rejected: tuple[Problem, ...] = ()
     catalogue_at: str | None = None  # when the catalogue it was checked against was fetched
     feeds: Mapping[str, FeedSpec] = field(default_factory=dict)  # `feeds:`: rows to tell
+    source: str = field(default="", compare=False, repr=False)  # the text it was read from
 
     def problems_of(self, name: str) -> list[Problem]:
         return [p for p in self.rejected if job_of(p) == name]

@@ -99,11 +99,25 @@ def load_jobs_file(
     When `strict` (`jobs validate`) every problem is an error, all reported in one JobsError.
     Otherwise a job the catalogue contradicts or whose `{env:NAME}` is unset is disabled and
     listed in `rejected`, so one broken job does not stop the service or the other commands."""
+    return load_jobs_text(read_jobs_text(path), path, engine, strict=strict, env=env)
+
+
+def load_jobs_text(
+    text: str,
+    path: Path,
+    engine: Engine | None = None,
+    *,
+    strict: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> JobsConfig:
+    """`load_jobs_file` of text already read (`path` names it in errors): the jobs a running
+    service accepted, say, which it keeps in the database."""
     environment = os.environ if env is None else env
-    text = read_jobs_text(path)
     layout: list[JobsError] = []
     try:
-        config = parse_jobs(text, str(path), cron_check=cron_error, env=environment)
+        config = parse_jobs(
+            text, str(path), cron_check=cron_error, env=environment, builtin=(CATALOG_JOB.name,)
+        )
     except JobsError as exc:
         if not strict or exc.partial is None:
             raise
@@ -128,7 +142,7 @@ def load_jobs_file(
         name: replace(job, enabled=False) if name in rejected else job
         for name, job in config.jobs.items()
     }
-    return replace(config, jobs=jobs, rejected=tuple(problems))
+    return replace(config, jobs=jobs, rejected=tuple(problems), source=text)
 
 
 def fingerprint(path: Path) -> str:

@@ -13,7 +13,7 @@ the field (pure: text in, JobSpecs or JobsError out).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
@@ -27,6 +27,7 @@ from .._core.shapes import normalise_endpoint
 from .._core.text import ParamValue, did_you_mean, nearest, query_value
 from . import templates
 from .feeds import parse_feeds
+from .graph import find_cycle
 from .incremental import ForEach, Incremental, end_param_for, parse_start
 from .jobs import JobsConfig, JobsError, JobSpec, Problem, Schedule, job_of
 
@@ -44,6 +45,7 @@ JOB_KEYS = (
     "description",
     "incremental",
     "for_each",
+    "after",
 )
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 ENDPOINT = re.compile(r"^/?(?:data/)?(?:[a-z0-9_]+/[a-z0-9_]+|doc)/?$")
@@ -245,8 +247,11 @@ def parse_jobs(
     *,
     cron_check: Callable[[str], str | None] | None = None,
     env: Mapping[str, str] | None = None,
+    builtin: Collection[str] = (),
 ) -> JobsConfig:
-    """Validate jobs.yaml text; raise JobsError listing every problem found."""
+    """Validate jobs.yaml text; raise JobsError listing every problem found. `builtin` names
+    the jobs the loader adds when the file does not define them (the catalogue job): a job may
+    follow one of them."""
     check = _Checker(file, cron_check)
     try:
         composed = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -292,7 +297,7 @@ def parse_jobs(
             spec = _job(check, name, node, default_values, env if env is not None else {})
             if spec is not None:
                 specs[name] = spec
-    _check_fan_out(check, specs)
+    _check_graph(check, specs, builtin)
     disabled = {job_of(problem) for problem in check.unset}
     specs = {n: replace(s, enabled=False) if n in disabled else s for n, s in specs.items()}
     feeds, unset = parse_feeds(
@@ -383,6 +388,7 @@ def _job(
     params = check.params(job.get("params"), f"{where}.params", env)
     incremental = _incremental(check, job.get("incremental"), f"{where}.incremental")
     for_each = _for_each(check, job.get("for_each"), f"{where}.for_each")
+    after = _after(check, job.get("after"), f"{where}.after")
     if incremental is not None and for_each is not None:
         check.add(node.line, where, "has both `incremental` and `for_each`: choose one")
     for fed, key in ((incremental, "incremental"), (for_each, "for_each")):
@@ -393,6 +399,11 @@ def _job(
                 f"is set by `{key}`; remove it from params",
             )
     lines = {key: child.line for key, child in job.items()}
+    for_each_node = job.get("for_each")
+    if for_each_node is not None and isinstance(for_each_node.value, dict):
+        parent_node = for_each_node.value.get("job")
+        if parent_node is not None:
+            lines["for_each.job"] = parent_node.line
     params_node = job.get("params")
     if params_node is not None and isinstance(params_node.value, dict):
         lines.update({f"params.{k}": v.line for k, v in params_node.value.items()})
@@ -402,6 +413,7 @@ def _job(
         params=params,
         incremental=incremental,
         for_each=for_each,
+        after=after,
         lines=lines,
         schedule=Schedule(every=every, cron=cron, jitter=jitter),
         enabled=check.boolean(enabled_node, enabled_where, True),
@@ -500,22 +512,70 @@ def _for_each(check: _Checker, node: _Node | None, where: str) -> ForEach | None
     return ForEach(job, path, steps, param, max_items or 500)
 
 
-def _check_fan_out(check: _Checker, specs: dict[str, JobSpec]) -> None:
-    """A fan-out's parent must exist, and fan-outs must not form a circle."""
+def _after(check: _Checker, node: _Node | None, where: str) -> tuple[str, ...]:
+    """`after: job` or `after: [job, other]`: the jobs this one runs after."""
+    if node is None or node.value is None:
+        return ()
+    items = node.value if isinstance(node.value, list) else [node]
+    names: list[str] = []
+    for item in items:
+        value = _unwrap(item)
+        if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+            check.add(item.line, where, f"expected a job name or a list of them, got {value!r}")
+            continue
+        names.append(str(value))
+    return tuple(dict.fromkeys(names))
+
+
+def _edges(spec: JobSpec) -> list[tuple[str, str, int]]:
+    """The jobs `spec` follows, each with the key naming it and its line."""
+    edges = []
+    if spec.for_each is not None:
+        line = spec.lines.get("for_each.job", spec.lines.get("for_each", spec.line))
+        edges.append((spec.for_each.job, "for_each.job", line))
+    edges += [(parent, "after", spec.lines.get("after", spec.line)) for parent in spec.after]
+    return edges
+
+
+def _check_graph(check: _Checker, specs: dict[str, JobSpec], builtin: Collection[str]) -> None:
+    """`after` and `for_each` name jobs of this file (or a built-in one), an enabled job follows
+    no disabled one (it would wait for runs that never come), and no job follows itself,
+    directly or round a cycle."""
+    known = [*specs, *(name for name in builtin if name not in specs)]
+    edges: dict[str, list[str]] = {}
+    lines: dict[tuple[str, str], tuple[str, int]] = {}
     for name, spec in specs.items():
-        if spec.for_each is None:
-            continue
-        where = f"jobs.{name}.for_each.job"
-        line = spec.lines.get("for_each", spec.line)
-        parent = spec.for_each.job
-        if parent not in specs:
-            hint = did_you_mean(nearest(parent, specs))
-            check.add(line, where, f"no job named {parent!r} in this file{hint}")
-            continue
-        seen = {name}
-        while parent in specs and specs[parent].for_each is not None:
-            if parent in seen:
-                check.add(line, where, f"fan-outs form a circle through {parent!r}")
-                break
-            seen.add(parent)
-            parent = specs[parent].for_each.job  # type: ignore[union-attr]
+        edges[name] = []
+        for parent, key, line in _edges(spec):
+            where = f"jobs.{name}.{key}"
+            if parent not in known:
+                hint = did_you_mean(nearest(parent, known))
+                check.add(line, where, f"no job named {parent!r} in this file{hint}")
+                continue
+            if spec.enabled and parent in specs and not specs[parent].enabled:
+                check.add(
+                    line,
+                    where,
+                    f"job {parent!r} is disabled, so its runs never come: enable it, or "
+                    "remove it here",
+                )
+            if parent in specs and parent not in edges[name]:
+                edges[name].append(parent)
+                lines.setdefault((name, parent), (where, line))
+    for _ in range(sum(len(e) for e in edges.values())):  # each cycle once, by its edges
+        cycle = find_cycle(edges)
+        if cycle is None:
+            break
+        child, parent = cycle[0], cycle[1]
+        where, line = lines[(child, parent)]
+        if len(cycle) == 2:
+            check.add(line, where, f"job {child!r} follows itself")
+        else:
+            flow = " -> ".join(reversed(cycle))
+            check.add(
+                line,
+                where,
+                f"the jobs form a cycle ({flow}): each one's runs would start the next, "
+                "without end",
+            )
+        edges[child].remove(parent)

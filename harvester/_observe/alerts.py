@@ -2,10 +2,10 @@
 
 `AlertRules` is pure: it is told the state of each condition (a job failing N runs in a row, the
 session unusable, maintenance longer than an hour, the refresh token about to expire with no way
-to renew it, a feed's target failing again and again) and says which messages are due. A message
-goes out when a condition's state differs from the last one announced, at most once per cause
-(condition and state) per hour: a flapping job does not flood the channel, and what is announced
-last is always the truth.
+to renew it, a feed's target failing again and again, an edit of jobs.yaml refused) and says
+which messages are due. A message goes out when a condition's state differs from the last one
+announced, at most once per cause (condition and state) per hour: a flapping job does not flood
+the channel, and what is announced last is always the truth.
 
 `AlertSender` sends them from a queue on its own thread, on the feeds' rails: one Apprise target
 (`_feeds.delivery.Sender`: any Apprise URL; a plain http(s) webhook gets `{"text": ...}`, a

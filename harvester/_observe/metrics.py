@@ -41,6 +41,7 @@ class LiveFacts:
     access_expires_at: float | None
     refresh_expires_at: float | None
     active: bool = True  # this service runs the jobs (False: standby, PostgreSQL)
+    config_rejected: bool = False  # the last edit of jobs.yaml was refused
 
 
 def request_kind(request: httpx.Request, oauth_url: str, data_url: str) -> str:
@@ -188,6 +189,11 @@ class ArchiveCollector(Collector):
             "harvester_service_active",
             "1 while this service is the active one (it runs the jobs); 0 while standby.",
             value=1 if facts.active else 0,
+        )
+        yield GaugeMetricFamily(
+            "harvester_config_rejected",
+            "1 while the last edit of the jobs file is refused (the previous jobs keep running).",
+            value=1 if facts.config_rejected else 0,
         )
         yield GaugeMetricFamily(
             "harvester_maintenance_paused",

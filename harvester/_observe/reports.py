@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, select
 
 from .._archive.bookkeeping import all_cursors, item_counts
+from .._config.graph import JobGraph
 from .._config.jobs import JobsConfig
 from .._core.clock import Clock, iso_seconds, parse_iso
 from .._core.durations import parse_moment
@@ -21,11 +22,12 @@ from .._store.models import Run, ServiceState
 RUN_COLUMNS = (
     "id",
     "job",
-    "trigger",
+    "trigger",  # what started it: schedule, startup, reload, parent, retry, cli, manual, backfill
+    "parent_run",  # the run of a job it follows that started it, or that it waited for
     "status",
     "started_at",
     "finished_at",
-    "duration",  # seconds from started_at to finished_at (None while running)
+    "duration",  # real seconds it took (None while running), whatever harvester's clock did
     "requests",
     "bytes",
     "documents_new",
@@ -36,6 +38,7 @@ RUN_COLUMNS = (
     "error",
 )
 STORED_RUN_COLUMNS = tuple(name for name in RUN_COLUMNS if name != "duration")
+_STORED_AS = {"parent_run": "parent_run_id"}  # a column of RUN_COLUMNS by another name
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,13 @@ class ServiceInfo:
     stopped_at: str | None
     state: dict[str, Any]
     standbys: tuple[str, ...] = ()  # "host pid N" of services waiting to take over (PostgreSQL)
+    jobs_text: str | None = None  # the jobs file the service accepted last (and runs)
+
+    @property
+    def jobs_rejected(self) -> str | None:
+        """The first problem of the edit of jobs.yaml the running service refused, if any."""
+        rejected = self.state.get("jobs_rejected") if self.running else None
+        return str(rejected.get("problem")) if isinstance(rejected, dict) else None
 
 
 STALE_BEATS = 3  # a standby silent for this many of its heartbeat intervals is dead
@@ -82,6 +92,7 @@ def service_info(engine: Engine, database_url: str, clock: Clock | None = None) 
                 ServiceState.heartbeat_at,
                 ServiceState.stopped_at,
                 ServiceState.state,
+                ServiceState.jobs_text,
             ).where(ServiceState.id == 1)
         ).first()
         standbys = [
@@ -108,11 +119,13 @@ def service_info(engine: Engine, database_url: str, clock: Clock | None = None) 
         stopped_at=row.stopped_at if row is not None else None,
         state=state,
         standbys=tuple(f"{host} pid {pid}" for host, pid in standbys),
+        jobs_text=row.jobs_text if row is not None else None,
     )
 
 
 def jobs_overview(engine: Engine, config: JobsConfig, info: ServiceInfo) -> list[dict[str, Any]]:
-    """One row per job: schedule, next run (from the running service), last status and success."""
+    """One row per job: schedule, next run (from the running service), last status and success,
+    the jobs it follows (`for_each`, `after`) and those that follow it."""
     with db.read(engine) as conn:
         last = dict(
             conn.execute(
@@ -133,6 +146,7 @@ def jobs_overview(engine: Engine, config: JobsConfig, info: ServiceInfo) -> list
         )
     next_runs = info.state.get("next_runs", {}) if info.running else {}
     cursors = all_cursors(engine)
+    graph = JobGraph.of(config.jobs)
     rows = []
     for name, spec in config.jobs.items():
         position = None
@@ -150,6 +164,8 @@ def jobs_overview(engine: Engine, config: JobsConfig, info: ServiceInfo) -> list
                 "last_status": statuses.get(last[name]) if name in last else None,
                 "last_success": last_ok.get(name),
                 "cursor": position,
+                "parents": ", ".join(graph.parents.get(name, ())) or None,
+                "children": ", ".join(graph.children.get(name, ())) or None,
             }
         )
     return rows
@@ -171,7 +187,8 @@ def list_runs(
     limit: int = 50,
 ) -> list[tuple[Any, ...]]:
     """The newest runs first, filtered; rows in RUN_COLUMNS order."""
-    columns = [getattr(Run, name) for name in STORED_RUN_COLUMNS]
+    columns = [getattr(Run, _STORED_AS.get(name, name)).label(name) for name in STORED_RUN_COLUMNS]
+    columns.append(Run.duration_seconds)
     conditions = []
     if job:
         conditions.append(Run.job == job)
@@ -188,8 +205,15 @@ def list_runs(
 
 
 def _with_duration(row: Any) -> tuple[Any, ...]:
-    started, finished = row["started_at"], row["finished_at"]
-    duration = round(parse_iso(finished) - parse_iso(started)) if started and finished else None
+    """The row with its duration: the real seconds it recorded, or for a run recorded before
+    they were (migration 0010), the seconds between its times on harvester's clock."""
+    started, finished, real = row["started_at"], row["finished_at"], row["duration_seconds"]
+    if finished is None:
+        duration: float | None = None
+    elif real is not None:
+        duration = round(real, 1)
+    else:
+        duration = round(parse_iso(finished) - parse_iso(started)) if started else None
     return tuple(duration if name == "duration" else row[name] for name in RUN_COLUMNS)
 
 

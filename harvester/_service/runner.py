@@ -25,7 +25,7 @@ from .._config.incremental import WINDOWS_PER_RUN, Window, advance, parse_start,
 from .._config.jobs import JobSpec
 from .._config.templates import render
 from .._core.cancel import CancelToken
-from .._core.clock import Clock, iso_seconds, parse_iso
+from .._core.clock import Clock, ScaledClock, iso_seconds, parse_iso
 from .._core.counts import RunCounts
 from .._core.errors import ApiError, Cancelled, Forbidden, HarvesterError, Maintenance, NotFound
 from .._core.logs import get_logger
@@ -122,23 +122,25 @@ class Runner:
         trigger: str = "manual",
         stop: threading.Event | None = None,
         body: Callable[[RunContext], None] | None = None,
+        parent_run: int | None = None,
     ) -> RunOutcome:
-        """Run a job (or `body`, for a backfill) inside one recorded run."""
+        """Run a job (or `body`, for a backfill) inside one recorded run; `trigger` (and
+        `parent_run`, the run of a job it follows) say what started it."""
         started = time.monotonic()
         try:
             if self.pause.holding():
                 reason = "iRacing is in maintenance: the run was not attempted"
-                run_id = self.archive.record_skipped(job.name, trigger, reason)
+                run_id = self.archive.record_skipped(job.name, trigger, reason, parent_run)
                 outcome = RunOutcome(run_id, job.name, RunStatus.SKIPPED, reason, RunCounts(), 0.0)
-                self._log(outcome, trigger)
+                self._log(outcome, trigger, parent_run)
                 return outcome
-            run_id = self.archive.open_run(job.name, trigger)
+            run_id = self.archive.open_run(job.name, trigger, parent_run)
         except Exception as exc:  # the database refused (busy too long, disk full): nothing ran
             reason = printable(f"the run could not be recorded: {exc}")
             log.error("run.not_recorded", job=job.name, error=reason)
             return RunOutcome(0, job.name, RunStatus.FAILED, reason, RunCounts(), 0.0)
-        deadline = self.clock.now() + job.timeout if job.timeout else None
-        run = RunContext(job, run_id, CancelToken(self.clock, stop, deadline))
+        deadline = self.clock.now() + self.clock_seconds(job.timeout) if job.timeout else None
+        run = RunContext(job, run_id, CancelToken(self.clock, stop, deadline), started=started)
         cancel, counts = run.cancel, run.counts
         status: RunStatus = RunStatus.SUCCESS
         error: str | None = None
@@ -156,16 +158,22 @@ class Runner:
             except HarvesterError as exc:
                 status, error = exc.outcome, str(exc)
             except KeyboardInterrupt:
-                self._finish(run_id, RunStatus.INTERRUPTED, counts, "interrupted (Ctrl-C)")
+                self._finish(run, RunStatus.INTERRUPTED, "interrupted (Ctrl-C)")
                 raise
             except Exception as exc:  # a bug, or the database refused: record it, keep going
                 log.exception("run.crashed")
                 status, error = RunStatus.FAILED, f"unexpected {type(exc).__name__}: {exc}"
-            if not closed and (unrecorded := self._finish(run_id, status, counts, error)):
+            if not closed and (unrecorded := self._finish(run, status, error)):
                 status, error = RunStatus.FAILED, unrecorded
-        outcome = RunOutcome(run_id, job.name, status, error, counts, time.monotonic() - started)
-        self._log(outcome, trigger)
+        outcome = RunOutcome(run_id, job.name, status, error, counts, run.seconds())
+        self._log(outcome, trigger, parent_run)
         return outcome
+
+    def clock_seconds(self, real: float) -> float:
+        """Seconds of harvester's clock that take `real` seconds: a job's timeout is real time,
+        so a 10-minute timeout lasts 10 minutes on a clock scaled ×60 too, not 10 seconds. (A
+        manual clock, in tests, only moves when told: its seconds are taken as real ones.)"""
+        return real * self.clock.factor if isinstance(self.clock, ScaledClock) else real
 
     # -- the kinds of job ----------------------------------------------------------------
 
@@ -181,7 +189,8 @@ class Runner:
         params = self.params(job)
 
         def close_with_result(conn: Connection) -> None:
-            self.archive.close_run(conn, run.run_id, RunStatus.SUCCESS, run.counts, None)
+            seconds = run.seconds()
+            self.archive.close_run(conn, run.run_id, RunStatus.SUCCESS, run.counts, None, seconds)
 
         self.archive.store_result(run, params, self.fetch(run, params), close_with_result)
         return True
@@ -301,18 +310,12 @@ class Runner:
 
     # -- bookkeeping ---------------------------------------------------------------------
 
-    def _finish(
-        self,
-        run_id: int,
-        status: RunStatus,
-        counts: RunCounts,
-        error: str | None,
-    ) -> str | None:
+    def _finish(self, run: RunContext, status: RunStatus, error: str | None) -> str | None:
         """Close the run; never raises. Returns why it could not be closed (a full disk, a
         database busy too long): the row stays `running` until this process's next
         `mark_interrupted` (at shutdown or the next start) says `interrupted`."""
         try:
-            self.archive.finish_run(run_id, status, counts, error)
+            self.archive.finish_run(run.run_id, status, run.counts, error, run.seconds())
         except Exception as exc:
             reason = printable(f"the run's outcome could not be recorded: {exc}")
             log.error("run.not_closed", status=status, error=reason)
@@ -320,7 +323,7 @@ class Runner:
         return None
 
     @staticmethod
-    def _log(outcome: RunOutcome, trigger: str) -> None:
+    def _log(outcome: RunOutcome, trigger: str, parent_run: int | None) -> None:
         c = outcome.counts
         fields: dict[str, object] = {
             "job": outcome.job,
@@ -334,6 +337,8 @@ class Runner:
             "bytes": c.bytes,
             "ratelimit_remaining": c.ratelimit_remaining,
         }
+        if parent_run is not None:
+            fields["parent_run"] = parent_run
         if c.rows_new or c.rows_dup:
             fields.update(rows_new=c.rows_new, rows_dup=c.rows_dup)
         if c.items_ok or c.items_skipped:

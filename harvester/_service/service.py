@@ -2,11 +2,12 @@
 
 It holds the instance lock (on PostgreSQL, as standby until it is free: serving its endpoint,
 which says so; once active, it looks at the lock every second and steps down when it is lost),
-marks runs a dead process left `running` as interrupted, schedules the enabled jobs, reloads
-jobs.yaml when it changes (SIGHUP forces it; an invalid edit is logged and the previous jobs
-keep running), writes a heartbeat that `harvester status` reads, and on SIGTERM or SIGINT starts
-no new run, lets runs in flight finish for a while, then cancels them (they are recorded
-`interrupted`) and exits 0.
+marks runs a dead process left `running` as interrupted, schedules the enabled jobs as a
+pipeline (a job follows its parents: `pipeline`), reloads jobs.yaml when it changes (SIGHUP
+forces it; an invalid edit is refused, the previous jobs keep running, and the refusal shows in
+`harvester jobs`, /healthz, the dashboard, a metric and an alert), writes a heartbeat that
+`harvester status` reads, and on SIGTERM or SIGINT starts no new run, lets runs in flight finish
+for a while, then cancels them (they are recorded `interrupted`) and exits 0.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import socket
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection, delete, func, select
 
+from .._archive.run import Trigger
 from .._config.jobs import JobsConfig, JobsError
 from .._config.jobs_file import fingerprint as jobs_fingerprint
 from .._config.jobs_file import load_jobs_file
 from .._core.clock import iso_seconds, parse_iso
 from .._core.errors import ConfigError, LostActiveLock
 from .._core.logs import get_logger
-from .._core.retry import backoff_delay
 from .._core.run_status import RunStatus
 from .._core.text import printable
 from .._feeds.control import Feeds
@@ -41,9 +41,10 @@ from .._feeds.worker import FeedSender
 from .._observe.reports import standby_alive
 from .._store import db, lock
 from .._store.models import Run, ServiceState
+from .pipeline import Pipeline
 from .runner import RunOutcome
 from .runtime import Runtime
-from .scheduler import JobScheduler
+from .scheduler import Changes, JobScheduler
 
 if TYPE_CHECKING:
     from .._observe.web.watch import Watch  # imported when the endpoint starts: web stays optional
@@ -72,6 +73,9 @@ class ServiceOptions:
     cancel_seconds: float = 20.0  # then, real seconds cancelled runs get to record themselves
     standby_poll: float = 1.0  # real seconds between a standby's tries for the active lock
     lock_check: float = 1.0  # real seconds between the active one's looks at its own lock
+    # children follow their parents' runs (off: every job on its own schedule only, as before
+    # the pipeline; for measuring what it changed)
+    follow_parents: bool = True
 
 
 class Service:
@@ -89,19 +93,26 @@ class Service:
         self._lock_failing = False
         self._standby_row = random.randrange(2, 2**31)
         self.config = JobsConfig(str(jobs_path), {})
-        self.scheduler = JobScheduler(runtime.clock, self._due)
-        self._workers = ThreadPoolExecutor(self.options.workers, thread_name_prefix="harvester-run")
         self.cancel = threading.Event()  # set: runs in flight stop at their next step
         self.stopping = threading.Event()  # set: no new runs
+        self.pipeline = Pipeline(
+            runtime,
+            lambda: self.config,
+            lambda name, delay: self.scheduler.schedule_retry(name, delay),
+            stopping=self.stopping,
+            cancel=self.cancel,
+            workers=self.options.workers,
+            follow_parents=self.options.follow_parents,
+        )
+        self.scheduler = JobScheduler(runtime.clock, self.pipeline.due)
         self.reload_requested = threading.Event()
         self._wake = threading.Event()
-        self._running: set[str] = set()  # claimed by a due run: queued for a worker or going
-        self._running_lock = threading.Condition()
-        self._attempts: dict[str, int] = {}
         self._fingerprint = ""
-        self._rng = random.Random()
-        # the latest outcomes, for the demo's summary and for tests (bounded: months of runs)
-        self.outcomes: deque[RunOutcome] = deque(maxlen=10_000)
+        # the first problem of the last edit of jobs.yaml refused (None: the file in use is
+        # the file on disk), and when (harvester's clock)
+        self.config_rejected: str | None = None
+        self.config_rejected_at: float | None = None
+        self._jobs_text_saved = False  # the accepted file's text is in the service row
         self.observers: list[ServiceObserver] = []
         self.watch: Watch | None = None  # `_observe.web`'s, while it runs
         # jobs.yaml's feeds: the outbox the archive queues rows into, the sender's lanes
@@ -110,8 +121,12 @@ class Service:
     @property
     def running(self) -> frozenset[str]:
         """The jobs with a run claimed: waiting for a worker or going."""
-        with self._running_lock:
-            return frozenset(self._running)
+        return self.pipeline.running
+
+    @property
+    def outcomes(self) -> deque[RunOutcome]:
+        """The latest outcomes, for the demo's summary and for tests."""
+        return self.pipeline.outcomes
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -129,6 +144,7 @@ class Service:
             )
             self._warn(self.config)
             self._fingerprint = jobs_fingerprint(self.jobs_path)
+            self.pipeline.use(self.config)  # before the first look: parents first from the start
             archive = self.runtime.archive
             interrupted = archive.mark_interrupted(active_service=True)
             orphans = archive.collect_orphans()
@@ -138,10 +154,11 @@ class Service:
                 self._open_watch(required=not self._took_over)
             if self.watch is not None:
                 self.observers.append(self.watch)
+                self.pipeline.observers.append(self.watch)
             self._apply_feeds(self.config)
             self.feeds.start()
             self.scheduler.start()
-            added, _, _ = self.scheduler.sync(self.config.jobs, self._last_started())
+            changes = self.scheduler.sync(self.config.jobs, self._last_started(), Trigger.STARTUP)
         except BaseException:
             self.feeds.stop()
             if self.watch is not None:
@@ -151,7 +168,7 @@ class Service:
         log.info(
             "service.started",
             pid=os.getpid(),
-            jobs=len(added),
+            jobs=len(changes.added),
             jobs_file=str(self.jobs_path),
             interrupted_runs=interrupted,
             orphan_documents_removed=orphans,
@@ -299,13 +316,13 @@ class Service:
         if self.role not in ("active", "stepped_down"):  # a standby asked to stop: nothing ran
             return
         self.scheduler.shutdown()
-        log.info("service.stopping", runs_in_flight=sorted(self._running))
-        idle = self._wait_idle(self.options.drain_seconds)
+        log.info("service.stopping", runs_in_flight=sorted(self.running))
+        idle = self.pipeline.wait_idle(self.options.drain_seconds)
         if not idle:
             self.cancel.set()
-            idle = self._wait_idle(self.options.cancel_seconds)
+            idle = self.pipeline.wait_idle(self.options.cancel_seconds)
         # every worker thread ends with the service (unless a run ignored its cancellation)
-        self._workers.shutdown(wait=idle)
+        self.pipeline.shutdown(wait=idle)
         left = 0
         if self.role == "active":  # stepped down: the new active one marks our runs
             try:
@@ -328,88 +345,11 @@ class Service:
         self.reload_requested.set()
         self._wake.set()
 
-    # -- runs ------------------------------------------------------------------------------
-
-    def _due(self, name: str, trigger: str) -> None:
-        """The scheduler's call when a job comes due, and the one place that decides overlap:
-        a job whose previous run is still going (or still waiting for a worker) is recorded
-        skipped; otherwise the run is claimed and handed to a worker."""
-        if name not in self.config.jobs or self.stopping.is_set():
-            return
-        with self._running_lock:
-            overlapping = name in self._running
-            self._running.add(name)
-        if overlapping:
-            self._overlapping(name, trigger)
-            return
-        try:
-            self._workers.submit(self.run_job, name, trigger)
-        except RuntimeError:  # the workers were shut down meanwhile (the service is stopping)
-            self._release(name)
-
-    def run_job(self, name: str, trigger: str = "schedule") -> RunOutcome | None:
-        """A worker runs a job `_due` claimed for it."""
-        try:
-            spec = self.config.jobs.get(name)
-            if spec is None or self.stopping.is_set():
-                return None
-            outcome = self.runtime.runner.run(spec, trigger, stop=self.cancel)
-        except Exception as exc:  # the runner records its own failures; this is a last guard
-            log.error("run.crashed", job=name, error=printable(str(exc).split("\n")[0]))
-            return None
-        finally:
-            self._release(name)
-        self.outcomes.append(outcome)
-        for observer in self.observers:
-            observer.run_finished(outcome)
-        self._maybe_retry(name, outcome, spec.retries)
-        return outcome
-
-    def _release(self, name: str) -> None:
-        with self._running_lock:
-            self._running.discard(name)
-            self._running_lock.notify_all()
-
-    def _maybe_retry(self, name: str, outcome: RunOutcome, retries: int) -> None:
-        if outcome.status is not RunStatus.FAILED or self.stopping.is_set():
-            self._attempts.pop(name, None)
-            return
-        attempt = self._attempts.get(name, 0)
-        if attempt >= retries:
-            self._attempts.pop(name, None)
-            return
-        self._attempts[name] = attempt + 1
-        delay = backoff_delay(attempt, 60.0, 1800.0, self._rng)
-        self.scheduler.schedule_retry(name, delay)
-        log.info(
-            "run.retry_scheduled",
-            job=name,
-            attempt=attempt + 1,
-            of=retries,
-            in_seconds=round(delay),
-        )
-
-    def _overlapping(self, name: str, trigger: str) -> None:
-        """A run came due while the previous one of the same job was still going."""
-        self.runtime.archive.record_skipped(
-            name, trigger, "the previous run of this job was still running"
-        )
-        log.warning("run.skipped_overlap", job=name)
-
-    def _wait_idle(self, seconds: float) -> bool:
-        deadline = time.monotonic() + seconds
-        with self._running_lock:
-            while self._running:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._running_lock.wait(left)
-        return True
-
     # -- reload ----------------------------------------------------------------------------
 
     def reload(self, forced: bool = False) -> bool:
-        """Apply jobs.yaml if it changed (or when forced); keep the old jobs if it is invalid."""
+        """Apply jobs.yaml if it changed (or when forced); keep the old jobs if it is invalid,
+        and say so (`config_rejected`) until a good file is loaded."""
         fingerprint = jobs_fingerprint(self.jobs_path)
         if not forced and fingerprint == self._fingerprint:
             return False
@@ -418,28 +358,35 @@ class Service:
             config = load_jobs_file(
                 self.jobs_path, self.runtime.engine, strict=False, env=self.runtime.settings.env()
             )
-        except JobsError as exc:
-            log.error(
-                "jobs.reload_failed",
-                problems=[str(p) for p in exc.problems],
-                keeping=len(self.config.jobs),
-            )
-            return False
-        except ConfigError as exc:
-            log.error("jobs.reload_failed", problems=[str(exc)], keeping=len(self.config.jobs))
+        except (JobsError, ConfigError) as exc:
+            problems = [str(p) for p in exc.problems] if isinstance(exc, JobsError) else [str(exc)]
+            self.config_rejected = problems[0]
+            self.config_rejected_at = self.runtime.clock.now()
+            log.error("jobs.reload_failed", problems=problems, keeping=len(self.config.jobs))
+            self._write_state()  # `harvester jobs` shows the refusal now
             return False
         self.config = config
+        rejected, self.config_rejected, self.config_rejected_at = self.config_rejected, None, None
+        self._jobs_text_saved = False
         self._warn(config)
         self._apply_feeds(config)
-        added, removed, changed = self.scheduler.sync(config.jobs, self._last_started())
+        self.pipeline.use(config)
+        changes = self.scheduler.sync(config.jobs, self._last_started(), Trigger.RELOAD)
+        self._log_reload(changes, len(config.enabled()), rejected)
+        self._write_state()  # the jobs it runs now, for `harvester jobs` and `status`
+        return True
+
+    @staticmethod
+    def _log_reload(changes: Changes, jobs: int, was_rejected: str | None) -> None:
         log.info(
             "jobs.reloaded",
-            added=added,
-            removed=removed,
-            changed=changed,
-            jobs=len(config.enabled()),
+            added=changes.added,
+            removed=changes.removed,
+            disabled=changes.disabled,
+            changed=changes.changed,
+            jobs=jobs,
+            **({"replaces_rejected": was_rejected} if was_rejected else {}),
         )
-        return True
 
     def _apply_feeds(self, config: JobsConfig) -> None:
         """jobs.yaml's feeds: new ones begin from now, the sender's lanes follow."""
@@ -460,7 +407,7 @@ class Service:
             rows = conn.execute(
                 select(Run.job, func.max(Run.started_at))
                 .where(Run.status != RunStatus.SKIPPED.value)
-                .where(Run.trigger != "backfill")  # history filled in: not the live schedule
+                .where(Run.trigger != Trigger.BACKFILL)  # history filled in: not the schedule
                 .group_by(Run.job)
             ).all()
         return {job: parse_iso(started) for job, started in rows if started}
@@ -473,6 +420,7 @@ class Service:
             with db.write(self.runtime.engine) as conn:
                 db.upsert(conn, ServiceState, {"id": SERVICE_ROW}, values, on_insert=who)
                 self._prune_standbys(conn)
+            self._jobs_text_saved = self._jobs_text_saved or "jobs_text" in values
         except Exception as exc:  # a heartbeat must never stop the service
             log.warning("service.heartbeat_failed", error=printable(str(exc).split("\n")[0]))
 
@@ -488,7 +436,13 @@ class Service:
                 name: iso_seconds(at) if at else None
                 for name, at in self.scheduler.next_runs().items()
             },
-            "running": sorted(self._running),
+            "running": sorted(self.pipeline.running),
+            "waiting": sorted(self.pipeline.waiting),  # due, waiting for a parent's run
+            "jobs_rejected": (  # the edit of jobs.yaml refused; the jobs above keep running
+                {"problem": self.config_rejected, "at": iso_seconds(self.config_rejected_at)}
+                if self.config_rejected is not None and self.config_rejected_at is not None
+                else None
+            ),
             "rate_limit": {
                 "limit": budget.limit,
                 "remaining": budget.remaining,
@@ -501,6 +455,8 @@ class Service:
         }
         now = iso_seconds(rt.clock.now())
         values: dict[str, Any] = {"heartbeat_at": now, "state": json.dumps(state)}
+        if not self._jobs_text_saved:  # the jobs file it runs, once per file accepted
+            values["jobs_text"] = self.config.source
         who = {"pid": os.getpid(), "host": socket.gethostname(), "started_at": now}
         if started:
             values.update(who, stopped_at=None)

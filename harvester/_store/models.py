@@ -63,6 +63,7 @@ class Run(Base):
     __table_args__ = (
         Index("ix_runs_job_started", "job", "started_at"),
         Index("ix_runs_status", "status"),
+        Index("ix_runs_parent_run_id", "parent_run_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -82,6 +83,9 @@ class Run(Base):
     rows_new: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     rows_dup: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     host: Mapped[str | None] = mapped_column(String(255))  # which host ran it (with pid)
+    # the run of a job it follows that started it, or that it waited for (0010)
+    parent_run_id: Mapped[int | None] = mapped_column(Integer)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)  # monotonic, real (0010)
 
 
 class Document(Base):
@@ -146,6 +150,7 @@ class ServiceState(Base):
     heartbeat_at: Mapped[str] = mapped_column(String(32), nullable=False)
     stopped_at: Mapped[str | None] = mapped_column(String(32))
     state: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
+    jobs_text: Mapped[str | None] = mapped_column(Text)  # the jobs file it runs (0010)
 
 
 class Cursor(Base):

@@ -127,3 +127,39 @@ def test_a_killed_backfill_run_is_interrupted_by_the_next_backfill(
     spec, _, _ = cursor_job("-1d", window="1d")
     run_backfill(runtime, spec, runtime.clock.now() - 86_400, None, lambda progress: None)
     assert _status(runtime, killed) == "interrupted"
+
+
+def test_the_active_service_takes_over_every_run_a_dead_one_started_by_itself(
+    runtime: Runtime,
+) -> None:
+    """On another host a run cannot be looked up: the runs a service starts by itself (its
+    schedules, start-up, reloads, a parent's run, retries) are a dead active service's; a
+    command's or a backfill's may be alive, and are left to their process."""
+    triggers = ("schedule", "startup", "reload", "parent", "retry", "cli", "backfill", "manual")
+    ids = {}
+    with db.write(runtime.engine) as conn:
+        for trigger in triggers:
+            result = conn.execute(
+                insert(Run).values(
+                    job=f"job_{trigger}",
+                    trigger=trigger,
+                    status="running",
+                    started_at=iso_seconds(runtime.clock.now() - 60),
+                    host="another-host.example",
+                    pid=4242,
+                )
+            )
+            assert result.inserted_primary_key is not None
+            ids[trigger] = int(result.inserted_primary_key[0])
+    assert runtime.archive.mark_interrupted() == 0  # a command: not the active service
+    assert runtime.archive.mark_interrupted(active_service=True) == 5
+    assert {t: _status(runtime, i) for t, i in ids.items()} == {
+        "schedule": "interrupted",
+        "startup": "interrupted",
+        "reload": "interrupted",
+        "parent": "interrupted",
+        "retry": "interrupted",
+        "cli": "running",
+        "backfill": "running",
+        "manual": "running",
+    }

@@ -58,6 +58,8 @@ def test_jobs_shows_schedule_and_last_runs(
         "last_status",
         "last_success",
         "cursor",
+        "parents",
+        "children",
         "disabled",
     ]
 
@@ -224,6 +226,9 @@ def test_runs_shows_duration_and_rows_new_and_dup(
             "UPDATE runs SET started_at = '2026-11-28T06:47:00Z', "
             "finished_at = '2026-11-28T06:48:30Z', rows_new = 7, rows_dup = 3 WHERE id = 1"
         )
+        # a run recorded before real durations were (migration 0010): the span of its times
+        conn.execute("UPDATE runs SET duration_seconds = NULL WHERE id = 1")
+        conn.execute("UPDATE runs SET duration_seconds = 12.34 WHERE id = 4")
         conn.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE id = 2")
     result = run_cli("runs", "--format", "ndjson", env=env)
     assert result.code == 0, result.err
@@ -232,6 +237,7 @@ def test_runs_shows_duration_and_rows_new_and_dup(
     assert (rows[1]["duration"], rows[1]["rows_new"], rows[1]["rows_dup"]) == (90, 7, 3)
     assert rows[2]["duration"] is None  # still running
     assert rows[3]["duration"] >= 0 and rows[3]["rows_new"] == 0
+    assert rows[4]["duration"] == 12.3  # the real seconds it took, whatever the clock did
     header = run_cli("runs", env=env).out.splitlines()[0].split()
     assert {"duration", "rows_new", "rows_dup"} <= set(header)
 

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from harvester._config.graph import JobGraph
 from harvester._config.jobs import JobsConfig, JobsError
 from harvester._config.jobs_file import load_jobs_file
 from harvester._config.jobs_yaml import JOB_KEYS, NAME, parse_jobs
@@ -73,6 +74,11 @@ jobs:
       path: "$[*].subsession_id"
       param: subsession_id
       max_items: 100
+  my_charts:
+    endpoint: member/chart_data
+    params: {category_id: 5, chart_type: 1}
+    every: 1d
+    after: [my_results, member_info]
 """
 
 
@@ -115,6 +121,10 @@ def check_jobs_text(text: str) -> JobsConfig | None:
                 render(query_value(value), NOW.timestamp(), ENV)
         if spec.for_each is not None:
             assert spec.for_each.job in config.jobs
+        for parent in spec.after:  # the pipeline's edges name jobs of the file
+            assert parent in config.jobs
+    if config.jobs:  # ... and form no cycle: every job has its place in the order
+        assert set(JobGraph.of(config.jobs).order) == set(config.jobs)
     return config
 
 
@@ -303,6 +313,12 @@ def for_each(names: list[str]) -> st.SearchStrategy[Tree]:
     )
 
 
+def after(names: list[str]) -> st.SearchStrategy[Tree]:
+    """`after:` one name (of the file's jobs or not) or a list of them."""
+    name = st.sampled_from([*names, "nobody", "member_inf"])
+    return st.one_of(leaf(name), leaf(st.lists(name, max_size=3).map(json.dumps)))
+
+
 JOB_NAMES = st.one_of(
     st.sampled_from(["member_info", "a", "A-1.b", "results", "x" * 101, "_x", "null", "~"]),
     st.sampled_from(["true", "123", "'a b'", '"ab\\n"', '"\\u2028"', "é", "[a, b]", "? [a]"]),
@@ -326,6 +342,7 @@ def jobs_file(draw: st.DrawFn) -> str:
         "params": either(PARAMS),
         "incremental": either(INCREMENTAL),
         "for_each": either(for_each([str(p) for p in plain])),
+        "after": either(after([str(p) for p in plain])),
     }
     endpoint = either(
         leaf(st.sampled_from(["member/info", "results/get", "/data/series/get/", "doc", "x"]))
@@ -452,7 +469,7 @@ def test_grammar_built_files_are_a_config_or_one_clean_error(content: str) -> No
 def test_mutated_valid_files_are_a_config_or_one_clean_error(content: str) -> None:
     if content == VALID:
         config = check_jobs_text(content)
-        assert config is not None and len(config.jobs) == 5
+        assert config is not None and len(config.jobs) == 6
     else:
         check_jobs_text(content)
 

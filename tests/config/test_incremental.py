@@ -166,7 +166,7 @@ def test_mistakes_in_incremental_jobs(replace: str, expected: str) -> None:
     assert hint in message
 
 
-def test_a_fan_out_circle_and_a_param_set_twice_are_refused() -> None:
+def test_a_fan_out_cycle_and_a_param_set_twice_are_refused() -> None:
     circle = """
     jobs:
       a: {endpoint: results/get, every: 1h, for_each: {job: b, path: "$[*].x", param: x}}
@@ -180,7 +180,7 @@ def test_a_fan_out_circle_and_a_param_set_twice_are_refused() -> None:
     with pytest.raises(JobsError) as caught:
         parse_jobs(textwrap.dedent(circle))
     message = " ".join(str(p) for p in caught.value.problems)
-    assert "circle" in message
+    assert "the jobs form a cycle (a -> b -> a)" in message
     assert "jobs.c.params.subsession_id: is set by `for_each`" in message
 
 

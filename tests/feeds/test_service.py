@@ -73,7 +73,7 @@ def test_a_failing_target_raises_one_alert_and_one_all_clear(
         sender = watch.sender
         assert sender is not None
         try:
-            assert service.run_job("recent") is not None
+            assert service.pipeline.run_job("recent") is not None
             database = tmp_path / "harvester.db"
             wait_for(lambda: db_rows(database, "SELECT failures FROM feed_targets") == [(5,)])
             watch.check()

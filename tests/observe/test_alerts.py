@@ -92,7 +92,7 @@ def test_a_scripted_failure_recovery_and_maintenance_alert_exactly_once_each(
         def run(fail: bool = False) -> str:
             if fail:
                 sim.control({"fail_next": ["500"] * 4})  # every attempt of the run fails
-            outcome = service.run_job("info")
+            outcome = service.pipeline.run_job("info")
             assert outcome is not None
             watch.check()
             sender.join()

@@ -225,3 +225,63 @@ def test_the_dashboard_in_headless_chromium(
     phone = base64.b64decode(browser.call("Page.captureScreenshot", format="png")["data"])
     (tmp_path / "dashboard-phone.png").write_bytes(phone)
     assert errors + browser.errors() == []
+
+
+def test_a_refused_jobs_file_and_a_chain_of_runs_in_headless_chromium(
+    browser: DevTools, service: Running, tmp_path: Path
+) -> None:
+    """The banner of a refused jobs.yaml is the first thing on the page, wraps on a phone, and
+    the newest chain of runs is shown as one group, the runs it started indented under it."""
+    with service.runtime.engine.begin() as conn:
+        first = conn.execute(
+            text(
+                "INSERT INTO runs (job, trigger, status, started_at, finished_at, requests, "
+                "bytes, documents_new, documents_dup, rows_new, rows_dup, duration_seconds) "
+                "VALUES ('search', 'schedule', 'success', '2026-01-01T00:00:00Z', "
+                "'2026-01-01T00:00:01Z', 1, 10, 1, 0, 2, 0, 0.8) RETURNING id"
+            )
+        ).scalar_one()
+        for job in ("details", "laps"):
+            first = conn.execute(
+                text(
+                    "INSERT INTO runs (job, trigger, status, started_at, finished_at, requests, "
+                    "bytes, documents_new, documents_dup, rows_new, rows_dup, parent_run_id, "
+                    "duration_seconds) VALUES (:job, 'parent', 'success', "
+                    "'2026-01-01T00:00:01Z', '2026-01-01T00:00:03Z', 2, 10, 2, 0, 0, 0, "
+                    ":parent, 1.5) RETURNING id"
+                ),
+                {"job": job, "parent": first},
+            ).scalar_one()
+    jobs = service.service.jobs_path
+    jobs.write_text(jobs.read_text().replace("every: 1h}", "every: whenever}", 1))
+    assert service.service.reload() is False
+    for domain in ("Page", "Runtime", "Log"):
+        browser.call(f"{domain}.enable")
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        width=390,
+        height=844,
+        deviceScaleFactor=2,
+        mobile=True,
+    )
+    browser.call("Page.navigate", url=service.url + "/")
+    browser.wait_event("Page.loadEventFired")
+    banner = browser.evaluate(
+        "(() => { const b = document.getElementById('config-rejected');"
+        " const r = b.getBoundingClientRect();"
+        " return {text: b.innerText, top: r.top, height: r.height, width: r.width,"
+        " first: document.querySelector('main').firstElementChild === b,"
+        " color: getComputedStyle(b).backgroundColor}; })()"
+    )
+    assert banner["first"] and banner["top"] < 50 and banner["height"] > 20
+    assert "The jobs file was refused" in banner["text"]
+    assert "jobs.info.every: 'whenever' is not a duration" in banner["text"]
+    assert banner["color"] == "rgb(214, 69, 69)"
+    assert browser.evaluate("document.documentElement.scrollWidth") <= 390  # the line wraps
+    steps = browser.evaluate(
+        "[...document.querySelectorAll('td.step')].map(td => td.innerText.trim())"
+    )
+    assert steps[:3] == ["search", "↳ details", "↳ laps"]
+    shot = base64.b64decode(browser.call("Page.captureScreenshot", format="png")["data"])
+    (tmp_path / "dashboard-refused.png").write_bytes(shot)
+    assert browser.errors() == []

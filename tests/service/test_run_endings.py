@@ -9,6 +9,7 @@ import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,15 +18,16 @@ from sqlalchemy import text
 import harvester
 from harvester._config.jobs import JobSpec
 from harvester._config.settings import Settings
-from harvester._core.clock import ManualClock
+from harvester._core.clock import ManualClock, ScaledClock, parse_iso
 from harvester._core.errors import HarvesterError, ServerError
 from harvester._core.run_status import RunStatus
 from harvester._fetch.data_client import MAX_ATTEMPTS
 from harvester._service.runner import RunOutcome
 from harvester._service.runtime import Runtime, open_runtime
 from harvester._service.service import Service, ServiceOptions
-from harvester.simulator import Simulator, SimulatorTransport
-from tests.helpers import wait_for
+from harvester.simulator import SimConfig, Simulator, SimulatorTransport
+from harvester.simulator.config import SCALED_LINKS
+from tests.helpers import make_settings, wait_for
 
 
 def rows(rt: Runtime, sql: str) -> list[dict[str, object]]:
@@ -69,6 +71,29 @@ def test_a_run_within_its_timeout_succeeds(runtime: Runtime, sim: Simulator) -> 
     spec = JobSpec(name="ok", endpoint="constants/categories", params={}, timeout=60.0)
     outcome = runtime.runner.run(spec)
     assert outcome.status == RunStatus.SUCCESS, outcome.error
+
+
+def test_a_timeout_is_real_seconds_on_a_scaled_clock(tmp_path: Path) -> None:
+    """At x60 a 5-second timeout is 5 real seconds (300 of harvester's), not 5 of harvester's
+    (a twelfth of a real second): three back-offs of 7 to 14 simulated seconds in all, a
+    quarter of a real second, do not end the run. Its duration is recorded in real seconds."""
+    clock = ScaledClock(60.0)
+    sim = Simulator(SimConfig(**SCALED_LINKS), clock)
+    settings = make_settings(tmp_path, sim.base_url)
+    with open_runtime(settings, transport=SimulatorTransport(sim), clock=clock) as rt:
+        rt.session.login()
+        sim.control({"fail_next": ["500"] * 3})
+        spec = JobSpec(name="patient", endpoint="constants/categories", params={}, timeout=5.0)
+        outcome = rt.runner.run(spec)
+        assert outcome.status == RunStatus.SUCCESS, outcome.error
+        assert sim.faults_injected == {"500": 3}
+        [run] = rows(rt, "SELECT started_at, finished_at, duration_seconds FROM runs")
+    on_the_clock = parse_iso(str(run["finished_at"])) - parse_iso(str(run["started_at"]))
+    assert on_the_clock >= 6  # the back-offs passed on harvester's clock ...
+    real = run["duration_seconds"]
+    assert isinstance(real, float) and 0 < real * 10 < on_the_clock  # ... sixty times faster
+    # measured by the same stopwatch as the log's and the metric's duration (a moment later)
+    assert real <= outcome.duration + 0.001
 
 
 # -- a crash inside a run --------------------------------------------------------------------
@@ -132,7 +157,12 @@ def test_the_service_goes_on_after_a_run_crashed(
         runtime, tmp_path, "jobs:\n  cats: {endpoint: constants/categories, every: 1m}\n"
     )
     try:
-        wait_for(lambda: len(rows(runtime, "SELECT id FROM runs WHERE status != 'running'")) == 1)
+        wait_for(
+            lambda: (
+                len(rows(runtime, "SELECT id FROM runs WHERE status != 'running'")) == 1
+                and not service.running
+            )  # recorded, and released by the service
+        )
         clock.advance(60)
         service.scheduler.wakeup()
         wait_for(lambda: len(rows(runtime, "SELECT id FROM runs WHERE status = 'success'")) == 1)
@@ -156,12 +186,12 @@ def test_the_service_goes_on_when_the_runner_itself_raises(
     calls: list[str] = []
 
     def run_once_broken(
-        spec: JobSpec, trigger: str = "manual", stop: threading.Event | None = None
+        spec: JobSpec, trigger: str = "manual", stop: threading.Event | None = None, **more: Any
     ) -> RunOutcome:
         calls.append(trigger)
         if len(calls) == 1:
             raise RuntimeError("the runner itself broke")
-        return real_run(spec, trigger, stop)
+        return real_run(spec, trigger, stop, **more)
 
     monkeypatch.setattr(runtime.runner, "run", run_once_broken)
     service = serve(

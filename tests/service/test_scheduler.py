@@ -48,9 +48,10 @@ class Harness:
         sim: Simulator,
         clock: Clock,
         transport: httpx.BaseTransport | None = None,
+        **settings: Any,
     ) -> None:
         self.jobs = tmp_path / "jobs.yaml"
-        self.settings = make_settings(tmp_path, sim.base_url)
+        self.settings = make_settings(tmp_path, sim.base_url, **settings)
         self.runtime = open_runtime(
             self.settings, transport=transport or SimulatorTransport(sim), clock=clock
         )
@@ -155,7 +156,16 @@ def test_due_jobs_run_and_are_recorded(harness: Harness, clock: ManualClock) -> 
     harness.running.scheduler.wakeup()
     wait_for(lambda: len(runs(harness.runtime, "job = 'info'")) == 2)
     assert len(runs(harness.runtime, "job = 'cats'")) == 1
-    assert {r["trigger"] for r in runs(harness.runtime)} == {"schedule"}
+    # the first runs are the start-up's (never run before), the next one the schedule's
+    assert [(r["job"], r["trigger"]) for r in runs(harness.runtime)] == [
+        ("info", "startup"),
+        ("cats", "startup"),
+        ("info", "schedule"),
+    ] or [(r["job"], r["trigger"]) for r in runs(harness.runtime)] == [
+        ("cats", "startup"),
+        ("info", "startup"),
+        ("info", "schedule"),
+    ]
 
 
 def test_missed_runs_coalesce_into_one_late_run(harness: Harness, clock: ManualClock) -> None:
@@ -278,7 +288,7 @@ def test_a_failed_run_is_retried(harness: Harness, sim: Simulator, clock: Manual
     clock.advance(120)  # the back-off of the first retry is 30-60 s
     harness.running.scheduler.wakeup()
     wait_for(lambda: len(runs(harness.runtime, "status = 'success'")) == 1)
-    assert [r["trigger"] for r in runs(harness.runtime)] == ["schedule", "retry"]
+    assert [r["trigger"] for r in runs(harness.runtime)] == ["startup", "retry"]
 
 
 def test_runs_due_during_maintenance_are_skipped_then_resume(
@@ -429,7 +439,9 @@ def endpoint_of(endpoints: list[str], n: int) -> str:
 def test_the_loop_fires_on_the_injected_clock_with_jitter_and_coalesces() -> None:
     clock = ManualClock(at("2026-01-01T00:00:00").timestamp())
     due: list[tuple[str, str, float]] = []
-    scheduler = JobScheduler(clock, lambda name, trigger: due.append((name, trigger, clock.now())))
+    scheduler = JobScheduler(
+        clock, lambda look: due.extend((name, trigger, clock.now()) for name, trigger in look)
+    )
     spec = JobSpec(name="info", endpoint="member/info", schedule=Schedule(every=600, jitter=30))
     scheduler.start()
     try:
@@ -448,7 +460,8 @@ def test_the_loop_fires_on_the_injected_clock_with_jitter_and_coalesces() -> Non
         clock.advance(61)
         scheduler.wakeup()
         wait_for(lambda: len(due) == 4)
-        assert [trigger for _, trigger, _ in due] == ["schedule"] * 3 + ["retry"]
+        # a job added and due at once first fires as the sync's reason says (a reload here)
+        assert [trigger for _, trigger, _ in due] == ["reload"] + ["schedule"] * 2 + ["retry"]
     finally:
         scheduler.shutdown()
 

@@ -37,14 +37,19 @@ svg.plot .ref{stroke:var(--muted);stroke-dasharray:4 3}svg.plot .track{fill:var(
 .legend span{display:inline-block;margin-right:12px;font-size:.85em}
 .legend i{display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px}
 .grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:12px}
+.banner{background:#d64545;color:#fff;border-radius:8px;padding:10px 12px;margin:12px 0;
+font-weight:600;word-break:break-word}.banner span{font-weight:400}
+tr.chain-start td{border-top:2px solid var(--line)}td.step{white-space:nowrap}
 """
 
 
 def render_dashboard(snap: Snapshot) -> str:
     health = snap.health.body
     sections = [
+        _banner(health),
         _overview(snap, health),
         _jobs(snap.jobs),
+        _chains(snap.chains),
         _feeds(snap.feeds),
         _runs_plot(snap),
         _durations(snap),
@@ -92,17 +97,68 @@ def _overview(snap: Snapshot, health: dict[str, Any]) -> str:
     )
 
 
+def _banner(health: dict[str, Any]) -> str:
+    """A refused edit of jobs.yaml, above everything: the service runs the previous jobs."""
+    jobs_file = health.get("jobs_file") or {}
+    if jobs_file.get("state") != "rejected":
+        return ""
+    return (
+        "<div class=banner role=alert id=config-rejected>The jobs file was refused; the "
+        "service keeps running the jobs it had. "
+        f"<span>{escape(str(jobs_file.get('rejected')))}</span></div>"
+    )
+
+
 def _cell(value: Any) -> str:
     return "<td>" + ("–" if value is None else escape(str(value))) + "</td>"
 
 
 def _jobs(jobs: list[dict[str, Any]]) -> str:
-    columns = ("job", "schedule", "next_run", "last_status", "last_success", "disabled_because")
+    columns = (
+        "job",
+        "schedule",
+        "next_run",
+        "last_status",
+        "last_success",
+        "parents",
+        "disabled_because",
+    )
     head = "".join(f"<th>{escape(c.replace('_', ' '))}</th>" for c in columns)
     rows = "".join("<tr>" + "".join(_cell(j.get(c)) for c in columns) + "</tr>" for j in jobs)
     return (
         f"<section><h2>Jobs ({len(jobs)})</h2><div class=scroll><table><thead><tr>{head}</tr>"
         f"</thead><tbody>{rows}</tbody></table></div></section>"
+    )
+
+
+def _chains(chains: list[list[dict[str, Any]]]) -> str:
+    """The newest chains of runs: a run, then the runs it started (indented by depth)."""
+    if not chains:
+        return (
+            "<section><h2>Pipeline: chains of runs</h2><p class=muted>no run has started "
+            "another yet (a job with <code>for_each</code> or <code>after</code> follows its "
+            "parent's runs)</p></section>"
+        )
+    rows = []
+    for chain in chains:
+        for i, run in enumerate(chain):
+            step = (
+                "&nbsp;&nbsp;" * run["depth"] + ("↳ " if run["depth"] else "") + escape(run["job"])
+            )
+            seconds = run["duration_seconds"]
+            rows.append(
+                f"<tr{' class=chain-start' if i == 0 else ''}><td class=step>{step}</td>"
+                + _cell(run["id"])
+                + _cell(run["trigger"])
+                + _cell(run["status"])
+                + _cell(run["started_at"])
+                + _cell(None if seconds is None else f"{seconds:.1f} s")
+                + "</tr>"
+            )
+    return (
+        "<section><h2>Pipeline: the newest chains of runs</h2><div class=scroll><table><thead>"
+        "<tr><th>job</th><th>run</th><th>trigger</th><th>status</th><th>started</th>"
+        f"<th>took</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>"
     )
 
 

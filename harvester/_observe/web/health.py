@@ -1,8 +1,9 @@
 """Whether the service can do its work: the verdict of /healthz and /readyz, from facts (pure).
 
 Unhealthy (503) when the scheduler loop has stalled or there is no usable session (logged out,
-the refresh token expired, token requests blocked by the token endpoint). Maintenance and
-failing jobs are reported, not unhealthy: the service is doing all it can.
+the refresh token expired, token requests blocked by the token endpoint). Maintenance, failing
+jobs and a refused edit of jobs.yaml (the previous jobs keep running) are degraded, not
+unhealthy: the service is doing all it can.
 
 A standby (PostgreSQL: another service is active) is healthy while its loop beats — it is
 doing its job, waiting, and restarting it would help nothing — but never ready: /readyz, what a
@@ -75,6 +76,9 @@ class HealthFacts:
     failing: tuple[FailingJob, ...]
     role: str = "active"  # "standby" (waiting for the lock), "stepped_down" (lost it), ...
     active: dict[str, Any] | None = None  # the active service: host, pid, heartbeat_at
+    jobs_file: str | None = None
+    config_rejected: str | None = None  # the refused edit's first problem (file:line: ...)
+    config_rejected_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,7 @@ def assess(facts: HealthFacts) -> Health:
         status = "unhealthy"
     elif standby:
         status = "standby"
-    elif paused or facts.failing:
+    elif paused or facts.failing or facts.config_rejected is not None:
         status = "degraded"
     else:
         status = "ok"
@@ -138,6 +142,12 @@ def assess(facts: HealthFacts) -> Health:
         "failing_jobs": [
             {"job": f.job, "failed_runs_in_a_row": f.failed_in_a_row} for f in facts.failing
         ],
+        "jobs_file": {
+            "path": facts.jobs_file,
+            "state": "ok" if facts.config_rejected is None else "rejected",
+            "rejected": facts.config_rejected,  # the previous jobs keep running meanwhile
+            "since": _when(facts.config_rejected_at),
+        },
     }
     return Health(not reasons, body, ready)
 

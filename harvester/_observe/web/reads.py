@@ -137,22 +137,28 @@ class History:
 
 def run_history(engine: Engine, since: str) -> History:
     """Runs started since `since`: counts per hour and status, each job's mean and longest
-    duration per hour, the fewest requests left in the rate window per hour."""
+    duration per hour (real seconds; for runs recorded before those were, the span of their
+    times), the fewest requests left in the rate window per hour."""
     statement = select(
-        Run.job, Run.status, Run.started_at, Run.finished_at, Run.ratelimit_remaining
+        Run.job,
+        Run.status,
+        Run.started_at,
+        Run.finished_at,
+        Run.ratelimit_remaining,
+        Run.duration_seconds,
     ).where(Run.started_at >= since, Run.status != "running")
     history = History()
     spans: dict[tuple[str, str], list[float]] = {}
     lowest: dict[str, int] = {}
     with db.read(engine) as conn:
-        for job, status, started, finished, remaining in conn.execute(statement):
+        for job, status, started, finished, remaining, real in conn.execute(statement):
             hour = started[:13]
             key = (hour, status)
             history.runs[key] = history.runs.get(key, 0) + 1
             if remaining is not None and (hour not in lowest or remaining < lowest[hour]):
                 lowest[hour] = remaining
             if finished and status != "skipped":
-                seconds = _elapsed(started, finished)
+                seconds = real if real is not None else _elapsed(started, finished)
                 if seconds is None:
                     continue
                 spans.setdefault((job, hour), []).append(seconds)
@@ -206,6 +212,51 @@ def last_failures(engine: Engine, limit: int = 15) -> list[dict[str, Any]]:
     )
     with db.read(engine) as conn:
         return [dict(row._mapping) for row in conn.execute(statement).all()]
+
+
+CHAIN_WINDOW = 500  # the newest runs a chain is looked for in
+
+
+def recent_chains(engine: Engine, limit: int = 6) -> list[list[dict[str, Any]]]:
+    """The newest chains of runs: a run that started others (its children, by their
+    `parent_run_id`, and theirs), each chain as its runs in order, a `depth` on each (0 for the
+    first). Looked for among the newest CHAIN_WINDOW runs."""
+    statement = (
+        select(
+            Run.id,
+            Run.job,
+            Run.trigger,
+            Run.parent_run_id,
+            Run.status,
+            Run.started_at,
+            Run.duration_seconds,
+            Run.error,
+        )
+        .order_by(Run.id.desc())
+        .limit(CHAIN_WINDOW)
+    )
+    with db.read(engine) as conn:
+        runs = {row.id: dict(row._mapping) for row in conn.execute(statement)}
+    children: dict[int, list[int]] = {}
+    for run_id, run in runs.items():
+        parent = run["parent_run_id"]
+        if parent in runs:
+            children.setdefault(parent, []).append(run_id)
+    roots = [
+        run_id
+        for run_id in sorted(children, reverse=True)
+        if runs[run_id]["parent_run_id"] not in runs
+    ][:limit]
+    chains = []
+    for root in roots:
+        chain: list[dict[str, Any]] = []
+        stack = [(root, 0)]
+        while stack:
+            run_id, depth = stack.pop()
+            chain.append({**runs[run_id], "depth": depth})
+            stack.extend((c, depth + 1) for c in sorted(children.get(run_id, []), reverse=True))
+        chains.append(chain)
+    return chains
 
 
 def run_dicts(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from ..._core.clock import iso_seconds
 from ..._feeds.status import feed_statuses
 from ..._store import db
 from .health import Health, SessionFacts
-from .reads import archive_growth, job_rows, last_failures, run_history
+from .reads import archive_growth, job_rows, last_failures, recent_chains, run_history
 
 HOURS = 7 * 24
 
@@ -42,6 +42,7 @@ class Snapshot:
     growth: list[tuple[str, int, int]]
     failures: list[dict[str, Any]]
     feeds: list[dict[str, Any]] = field(default_factory=list)  # jobs.yaml's feeds, counted
+    chains: list[list[dict[str, Any]]] = field(default_factory=list)  # the newest, runs in order
 
     def as_json(self) -> dict[str, Any]:
         per_status: dict[str, dict[str, int]] = {}
@@ -70,6 +71,7 @@ class Snapshot:
             "archive_growth": [{"day": d, "documents": n, "bytes": b} for d, n, b in self.growth],
             "last_failures": self.failures,
             "feeds": self.feeds,
+            "chains": self.chains,
         }
 
 
@@ -103,6 +105,7 @@ def take_snapshot(
         growth=archive_growth(engine),
         failures=last_failures(engine),
         feeds=feed_rows(engine, config),
+        chains=recent_chains(engine),
     )
 
 

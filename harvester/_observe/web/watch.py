@@ -86,6 +86,10 @@ class WatchedService(Protocol):
     def options(self) -> _Beating: ...
     @property
     def scheduler(self) -> _Scheduling: ...
+    @property
+    def config_rejected(self) -> str | None: ...  # the refused edit's first problem
+    @property
+    def config_rejected_at(self) -> float | None: ...
 
 
 class FinishedRun(Protocol):
@@ -214,6 +218,15 @@ class Watch:
             "before then",
             "the refresh token has been renewed",
         )
+        rejected = self.service.config_rejected
+        self._raise(
+            "config",
+            rejected is not None,
+            now,
+            f"an edit of the jobs file was refused: {rejected}; the service keeps running the "
+            f"{len(self.service.config.enabled())} job(s) it had until the file is fixed",
+            "the jobs file was accepted again; the service runs it as it is now",
+        )
         lasted = now - since if since is not None else 0.0
         self._raise(
             "maintenance",
@@ -282,6 +295,7 @@ class Watch:
             access_expires_at=facts.access_expires_at,
             refresh_expires_at=facts.refresh_expires_at,
             active=self.service.role == "active",
+            config_rejected=self.service.config_rejected is not None,
         )
 
     def health(self, session: SessionFacts | None = None) -> Health:
@@ -307,6 +321,9 @@ class Watch:
                 failing=failing_jobs(rt.engine, self.service.config.jobs),
                 role=role,
                 active=active,
+                jobs_file=str(self.service.config.path),
+                config_rejected=self.service.config_rejected,
+                config_rejected_at=self.service.config_rejected_at,
             )
         )
 
