@@ -56,18 +56,30 @@ def mean_kb(bodies: list[bytes]) -> float:
     return sum(len(body) for body in bodies) / len(bodies) / 1000
 
 
-class Replay(httpx.BaseTransport):
-    """`/data/results/get` answers a link to REPLAY_HOST, which answers the next of `bodies`;
-    everything else goes to `inner` (the simulator: OAuth, the other endpoints).
+class InTurn:
+    """The bodies in turn, forever; after each full round one more trailing space is added
+    (still the same JSON), so no two are the same text and none is stored as a duplicate."""
 
-    After each full round of the bodies one more trailing space is added (still the same JSON),
-    so no two answers are the same text and none is stored as a duplicate."""
-
-    def __init__(self, inner: httpx.BaseTransport, bodies: list[bytes]) -> None:
-        self.inner = inner
+    def __init__(self, bodies: list[bytes]) -> None:
         self.bodies = bodies
         self.served = 0
         self._lock = threading.Lock()
+
+    def next(self) -> bytes:
+        with self._lock:
+            rounds, index = divmod(self.served, len(self.bodies))
+            self.served += 1
+        return self.bodies[index] + b" " * rounds
+
+
+class Replay(httpx.BaseTransport):
+    """`/data/results/get` answers a link to REPLAY_HOST, which answers the next of `bodies`
+    (InTurn: each unique); everything else goes to `inner` (the simulator: OAuth, the other
+    endpoints)."""
+
+    def __init__(self, inner: httpx.BaseTransport, bodies: list[bytes]) -> None:
+        self.inner = inner
+        self.bodies = InTurn(bodies)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == f"/data/{ENDPOINT}":
@@ -77,10 +89,7 @@ class Replay(httpx.BaseTransport):
             }
             return httpx.Response(200, json=link, request=request)
         if request.url.host == REPLAY_HOST:
-            with self._lock:
-                rounds, index = divmod(self.served, len(self.bodies))
-                self.served += 1
-            body = self.bodies[index] + b" " * rounds
+            body = self.bodies.next()
             headers = {"content-type": "application/json"}
             return httpx.Response(200, content=body, headers=headers, request=request)
         return self.inner.handle_request(request)

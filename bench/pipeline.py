@@ -16,11 +16,15 @@ the bare loop following the link as well. A diagnostic row splits the cost: `Dat
 alone against GET + `json.loads` alone (no storing on either side).
 
 Beside these small documents, real-sized ones: results/get documents of 40 to 76 KB (the
-simulator's own, replayed from memory: bench/documents.py), link -> document on both sides, the
-tables off (what storing the raw document costs; bench/tables.py measures the tables). Stored
-with the signature cut of today and, side by side in the same run, with the one before the
-query-mark pre-check (bench/signatures_before.py); and the cut alone against `json.loads` of
-the same documents.
+simulator's own, replayed from memory: bench/documents.py), the tables off (what storing the raw
+document costs; bench/tables.py measures the tables):
+
+- storing a received document: `parse_json` (as the fetch path parses it) + `store_result`,
+  against `json.loads` + one insert (the goal: at most 1.5x);
+- fetched and stored, link -> document on both sides; and `Runner.run` of the same;
+- each store with the signature cut of today and, side by side in the same run, with the one
+  before the query-mark pre-check (bench/signatures_before.py); and the cut alone against
+  `json.loads` of the same documents.
 
 The clock advances one simulated second per document on every side, so that the simulator's
 link store can forget expired objects (the access tokens are made to outlive the benchmark).
@@ -43,6 +47,8 @@ from harvester._config.jobs import JobSpec
 from harvester._core.cancel import CancelToken
 from harvester._core.clock import ManualClock
 from harvester._core.redact import strip_signatures
+from harvester._core.shapes import Part
+from harvester._core.text import parse_json
 from harvester._service.runtime import Runtime, open_runtime
 from harvester.simulator import SimConfig, Simulator, SimulatorTransport
 
@@ -59,7 +65,7 @@ from .common import (
     scratch,
     sim_settings,
 )
-from .documents import REPLAY_HOST, Replay, mean_kb, results_get_bodies
+from .documents import REPLAY_HOST, InTurn, Replay, mean_kb, results_get_bodies
 
 SCENARIO = "pipeline"
 DIRECT = JobSpec(name="bench_categories", endpoint="constants/categories")
@@ -67,6 +73,8 @@ LINKED = JobSpec(name="bench_member_info", endpoint="member/info")
 RESULTS_PARAMS = {"subsession_id": "1"}  # the replay answers every subsession alike
 RESULTS_GET = JobSpec(name="bench_results", endpoint="results/get", params=dict(RESULTS_PARAMS))
 GOAL = Goal("<=", 1.5, "≤ 1.5×")
+LINK, EXPIRES = f"https://{REPLAY_HOST}/results.json", "2099-01-01T00:00:00Z"  # as Replay's
+GOAL_ROWS = ("runner", "fetch_store", "runner_link", "big_received")
 StripSignatures = Callable[[str, str], str]
 WARM_UP = 25  # documents per side before measuring: caches filled, statements compiled
 
@@ -81,7 +89,7 @@ def run(options: Options) -> list[Result]:
         harvester_sim = _simulator(clock)
         bare_sim = _simulator(clock)
         bare_transport = Replay(SimulatorTransport(bare_sim), bodies)
-        bare = _Bare(bare_sim, bare_transport, folder / "bare.db", clock)
+        bare = _Bare(bare_sim, bare_transport, folder / "bare.db", clock, bare_transport.bodies)
         settings = sim_settings(
             folder / "harvester", harvester_sim.base_url, download_hosts=(REPLAY_HOST,)
         )
@@ -89,7 +97,7 @@ def run(options: Options) -> list[Result]:
         try:
             with open_runtime(settings, transport=transport, clock=clock) as rt:
                 rt.session.login()
-                side = _Harvester(rt, clock)
+                side = _Harvester(rt, clock, transport.bodies)  # one supply: all unique
                 batches: dict[str, tuple[Callable[[int], None], int]] = {
                     "runner": (partial(side.runs, DIRECT), docs),
                     "fetch_store": (partial(side.fetch_store, DIRECT), docs),
@@ -98,6 +106,12 @@ def run(options: Options) -> list[Result]:
                     "bare_fetch": (partial(bare.direct, DIRECT.endpoint, store=False), docs),
                     "runner_link": (partial(side.runs, LINKED), docs),
                     "bare_link": (partial(bare.linked, LINKED.endpoint), docs),
+                    "big_received": (partial(side.store_received, strip_signatures), big),
+                    "big_received_before": (
+                        partial(side.store_received, signatures_before.strip_signatures),
+                        big,
+                    ),
+                    "big_bare_received": (bare.store_received, big),
                     "big_store": (partial(side.store_big, strip_signatures), big),
                     "big_store_before": (
                         partial(side.store_big, signatures_before.strip_signatures),
@@ -129,8 +143,8 @@ def run(options: Options) -> list[Result]:
 
     note = f"CPU (process_time), best of {reps} interleaved rounds of {docs} documents (all rows)"
     big_note = (
-        f"{len(bodies)} results/get documents of the simulator (mean {mean_kb(bodies):.1f} KB) "
-        f"replayed, link -> document, tables off; best of {reps} rounds of {big}"
+        f"{len(bodies)} results/get documents of the simulator (mean {mean_kb(bodies):.1f} KB), "
+        f"each stored as new, tables off; best of {reps} interleaved rounds of {big}"
     )
     rows = [
         ("Runner.run per document, direct (constants/categories)", "runner", "bare", note),
@@ -138,10 +152,22 @@ def run(options: Options) -> list[Result]:
         ("Runner.run per document, link -> document (member/info)", "runner_link", "bare_link", ""),
         ("diagnostic: DataClient.fetch alone vs GET + json.loads", "fetch", "bare_fetch", ""),
         (
-            "fetch + store_result per results/get document, tables off",
+            "store a received results/get document (parse + store_result), tables off",
+            "big_received",
+            "big_bare_received",
+            big_note,
+        ),
+        (
+            "the same, with the signature cut before the pre-check",
+            "big_received_before",
+            "big_bare_received",
+            "",
+        ),
+        (
+            "fetch + store_result per results/get document, link -> document, tables off",
             "big_store",
             "big_bare",
-            big_note,
+            "",
         ),
         (
             "the same, with the signature cut before the pre-check",
@@ -160,7 +186,7 @@ def run(options: Options) -> list[Result]:
             per_doc(theirs),
             best[ours] / best[theirs],
             "ratio",
-            None if ours in ("fetch", "big_store_before", "big_runner") else GOAL,
+            GOAL if ours in GOAL_ROWS else None,
             row_note,
         )
         for measurement, ours, theirs, row_note in rows
@@ -223,9 +249,10 @@ def _check(sim: Simulator, bare: _Bare, docs: int, reps: int) -> None:
 
 
 class _Harvester:
-    def __init__(self, rt: Runtime, clock: ManualClock) -> None:
+    def __init__(self, rt: Runtime, clock: ManualClock, received: InTurn) -> None:
         self.rt = rt
         self.clock = clock
+        self.received = received
 
     def runs(self, job: JobSpec, n: int) -> None:
         """n scheduled-style runs: each opens a run, fetches, stores, closes the run."""
@@ -261,6 +288,28 @@ class _Harvester:
         finally:
             self.rt.archive.tables = keeper
 
+    def store_received(self, strip: StripSignatures, n: int) -> None:
+        """n received results/get documents parsed (as the fetch path does) and stored in one
+        run, tables off, with `strip` as the archive's signature cut."""
+        archive = self.rt.archive
+        keeper = archive.tables
+        archive.tables = None
+        run_id = archive.open_run(RESULTS_GET.name, "bench")
+        run = RunContext(RESULTS_GET, run_id, CancelToken(self.clock))
+        try:
+            with patch.object(archive_module, "strip_signatures", strip):
+                for _ in range(n):
+                    self.clock.advance(1.0)
+                    text = self.received.next().decode("utf-8")
+                    parse_json(text)
+                    part = Part(0, text, "application/json", LINK, link_expires=EXPIRES)
+                    archive.store_result(run, RESULTS_PARAMS, iter([part]))
+        finally:
+            archive.tables = keeper
+        archive.finish_run(run_id, "success", run.counts, None)
+        if run.counts.documents_new != n:
+            raise BenchError(f"{run.counts.documents_new} of {n} received documents were new")
+
     def runs_big(self, n: int) -> None:
         """n Runner.run of results/get, tables off."""
         keeper = self.rt.archive.tables
@@ -283,9 +332,15 @@ class _Bare:
     """A bare client: one token, GET, json.loads, one insert per document."""
 
     def __init__(
-        self, sim: Simulator, transport: httpx.BaseTransport, path: Path, clock: ManualClock
+        self,
+        sim: Simulator,
+        transport: httpx.BaseTransport,
+        path: Path,
+        clock: ManualClock,
+        received: InTurn,
     ) -> None:
         self.clock = clock
+        self.received = received
         self.http = httpx.Client(transport=transport)
         token = password_grant(self.http, sim.oauth_url)
         self.auth = {"Authorization": f"Bearer {token}"}
@@ -307,6 +362,13 @@ class _Bare:
             self.clock.advance(1.0)
             link = json.loads(self._get(url, self.auth))["link"]
             body = self._get(link, {})  # a pre-signed link: no Authorization header
+            json.loads(body)
+            self.store.insert(body, self.clock.now())
+
+    def store_received(self, n: int) -> None:
+        for _ in range(n):
+            self.clock.advance(1.0)
+            body = self.received.next().decode("utf-8")
             json.loads(body)
             self.store.insert(body, self.clock.now())
 
