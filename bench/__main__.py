@@ -19,11 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import signal
 import sys
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from . import machine
@@ -70,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     options = Options(quick=args.quick, profile=args.profile)
     json_path: Path = args.json or RESULTS / ("quick.json" if args.quick else "latest.json")
+    signal.signal(signal.SIGTERM, _interrupt)  # stopped like Ctrl-C: the scenario's processes too
 
     before = machine.describe()
     begun_at = datetime.now(UTC)
@@ -106,6 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     unmet = any(result.met is False for result in results)
     return 1 if failed or (args.strict and unmet) else 0
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    del signum, frame
+    raise KeyboardInterrupt
 
 
 def say(message: str) -> None:

@@ -188,6 +188,7 @@ def run(options: Options) -> list[Result]:
             "ratio",
             GOAL if ours in GOAL_ROWS else None,
             row_note,
+            readme=ours == "big_received_before",  # the figure before, beside the goal's
         )
         for measurement, ours, theirs, row_note in rows
     ]

@@ -3,11 +3,12 @@
     python -m bench.report [FILE]        rewrite the tables from FILE (bench/results/latest.json)
     python -m bench.report FILE --check  exit 1 if the files are not what FILE gives (CI)
 
-README.md gets the rows with a goal (and a row for any scenario that did not finish) between
-the markers `<!-- bench-table:start -->` and `<!-- bench-table:end -->`, under a line that says
-when, on what machine and by which command they were measured; docs/performance.md, if it
-exists, gets every row with its note between the same markers. Nothing outside the markers
-changes. A quick run is a smoke test, not a measurement: it is refused unless --allow-quick.
+README.md gets the rows with a goal, those a scenario marks for it (the figure before a change,
+beside its goal), and a row for any scenario that did not finish, between the markers
+`<!-- bench-table:start -->` and `<!-- bench-table:end -->`, under a line that says when, on
+what machine and by which command they were measured; docs/performance.md, if it exists, gets
+every row with its note between the same markers. Nothing outside the markers changes. A quick
+run is a smoke test, not a measurement: it is refused unless --allow-quick.
 """
 
 from __future__ import annotations
@@ -78,11 +79,13 @@ def markdown_table(results: Sequence[Result], with_notes: bool = False) -> list[
 
 
 def readme_block(document: Mapping[str, Any]) -> str:
-    """The README's table: the rows with a goal, and any scenario that did not finish."""
-    rows = [r for r in results_of(document) if r.goal or r.measurement in NOT_FINISHED]
+    """The README's table: the rows with a goal or marked for it, and any scenario that did not
+    finish."""
+    rows = [r for r in results_of(document) if r.goal or r.readme or r.measurement in NOT_FINISHED]
     lines = [
         provenance(document),
-        "The rows with a goal; every row with its note is in the bench's JSON"
+        "The rows with a goal (and the figures before a change, beside its goal); every row"
+        " with its note is in the bench's JSON"
         " (`bench/results/latest.json`). Regenerate with `python -m bench.report`.",
         "",
         *markdown_table(rows),

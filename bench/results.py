@@ -44,6 +44,7 @@ class Result:
     figure_kind: str = ""  # "ratio" (harvester/baseline), "share" (0..1), "diff" (in `unit`)
     goal: Goal | None = None
     note: str = ""
+    readme: bool = False  # shown in the README's table without a goal (a "before" beside one)
 
     @property
     def met(self) -> bool | None:
@@ -68,6 +69,7 @@ class Result:
             "goal_rule": {"op": goal.op, "limit": goal.limit, "on": goal.on} if goal else None,
             "met": self.met,
             "note": self.note,
+            "readme": self.readme,
         }
 
     @classmethod
@@ -84,6 +86,7 @@ class Result:
             row["figure_kind"],
             goal,
             row["note"],
+            bool(row.get("readme", False)),
         )
 
 
