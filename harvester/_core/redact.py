@@ -202,9 +202,10 @@ def strip_signatures(text: str, content_type: str = "application/json") -> str:
 def _strip_json(text: str) -> str:
     """The cut of every JSON string value holding a query mark, the rest of `text` as is.
 
-    In valid JSON a `?` (or a backslash) only occurs inside a string, so the string holding a
-    mark runs from the nearest quote before it to the first unescaped quote after it; when
-    either quote is escaped the value holds a `"` and cannot be a URL.
+    In valid JSON a `?` (or a backslash) only occurs inside a string, which ends at the first
+    unescaped quote after it and begins at the nearest quote before it, unless that quote is
+    escaped: then the value holds a `"` and cannot be a URL. Each string is looked at once,
+    whatever the number of marks in it.
     """
     pieces: list[str] = []
     kept = 0  # text[:kept] is in pieces (or unchanged, while pieces is empty)
@@ -212,13 +213,13 @@ def _strip_json(text: str) -> str:
     for at in _query_marks(text):
         if at < looked:
             continue  # a second mark in a string already looked at
-        opening = text.rfind('"', 0, at)
-        closing = text.find('"', at)
-        if opening < 0 or closing < 0 or _escaped(text, opening) or _escaped(text, closing):
-            continue
+        closing = _closing_quote(text, at)
+        if closing < 0:
+            break  # no string ends after this mark: not JSON from here on
         looked = closing + 1
-        if _KEY_COLON.match(text, looked):
-            continue  # an object key, never a value to cut
+        opening = text.rfind('"', 0, at)
+        if opening < 0 or _escaped(text, opening) or _KEY_COLON.match(text, looked):
+            continue  # a value holding a quote, or an object key: never cut
         token = text[opening:looked]
         cut = _cut_json_token(token)
         if cut != token:
@@ -228,6 +229,14 @@ def _strip_json(text: str) -> str:
         return text
     pieces.append(text[kept:])
     return "".join(pieces)
+
+
+def _closing_quote(text: str, at: int) -> int:
+    """The first unescaped quote at or after `at` (-1 if none)."""
+    closing = text.find('"', at)
+    while closing >= 0 and _escaped(text, closing):
+        closing = text.find('"', closing + 1)
+    return closing
 
 
 def _query_marks(text: str) -> list[int]:
