@@ -154,6 +154,7 @@ def _harvest(url: str, folder: str, begin: str, end: str, limit: float) -> dict[
         f"--folder={folder}",
         f"--begin={begin}",
         f"--end={end}",
+        f"--request-timeout={limit / 2:g}",  # the simulator's first answer may take minutes
     ]
     try:
         done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=limit)
