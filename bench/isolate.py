@@ -154,7 +154,7 @@ def _exit_text(code: int | None) -> str:
 
 def _time_limit(signum: int, frame: FrameType | None) -> None:
     del signum, frame
-    raise TimeLimit("stopped by the bench at its time limit")
+    raise TimeLimit("stopped by the bench (its time limit, or the bench was stopped)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
