@@ -1,7 +1,9 @@
 """The README's table of figures, written from the bench's JSON: no figure is copied by hand.
 
-    python -m bench.report [FILE]        rewrite the tables from FILE (bench/results/latest.json)
-    python -m bench.report FILE --check  exit 1 if the files are not what FILE gives (CI)
+    python -m bench.report [FILE]   rewrite the tables from FILE (bench/results/latest.json)
+                                    and keep FILE as bench/published.json, beside them in git
+    python -m bench.report --check  exit 1 if the tables are not what bench/published.json
+                                    gives (a check for CI); changes nothing
 
 README.md gets the rows with a goal, those a scenario marks for it (the figure before a change,
 beside its goal), and a row for any scenario that did not finish, between the markers
@@ -25,7 +27,8 @@ from .results import HEADERS, Result, table_cells
 REPO = Path(__file__).resolve().parents[1]
 START = "<!-- bench-table:start -->"
 END = "<!-- bench-table:end -->"
-DEFAULT_JSON = REPO / "bench" / "results" / "latest.json"
+DEFAULT_JSON = REPO / "bench" / "results" / "latest.json"  # the last run (not kept in git)
+PUBLISHED = REPO / "bench" / "published.json"  # the run the README shows (kept in git)
 README = REPO / "README.md"
 DOCS = REPO / "docs" / "performance.md"
 NOT_FINISHED = ("scenario crashed", "scenario timed out")
@@ -85,8 +88,8 @@ def readme_block(document: Mapping[str, Any]) -> str:
     lines = [
         provenance(document),
         "The rows with a goal (and the figures before a change, beside its goal); every row"
-        " with its note is in the bench's JSON"
-        " (`bench/results/latest.json`). Regenerate with `python -m bench.report`.",
+        " with its note is in `bench/published.json`, the run's JSON. Regenerate with"
+        " `python -m bench.report` after `make bench`.",
         "",
         *markdown_table(rows),
     ]
@@ -100,7 +103,8 @@ def docs_block(document: Mapping[str, Any]) -> str:
     """The fuller table for docs/performance.md: every row, with its note."""
     lines = [
         provenance(document),
-        "Every row of the run, with its note. Regenerate with `python -m bench.report`.",
+        "Every row of the run, with its note (`bench/published.json`). Regenerate with"
+        " `python -m bench.report` after `make bench`.",
         "",
         *markdown_table(results_of(document), with_notes=True),
     ]
@@ -171,15 +175,26 @@ def load(path: Path, allow_quick: bool) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.report", description=__doc__)
-    parser.add_argument("json", nargs="?", type=Path, default=DEFAULT_JSON)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.report",
+        description="Write the README's bench table from the bench's JSON.",
+    )
+    parser.add_argument(
+        "json",
+        nargs="?",
+        type=Path,
+        help="the bench's JSON (default: bench/results/latest.json; with --check, the "
+        "published copy)",
+    )
     parser.add_argument("--readme", type=Path, default=README)
     parser.add_argument("--docs", type=Path, default=DOCS)
+    parser.add_argument("--published", type=Path, default=PUBLISHED)
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if stale")
     parser.add_argument("--allow-quick", action="store_true", help="accept a --quick run")
     args = parser.parse_args(argv)
+    source: Path = args.json or (args.published if args.check else DEFAULT_JSON)
     try:
-        document = load(args.json, args.allow_quick)
+        document = load(source, args.allow_quick)
         targets = [(args.readme, readme_block(document))]
         if args.docs.exists():
             targets.append((args.docs, docs_block(document)))
@@ -194,11 +209,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stale.append(path)
                 if not args.check:
                     path.write_text(new, encoding="utf-8")
+        if not args.check and source.resolve() != args.published.resolve():
+            args.published.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
     except ReportError as exc:
         print(f"bench.report: {exc}", file=sys.stderr)
         return 2
     for path in stale:
-        print(f"{path}: {'stale' if args.check else 'rewritten'} from {args.json}")
+        print(f"{path}: {'stale' if args.check else 'rewritten'} from {source}")
     return 1 if args.check and stale else 0
 
 

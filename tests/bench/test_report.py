@@ -172,45 +172,54 @@ def test_markers_missing_twice_or_reversed_are_a_clear_error(text: str) -> None:
         replace_between(text, "block", "README.md")
 
 
-def write(folder: Path, document: dict[str, Any]) -> tuple[Path, Path, Path]:
+def write(folder: Path, document: dict[str, Any]) -> tuple[Path, Path, Path, list[str]]:
+    """The run's JSON, a README with hand-copied figures, where a docs page would be, and the
+    paths the command is told."""
     path = folder / "latest.json"
     path.write_text(json.dumps(document), encoding="utf-8")
     readme = folder / "README.md"
     readme.write_text(f"intro\n{START}\nhand-copied\n{END}\nrest\n", encoding="utf-8")
-    return path, readme, folder / "performance.md"
+    docs = folder / "performance.md"
+    paths = [f"--readme={readme}", f"--docs={docs}", f"--published={folder / 'published.json'}"]
+    return path, readme, docs, paths
 
 
-def test_the_command_rewrites_the_readme_and_check_then_passes(tmp_path: Path) -> None:
-    path, readme, docs = write(tmp_path, bench_json())
+def test_the_command_rewrites_the_readme_keeps_the_json_and_check_then_passes(
+    tmp_path: Path,
+) -> None:
+    path, readme, docs, paths = write(tmp_path, bench_json())
     docs.write_text(f"# Performance\n{START}\n{END}\n", encoding="utf-8")
-    argv = [str(path), f"--readme={readme}", f"--docs={docs}"]
-    assert main([*argv, "--check"]) == 1
+    assert main([str(path), *paths, "--check"]) == 1
     assert "hand-copied" in readme.read_text(encoding="utf-8")
-    assert main(argv) == 0
+    assert main([str(path), *paths]) == 0
     text = readme.read_text(encoding="utf-8")
     assert text.startswith("intro\n") and text.endswith(f"{END}\nrest\n")
     assert "hand-copied" not in text and "| 1,235 µs/doc | 321 µs/doc |" in text
     assert "best of 3 \\| interleaved" in docs.read_text(encoding="utf-8")
-    assert main([*argv, "--check"]) == 0
+    published = tmp_path / "published.json"
+    assert published.read_text(encoding="utf-8") == path.read_text(encoding="utf-8")
+    path.unlink()  # the last run is not kept; the check reads the published copy
+    assert main([*paths, "--check"]) == 0
+    readme.write_text(text.replace("1,235", "1,200"), encoding="utf-8")  # copied by hand
+    assert main([*paths, "--check"]) == 1
 
 
 def test_a_quick_run_is_refused_unless_asked_for(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path, readme, docs = write(tmp_path, bench_json(quick=True))
-    argv = [str(path), f"--readme={readme}", f"--docs={docs}"]
-    assert main(argv) == 2
+    path, readme, docs, paths = write(tmp_path, bench_json(quick=True))
+    assert main([str(path), *paths]) == 2
     assert "a --quick run is a smoke test" in capsys.readouterr().err
     assert "hand-copied" in readme.read_text(encoding="utf-8")
-    assert main([*argv, "--allow-quick"]) == 0
+    assert main([str(path), *paths, "--allow-quick"]) == 0
     assert not docs.exists()  # a docs page is only written where there is one
 
 
 def test_a_file_that_is_not_the_bench_json_is_one_clear_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "latest.json"
+    path, _, _, paths = write(tmp_path, bench_json())
     path.write_text("{not json", encoding="utf-8")
-    assert main([str(path), f"--readme={tmp_path / 'README.md'}"]) == 2
+    assert main([str(path), *paths]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"bench.report: {path}: not the bench's JSON") and err.count("\n") == 1
