@@ -206,6 +206,7 @@ def run(options: Options) -> list[Result]:
                 "documents"
                 if key == "after"
                 else "",
+                readme=True,  # before and after, beside the storing goal's row
             )
         )
     return results
