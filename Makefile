@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test test-fast lint typecheck docs pytest bench chaos clean
+
+.PHONY: demo test test-fast lint typecheck docs pytest bench bench-quick bench-report chaos clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,8 +38,16 @@ pytest: $(STAMP)
 test-fast: lint typecheck
 	$(BIN)/pytest -q -n auto --maxprocesses 4 -m "not slow and not chaos"
 
+# every scenario, full size (about half an hour); then the README's table from its JSON
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# the whole loop at scaled-down sizes in under 5 minutes: a smoke test, not a measurement
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench --quick
+
+bench-report: $(STAMP)
+	$(BIN)/python -m bench.report bench/results/latest.json
 
 # the long fault campaigns, then the fuzz tests searching for new examples (not the replay)
 chaos: $(STAMP)

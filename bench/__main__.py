@@ -1,61 +1,38 @@
-"""`python -m bench`: run the scenarios, print one table, write it to bench/results/latest.json.
+"""`python -m bench`: run the scenarios, print one table, write it as JSON.
 
-    python -m bench                  every scenario, full size
-    python -m bench --only memory    one scenario (repeatable): pipeline, ratebudget, memory,
-                                     tokens, chunks, archive, scheduler, tables, dashboard
-    python -m bench --quick          scaled-down sizes: a smoke test, not a measurement
+    python -m bench                  every scenario, full size (about half an hour), written to
+                                     bench/results/latest.json
+    python -m bench --quick          scaled-down sizes, under 5 minutes: a smoke test of the
+                                     whole loop, not a measurement (bench/results/quick.json)
+    python -m bench --only memory    one scenario (repeatable); see bench/scenarios.py
     python -m bench --profile        also print a cProfile of harvester's side, where supported
     python -m bench --strict         exit 1 when a goal is not met (default: only on a crash)
+    python -m bench.report FILE      the README's table from the JSON (see report.py)
 
-A scenario is a function `(Options) -> list[Result]`; add one to SCENARIOS to extend the bench.
+Each scenario runs in a process of its own within a time limit (isolate.py): one that crashes
+or hangs is reported as such, and the others still run. The exit status is 1 when a scenario
+did not finish.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
-import platform
+import shlex
+import signal
 import sys
 import time
-import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
-from harvester._core.logs import configure_logging
-
-from . import (
-    archive,
-    chunks,
-    dashboard,
-    memory,
-    pipeline,
-    postgres,
-    ratebudget,
-    scheduler,
-    tables,
-    tokens,
-)
-from .common import RESULTS, Options, Result, format_figure, format_value
-
-Scenario = Callable[[Options], list[Result]]
-
-SCENARIOS: dict[str, Scenario] = {
-    "pipeline": pipeline.run,
-    "ratebudget": ratebudget.run,
-    "memory": memory.run,
-    "tokens": tokens.run,
-    "chunks": chunks.run,
-    "archive": archive.run,
-    "scheduler": scheduler.run,
-    "postgres": postgres.run,
-    "tables": tables.run,
-    "dashboard": dashboard.run,
-}
-
-HEADERS = ("scenario", "measurement", "harvester", "baseline", "ratio/share", "goal", "met?")
+from . import machine
+from .common import RESULTS, Options, Result
+from .isolate import OK, Outcome, run_isolated
+from .results import render_table
+from .scenarios import SCENARIOS
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -76,88 +53,96 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--json",
         type=Path,
-        default=RESULTS / "latest.json",
-        help="where to write the table as JSON (default: bench/results/latest.json)",
+        help="where to write the table as JSON (default: bench/results/latest.json, "
+        "or quick.json with --quick)",
     )
     parser.add_argument(
         "--strict", action="store_true", help="exit with status 1 when a goal is not met"
     )
     parser.add_argument(
+        "--limit-scale",
+        type=float,
+        default=1.0,
+        metavar="FACTOR",
+        help="multiply every scenario's time limit (a slower machine)",
+    )
+    parser.add_argument(
         "--verbose", action="store_true", help="show harvester's warnings (silenced by default)"
     )
     args = parser.parse_args(argv)
-    if args.verbose:
-        configure_logging("WARNING", "human")
-    else:  # expected noise (runs interrupted when a scenario stops them) would break the table
-        logging.getLogger().addHandler(logging.NullHandler())
     options = Options(quick=args.quick, profile=args.profile)
+    json_path: Path = args.json or RESULTS / ("quick.json" if args.quick else "latest.json")
+    signal.signal(signal.SIGTERM, _interrupt)  # stopped like Ctrl-C: the scenario's processes too
 
-    results: list[Result] = []
-    crashed = False
+    before = machine.describe()
+    begun_at = datetime.now(UTC)
     started = time.monotonic()
+    outcomes: list[Outcome] = []
+    interrupted = False
     for name in args.only or list(SCENARIOS):
-        print(f"bench: {name}...", file=sys.stderr, flush=True)
-        begun = time.monotonic()
+        scenario = SCENARIOS[name]
+        limit = scenario.limit(options.quick) * args.limit_scale
+        say(f"bench: {name} ({scenario.summary}; time limit {limit:.0f} s)...")
         try:
-            rows = SCENARIOS[name](options)
-        except Exception as exc:  # one broken scenario must not hide the others' figures
-            traceback.print_exc()
-            crashed = True
-            rows = [Result(name, "scenario crashed", "", None, note=f"{type(exc).__name__}: {exc}")]
-        results.extend(rows)
-        print(f"bench: {name} took {time.monotonic() - begun:.1f} s", file=sys.stderr, flush=True)
+            outcome = run_isolated(scenario, options, limit, verbose=args.verbose)
+        except KeyboardInterrupt:
+            say(f"bench: interrupted during {name}; the figures so far are kept")
+            interrupted = True
+            break
+        outcomes.append(outcome)
+        left = "; it left processes running (killed)" if outcome.left_behind else ""
+        say(f"bench: {name} {outcome.status} in {outcome.seconds:.1f} s{left}")
     elapsed = time.monotonic() - started
 
+    results = [row for outcome in outcomes for row in outcome.table_rows()]
     print(render_table(results))
-    write_json(args.json, results, options, elapsed)
-    print(f"\n{len(results)} row(s) in {elapsed:.1f} s; written to {args.json}")
+    document = bench_document(
+        results, outcomes, options, begun_at, elapsed, before, argv or sys.argv[1:]
+    )
+    write_json(json_path, document)
+    failed = [o.name for o in outcomes if o.status != OK]
+    print(
+        f"\n{len(results)} row(s) from {len(outcomes)} scenario(s) in {elapsed:.1f} s; "
+        f"written to {json_path}" + (f"; did not finish: {', '.join(failed)}" if failed else "")
+    )
+    if interrupted:
+        return 130
     unmet = any(result.met is False for result in results)
-    return 1 if crashed or (args.strict and unmet) else 0
+    return 1 if failed or (args.strict and unmet) else 0
 
 
-def render_table(results: Sequence[Result]) -> str:
-    rows = [
-        (
-            r.scenario,
-            r.measurement,
-            format_value(r.harvester, r.unit),
-            format_value(r.baseline, r.unit),
-            format_figure(r),
-            r.goal.label if r.goal else "—",
-            {True: "yes", False: "NO", None: "—"}[r.met],
-        )
-        for r in results
-    ]
-    widths = [max(len(row[i]) for row in [HEADERS, *rows]) for i in range(len(HEADERS))]
-    right = {2, 3, 4}
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(
-            cell.rjust(width) if i in right else cell.ljust(width)
-            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
-        ).rstrip()
-
-    out = [line(HEADERS), line(["-" * width for width in widths])]
-    out.extend(line(row) for row in rows)
-    notes = [f"  {r.scenario} / {r.measurement}: {r.note}" for r in results if r.note]
-    if notes:
-        out += ["", "notes:", *notes]
-    return "\n".join(out)
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    del signum, frame
+    raise KeyboardInterrupt
 
 
-def write_json(path: Path, results: Sequence[Result], options: Options, elapsed: float) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    document = {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def bench_document(
+    results: Sequence[Result],
+    outcomes: Sequence[Outcome],
+    options: Options,
+    begun_at: datetime,
+    elapsed: float,
+    before: dict[str, Any],
+    argv: Sequence[str],
+) -> dict[str, Any]:
+    """The JSON the bench writes: what ran where, how each scenario went, every row."""
+    return {
+        "generated_at": begun_at.isoformat(timespec="seconds"),
+        "command": shlex.join(["python", "-m", "bench", *argv]),
         "quick": options.quick,
         "elapsed_seconds": round(elapsed, 1),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": {**before, "load_average_after": machine.describe()["load_average"]},
+        "scenarios": [outcome.as_dict() for outcome in outcomes],
         "results": [result.as_dict() for result in results],
     }
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 

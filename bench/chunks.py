@@ -80,7 +80,7 @@ class _Round:
 
 
 def run(options: Options) -> list[Result]:
-    chunks = 100 if options.quick else 200
+    chunks = 40 if options.quick else 200
     rounds = 1 if options.quick else 3
     now, params, rows = _window(chunks)
     clock = ManualClock(now)  # harvester's clock stands where the simulator's does

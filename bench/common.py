@@ -1,5 +1,5 @@
-"""Shared pieces of the benchmarks: result rows and goals, CPU timing, settings that point at a
-simulator, and the bare baseline's client and database."""
+"""Shared pieces of the benchmarks: CPU timing, settings that point at a simulator, and the bare
+baseline's client and database (the rows and goals are in results.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ from harvester._cli.demo import simulator_settings
 from harvester._config.settings import Settings
 from harvester.simulator.config import demo_password_form
 
+# the rows and goals live in results.py (pure); the scenarios import them from here as well
+from .results import Goal as Goal
+from .results import Result as Result
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 MB = 1_000_000
@@ -38,91 +42,6 @@ class Options:
 
     quick: bool = False  # scaled-down sizes: a smoke test, not a measurement
     profile: bool = False  # scenarios that can print a cProfile of harvester's side do so
-
-
-# -- results -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Goal:
-    """A pass/fail rule: `value op limit`, on the row's figure or on harvester's own figure."""
-
-    op: str  # "<=", "<", ">=", ">", "=="
-    limit: float
-    label: str  # how the table shows it, e.g. "≤ 1.5×"
-    on: str = "figure"  # "figure" or "harvester"
-
-    def check(self, value: float | None) -> bool | None:
-        if value is None or math.isnan(value):
-            return None
-        compare: dict[str, Callable[[float, float], bool]] = {
-            "<=": lambda a, b: a <= b,
-            "<": lambda a, b: a < b,
-            ">=": lambda a, b: a >= b,
-            ">": lambda a, b: a > b,
-            "==": lambda a, b: a == b,
-        }
-        return compare[self.op](value, self.limit)
-
-
-@dataclass(frozen=True)
-class Result:
-    """One row of the table: a measurement of harvester and of its baseline, and the goal."""
-
-    scenario: str
-    measurement: str
-    unit: str  # of `harvester` and `baseline`: "µs/doc", "MB", "s", "count", "share"
-    harvester: float | None
-    baseline: float | None = None
-    figure: float | None = None  # the ratio, share or difference the goal is about
-    figure_kind: str = ""  # "ratio" (harvester/baseline), "share" (0..1), "diff" (in `unit`)
-    goal: Goal | None = None
-    note: str = ""
-
-    @property
-    def met(self) -> bool | None:
-        """True or False against the goal; None for rows that only inform."""
-        if self.goal is None:
-            return None
-        value = self.harvester if self.goal.on == "harvester" else self.figure
-        return self.goal.check(value)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "scenario": self.scenario,
-            "measurement": self.measurement,
-            "unit": self.unit,
-            "harvester": self.harvester,
-            "baseline": self.baseline,
-            "figure": self.figure,
-            "figure_kind": self.figure_kind,
-            "goal": self.goal.label if self.goal else None,
-            "met": self.met,
-            "note": self.note,
-        }
-
-
-def format_value(value: float | None, unit: str) -> str:
-    """A figure for the table: shares as percentages, counts whole, others to 3 digits."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if unit == "share":
-        return f"{value:.1%}"
-    if unit == "count":
-        return f"{value:,.0f}"
-    magnitude = abs(value)
-    digits = 0 if magnitude >= 100 else 1 if magnitude >= 10 else 2
-    return f"{value:,.{digits}f} {unit}"
-
-
-def format_figure(result: Result) -> str:
-    if result.figure is None:
-        return "—"
-    if result.figure_kind == "ratio":
-        return f"{result.figure:.2f}×"
-    if result.figure_kind == "share":
-        return f"{result.figure:.1%}"
-    return format_value(result.figure, result.unit)
 
 
 # -- measuring ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ The goal is on peak - idle. Durations are reported, never judged.
 from __future__ import annotations
 
 import json
+import select
 import subprocess
 import sys
 import time
@@ -29,6 +30,7 @@ from .common import MB, REPO, BenchError, Goal, Options, Result, scratch
 
 SCENARIO = "memory"
 DAY = 86_400
+START_LIMIT = 60.0  # seconds for the simulator process to print its URL
 GOAL = Goal("<", 100.0, "< 100 MB")
 WORKLOAD_GOAL = Goal(">=", 100.0, "≥ 100 MB (workload)", on="harvester")
 
@@ -44,6 +46,7 @@ class _World:
 
 FULL = _World(series_count=7, race_interval=20, max_splits=6, days=90)  # ~158k rows, ~125 MB
 QUICK = _World(series_count=6, race_interval=20, max_splits=6, days=9)  # ~14k rows, ~11 MB
+HARVEST_LIMIT = {FULL: 1200.0, QUICK: 90.0}  # seconds for the harvester process's one run
 
 
 def run(options: Options) -> list[Result]:
@@ -53,7 +56,7 @@ def run(options: Options) -> list[Result]:
     end = begin + world.days * DAY
     now = end + 2 * DAY  # after the window: every race in it has finished
     with scratch(SCENARIO) as folder, _simulator(world, now) as url:
-        report = _harvest(url, str(folder), _iso(begin), _iso(end))
+        report = _harvest(url, str(folder), _iso(begin), _iso(end), HARVEST_LIMIT[world])
     if report["status"] != "success":
         raise BenchError(f"the harvester run failed: {report['status']}: {report['error']}")
     idle = report["idle_kb"] * 1024 / MB
@@ -119,21 +122,29 @@ def _simulator(world: _World, now: float, latency: float = 0.0) -> Iterator[str]
         command, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
-        url = process.stdout.readline().strip() if process.stdout is not None else ""
-        if not url.startswith("http://"):
-            raise BenchError(f"the simulator process did not start (it printed {url!r})")
-        yield url
+        yield _first_line(process, START_LIMIT)
     finally:
         if process.stdin is not None:
             process.stdin.close()  # the child serves until its stdin closes
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            process.terminate()
-            process.wait(timeout=15)
+            process.kill()
+            process.wait()
 
 
-def _harvest(url: str, folder: str, begin: str, end: str) -> dict[str, Any]:
+def _first_line(process: subprocess.Popen[str], limit: float) -> str:
+    """The URL the simulator process prints when it serves, waited for at most `limit` s."""
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], limit)
+    url = process.stdout.readline().strip() if ready else ""
+    if not url.startswith("http://"):
+        said = f"it printed {url!r}" if ready else f"it printed nothing in {limit:g} s"
+        raise BenchError(f"the simulator process did not start ({said})")
+    return url
+
+
+def _harvest(url: str, folder: str, begin: str, end: str, limit: float) -> dict[str, Any]:
     command = [
         sys.executable,
         "-m",
@@ -143,8 +154,12 @@ def _harvest(url: str, folder: str, begin: str, end: str) -> dict[str, Any]:
         f"--folder={folder}",
         f"--begin={begin}",
         f"--end={end}",
+        f"--request-timeout={limit / 2:g}",  # the simulator's first answer may take minutes
     ]
-    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    try:
+        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=limit)
+    except subprocess.TimeoutExpired:  # run() has killed it
+        raise BenchError(f"the harvester process did not finish its run in {limit:g} s") from None
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         raise BenchError(

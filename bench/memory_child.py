@@ -8,9 +8,14 @@
         two writes) waits ~40 ms for the client's delayed ACK (Nagle), a simulator artefact
         that would swamp `--latency` (see `_nodelay`).
 
-    python -m bench.memory_child harvest --url URL --folder DIR --begin ISO --end ISO
+    python -m bench.memory_child harvest --url URL --folder DIR --begin ISO --end ISO \
+        --request-timeout SECONDS
         harvester in a fresh process: idle RSS after imports, open_runtime and a login; then one
         results/search_series run; prints one JSON line (idle and peak RSS, bytes, chunks).
+        The simulator computes the whole result before it answers (a minute or more for the
+        full workload on a loaded machine), so the request's timeout and deadline are raised
+        to `--request-timeout`, as REQUEST_TIMEOUT and HARVESTER_REQUEST_DEADLINE_SECONDS
+        would be against a slow server.
 """
 
 from __future__ import annotations
@@ -65,7 +70,12 @@ def simulate(args: argparse.Namespace) -> None:
 
 def harvest(args: argparse.Namespace) -> None:
     folder = Path(args.folder)
-    settings = sim_settings(folder, args.url)
+    settings = sim_settings(
+        folder,
+        args.url,
+        request_timeout=args.request_timeout,
+        request_deadline_seconds=args.request_timeout,
+    )
     with open_runtime(settings) as rt:
         rt.session.login()
         gc.collect()
@@ -126,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     run.add_argument("--folder", required=True)
     run.add_argument("--begin", required=True)
     run.add_argument("--end", required=True)
+    run.add_argument("--request-timeout", type=float, default=30.0)
     args = parser.parse_args(argv)
     if args.command == "simulate":
         simulate(args)

@@ -115,7 +115,7 @@ def _ingest_cpu(url: str, count: int) -> tuple[float, float]:
 
 
 def _ingest(options: Options) -> list[Result]:
-    count = 200 if options.quick else 1000
+    count = 100 if options.quick else 1000
     with scratch(SCENARIO) as folder, _database("harvester_bench_ingest") as pg_url:
         sqlite_cpu, sqlite_wall = _ingest_cpu(f"sqlite:///{folder / 'ingest.db'}", count)
         pg_cpu, pg_wall = _ingest_cpu(pg_url, count)
@@ -162,7 +162,7 @@ def _copy_into_postgres(path: Path, url: str) -> float:
 
 
 def _queries(options: Options) -> list[Result]:
-    target = 100_000 if options.quick else 1_000_000
+    target = 30_000 if options.quick else 1_000_000
     reps = 5 if options.quick else 9
     with scratch(SCENARIO) as folder, _database("harvester_bench_archive") as pg_url:
         path = folder / "harvester.db"

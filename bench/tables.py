@@ -96,8 +96,8 @@ GROUP BY series_id ORDER BY series_id""",
 
 
 def run(options: Options) -> list[Result]:
-    docs = 2_000 if options.quick else 20_000
-    reps = 3 if options.quick else 5
+    docs = 500 if options.quick else 20_000
+    reps = 2 if options.quick else 5
     with scratch(SCENARIO) as folder:
         url = f"sqlite:///{folder / 'archive.db'}"
         rows = _build_raw(url, docs)
@@ -401,6 +401,9 @@ def _met(ok: bool) -> str:
 JOB = JobSpec(name="bench_details", endpoint="results/get", params={"subsession_id": "1"})
 
 
+REPLAY_HOST = "replay.invalid"  # where the replayed links point: a download host in the settings
+
+
 class _Replay(httpx.BaseTransport):
     """results/get answers a link; the link gives the next prepared document. The rest (the
     OAuth flow) is the simulator's."""
@@ -411,9 +414,9 @@ class _Replay(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/data/results/get":
-            link = {"link": "https://replay.invalid/doc.json", "expires": "2099-01-01T00:00:00Z"}
+            link = {"link": f"https://{REPLAY_HOST}/doc.json", "expires": "2099-01-01T00:00:00Z"}
             return httpx.Response(200, json=link, request=request)
-        if request.url.host == "replay.invalid":
+        if request.url.host == REPLAY_HOST:
             body = next(self.bodies)
             headers = {"content-type": "application/json"}
             return httpx.Response(200, content=body, headers=headers, request=request)
@@ -430,7 +433,9 @@ def _harvest_cpu(options: Options) -> tuple[float, float]:
     clock = ManualClock()
     sim = Simulator(SimConfig(rate_limit=None, access_token_lifetime=10**9), clock)
     with scratch(SCENARIO + "-harvest") as folder:
-        settings = sim_settings(folder, sim.base_url)
+        # the links point at the replay host: allowed as a user allows a download host
+        # (HARVESTER_DOWNLOAD_HOSTS), not by loosening the link policy
+        settings = sim_settings(folder, sim.base_url, download_hosts=(REPLAY_HOST,))
         with open_runtime(settings, transport=_Replay(sim, bodies), clock=clock) as rt:
             rt.session.login()
             keeper = rt.archive.tables

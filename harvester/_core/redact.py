@@ -160,12 +160,11 @@ _SIGNATURE_PARAMETERS = frozenset(
         "key-pair-id",
     }
 )
-# A cheap first look: a document without any of these cannot hold a signed URL value
-# (`\\u` because a JSON string may spell any character, `?` included, as an escape).
-_MAYBE_SIGNED = re.compile(
-    r"(?i)signature|credential|security-token|awsaccesskeyid|key-pair-id|\\u"
-)
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"(\s*:)?')
+# A signed URL needs a query, so a `?` in its value: in JSON text either a `?` or its escape
+# `\u003f` (hex digits in either case; `\u` itself must be lower case), in CSV a `?`. Found
+# with str.find, not a regular expression: a regex tries every position of the text in turn.
+_QUERY_MARKS = ("?", "\\u003f", "\\u003F")
+_KEY_COLON = re.compile(r"\s*:")
 _CSV_FIELD = re.compile(r'(?<![^,\r\n])(?:"(?:[^"]|"")*"|[^,\r\n"][^,\r\n]*)')
 
 
@@ -185,19 +184,86 @@ def strip_signatures(text: str, content_type: str = "application/json") -> str:
     Only whole string values of the JSON (whole cells of a CSV) that are signed URLs change;
     every other byte stays as received, so the result is still valid JSON (the same CSV), and two
     polls that differ only by their signatures become the same text (and the same sha256).
+
+    Most documents hold no query mark at all: two substring searches (C speed) tell, and the
+    text is returned as is (the search for `\\u003` also finds `\\u003c`, an escaped `<`; the
+    marks themselves are then looked for). Otherwise only the JSON strings around a query mark
+    are decoded; CSV, rare and small, is cut cell by cell.
     """
-    if not _MAYBE_SIGNED.search(text):
-        return text
     if content_type == "text/csv":
+        if "?" not in text:
+            return text
         return _CSV_FIELD.sub(_csv_cell, text)
-    return _JSON_STRING.sub(_json_string, text)
+    if "?" not in text and "\\u003" not in text:
+        return text
+    return _strip_json(text)
 
 
-def _json_string(match: re.Match[str]) -> str:
-    token = match.group(0)
-    if match.group(1) is not None or ("?" not in token and "\\" not in token):
-        return token  # an object key, or a string that cannot be a signed URL
-    value = json.loads(token)
+def _strip_json(text: str) -> str:
+    """The cut of every JSON string value holding a query mark, the rest of `text` as is.
+
+    In valid JSON a `?` (or a backslash) only occurs inside a string, which ends at the first
+    unescaped quote after it and begins at the nearest quote before it, unless that quote is
+    escaped: then the value holds a `"` and cannot be a URL. Each string is looked at once,
+    whatever the number of marks in it.
+    """
+    pieces: list[str] = []
+    kept = 0  # text[:kept] is in pieces (or unchanged, while pieces is empty)
+    looked = 0  # the strings before this position have been looked at
+    for at in _query_marks(text):
+        if at < looked:
+            continue  # a second mark in a string already looked at
+        closing = _closing_quote(text, at)
+        if closing < 0:
+            break  # no string ends after this mark: not JSON from here on
+        looked = closing + 1
+        opening = text.rfind('"', 0, at)
+        if opening < 0 or _escaped(text, opening) or _KEY_COLON.match(text, looked):
+            continue  # a value holding a quote, or an object key: never cut
+        token = text[opening:looked]
+        cut = _cut_json_token(token)
+        if cut != token:
+            pieces += (text[kept:opening], cut)
+            kept = looked
+    if not pieces:
+        return text
+    pieces.append(text[kept:])
+    return "".join(pieces)
+
+
+def _closing_quote(text: str, at: int) -> int:
+    """The first unescaped quote at or after `at` (-1 if none)."""
+    closing = text.find('"', at)
+    while closing >= 0 and _escaped(text, closing):
+        closing = text.find('"', closing + 1)
+    return closing
+
+
+def _query_marks(text: str) -> list[int]:
+    """Where `text` holds a query mark, in order."""
+    found = []
+    for mark in _QUERY_MARKS:
+        at = text.find(mark)
+        while at >= 0:
+            found.append(at)
+            at = text.find(mark, at + 1)
+    return sorted(found)
+
+
+def _escaped(text: str, at: int) -> bool:
+    """Whether the character at `at` follows an odd run of backslashes."""
+    run = at
+    while run > 0 and text[run - 1] == "\\":
+        run -= 1
+    return (at - run) % 2 == 1
+
+
+def _cut_json_token(token: str) -> str:
+    """A JSON string token, its signed query cut when its value is one whole signed URL."""
+    try:
+        value = json.loads(token)
+    except ValueError:
+        return token  # not a JSON string (the text is not valid JSON): nothing to decode
     cut = cut_signed_query(value) if isinstance(value, str) else None
     if cut is None:
         return token
