@@ -49,7 +49,7 @@ from .._core.shapes import (
 )
 from .._core.text import parse_json, printable
 from .._oauth.session import OAuthSession
-from .bounded import Limits, bounded_get
+from .bounded import BrokenEncoding, Limits, bounded_get
 from .linkpolicy import LinkPolicy
 from .maintenance import MaintenancePause
 from .ratelimit import RateBudget
@@ -446,6 +446,8 @@ def _one_line(text: str) -> str:
 def _transport_cause(exc: httpx.RequestError) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"timeout ({type(exc).__name__})"
+    if isinstance(exc, BrokenEncoding):
+        return str(exc)
     if isinstance(exc, httpx.RemoteProtocolError):
         return "the connection closed mid-answer (a truncated body)"
     return f"network error ({type(exc).__name__})"
