@@ -92,11 +92,11 @@ def bounded_get(
             body += decoder.finish()
             if len(body) > limits.max_bytes:
                 raise _too_large(label, limits)
-        kept = {
-            k: v
-            for k, v in response.headers.multi_items()
-            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
-        }
+        kept = [  # as received (a header that is not ASCII could not be rebuilt from text)
+            (name, value)
+            for name, value in response.headers.raw
+            if name.lower() not in (b"content-encoding", b"content-length", b"transfer-encoding")
+        ]
         return httpx.Response(
             response.status_code, headers=kept, content=bytes(body), request=response.request
         )

@@ -489,6 +489,11 @@ def chunked(names: Any, base: Any = LINK, rows: Any = 2, **extra: Any) -> Answer
 )
 @example(data=[Answer(200, b"[1]", JSON, gzip="crc")], links=[Answer()], kind="plain")  # Error -3
 @example(data=[js({"link": LINK})], links=[Answer(200, b"[]", gzip="cut")], kind="plain")
+@example(  # a header that is not ASCII on a streamed answer: the response could not be rebuilt
+    data=[Answer(200, b"[]", (*JSON, ("x-ratelimit-limit", "\u0661\u0662")), gzip="one")],
+    links=[Answer()],
+    kind="plain",
+)
 # and the ordinary shapes, so the properties are seen to hold on success too
 @example(data=[chunked(["a b", "c"])], links=[js([{}])], kind="plain")
 @example(data=[chunked(["a", "b"], rows=2)], links=[js([{"a": 1}])], kind="plain")
