@@ -371,8 +371,16 @@ class DataClient:
 def _decode(response: httpx.Response) -> _Body:
     """The exact text of a body and its parsed value; ValueError if it is not what it claims,
     or if the archive could not keep it: a NUL character, which PostgreSQL's text cannot hold,
-    is refused on both backends alike (a JSON `\\u0000` escape is text, and stores)."""
-    text = response.content.decode("utf-8")
+    is refused on both backends alike (a JSON `\\u0000` escape is text, and stores).
+
+    The text is what UTF-8 decodes the bytes to, as the Encoding Standard's UTF-8 decode does:
+    a leading byte-order mark is the encoding's mark, not the document's first character, and
+    is dropped here, where documents enter, so everything downstream (the stored body, its
+    hash, SQLite's json_extract, the row views, the tables) sees the same text. A second one is
+    text that no JSON parser reads, and is refused."""
+    text = response.content.decode("utf-8").removeprefix(BOM)
+    if text.startswith(BOM):
+        raise ValueError("a second byte-order mark (U+FEFF) where the document begins")
     if "\x00" in text:
         raise ValueError("a NUL character (U+0000), which the archive cannot store")
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -384,6 +392,7 @@ def _decode(response: httpx.Response) -> _Body:
     return _Body(text, "application/json", parse_json(text), size)
 
 
+BOM = "\ufeff"
 _CSV_TYPES = ("text/csv", "application/csv")
 # S3 objects often carry no useful type: then the body says what it is
 _UNTYPED = ("", "application/octet-stream", "binary/octet-stream", "text/plain")
@@ -391,7 +400,7 @@ _UNTYPED = ("", "application/octet-stream", "binary/octet-stream", "text/plain")
 
 def _looks_like_csv(text: str) -> bool:
     """A header line of comma-separated names, and not JSON."""
-    head = text.lstrip("\ufeff").lstrip()
+    head = text.lstrip()
     first = head.split("\n", 1)[0]
     return bool(head) and head[0] not in '[{"' and "," in first
 

@@ -1,7 +1,7 @@
 """Bodies as they arrive over a real socket: a compressed body is stored only when every gzip
 member decodes whole (several members are one body; one cut short, with a bad CRC or trailing
 garbage is a failed transfer, retried, then a failed run naming why), and a UTF-8 byte-order
-mark never reaches the archive."""
+mark never reaches the archive (the text stored is what UTF-8 decodes the bytes to)."""
 
 from __future__ import annotations
 
@@ -58,6 +58,17 @@ GZIPPED: dict[str, tuple[bytes, str]] = {
 }
 
 
+BOM = "\ufeff".encode()
+# name -> (body as sent, its content-type), sent as they are
+PLAIN: dict[str, tuple[bytes, str]] = {
+    "bom.json": (BOM + b'{"a": 1}', "application/json"),
+    "bom.csv": (BOM + CSV.encode(), "text/csv"),
+    "bom-c0.json": (BOM + b'[{"r": 0}, {"r": 1}]', "application/octet-stream"),
+    "bom-c1.json": (BOM + b'[{"r": 2}]', "application/octet-stream"),
+    "boms.json": (BOM + BOM + b'{"a": 1}', "application/json"),
+}
+
+
 @dataclass
 class Served:
     """What the server was asked, by name."""
@@ -85,6 +96,16 @@ class Bodies(BaseHTTPRequestHandler):
         if name.startswith("link-"):  # a /data answer pointing at the body, as iRacing's do
             link = f"http://127.0.0.1:{address[1]}/s3/{name[5:]}?X-Amz-Signature=s"
             self._send(json.dumps({"link": link, "expires": "2026"}).encode(), "application/json")
+        elif name == "bom-chunked.json":  # part 0 with a BOM, its chunks too
+            info = {
+                "base_download_url": f"http://127.0.0.1:{address[1]}/s3/",
+                "chunk_file_names": ["bom-c0.json", "bom-c1.json"],
+                "rows": 3,
+            }
+            body = BOM + json.dumps({"type": "x", "data": {"chunk_info": info}}).encode()
+            self._send(body, "application/json")
+        elif name in PLAIN:
+            self._send(*PLAIN[name])
         else:
             body, content_type = GZIPPED[name]
             self._send(body, content_type, gzip=True)
@@ -183,6 +204,54 @@ def test_a_truncated_or_corrupt_gzip_body_is_a_failed_transfer_retried_then_fail
     assert not error.startswith("unexpected"), error
     assert server.served.counts[name] == MAX_ATTEMPTS
     assert stored(backend) == []
+
+
+# -- a byte-order mark: the encoding's mark, not the document's text ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "expected"),
+    [
+        ("bom.json", ['{"a": 1}']),
+        ("link-bom.json", ['{"a": 1}']),
+        ("link-bom.csv", [CSV]),
+    ],
+)
+def test_a_byte_order_mark_is_not_stored(
+    tmp_path: Path, server: Server, backend: str, endpoint: str, expected: list[str]
+) -> None:
+    """The text stored is the body as UTF-8 decodes it (the Encoding Standard drops a leading
+    BOM): a BOM kept made SQLite's json_extract say "malformed JSON" on latest_results."""
+    assert run(tmp_path, server, backend, endpoint) == ("success", None)
+    assert stored(backend) == expected
+    if endpoint.endswith(".json"):
+        sqlite = "SELECT json_extract(body, '$.a') FROM latest_results"
+        postgres = "SELECT (harvester_json(body) ->> 'a')::int FROM latest_results"
+        assert query(backend, sqlite, postgres) == [(1,)]
+
+
+def test_chunks_with_a_byte_order_mark_keep_their_rows(
+    tmp_path: Path, server: Server, backend: str
+) -> None:
+    """`result_rows` dropped a chunk stored with its BOM (not JSON to SQLite, NULL on
+    PostgreSQL), and the tables skipped the result."""
+    assert run(tmp_path, server, backend, "bom-chunked.json") == ("success", None)
+    assert not any(body.startswith("\ufeff") for body in stored(backend))
+    order = "FROM result_rows ORDER BY part, row_index"
+    sqlite = f"SELECT json_extract(row, '$.r') {order}"
+    rows = query(backend, sqlite, f"SELECT (row ->> 'r')::int {order}")
+    assert rows == [(0,), (1,), (2,)]
+
+
+def test_a_second_byte_order_mark_is_not_json(tmp_path: Path, server: Server, backend: str) -> None:
+    status, error = run(tmp_path, server, backend, "boms.json")
+    assert status == "failed" and error is not None and "byte-order mark" in error, error
+    assert stored(backend) == []
+
+
+def query(backend: str, sqlite: str, postgres: str) -> list[tuple[object, ...]]:
+    database = sqlite_path(backend)
+    return db_rows(database, sqlite) if database is not None else db_rows(backend, postgres)
 
 
 # -- the decoder itself, fuzzed: any split into members and into network reads -------------------

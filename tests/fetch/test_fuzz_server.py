@@ -521,30 +521,33 @@ def test_any_server_answer_ends_the_run_cleanly(
 @settings(WITH_FIXTURES, max_examples=examples(100))
 @given(
     value=ANY_JSON,
-    form=st.sampled_from(GZIP_FORMS),
+    form=st.sampled_from([None, *GZIP_FORMS]),
+    bom=st.booleans(),
     via=st.sampled_from(["direct", "link"]),
 )
+@example(value={"a": 1}, form=None, bom=True, via="direct")
 @pytest.mark.slow
-def test_a_gzipped_body_is_stored_whole_or_not_at_all(
-    harness: Harness, value: Any, form: str, via: str
+def test_a_body_is_stored_as_its_text_or_not_at_all(
+    harness: Harness, value: Any, form: str | None, bom: bool, via: str
 ) -> None:
-    """Whatever the document, one member or several (zero padding after) is stored as it was
-    sent; cut short, a failed CRC or bytes after the last member fail the run, never stored."""
-    body = json.dumps(value).encode()
-    answer = Answer(200, body, JSON, gzip=form)
+    """Whatever the document: plain, one gzip member or several (zero padding after), with a
+    byte-order mark or not, it is stored as the text it encodes, without the mark; cut short,
+    a failed CRC or bytes after the last member fail the run, and nothing is stored."""
+    text = json.dumps(value)
+    answer = Answer(200, b"\xef\xbb\xbf" * bom + text.encode(), JSON, gzip=form)
     if via == "direct":
         script = Script([answer], [Answer()])
     else:
         script = Script([js({"link": LINK + "d.json", "expires": "2026"})], [answer])
     status = check_run(harness, PLAIN, script)
-    if form in GZIP_WHOLE:
+    if form is None or form in GZIP_WHOLE:
         assert status == "success", script.requests
         stored = rows_of(
             harness.runtime,
             "SELECT d.body FROM runs r JOIN result_parts p ON p.run_id = r.id "
             "JOIN documents d ON d.sha256 = p.sha256 WHERE r.id = (SELECT max(id) FROM runs)",
         )
-        assert stored == [(body.decode(),)]
+        assert stored == [(text,)]
     else:
         assert status == "failed", script.requests
 
