@@ -52,6 +52,7 @@ from .._oauth.session import OAuthSession
 from .bounded import BrokenEncoding, Limits, bounded_get
 from .linkpolicy import LinkPolicy
 from .maintenance import MaintenancePause
+from .peercheck import watch_connection
 from .ratelimit import RateBudget
 
 log = get_logger("harvester.api")
@@ -340,12 +341,20 @@ class DataClient:
     ) -> _Body:
         """GET a pre-signed link: no Authorization header, no rate budget, bounded retries."""
         self.links.check(url, label)
+        trace = watch_connection(self.links, url, label)  # a name: judged on its address
+        extensions = {"trace": trace} if trace is not None else {}
         last_cause = ""
         for _ in Retries(MAX_ATTEMPTS, 1.0, 30.0, self.rng, cancel.sleep):
             cancel.check()
             try:
                 response = bounded_get(
-                    self.http, url, label, self.limits, cancel, headers={"Accept": "*/*"}
+                    self.http,
+                    url,
+                    label,
+                    self.limits,
+                    cancel,
+                    headers={"Accept": "*/*"},
+                    extensions=extensions,
                 )
             except httpx.RequestError as exc:
                 last_cause = _transport_cause(exc)

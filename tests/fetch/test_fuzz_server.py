@@ -145,6 +145,9 @@ URLS = st.one_of(
     st.sampled_from([LINK + "doc.json?X-Amz-Signature=abc", LINK + "a", "https://s3.fuzz/"]),
     st.sampled_from(["http://[::1", "https://exa mple.com/x", "https://\x00/", "ftp://x/y"]),
     st.sampled_from(["https://", "http://:99999/", "https://a.b/" + "x" * 3000, "/relative"]),
+    # loopback however spelled, and links that are not http(s)
+    st.sampled_from(["http://127.1/x", "https://0x7f000001/", "http://2130706433/", "http://0/"]),
+    st.sampled_from(["file:///etc/passwd", "data:,{}", "gopher://s3.fuzz.example/", "HTTPS://x"]),
     st.text(max_size=10).map(lambda t: LINK + t),
 )
 HUGE: st.SearchStrategy[object] = st.sampled_from(
