@@ -26,7 +26,8 @@ from harvester._fetch.bounded import Limits, bounded_get
 from harvester._fetch.linkpolicy import LinkPolicy, LinkRefused, is_internal, numeric_address
 from harvester._fetch.peercheck import watch_connection
 from harvester._service.runtime import open_runtime
-from tests.helpers import FAST, make_settings
+from harvester._store.db import sqlite_path
+from tests.helpers import FAST, db_rows, make_settings
 
 API = "https://members-ng.iracing.com"
 ANYWHERE = ("*",)  # HARVESTER_DOWNLOAD_HOSTS=*
@@ -148,6 +149,7 @@ class Api(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     served: Counter[str]
     link: str
+    shape: str  # "link" (an S3 link) or "data_url"
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -161,8 +163,11 @@ class Api(BaseHTTPRequestHandler):
         self.served[path] += 1
         address = self.server.server_address
         assert isinstance(address, tuple)
-        if path.startswith("/data/"):
-            self._json({"link": self.link.format(port=address[1]), "expires": "2026"})
+        link = self.link.replace("{port}", str(address[1]))
+        if path.startswith("/data/") and self.shape == "link":
+            self._json({"link": link, "expires": "2026"})
+        elif path.startswith("/data/"):
+            self._json({"type": "member_awards", "data": {}, "data_url": link})
         else:
             self._json({"secret": "an internal service's answer"})
 
@@ -175,9 +180,9 @@ class Api(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-def serve(link: str) -> tuple[ThreadingHTTPServer, Counter[str]]:
+def serve(link: str, shape: str = "link") -> tuple[ThreadingHTTPServer, Counter[str]]:
     served: Counter[str] = Counter()
-    handler = type("Handler", (Api,), {"served": served, "link": link})
+    handler = type("Handler", (Api,), {"served": served, "link": link, "shape": shape})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
@@ -193,21 +198,63 @@ def stop_servers() -> Iterator[list[ThreadingHTTPServer]]:
         httpd.server_close()
 
 
+def run_linked(
+    tmp_path: Path, servers: list[ThreadingHTTPServer], backend: str, link: str, shape: str
+) -> tuple[str, str, Counter[str]]:
+    """One run of a job whose API (at `localhost`) answers `link` in the given shape."""
+    httpd, served = serve(link, shape)
+    servers.append(httpd)
+    base = f"http://localhost:{httpd.server_address[1]}"
+    settings = make_settings(tmp_path, base, download_hosts=ANYWHERE, database_url=backend)
+    with open_runtime(settings, clock=ManualClock()) as runtime:
+        outcome = runtime.runner.run(JobSpec(name="x", endpoint="member/info", params={}))
+    stored = db_rows(sqlite_path(backend) or backend, "SELECT count(*) FROM result_parts")
+    assert stored == [(0,)] or outcome.status == "success"
+    return outcome.status, str(outcome.error), served
+
+
 @pytest.mark.parametrize("host", ["127.1", "0x7f000001", "2130706433", "0"])
 def test_a_link_spelled_as_a_number_does_not_reach_loopback(
-    tmp_path: Path, stop_servers: list[ThreadingHTTPServer], host: str
+    tmp_path: Path, stop_servers: list[ThreadingHTTPServer], backend: str, host: str
 ) -> None:
     """The API is `localhost`, its link a spelling of 127.0.0.1 (where the server also is):
     before, the link was followed and the internal answer stored."""
-    httpd, served = serve(f"http://{host}:{{port}}/internal/secret.json")
-    stop_servers.append(httpd)
-    base = f"http://localhost:{httpd.server_address[1]}"
-    settings = make_settings(tmp_path, base, download_hosts=ANYWHERE)
-    with open_runtime(settings, clock=ManualClock()) as runtime:
-        outcome = runtime.runner.run(JobSpec(name="x", endpoint="member/info", params={}))
-    assert outcome.status == "failed"
-    assert "refused" in str(outcome.error) and "loopback" in str(outcome.error), outcome.error
+    link = f"http://{host}:{{port}}/internal/secret.json"
+    status, error, served = run_linked(tmp_path, stop_servers, backend, link, "link")
+    assert status == "failed"
+    assert "refused" in error and "loopback" in error, error
     assert served["/internal/secret.json"] == 0
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "file:///etc/passwd",
+        "ftp://scorpio-assets.s3.amazonaws.com/a.json",
+        "data:application/json,{}",
+        "gopher://localhost:{port}/_GET",
+        "FILE:///etc/passwd",
+        "javascript:alert(1)",
+    ],
+)
+@pytest.mark.parametrize("shape", ["link", "data_url"])
+def test_a_link_that_is_not_http_is_refused(
+    tmp_path: Path, stop_servers: list[ThreadingHTTPServer], backend: str, link: str, shape: str
+) -> None:
+    """Before, an answer shaped as a link whose URL was not http(s) was not taken for a link:
+    it was stored as the document itself and the run said success."""
+    status, error, _ = run_linked(tmp_path, stop_servers, backend, link, shape)
+    assert status == "failed"
+    assert "is refused" in error and "is not http(s)" in error, error
+
+
+def test_a_link_in_capitals_is_a_link(
+    tmp_path: Path, stop_servers: list[ThreadingHTTPServer], backend: str
+) -> None:
+    """`HTTP://` is http: followed (to the API's own host here), not stored as the answer."""
+    link = "HTTP://localhost:{port}/s3/a.json"
+    status, error, served = run_linked(tmp_path, stop_servers, backend, link, "link")
+    assert (status, served["/s3/a.json"]) == ("success", 1), error
 
 
 def test_a_name_is_judged_on_the_address_it_connected_to(
