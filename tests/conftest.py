@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import structlog
-from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine
 
 from harvester._config.settings import Settings
@@ -32,13 +31,11 @@ from tests.helpers import (
     postgres_unavailable,
 )
 
-# Fuzzing (tests/test_fuzz_*.py) replays in `make test`: the same examples every run, nothing kept
-# between runs, so a failure in CI is a failure on every machine. `make chaos` sets
-# HYPOTHESIS_PROFILE=search: new examples each time (more of them: fuzzing.examples), and what
-# fails is kept in .hypothesis/ and tried first next time (then pin it with @example).
-hypothesis_settings.register_profile("replay", derandomize=True, database=None, deadline=None)
-hypothesis_settings.register_profile("search", derandomize=False, deadline=None, print_blob=True)
-hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "replay"))
+# Fuzzing (tests/*/test_fuzz_*.py) replays in `make test`: the same examples every run, nothing
+# kept between runs, so a failure in CI is a failure on every machine. `make chaos` sets
+# HYPOTHESIS_PROFILE=search: new examples each time (more of them: helpers.examples), and what
+# fails is kept in .hypothesis/ and tried first next time (then pin it with @example). The
+# profiles are loaded by tests/helpers.py, imported above, before any settings are made.
 
 
 @pytest.fixture(autouse=True)

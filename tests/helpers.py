@@ -328,7 +328,13 @@ def server_of(service: Service) -> WebServer:
 # HYPOTHESIS_PROFILE=search (conftest.py) draws new examples every time, ten times as many, and
 # keeps what fails in .hypothesis/ to replay it first next time.
 
-SEARCHING = not settings().derandomize  # the profile conftest loaded: "replay" or "search"
+# The profiles are loaded here, not in conftest.py: `FAST` below is made when conftest imports
+# this module, and a settings object keeps the profile in force when it was made (loaded later,
+# the replay would draw ten times as many random examples, each under a 200 ms deadline).
+settings.register_profile("replay", derandomize=True, database=None, deadline=None)
+settings.register_profile("search", derandomize=False, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "replay"))
+SEARCHING = not settings().derandomize  # "replay" (make test) or "search" (make chaos)
 
 
 def examples(count: int) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -31,15 +32,28 @@ def render_stream(columns: Sequence[str], rows: Iterable[Sequence[Any]], fmt: st
         yield "["
         first = True
         for row in rows:
-            text = json.dumps(dict(zip(columns, row, strict=True)), default=str)
-            yield ("\n  " if first else ",\n  ") + text
+            yield ("\n  " if first else ",\n  ") + json_object(columns, row)
             first = False
         yield "]\n" if first else "\n]\n"
     elif fmt == "ndjson":
         for row in rows:
-            yield json.dumps(dict(zip(columns, row, strict=True)), default=str) + "\n"
+            yield json_object(columns, row) + "\n"
     else:
         yield table(columns, [[_cell(value) for value in row] for row in rows])
+
+
+def json_object(columns: Sequence[str], row: Sequence[Any]) -> str:
+    """A row as one JSON object. A float JSON cannot hold (SQLite reads `1e999` in a document
+    as infinity) is written as PostgreSQL's to_json writes it, the string "Infinity",
+    "-Infinity" or "NaN": Python's own `Infinity` is not JSON, and a reader refuses it."""
+    values = {name: _json_value(value) for name, value in zip(columns, row, strict=True)}
+    return json.dumps(values, default=str, allow_nan=False)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
 
 
 def _drain(buffer: io.StringIO) -> str:

@@ -3,6 +3,7 @@ the `Part` a resolved answer is made of (what the fetch path yields and the arch
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,8 +56,13 @@ def _text(value: Any) -> str | None:
 
 
 def _url(value: Any) -> str | None:
+    """A string that is a URL, whatever its scheme: which ones may be followed is the link
+    policy's call, so a `file:` link is refused there, not taken for the document itself."""
     text = _text(value)
-    return text if text is not None and text.startswith(("http://", "https://")) else None
+    return text if text is not None and _SCHEME.match(text) else None
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 
 
 def indirection(document: Any) -> Link | DataUrl | None:

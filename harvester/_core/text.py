@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -20,15 +21,26 @@ def printable(text: str) -> str:
 def parse_json(text: str) -> Any:
     """JSON from received text (a UTF-8 byte-order mark allowed); ValueError for anything that
     is not strict JSON: `NaN`, `Infinity` and `-Infinity` (which Python would accept, and which
-    SQLite's JSON functions then refuse) and nesting too deep for Python included."""
+    SQLite's JSON functions then refuse) and nesting too deep for Python included.
+
+    A number past the float range (`1e999`) is JSON, but Python would read it as infinity,
+    which no JSON writer, no JSON column and no cursor takes back: it is kept as its text (a
+    str), so no value parsed here is ever infinite."""
     try:
-        return json.loads(text.lstrip("\ufeff"), parse_constant=_not_strict)
+        return json.loads(
+            text.lstrip("\ufeff"), parse_constant=_not_strict, parse_float=_finite_or_text
+        )
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
 
 
 def _not_strict(name: str) -> Any:
     raise ValueError(f"not strict JSON: it contains {name}")
+
+
+def _finite_or_text(text: str) -> float | str:
+    number = float(text)
+    return number if math.isfinite(number) else text
 
 
 def storable(text: str) -> bool:

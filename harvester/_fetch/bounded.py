@@ -5,6 +5,12 @@ never inflated whole), the request has an overall deadline that a server drippin
 time cannot stretch (each read's timeout is only what is left of it), and the run's cancel token
 is checked between reads, so a job's timeout or a shutdown ends a request in flight (a server
 that sends nothing at all is cut by REQUEST_TIMEOUT).
+
+A compressed body counts only when it decodes whole: every gzip member in turn (`cat a.gz b.gz`
+is one body, as gzip(1) reads it), each checked against its CRC. A stream that ends inside a
+member, fails its check or is followed by anything but zero padding is a failed transfer
+(`BrokenEncoding`, an httpx transport error, so it is retried like a dropped connection): a
+truncated body is never stored as a complete one.
 """
 
 from __future__ import annotations
@@ -28,6 +34,11 @@ class DeadlineExceeded(ApiError):
     """The answer did not arrive whole within HARVESTER_REQUEST_DEADLINE_SECONDS."""
 
 
+class BrokenEncoding(httpx.DecodingError):
+    """A compressed body that does not decode whole (cut short, a failed CRC, trailing bytes):
+    a failed transfer, retried as one."""
+
+
 @dataclass(frozen=True)
 class Limits:
     max_bytes: int
@@ -45,7 +56,8 @@ def bounded_get(
 ) -> httpx.Response:
     """GET `url` and return the response with its whole (decoded) body loaded.
 
-    Raises BodyTooLarge, DeadlineExceeded, Cancelled, or httpx's transport errors."""
+    Raises BodyTooLarge, DeadlineExceeded, Cancelled, or httpx's transport errors (among them
+    BrokenEncoding)."""
     deadline = time.monotonic() + limits.deadline_seconds
     headers = {**options.pop("headers", {}), "Accept-Encoding": "gzip, identity"}
     timeout = _timeout(limits, deadline, cancel)
@@ -73,49 +85,83 @@ def bounded_get(
                 if time.monotonic() >= deadline - 0.01:
                     raise _late(label, limits) from None
                 raise
-            _append(body, raw, decoder, label, limits)
-        if decoder is not None:
-            body += decoder.flush()
+            body += raw if decoder is None else decoder.inflate(raw, limits.max_bytes - len(body))
             if len(body) > limits.max_bytes:
                 raise _too_large(label, limits)
-        kept = {
-            k: v
-            for k, v in response.headers.multi_items()
-            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
-        }
+        if decoder is not None:
+            body += decoder.finish()
+            if len(body) > limits.max_bytes:
+                raise _too_large(label, limits)
+        kept = [  # as received (a header that is not ASCII could not be rebuilt from text)
+            (name, value)
+            for name, value in response.headers.raw
+            if name.lower() not in (b"content-encoding", b"content-length", b"transfer-encoding")
+        ]
         return httpx.Response(
             response.status_code, headers=kept, content=bytes(body), request=response.request
         )
 
 
-def _append(
-    body: bytearray,
-    raw: bytes,
-    decoder: Any,
-    label: str,
-    limits: Limits,
-) -> None:
-    if decoder is None:
-        body += raw
-    else:
-        data = raw
-        while data:
-            body += decoder.decompress(data, limits.max_bytes - len(body) + 1)
-            if len(body) > limits.max_bytes:
-                break
-            data = decoder.unconsumed_tail
-    if len(body) > limits.max_bytes:
-        raise _too_large(label, limits)
+class Inflater:
+    """A gzip body (every member, in turn) or a deflate one, decoded as it arrives, with its
+    output bounded per call; `finish` says whether the stream ended whole."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self._gzip = encoding == "gzip"
+        self._wbits = 16 + zlib.MAX_WBITS if self._gzip else zlib.MAX_WBITS
+        self._member = zlib.decompressobj(self._wbits)
+        self._fed = False  # a member has begun (an empty body is an empty body)
+        self._padding = False  # gzip(1) allows zero bytes after the last member, nothing else
+
+    def inflate(self, data: bytes, room: int) -> bytes:
+        """The bytes `data` decodes to, stopping once past `room` (the caller then refuses the
+        body as too large); raises BrokenEncoding for a stream that cannot be right."""
+        out = bytearray()
+        while data and len(out) <= room:
+            if self._padding:
+                if data.strip(b"\0"):
+                    raise self._broken("bytes after the last member that are not gzip")
+                return bytes(out)
+            if self._member.eof:
+                if not data.strip(b"\0"):
+                    self._padding = True
+                    continue
+                if not self._gzip:
+                    raise self._broken("bytes after the end of the compressed stream")
+                self._member = zlib.decompressobj(self._wbits)  # the next member
+            self._fed = True
+            try:
+                out += self._member.decompress(data, room - len(out) + 1)
+            except zlib.error as exc:
+                raise self._broken(str(exc).rsplit(": ", 1)[-1]) from None
+            data = self._member.unused_data if self._member.eof else self._member.unconsumed_tail
+        return bytes(out)
+
+    def finish(self) -> bytes:
+        """What is left to decode; BrokenEncoding unless the stream ended with a member."""
+        try:
+            tail = self._member.flush()
+        except zlib.error as exc:
+            raise self._broken(str(exc).rsplit(": ", 1)[-1]) from None
+        if self._fed and not self._member.eof:
+            raise BrokenEncoding(
+                f"a {self.encoding} body cut short (it ends inside a compressed member)"
+            )
+        return tail
+
+    def _broken(self, why: str) -> BrokenEncoding:
+        return BrokenEncoding(f"a corrupt {self.encoding} body ({why})")
 
 
-def _decoder(encoding: str, label: str) -> Any:
+def _decoder(encoding: str, label: str) -> Inflater | None:
     name = encoding.strip().lower()
     if name in ("", "identity"):
         return None
     if name in ("gzip", "x-gzip"):
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return Inflater("gzip")
     if name == "deflate":
-        return zlib.decompressobj()
+        return Inflater("deflate")
     raise ApiError(f"{label} came with an encoding harvester does not read ({name})")
 
 

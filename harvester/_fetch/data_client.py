@@ -49,9 +49,10 @@ from .._core.shapes import (
 )
 from .._core.text import parse_json, printable
 from .._oauth.session import OAuthSession
-from .bounded import Limits, bounded_get
+from .bounded import BrokenEncoding, Limits, bounded_get
 from .linkpolicy import LinkPolicy
 from .maintenance import MaintenancePause
+from .peercheck import watch_connection
 from .ratelimit import RateBudget
 
 log = get_logger("harvester.api")
@@ -340,12 +341,20 @@ class DataClient:
     ) -> _Body:
         """GET a pre-signed link: no Authorization header, no rate budget, bounded retries."""
         self.links.check(url, label)
+        trace = watch_connection(self.links, url, label)  # a name: judged on its address
+        extensions = {"trace": trace} if trace is not None else {}
         last_cause = ""
         for _ in Retries(MAX_ATTEMPTS, 1.0, 30.0, self.rng, cancel.sleep):
             cancel.check()
             try:
                 response = bounded_get(
-                    self.http, url, label, self.limits, cancel, headers={"Accept": "*/*"}
+                    self.http,
+                    url,
+                    label,
+                    self.limits,
+                    cancel,
+                    headers={"Accept": "*/*"},
+                    extensions=extensions,
                 )
             except httpx.RequestError as exc:
                 last_cause = _transport_cause(exc)
@@ -371,8 +380,16 @@ class DataClient:
 def _decode(response: httpx.Response) -> _Body:
     """The exact text of a body and its parsed value; ValueError if it is not what it claims,
     or if the archive could not keep it: a NUL character, which PostgreSQL's text cannot hold,
-    is refused on both backends alike (a JSON `\\u0000` escape is text, and stores)."""
-    text = response.content.decode("utf-8")
+    is refused on both backends alike (a JSON `\\u0000` escape is text, and stores).
+
+    The text is what UTF-8 decodes the bytes to, as the Encoding Standard's UTF-8 decode does:
+    a leading byte-order mark is the encoding's mark, not the document's first character, and
+    is dropped here, where documents enter, so everything downstream (the stored body, its
+    hash, SQLite's json_extract, the row views, the tables) sees the same text. A second one is
+    text that no JSON parser reads, and is refused."""
+    text = response.content.decode("utf-8").removeprefix(BOM)
+    if text.startswith(BOM):
+        raise ValueError("a second byte-order mark (U+FEFF) where the document begins")
     if "\x00" in text:
         raise ValueError("a NUL character (U+0000), which the archive cannot store")
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -384,6 +401,7 @@ def _decode(response: httpx.Response) -> _Body:
     return _Body(text, "application/json", parse_json(text), size)
 
 
+BOM = "\ufeff"
 _CSV_TYPES = ("text/csv", "application/csv")
 # S3 objects often carry no useful type: then the body says what it is
 _UNTYPED = ("", "application/octet-stream", "binary/octet-stream", "text/plain")
@@ -391,7 +409,7 @@ _UNTYPED = ("", "application/octet-stream", "binary/octet-stream", "text/plain")
 
 def _looks_like_csv(text: str) -> bool:
     """A header line of comma-separated names, and not JSON."""
-    head = text.lstrip("\ufeff").lstrip()
+    head = text.lstrip()
     first = head.split("\n", 1)[0]
     return bool(head) and head[0] not in '[{"' and "," in first
 
@@ -446,6 +464,8 @@ def _one_line(text: str) -> str:
 def _transport_cause(exc: httpx.RequestError) -> str:
     if isinstance(exc, httpx.TimeoutException):
         return f"timeout ({type(exc).__name__})"
+    if isinstance(exc, BrokenEncoding):
+        return str(exc)
     if isinstance(exc, httpx.RemoteProtocolError):
         return "the connection closed mid-answer (a truncated body)"
     return f"network error ({type(exc).__name__})"

@@ -19,7 +19,9 @@ from .._config.settings import Settings
 from .._core.clock import Clock
 from .._core.errors import AuthError
 from .._core.logs import get_logger
+from .._core.redact import redact_text
 from .._core.retry import Retries, parse_retry_after
+from .._core.text import printable
 from .tokens import Tokens
 
 log = get_logger("harvester.auth")
@@ -32,6 +34,8 @@ TOKEN_TIMEOUT = 10.0
 # are cut to these, so no answer can make a token look valid for ever
 MAX_ACCESS_SECONDS = 86_400.0
 MAX_REFRESH_SECONDS = 365 * 86_400.0
+MAX_ERROR_CHARS = 64  # an OAuth error code is a short word (auth_events.outcome: 64)
+MAX_REQUEST_ID_CHARS = 128  # (auth_events.request_id: 128)
 
 
 @dataclass(frozen=True)
@@ -120,24 +124,38 @@ def _lifetime(value: Any, cap: float) -> float | None:
 
 
 def parse_oauth_failure(response: httpx.Response, now: float) -> OAuthFailure:
-    """Decode an OAuth error answer; bodies that are not JSON still give a usable failure."""
+    """Decode an OAuth error answer; bodies that are not JSON still give a usable failure.
+
+    Its texts are the server's, so untrusted: each becomes one printable line (line breaks
+    folded, ESC and other control characters escaped, secrets redacted) cut to what shows it
+    (auth_events.outcome holds 64 characters, request_id 128), before it reaches an error, a
+    log line, `runs.error` or the terminal."""
     error, description = "", ""
     try:
         body = response.json()
     except ValueError:
         body = None
     if isinstance(body, dict):
-        error = str(body.get("error") or "")
-        description = str(body.get("error_description") or body.get("message") or "")
+        error = server_text(str(body.get("error") or ""), MAX_ERROR_CHARS)
+        description = server_text(
+            str(body.get("error_description") or body.get("message") or ""), 300
+        )
     if not error:
         error = "rate_limited" if response.status_code == 429 else f"http_{response.status_code}"
+    request_id = response.headers.get("x-request-id")
     return OAuthFailure(
         status=response.status_code,
         error=error,
-        description=description[:300],
-        request_id=response.headers.get("x-request-id"),
+        description=description,
+        request_id=server_text(request_id, MAX_REQUEST_ID_CHARS) if request_id else None,
         retry_after=parse_retry_after(response.headers.get("retry-after"), now),
     )
+
+
+def server_text(text: str, limit: int) -> str:
+    """Text from the token endpoint fit to show: one printable line, redacted, at most `limit`
+    characters."""
+    return printable(redact_text(" ".join(text.split())))[:limit]
 
 
 class TokenEndpoint:

@@ -20,6 +20,7 @@ from .._core.errors import ConfigError, TokenKeyError
 from .._store.db import sqlite_path
 
 KEY_FILE_NAME = "harvester.key"
+MAX_KEY_FILE_BYTES = 65_536  # a thousand keys with comments fit in far less
 
 
 @dataclass(frozen=True)
@@ -98,23 +99,67 @@ def load_keyring(settings: Settings, *, create: bool) -> KeyRing | None:
 
 
 def read_key_file(path: Path) -> tuple[bytes, ...]:
-    """Keys from a file, refusing one that group or others can read."""
+    """Keys from a file, refusing one that group or others can read.
+
+    Only a regular file is read, and never waits: it is opened non-blocking (a FIFO would block
+    the open until a writer came, and hang `auth login`, `run` or `keys rotate`) and refused
+    unless fstat says it is a regular file; at most MAX_KEY_FILE_BYTES of it."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
     try:
-        mode = stat.S_IMODE(path.stat().st_mode)
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise ConfigError(f"cannot read key file {path}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(
+                f"key file {path} is not a regular file ({_kind(info.st_mode)}): not read"
+            )
+        mode = stat.S_IMODE(info.st_mode)
         if mode & 0o077:
             raise ConfigError(
                 f"key file {path} is readable by group or others (mode {mode:04o}); "
                 f"run `chmod 600 {path}`"
             )
-        lines = path.read_text(encoding="ascii").splitlines()
+        data = _read_at_most(fd, MAX_KEY_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read key file {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise ConfigError(f"key file {path} is larger than {MAX_KEY_FILE_BYTES:,} bytes: not read")
+    try:
+        lines = data.decode("ascii").splitlines()
     except UnicodeDecodeError:
         raise ConfigError(f"key file {path} is not a text file of Fernet keys") from None
     entries = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     if not entries:
         raise ConfigError(f"key file {path} holds no key")
     return tuple(_parse_key(k, f"key file {path} line {i + 1}") for i, k in enumerate(entries))
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = os.read(fd, limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a file"
 
 
 def write_key_file(path: Path, keys: tuple[bytes, ...], *, exclusive: bool = False) -> None:

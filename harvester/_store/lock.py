@@ -3,6 +3,11 @@
 On SQLite: an exclusive lock on a file beside it. The kernel releases a flock when its process
 dies, however it dies, so a crash never leaves a stale lock behind; the file also holds the
 holder's pid, for the error the second start prints. A second start on the same file stops.
+A flock belongs to a file, not to its name, so a lock counts only while the path still names
+the file locked: a start that locked a file deleted meanwhile tries the new one, and the holder
+looks at the path every second (`still_held`): if the file was deleted or replaced it locks the
+one now at the path at once, or, when another start was quicker, lets go (the service steps
+down), so at most one service goes on.
 
 On PostgreSQL: a session-level advisory lock held on a connection of its own. Several services
 on several hosts may share the database; the one holding the lock is active, the others wait as
@@ -52,32 +57,67 @@ class InstanceLock:
         return True
 
     def still_held(self) -> bool:
-        return self._fd is not None
+        """True while the lock is ours: the path names the file locked, or named it no longer
+        (deleted, replaced) and the file now there could be locked again at once."""
+        if self._fd is None:
+            return False
+        if _names(self.path, self._fd):
+            return True
+        try:
+            fd = self._take()
+        except OSError:  # the folder takes no new file now: nobody else can make one either
+            return True
+        if fd is None:  # another process locked the file at the path first: it is active now
+            return False
+        os.close(self._fd)
+        self._fd = fd
+        return True
 
     def acquire(self) -> None:
         """Take the lock or raise ConfigError naming the process that holds it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd: int | None = None
         for attempt in range(ATTEMPTS):
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fd = self._take()
+            except OSError as exc:
+                raise ConfigError(f"cannot take the lock {self.path}: {exc.strerror}") from None
+            if fd is not None:
                 break
-            except BlockingIOError:
-                # `holder()` (harvester status) holds a shared lock for an instant: look again
-                if attempt < ATTEMPTS - 1:
-                    time.sleep(0.05)
-        else:
-            os.close(fd)
+            # `holder()` (harvester status) holds a shared lock for an instant: look again
+            if attempt < ATTEMPTS - 1:
+                time.sleep(0.05)
+        if fd is None:
             holder = self.holder()
             who = f"pid {holder}" if holder else "another process"
             raise ConfigError(
                 f"harvester is already running on this database ({who}, lock {self.path}); "
                 "stop it first, or point HARVESTER_DATABASE_URL elsewhere"
-            ) from None
+            )
+        self._fd = fd
+
+    def _take(self) -> int | None:
+        """Lock the file at the path (made if missing) and write our pid in it: its fd, or None
+        when another process holds it. A file deleted or replaced between the open and the
+        flock is let go and the one now at the path tried: a lock on a file that no path names
+        any more guards nothing."""
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return None
+            except BaseException:
+                os.close(fd)
+                raise
+            if _names(self.path, fd):
+                break
+            os.close(fd)
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         os.fsync(fd)
-        self._fd = fd
+        return fd
 
     def release(self) -> None:
         if self._fd is not None:
@@ -90,7 +130,7 @@ class InstanceLock:
         """The pid written by the holder, if the lock is held; None if nobody holds it."""
         if not self.path.exists():
             return None
-        fd = os.open(self.path, os.O_RDONLY)
+        fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)  # (a FIFO put there never blocks)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -101,6 +141,16 @@ class InstanceLock:
             return None
         finally:
             os.close(fd)
+
+
+def _names(path: Path, fd: int) -> bool:
+    """True if `path` is the file open as `fd` (not deleted, not replaced)."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 class AdvisoryLock:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 import pytest
 
 from harvester._cli.output import MAX_CELL, render, render_stream, table
+from harvester._core.text import parse_json
 
 COLUMNS = ("job", "status")
 
@@ -114,3 +116,14 @@ def test_a_table_waits_for_all_its_rows_to_align_them() -> None:
     pieces = list(render_stream(COLUMNS, iter([("a", "b"), ("longer job", "c")]), "table"))
     assert len(pieces) == 1
     assert pieces[0].splitlines()[2] == "a           b"
+
+
+@pytest.mark.parametrize("fmt", ["json", "ndjson"])
+def test_numbers_json_cannot_hold_are_written_as_postgresql_writes_them(fmt: str) -> None:
+    """Python's json writes `Infinity` and `NaN`, which are not JSON: a reader refused the
+    whole answer. They are written as strings, as PostgreSQL's to_json does."""
+    rows = [(math.inf, -math.inf, math.nan, 1.5, 10**30)]
+    text = render(("a", "b", "c", "d", "e"), rows, fmt)
+    parsed = parse_json(text)  # refuses NaN and Infinity
+    expected = {"a": "Infinity", "b": "-Infinity", "c": "NaN", "d": 1.5, "e": 10**30}
+    assert parsed == ([expected] if fmt == "json" else expected)

@@ -44,12 +44,19 @@ def test_an_unreadable_expires_keeps_the_link_without_an_expiry(expires: object)
     assert indirection({"link": S3 + "x", "expires": expires}) == Link(S3 + "x", None)
 
 
-@pytest.mark.parametrize(
-    "url", ["", "s3.example/x", "ftp://s3.example/x", "/data/x", 7, None, "\ud800"]
-)
-def test_only_http_urls_are_followed(url: object) -> None:
+@pytest.mark.parametrize("url", ["", "s3.example/x", "/data/x", 7, None, "\ud800"])
+def test_only_urls_are_pointers(url: object) -> None:
     assert indirection({"link": url, "expires": "e"}) is None
     assert indirection({"type": "x", "data": {}, "data_url": url}) is None
+
+
+@pytest.mark.parametrize(
+    "url", ["ftp://s3.example/x", "file:///etc/passwd", "data:,{}", "HTTP://a"]
+)
+def test_a_url_of_any_scheme_is_a_pointer_for_the_link_policy_to_judge(url: str) -> None:
+    """Not the document itself: a `file:` link stored as the answer said success."""
+    assert indirection({"link": url, "expires": "e"}) == Link(url, "e")
+    assert indirection({"type": "x", "data": {}, "data_url": url}) == DataUrl(url)
 
 
 def test_data_url_is_shape_c_whatever_else_the_envelope_holds() -> None:

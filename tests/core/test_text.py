@@ -69,6 +69,23 @@ def test_the_constants_json_lacks_are_refused(constant: str) -> None:
         parse_json(f'{{"a": [1, {constant}]}}')
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1e999", "1e999"),
+        ('{"a": [1, -1E+999, 2.5]}', {"a": [1, "-1E+999", 2.5]}),
+        ("1e-999", 0.0),  # too small is zero, a number
+        ("123456789012345678901234567890", 123456789012345678901234567890),
+    ],
+)
+def test_a_number_past_the_float_range_is_kept_as_its_text(text: str, value: object) -> None:
+    """`1e999` is JSON, but Python reads it as infinity, which no JSON writer or database JSON
+    function takes back: it is kept as the text it was, so nothing downstream holds inf."""
+    parsed = parse_json(text)
+    assert parsed == value
+    assert json.dumps(parsed, allow_nan=False)
+
+
 @pytest.mark.parametrize("text", ["", " ", "{", "[1,]", "{'a': 1}", "<html>"])
 def test_what_is_not_json_is_a_value_error(text: str) -> None:
     with pytest.raises(ValueError, match=r"Expecting|Extra data"):  # a JSONDecodeError

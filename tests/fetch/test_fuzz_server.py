@@ -6,6 +6,7 @@ replay or search.)"""
 
 from __future__ import annotations
 
+import gzip
 import itertools
 import json
 import random
@@ -48,6 +49,7 @@ class Answer:
     headers: tuple[tuple[str, str], ...] = ()
     error: str | None = None  # raise this httpx error instead of answering
     truncated: bool = False  # the body breaks off mid-stream
+    gzip: str | None = None  # sent gzipped, as a stream: one of GZIP_FORMS
 
     def respond(self, request: httpx.Request) -> httpx.Response:
         if self.error is not None:
@@ -57,7 +59,44 @@ class Answer:
             return httpx.Response(
                 self.status, headers=headers, stream=_Truncated(self.body), request=request
             )
+        if self.gzip is not None:
+            headers.append((b"content-encoding", b"gzip"))
+            stream = _Reads(gzipped(self.body, self.gzip))
+            return httpx.Response(self.status, headers=headers, stream=stream, request=request)
         return httpx.Response(self.status, headers=headers, content=self.body, request=request)
+
+
+# how a gzipped answer is sent: whole forms first (they decode to the body), broken ones after
+GZIP_WHOLE = ("one", "members", "padded")
+GZIP_FORMS = (*GZIP_WHOLE, "cut", "crc", "garbage")
+
+
+def gzipped(body: bytes, form: str) -> bytes:
+    if form == "members":  # three members, as `cat a.gz b.gz c.gz` makes
+        third = len(body) // 3 + 1
+        return b"".join(gzip.compress(body[i : i + third]) for i in range(0, len(body), third))
+    whole = gzip.compress(body)
+    if form == "padded":
+        return whole + b"\0" * 7
+    if form == "cut":
+        return whole[: len(whole) - 1 - len(whole) // 3]
+    if form == "crc":
+        return whole[:-8] + bytes([whole[-8] ^ 1]) + whole[-7:]
+    if form == "garbage":
+        return whole + b"<html>"
+    return whole
+
+
+class _Reads(httpx.SyncByteStream):
+    """A body in several small reads, as a socket gives it (not preloaded: the bounded GET
+    decodes it, as it does a network answer)."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def __iter__(self) -> Iterator[bytes]:
+        for at in range(0, len(self.body), 97):
+            yield self.body[at : at + 97]
 
 
 class _Truncated(httpx.SyncByteStream):
@@ -106,6 +145,9 @@ URLS = st.one_of(
     st.sampled_from([LINK + "doc.json?X-Amz-Signature=abc", LINK + "a", "https://s3.fuzz/"]),
     st.sampled_from(["http://[::1", "https://exa mple.com/x", "https://\x00/", "ftp://x/y"]),
     st.sampled_from(["https://", "http://:99999/", "https://a.b/" + "x" * 3000, "/relative"]),
+    # loopback however spelled, and links that are not http(s)
+    st.sampled_from(["http://127.1/x", "https://0x7f000001/", "http://2130706433/", "http://0/"]),
+    st.sampled_from(["file:///etc/passwd", "data:,{}", "gopher://s3.fuzz.example/", "HTTPS://x"]),
     st.text(max_size=10).map(lambda t: LINK + t),
 )
 HUGE: st.SearchStrategy[object] = st.sampled_from(
@@ -302,6 +344,13 @@ ANSWERS = st.one_of(
     st.builds(Answer, body=BODIES, headers=headers(), truncated=st.just(True)),
     st.builds(
         Answer,
+        status=STATUSES,
+        body=BODIES,
+        headers=JSON_HEADERS,
+        gzip=st.sampled_from(GZIP_FORMS),
+    ),
+    st.builds(
+        Answer,
         error=st.sampled_from(
             ["ReadTimeout", "ConnectError", "RemoteProtocolError", "ReadError", "ConnectTimeout"]
         ),
@@ -403,6 +452,9 @@ FAN_OUT = JobSpec(  # one request per subsession_id in the plain job's results, 
 )
 
 
+JSON = (("content-type", "application/json"),)
+
+
 def html(status: int) -> Answer:
     return Answer(status, b"<!DOCTYPE html><html></html>", (("content-type", "text/html"),))
 
@@ -438,6 +490,13 @@ def chunked(names: Any, base: Any = LINK, rows: Any = 2, **extra: Any) -> Answer
     links=[js([])],
     kind="plain",
 )
+@example(data=[Answer(200, b"[1]", JSON, gzip="crc")], links=[Answer()], kind="plain")  # Error -3
+@example(data=[js({"link": LINK})], links=[Answer(200, b"[]", gzip="cut")], kind="plain")
+@example(  # a header that is not ASCII on a streamed answer: the response could not be rebuilt
+    data=[Answer(200, b"[]", (*JSON, ("x-ratelimit-limit", "\u0661\u0662")), gzip="one")],
+    links=[Answer()],
+    kind="plain",
+)
 # and the ordinary shapes, so the properties are seen to hold on success too
 @example(data=[chunked(["a b", "c"])], links=[js([{}])], kind="plain")
 @example(data=[chunked(["a", "b"], rows=2)], links=[js([{"a": 1}])], kind="plain")
@@ -460,6 +519,40 @@ def test_any_server_answer_ends_the_run_cleanly(
     else:
         spec = PLAIN
     event(f"{kind}: {check_run(harness, spec, script)}")  # (--hypothesis-show-statistics)
+
+
+@settings(WITH_FIXTURES, max_examples=examples(100))
+@given(
+    value=ANY_JSON,
+    form=st.sampled_from([None, *GZIP_FORMS]),
+    bom=st.booleans(),
+    via=st.sampled_from(["direct", "link"]),
+)
+@example(value={"a": 1}, form=None, bom=True, via="direct")
+@pytest.mark.slow
+def test_a_body_is_stored_as_its_text_or_not_at_all(
+    harness: Harness, value: Any, form: str | None, bom: bool, via: str
+) -> None:
+    """Whatever the document: plain, one gzip member or several (zero padding after), with a
+    byte-order mark or not, it is stored as the text it encodes, without the mark; cut short,
+    a failed CRC or bytes after the last member fail the run, and nothing is stored."""
+    text = json.dumps(value)
+    answer = Answer(200, b"\xef\xbb\xbf" * bom + text.encode(), JSON, gzip=form)
+    if via == "direct":
+        script = Script([answer], [Answer()])
+    else:
+        script = Script([js({"link": LINK + "d.json", "expires": "2026"})], [answer])
+    status = check_run(harness, PLAIN, script)
+    if form is None or form in GZIP_WHOLE:
+        assert status == "success", script.requests
+        stored = rows_of(
+            harness.runtime,
+            "SELECT d.body FROM runs r JOIN result_parts p ON p.run_id = r.id "
+            "JOIN documents d ON d.sha256 = p.sha256 WHERE r.id = (SELECT max(id) FROM runs)",
+        )
+        assert stored == [(text,)]
+    else:
+        assert status == "failed", script.requests
 
 
 # A few well-formed answers must still succeed (the harness itself is sound).
@@ -510,8 +603,6 @@ def test_a_future_end_time_does_not_move_the_cursor_past_now(harness: Harness) -
 
 
 # Found by the fuzzing, fixed since: pinned as regressions.
-
-JSON = (("content-type", "application/json"),)
 
 
 def test_regression_a_rate_limit_of_one_does_not_wait_forever(harness: Harness) -> None:

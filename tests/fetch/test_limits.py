@@ -207,7 +207,7 @@ def test_iracings_download_hosts_are_followed(url: str) -> None:
         ("https://10.0.0.8/a.json", "private"),
         ("https://[::1]/a.json", "loopback"),
         ("https://localhost/a.json", "loopback"),
-        ("ftp://scorpio-assets.s3.amazonaws.com/a", "ftp://"),
+        ("ftp://scorpio-assets.s3.amazonaws.com/a", "ftp: is not http"),
     ],
 )
 def test_other_links_are_refused_with_the_reason(url: str, why: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,12 @@ from cryptography.fernet import Fernet
 from harvester._config.settings import Settings
 from harvester._core.clock import ManualClock
 from harvester._core.errors import ConfigError, TokenKeyError
-from harvester._oauth.keys import default_key_path
+from harvester._oauth.keys import default_key_path, read_key_file
 from harvester._oauth.store import rotate_encryption
 from harvester._service.runtime import open_runtime
 from harvester._store.db import open_database
-from harvester.simulator import Simulator, SimulatorTransport
+from harvester.simulator import RunningSimulator, Simulator, SimulatorTransport
+from tests.helpers import env_for, make_settings, run_harvester
 
 
 def _files_of(settings: Settings) -> bytes:
@@ -163,3 +165,63 @@ def test_a_failed_rotation_re_encrypts_nothing_and_keeps_every_key(
         assert len(kept) == 2 and kept[1] == wrong.strip()  # the new key was added, none lost
         path.write_text(before)
         assert rt.store.load() is not None  # the stored session was not touched
+
+
+# -- a key file that is not a regular file ------------------------------------------------------
+
+
+def special_files(folder: Path) -> dict[str, Path]:
+    """A FIFO (whose open blocks until a writer comes), a device, a directory."""
+    fifo = folder / "key.fifo"
+    os.mkfifo(fifo, 0o600)
+    device = folder / "key.dev"
+    device.symlink_to("/dev/zero")
+    directory = folder / "key.dir"
+    directory.mkdir(mode=0o700)
+    return {"a FIFO": fifo, "a device": device, "a directory": directory}
+
+
+@pytest.mark.parametrize("kind", ["a FIFO", "a device", "a directory"])
+def test_a_key_file_that_is_not_a_regular_file_is_refused_without_waiting(
+    tmp_path: Path, kind: str
+) -> None:
+    """A FIFO as HARVESTER_KEY_FILE hung `auth login`, `run` and `keys rotate` for good."""
+    path = special_files(tmp_path)[kind]
+    outcome: list[BaseException | tuple[bytes, ...]] = []
+
+    def read() -> None:
+        try:
+            outcome.append(read_key_file(path))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=30)  # bounded: a hang fails the test instead of stopping the suite
+    assert not reader.is_alive(), "reading the key file blocked"
+    [error] = outcome
+    assert isinstance(error, ConfigError), error
+    assert str(error) == f"key file {path} is not a regular file ({kind}): not read"
+
+
+def test_a_key_file_larger_than_any_list_of_keys_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "harvester.key"
+    path.write_bytes(Fernet.generate_key() + b"\n" + b"#" * 2_000_000)
+    path.chmod(0o600)
+    with pytest.raises(ConfigError, match="larger than"):
+        read_key_file(path)
+
+
+@pytest.mark.parametrize("command", [("auth", "login"), ("run", "member_info"), ("keys", "rotate")])
+def test_commands_with_a_fifo_as_the_key_file_end_with_one_line(
+    tmp_path: Path, loopback: RunningSimulator, backend: str, command: tuple[str, ...]
+) -> None:
+    settings = make_settings(tmp_path, loopback.url, database_url=backend)
+    settings.jobs_path.write_text("jobs:\n  member_info: {endpoint: member/info, every: 1h}\n")
+    fifo = special_files(tmp_path)["a FIFO"]
+    env = {**env_for(settings), "HARVESTER_KEY_FILE": str(fifo)}
+    result = run_harvester(*command, env=env, timeout=60)  # it hung here: TimeoutExpired
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if "not a regular file" in line]
+    assert lines and f"key file {fifo} is not a regular file (a FIFO)" in lines[0], result.stderr
+    assert "Traceback" not in result.stderr

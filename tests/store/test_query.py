@@ -12,6 +12,8 @@ from urllib.parse import quote
 
 import pytest
 
+from harvester._core.text import parse_json
+from harvester._store.db import open_database
 from harvester._store.query import QueryLimits, query, readonly_uri, run_query
 from tests.helpers import CliResult
 
@@ -125,3 +127,29 @@ def test_an_empty_answer_in_every_format(
     result: CliResult = run_cli("query", "SELECT id FROM results WHERE 0", "--format", fmt, env=env)
     assert result.code == 0, result.err
     assert result.out == {"json": "[]\n", "csv": "id\n", "ndjson": "", "table": "id\n--\n"}[fmt]
+
+
+@pytest.mark.parametrize("fmt", ["json", "ndjson"])
+def test_numbers_json_cannot_hold_come_out_as_valid_json(
+    backend: str, run_cli: Callable[..., CliResult], fmt: str
+) -> None:
+    """`1e999` in a stored document is a number SQLite reads as infinity: `--format json`
+    printed `Infinity`, which no JSON reader takes. Out of range, they are written as
+    PostgreSQL's to_json writes them: the strings "Infinity", "-Infinity", "NaN"."""
+    if backend.startswith("sqlite"):
+        sql = (
+            "SELECT json_extract('[1e999]', '$[0]') AS big, "
+            "json_extract('[-1e999]', '$[0]') AS small, 1.5 AS plain"
+        )
+        expected = {"big": "Infinity", "small": "-Infinity", "plain": 1.5}
+    else:
+        sql = (
+            "SELECT 'Infinity'::float8 AS big, '-Infinity'::float8 AS small, "
+            "'NaN'::float8 AS nan, 1.5::float8 AS plain"
+        )
+        expected = {"big": "Infinity", "small": "-Infinity", "nan": "NaN", "plain": 1.5}
+    open_database(backend).dispose()  # an archive, migrated
+    result = run_cli("query", sql, "--format", fmt, env={"HARVESTER_DATABASE_URL": backend})
+    assert result.code == 0, result.err
+    rows = parse_json(result.out) if fmt == "json" else [parse_json(result.out)]
+    assert rows == [expected]
