@@ -11,19 +11,19 @@ import io
 import random
 from typing import Any
 
-from harvester.simulator.world.data import (
+from .._time import utc
+from .data import (
     ACTIVE_CATEGORIES,
     AWARDS,
     CARS,
     CARS_BY_ID,
     CATEGORIES,
-    LICENSE_COLORS,
     LICENSE_GROUPS,
     TRACK_CATEGORY,
     TRACKS,
     TRACKS_BY_ID,
 )
-from harvester.simulator.world.model import (
+from .model import (
     DAY,
     Model,
     Series,
@@ -32,44 +32,11 @@ from harvester.simulator.world.model import (
     quarter_bounds,
     quarter_of,
 )
-from harvester.simulator.world.race import license_level
-from harvester.simulator.world.results import helmet
-
-from .._time import utc
+from .race import license_level
+from .refs import group_of, helmet, license_doc
 
 # The member licenses, in the order member/info lists them (category ids).
 _LICENSE_ORDER = (1, 5, 6, 3, 4)
-
-
-def _group_of(level: int) -> tuple[int, str, str]:
-    for gid, name, letter, lo, hi in LICENSE_GROUPS:
-        if lo <= level <= hi:
-            return gid, name, letter
-    return 1, "Rookie", "R"
-
-
-def license_doc(model: Model, d: int, category: int, seq: int) -> dict[str, Any]:
-    level = license_level(model, d, category)
-    gid, name, _ = _group_of(level)
-    h = mix(model.seed, 30, d, category)
-    key, label = CATEGORIES[category]
-    return {
-        "category_id": category,
-        "category": key,
-        "category_name": label,
-        "license_level": level,
-        "safety_rating": round(1.0 + (h % 300) / 100, 2),
-        "cpi": round(10 + 6 * level + (h >> 12) % 1000 / 100, 4),
-        "irating": model.ir[d],
-        "tt_rating": 1350,
-        "mpr_num_races": (h >> 24) % 200,
-        "color": LICENSE_COLORS[gid],
-        "group_name": name,
-        "group_id": gid,
-        "pro_promotable": False,
-        "seq": seq,
-        "mpr_num_tts": (h >> 32) % 5,
-    }
 
 
 def member_info(model: Model) -> dict[str, Any]:
@@ -517,7 +484,7 @@ def driver_stats_csv(model: Model, category: int) -> str:
         starts = h % 400
         wins = starts * ((h >> 10) % 20) // 100
         level = license_level(model, d, category)
-        _, _, letter = _group_of(level)
+        _, _, letter = group_of(level)
         writer.writerow(
             (
                 drv.display_name,
@@ -562,7 +529,7 @@ def world_record_rows(
         lap += rng.randrange(1, max(2, base // 2000))
         drv = model.driver(d)
         level = license_level(model, d, category)
-        gid, name, _ = _group_of(level)
+        gid, name, _ = group_of(level)
         at = model.config.origin - DAY * rng.randrange(1, 300)
         day = iso_seconds(at)[:10]
         rows.append(

@@ -1,41 +1,27 @@
-"""Leagues and teams: league/* (but season_sessions, in core) and team/*.
+"""Leagues: league/*.
 
 A league has a roster (its first member owns it), one season per quarter, a points system, and
 its sessions on the hosted lane; its standings are computed from the finishing orders of the
-season's finished sessions, so each counted session's subsession is in results/get. Teams are
-small fixed rosters drawn from the driver pool; the authenticated member is in the first two.
+season's finished sessions, so each counted session's subsession is in results/get.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from harvester.simulator.world.data import CARS_BY_ID, LEAGUE_CARS
-from harvester.simulator.world.docs import license_doc
-from harvester.simulator.world.model import DAY, Model, iso_seconds, quarter_bounds, quarter_of
-from harvester.simulator.world.results import helmet
-from harvester.simulator.world.rows import league_session
-from harvester.simulator.world.types import Doc, bad_request, not_found
+from .data import CARS_BY_ID, LEAGUE_CARS
+from .model import DAY, Model, iso_seconds, quarter_bounds, quarter_of
+from .refs import helmet, license_doc, member_ref
+from .rows import league_session
+from .state import Handler, State
+from .types import Doc, bad_request, not_found
 
-if TYPE_CHECKING:
-    from harvester.simulator.world.core import World
-
-TEAM_ID_BASE = 310_000
-TEAM_NAMES = (
-    "Apex Hunters",
-    "Late Brakers Racing",
-    "Blue Flag Motorsport",
-    "Pit Lane Pirates",
-    "Slipstream Collective",
-    "Full Send Racing",
-)
-TEAM_SIZE = 6
 POINTS_SYSTEM_BASE = 9_000
 _SORTS = ("relevance", "leaguename", "displayname", "rostercount")
 
 
-def _league(w: World, league_id: int) -> int:
-    league = w.model.league_of_id(league_id)
+def _league(st: State, league_id: int) -> int:
+    league = st.model.league_of_id(league_id)
     if league is None:
         raise not_found(f"no league {league_id}")
     return league
@@ -45,20 +31,9 @@ def _owner(m: Model, league: int) -> int:
     return m.league_rosters[league - 1][0]
 
 
-def _member_ref(m: Model, d: int, number: int) -> dict[str, Any]:
-    drv = m.driver(d)
-    return {
-        "cust_id": drv.cust_id,
-        "display_name": drv.display_name,
-        "helmet": helmet(m, d),
-        "car_number": str(number),
-        "nick_name": None,
-    }
-
-
 def _roster_row(m: Model, league: int, d: int, i: int, licenses: bool) -> dict[str, Any]:
     row = {
-        **_member_ref(m, d, i + 1),
+        **member_ref(m, d, i + 1),
         "owner": i == 0,
         "admin": i < 2,
         "league_mail_opt_out": False,
@@ -71,9 +46,9 @@ def _roster_row(m: Model, league: int, d: int, i: int, licenses: bool) -> dict[s
 
 
 def league_doc(
-    w: World, league: int, licenses: bool = False, roster: bool = True
+    st: State, league: int, licenses: bool = False, roster: bool = True
 ) -> dict[str, Any]:
-    m = w.model
+    m = st.model
     members = m.league_rosters[league - 1]
     me_in = 0 in members
     owner = _owner(m, league)
@@ -94,7 +69,7 @@ def league_doc(
         "is_owner": owner == 0,
         "is_admin": me_in and members.index(0) < 2,
         "roster_count": len(members),
-        "owner": _member_ref(m, owner, 1),
+        "owner": member_ref(m, owner, 1),
         "image": {"small_logo": f"league-{league}-small.png", "large_logo": None},
         "tags": {"categorized": [], "not_categorized": []},
         "league_applications": [],
@@ -109,14 +84,14 @@ def league_doc(
     return doc
 
 
-def league_get(w: World, p: dict[str, Any], now: float) -> Doc:
-    league = _league(w, p["league_id"])
-    return Doc(league_doc(w, league, p.get("include_licenses", False)))
+def league_get(st: State, p: dict[str, Any], now: float) -> Doc:
+    league = _league(st, p["league_id"])
+    return Doc(league_doc(st, league, p.get("include_licenses", False)))
 
 
-def league_roster(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
-    league = _league(w, p["league_id"])
+def league_roster(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
+    league = _league(st, p["league_id"])
     members = m.league_rosters[league - 1]
     licenses = p.get("include_licenses", False)
     roster = [_roster_row(m, league, d, i, licenses) for i, d in enumerate(members)]
@@ -131,9 +106,9 @@ def league_roster(w: World, p: dict[str, Any], now: float) -> Doc:
     )
 
 
-def league_membership(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
-    d = w.member_of(p)
+def league_membership(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
+    d = st.member_of(p)
     rows = []
     for league in range(1, m.config.league_count + 1):
         members = m.league_rosters[league - 1]
@@ -151,20 +126,20 @@ def league_membership(w: World, p: dict[str, Any], now: float) -> Doc:
             "nick_name": None,
         }
         if p.get("include_league"):
-            row["league"] = league_doc(w, league, roster=False)
+            row["league"] = league_doc(st, league, roster=False)
         rows.append(row)
     return Doc(rows)
 
 
-def league_directory(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
+def league_directory(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
     sort, order = p.get("sort", "relevance"), p.get("order", "asc")
     if sort not in _SORTS or order not in ("asc", "desc"):
         raise bad_request("sort or order is not one of the known values")
     term = p.get("search", "").lower()
     docs = []
     for league in range(1, m.config.league_count + 1):
-        doc = league_doc(w, league, roster=False)
+        doc = league_doc(st, league, roster=False)
         size = doc["roster_count"]
         if (
             (term and term not in (doc["league_name"] + " " + doc["about"]).lower())
@@ -225,9 +200,9 @@ _IRACING_SYSTEMS = (
 )
 
 
-def get_points_systems(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
-    league = _league(w, p["league_id"])
+def get_points_systems(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
+    league = _league(st, p["league_id"])
     systems = [
         {
             "points_system_id": sid,
@@ -282,9 +257,9 @@ def _season_row(m: Model, league: int, year: int, quarter: int, now: float) -> d
     }
 
 
-def league_seasons(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
-    league = _league(w, p["league_id"])
+def league_seasons(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
+    league = _league(st, p["league_id"])
     rows = [_season_row(m, league, y, q, now) for y, q in league_seasons_of(m, league, now)]
     if not p.get("retired"):
         rows = [r for r in rows if r["active"]]
@@ -302,9 +277,9 @@ def league_points(position: int, running: bool) -> int:
     return max(0, 40 - 2 * position) if running else 0
 
 
-def season_standings(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
-    league = _league(w, p["league_id"])
+def season_standings(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
+    league = _league(st, p["league_id"])
     season = m.league_season_of_id(p["season_id"])
     if season is None or season[0] != league:
         raise not_found(f"no season {p['season_id']} in league {p['league_id']}")
@@ -369,8 +344,8 @@ def season_standings(w: World, p: dict[str, Any], now: float) -> Doc:
     return Doc(body)
 
 
-def cust_league_sessions(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
+def cust_league_sessions(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
     mine = {j for j in range(1, m.config.league_count + 1) if 0 in m.league_rosters[j - 1]}
     sessions = []
     for k, lane in m.slots_starting(now - 3 * 3600, now + 7 * DAY, [m.hosted_lane]):
@@ -388,84 +363,33 @@ def cust_league_sessions(w: World, p: dict[str, Any], now: float) -> Doc:
     return Doc({**body, "success": True})
 
 
-# ---- teams -------------------------------------------------------------------------------------
-
-
-def team_roster(m: Model, team: int) -> tuple[int, ...]:
-    """Driver indices of team 1..len(TEAM_NAMES); the member (index 0) is in teams 1 and 2."""
-    members = [(team * 211 + i * 389) % m.pool for i in range(TEAM_SIZE)]
-    if team <= 2 and 0 not in members:
-        members[-1] = 0
-    return tuple(dict.fromkeys(members))
-
-
-def team_of_id(team_id: int) -> int | None:
-    team = team_id - TEAM_ID_BASE
-    return team if 1 <= team <= len(TEAM_NAMES) else None
-
-
-def team_get(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
-    team = team_of_id(p["team_id"])
-    if team is None:
-        raise not_found(f"no team {p['team_id']}")
-    members = team_roster(m, team)
-    licenses = p.get("include_licenses", False)
-    roster = []
-    for i, d in enumerate(members):
-        row = {**_member_ref(m, d, i + 1), "owner": i == 0, "admin": i < 2}
-        del row["car_number"], row["nick_name"]
-        if licenses:
-            row["licenses"] = [license_doc(m, d, c, s) for s, c in enumerate((1, 5, 6, 3, 4))]
-        roster.append(row)
-    owner = members[0]
+def season_sessions(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
+    league = m.league_of_id(p["league_id"])
+    season = m.league_season_of_id(p["season_id"])
+    if league is None or season is None or season[0] != league:
+        raise not_found(f"no season {p['season_id']} in league {p['league_id']}")
+    q_start, q_end = quarter_bounds(season[1], season[2])
+    horizon = min(q_end, now + 7 * DAY)  # sessions are scheduled a week ahead
+    sessions = []
+    for k, lane in m.slots_starting(q_start, horizon, [m.hosted_lane]):
+        if m.hosted_league(k) != league:
+            continue
+        slot = m.slot(k, lane)
+        split = slot.splits[0]
+        if p.get("results_only") and split.end > now:
+            continue
+        sessions.append(league_session(m, slot, split, now))
     body = {
-        "team_id": p["team_id"],
-        "owner_id": m.cust(owner),
-        "team_name": TEAM_NAMES[team - 1],
-        "created": iso_seconds(m.config.origin - (300 + 20 * team) * DAY),
-        "hidden": False,
-        "about": f"{TEAM_NAMES[team - 1]}: endurance and sprint races.",
-        "url": None,
-        "roster_count": len(roster),
-        "recruiting": team % 2 == 0,
-        "private_wall": False,
-        "is_default": False,
-        "is_owner": owner == 0,
-        "is_admin": 0 in members[:2],
-        "suit": {"pattern": team, "color1": "ffffff", "color2": "0153db", "color3": "000000"},
-        "owner": {k: roster[0][k] for k in ("cust_id", "display_name", "helmet", "owner", "admin")},
-        "tags": {"categorized": [], "not_categorized": []},
-        "team_applications": [],
-        "pending_requests": [],
-        "is_member": 0 in members,
-        "is_applicant": False,
-        "is_invite": False,
-        "is_ignored": False,
-        "roster": roster,
+        "sessions": sessions,
+        "success": True,
+        "season_id": p["season_id"],
+        "league_id": p["league_id"],
     }
     return Doc(body)
 
 
-def team_membership(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
-    rows = []
-    for team in range(1, len(TEAM_NAMES) + 1):
-        members = team_roster(m, team)
-        if 0 in members:
-            rows.append(
-                {
-                    "team_id": TEAM_ID_BASE + team,
-                    "team_name": TEAM_NAMES[team - 1],
-                    "owner": members[0] == 0,
-                    "admin": 0 in members[:2],
-                    "default_team": False,
-                }
-            )
-    return Doc(rows)
-
-
-HANDLERS = {
+HANDLERS: dict[str, Handler] = {
     "league/get": league_get,
     "league/roster": league_roster,
     "league/membership": league_membership,
@@ -474,6 +398,5 @@ HANDLERS = {
     "league/seasons": league_seasons,
     "league/season_standings": season_standings,
     "league/cust_league_sessions": cust_league_sessions,
-    "team/get": team_get,
-    "team/membership": team_membership,
+    "league/season_sessions": season_sessions,
 }

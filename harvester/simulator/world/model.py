@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from harvester.simulator.world.data import (
+from .._time import iso_seconds
+from .data import (
     CARS_BY_ID,
     COUNTRIES,
     FIRST_NAMES,
@@ -38,7 +39,7 @@ from harvester.simulator.world.data import (
     TRACKS_BY_CATEGORY,
     Track,
 )
-from harvester.simulator.world.seasonal import (
+from .seasonal import (
     _SOF_K,
     DAY,
     mix,
@@ -48,9 +49,7 @@ from harvester.simulator.world.seasonal import (
     race_week,
     strength_of_field,
 )
-from harvester.simulator.world.types import WorldConfig
-
-from .._time import iso_seconds
+from .types import WorldConfig
 
 __all__ = [
     "DAY",
@@ -265,6 +264,13 @@ class Model:
 
     def season_id(self, lane: int, year: int, quarter: int) -> int:
         return SEASON_ID_BASE + quarter_index(year, quarter) * 1000 + lane
+
+    def season_of_id(self, season_id: int) -> tuple[int, int, int] | None:
+        """(lane, year, quarter) of an official season id, or None."""
+        q_index, lane = divmod(season_id - SEASON_ID_BASE, 1000)
+        if season_id < SEASON_ID_BASE or lane >= self.config.series_count:
+            return None
+        return lane, 2000 + q_index // 4, q_index % 4 + 1
 
     def track_for(self, series: Series, week: int) -> Track:
         tracks = TRACKS_BY_CATEGORY[TRACK_CATEGORY[series.category]]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 
-from harvester.simulator.world.model import Model, Slot, Split, mix
+from .model import Model, Slot, Split, mix
 
 # (event name, lap flag, incident points)
 _INCIDENTS: tuple[tuple[str, int, int], ...] = (

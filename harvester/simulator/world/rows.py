@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from harvester.simulator.world.data import CARS_BY_ID, CATEGORIES
-from harvester.simulator.world.model import Model, Slot, Split, iso_seconds
-from harvester.simulator.world.race import Entry, license_level
-from harvester.simulator.world.results import helmet, track_ref
+from .data import CARS_BY_ID, CATEGORIES
+from .model import Model, Slot, Split, iso_seconds
+from .race import Entry, license_level
+from .refs import helmet, track_ref
 
 
 def search_series_row(model: Model, slot: Slot, split: Split) -> dict[str, Any]:

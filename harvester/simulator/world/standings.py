@@ -10,18 +10,15 @@ rows. Qualifying results come from the races' qualifying sessions.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from harvester.simulator.world.data import CARS_BY_ID, CATEGORIES, LICENSE_COLORS
-from harvester.simulator.world.docs import license_doc
-from harvester.simulator.world.model import Model, Slot, Split, iso_seconds, quarter_bounds
-from harvester.simulator.world.race import Entry
-from harvester.simulator.world.results import helmet
-from harvester.simulator.world.seasons import season_or_404
-from harvester.simulator.world.types import Doc
-
-if TYPE_CHECKING:
-    from harvester.simulator.world.core import World
+from .data import CARS_BY_ID, CATEGORIES, LICENSE_COLORS
+from .docs import world_record_rows
+from .model import Model, Slot, Split, iso_seconds, quarter_bounds
+from .race import Entry
+from .refs import helmet, license_doc
+from .state import Handler, State
+from .types import Doc
 
 _CSV_BASE = (
     "https://scorpio-assets.s3.amazonaws.com/members/messaging-services/long_lived/standings"
@@ -29,11 +26,11 @@ _CSV_BASE = (
 
 
 def _sessions(
-    w: World, p: dict[str, Any], now: float, number: int
+    st: State, p: dict[str, Any], now: float, number: int
 ) -> Iterator[tuple[Slot, Split, tuple[Entry, ...]]]:
     """The finished subsessions of the request's season (and week), with simsession `number`."""
-    m = w.model
-    lane, year, quarter = season_or_404(w, p["season_id"])
+    m = st.model
+    lane, year, quarter = st.season_or_404(p["season_id"])
     begin, end = quarter_bounds(year, quarter)
     week = p.get("race_week_num", -1)
     for k, ln in m.slots_starting(begin, min(end, now), [lane]):
@@ -42,7 +39,7 @@ def _sessions(
             continue
         for split in slot.splits:
             if split.end <= now:
-                session = w.detail(split.subsession_id).session(number)
+                session = st.detail(split.subsession_id).session(number)
                 assert session is not None
                 yield slot, split, session.entries
 
@@ -53,9 +50,9 @@ def _in_class(p: dict[str, Any], entry: Entry) -> bool:
     return p.get("division") is None or entry.d % 10 == p["division"]
 
 
-def _header(w: World, p: dict[str, Any], kind: str, now: float) -> dict[str, Any]:
-    m = w.model
-    lane, year, quarter = season_or_404(w, p["season_id"])
+def _header(st: State, p: dict[str, Any], kind: str, now: float) -> dict[str, Any]:
+    m = st.model
+    lane, year, quarter = st.season_or_404(p["season_id"])
     series = m.series[lane]
     short = f"{year} Season {quarter}"
     return {
@@ -100,11 +97,11 @@ def _driver_part(m: Model, d: int, category: int) -> dict[str, Any]:
     }
 
 
-def driver_standings(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
+def driver_standings(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
     totals: dict[int, dict[str, Any]] = {}
     category = 0
-    for slot, _split, entries in _sessions(w, p, now, 0):
+    for slot, _split, entries in _sessions(st, p, now, 0):
         category = slot.category
         n = len(entries)
         for e in entries:
@@ -144,17 +141,17 @@ def driver_standings(w: World, p: dict[str, Any], now: float) -> Doc:
     rows.sort(key=lambda r: (-r["points"], r["cust_id"]))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
-    header = _header(w, p, "season-driver", now)
+    header = _header(st, p, "season-driver", now)
     me = next((r["rank"] for r in rows if r["cust_id"] == m.me), -1)
     header["customer_rank"] = me
     return Doc(header, rows=rows)
 
 
-def qualify_results(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
+def qualify_results(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
     best: dict[int, tuple[Entry, Slot, Split]] = {}
     category = 0
-    for slot, split, entries in _sessions(w, p, now, -1):
+    for slot, split, entries in _sessions(st, p, now, -1):
         category = slot.category
         for e in entries:
             if e.best > 0 and _in_class(p, e) and (e.d not in best or e.best < best[e.d][0].best):
@@ -171,20 +168,34 @@ def qualify_results(w: World, p: dict[str, Any], now: float) -> Doc:
         }
         for rank, (d, (e, slot, split)) in enumerate(ranked, start=1)
     ]
-    return Doc(_header(w, p, "season-qualify", now), rows=rows)
+    return Doc(_header(st, p, "season-qualify", now), rows=rows)
 
 
 def _empty(kind: str) -> Any:
     """A standings kind the simulated world has no races for: the real header, no rows."""
 
-    def answer(w: World, p: dict[str, Any], now: float) -> Doc:
-        season_or_404(w, p["season_id"])
-        return Doc(_header(w, p, kind, now), rows=[])
+    def answer(st: State, p: dict[str, Any], now: float) -> Doc:
+        st.season_or_404(p["season_id"])
+        return Doc(_header(st, p, kind, now), rows=[])
 
     return answer
 
 
-HANDLERS = {
+def world_records(st: State, p: dict[str, Any], now: float) -> Doc:
+    year = p.get("season_year")
+    quarter = p.get("season_quarter") if year is not None else None
+    rows = world_record_rows(st.model, p["car_id"], p["track_id"], year, quarter)
+    body = {
+        "success": True,
+        "car_id": p["car_id"],
+        "track_id": p["track_id"],
+        "last_updated": iso_seconds(now // 3600 * 3600),
+    }
+    return Doc(body, rows=rows, type_name="stats_world_records")
+
+
+HANDLERS: dict[str, Handler] = {
+    "stats/world_records": world_records,
     "stats/season_driver_standings": driver_standings,
     "stats/season_qualify_results": qualify_results,
     "stats/season_supersession_standings": _empty("season-supersession"),
