@@ -27,10 +27,19 @@ def catalogue() -> dict[str, Any]:
     return data
 
 
+def _targets(folder: str) -> dict[str, dict[str, Any]]:
+    targets = (json.loads(p.read_text(encoding="utf-8")) for p in (DATA / folder).glob("*.json"))
+    return {t["endpoint"]: t for t in sorted(targets, key=lambda t: t["endpoint"])}
+
+
 def captured() -> dict[str, dict[str, Any]]:
     """Every captured endpoint's target: {path: {endpoint, shape, parts}}."""
-    targets = (json.loads(p.read_text(encoding="utf-8")) for p in (DATA / "fields").glob("*.json"))
-    return {t["endpoint"]: t for t in sorted(targets, key=lambda t: t["endpoint"])}
+    return _targets("fields")
+
+
+def modelled() -> dict[str, dict[str, Any]]:
+    """Every endpoint the public clients' models describe: {path: {endpoint, source, parts}}."""
+    return _targets("models")
 
 
 def kind(value: Any) -> str:
@@ -59,15 +68,28 @@ def newer_fields() -> dict[str, list[str]]:
 NEWER = newer_fields()
 
 
-def differences(ours: Any, target: dict[str, Any], where: str) -> list[str]:
+def differences(
+    ours: Any,
+    target: dict[str, Any],
+    where: str,
+    *,
+    every_key: bool = True,
+    typed_null: bool = False,
+) -> list[str]:
     """What in `ours` differs from the description `target`: missing or invented keys, other
-    JSON types (an int stands for a float: JSON writes 2.0 as 2; a float never for an int)."""
+    JSON types (an int stands for a float: JSON writes 2.0 as 2; a float never for an int).
+
+    `every_key`: a key only some described rows carry must show in some of ours too (a
+    capture's rows are all real ones). `typed_null`: null only where the description allows it
+    (a typed client's model says so); else a null stands for an absent value of any type."""
     problems: list[str] = []
     allowed = set(target["types"])
+    if "any" in allowed:
+        return problems
     mine = kind(ours)
     if mine == "int" and "float" in allowed:
         mine = "float"
-    if mine == "null" and allowed - {"null"}:
+    if mine == "null" and allowed - {"null"} and not typed_null:
         return problems  # an absent value: its type cannot be compared
     if mine not in allowed and not allowed <= {"null"}:
         return [f"{where}: {kind(ours)}, the real service sends {sorted(allowed)}"]
@@ -85,13 +107,25 @@ def differences(ours: Any, target: dict[str, Any], where: str) -> list[str]:
         for key, values in folded.items():
             if key in keys:
                 for value in values[:ROWS_CHECKED]:
-                    problems.extend(differences(value, keys[key], f"{where}.{key}"))
+                    problems.extend(
+                        differences(
+                            value,
+                            keys[key],
+                            f"{where}.{key}",
+                            every_key=every_key,
+                            typed_null=typed_null,
+                        )
+                    )
     if isinstance(ours, list) and "items" in target:
         for item in ours[:ROWS_CHECKED]:
-            problems.extend(differences(item, target["items"], f"{where}[]"))
+            problems.extend(
+                differences(
+                    item, target["items"], f"{where}[]", every_key=every_key, typed_null=typed_null
+                )
+            )
         # a key only some real rows carry must show in some of ours too
         seen = {key for item in ours if isinstance(item, dict) for key in item}
-        if seen and "keys" in target["items"]:
+        if every_key and seen and "keys" in target["items"]:
             never = [k for k in target["items"]["keys"] if k not in seen and k != ID_KEY]
             if never:
                 problems.append(f"{where}[]: no row has {never}")
@@ -105,6 +139,7 @@ def example_params(world: World, now: float = NOW) -> dict[str, dict[str, str]]:
     league, league_season = str(m.league_id(1)), str(m.league_season_id(1, 2026, 1))
     season = str(m.season_id(0, 2026, 1))
     subsession = {"subsession_id": sid, "simsession_number": "0"}
+    winner = world.detail(int(sid)).sessions[-1].entries[0].d
     standings = {"season_id": season, "car_class_id": "74"}
     return {
         "member/get": {"cust_ids": "100001,100002", "include_licenses": "true"},
@@ -125,7 +160,7 @@ def example_params(world: World, now: float = NOW) -> dict[str, dict[str, str]]:
         },
         "results/get": {"subsession_id": sid},
         "results/event_log": subsession,
-        "results/lap_data": subsession,
+        "results/lap_data": {**subsession, "cust_id": str(m.cust(winner))},
         "results/lap_chart_data": subsession,
         "results/season_results": {"season_id": season},
         "league/get": {"league_id": league},

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from .data import CARS_BY_ID, LEAGUE_CARS
-from .model import DAY, Model, iso_seconds, quarter_bounds, quarter_of
+from .joinable import LEAGUE_WITHOUT, joinable_session, shown
+from .model import DAY, Model, Slot, Split, iso_seconds, mix, quarter_bounds, quarter_of
 from .refs import helmet, license_doc, member_ref
 from .rows import league_session
 from .state import Handler, State
@@ -31,9 +32,26 @@ def _owner(m: Model, league: int) -> int:
     return m.league_rosters[league - 1][0]
 
 
+def car_number(m: Model, league: int, d: int) -> str | None:
+    """The number a league member races with; about one member in four has none."""
+    roster = m.league_rosters[league - 1]
+    if d not in roster or mix(m.seed, 27, league, d) % 4 == 0:
+        return None
+    return str(roster.index(d) + 1)
+
+
+def _member(m: Model, league: int, d: int) -> dict[str, Any]:
+    """A league member: reference, car number (or null) and nick name."""
+    return {
+        **member_ref(m, d),
+        "car_number": car_number(m, league, d),
+        "nick_name": m.driver(d).first_name,
+    }
+
+
 def _roster_row(m: Model, league: int, d: int, i: int, licenses: bool) -> dict[str, Any]:
     row = {
-        **member_ref(m, d, i + 1),
+        **_member(m, league, d),
         "owner": i == 0,
         "admin": i < 2,
         "league_mail_opt_out": False,
@@ -54,7 +72,7 @@ def league_doc(
     owner = _owner(m, league)
     doc: dict[str, Any] = {
         "league_id": m.league_id(league),
-        "owner_cust_id": m.cust(owner),
+        "owner_id": m.cust(owner),
         "league_name": m.league_name(league),
         "created": iso_seconds(m.config.origin - 500 * DAY),
         "hidden": False,
@@ -69,7 +87,7 @@ def league_doc(
         "is_owner": owner == 0,
         "is_admin": me_in and members.index(0) < 2,
         "roster_count": len(members),
-        "owner": member_ref(m, owner, 1),
+        "owner": _member(m, league, owner),
         "image": {"small_logo": f"league-{league}-small.png", "large_logo": None},
         "tags": {"categorized": [], "not_categorized": []},
         "league_applications": [],
@@ -96,10 +114,10 @@ def league_roster(st: State, p: dict[str, Any], now: float) -> Doc:
     licenses = p.get("include_licenses", False)
     roster = [_roster_row(m, league, d, i, licenses) for i, d in enumerate(members)]
     summary = {
+        "subscribed": True,
         "success": True,
-        "league_id": p["league_id"],
-        "private_roster": False,
         "roster_count": len(roster),
+        "league_id": p["league_id"],
     }
     return Doc(
         {"private_roster": False, "roster": roster}, type_name="league_roster", summary=summary
@@ -122,8 +140,8 @@ def league_membership(st: State, p: dict[str, Any], now: float) -> Doc:
             "admin": i < 2,
             "league_mail_opt_out": False,
             "league_pm_opt_out": False,
-            "car_number": str(i + 1),
-            "nick_name": None,
+            "car_number": car_number(m, league, d),
+            "nick_name": m.driver(d).first_name,
         }
         if p.get("include_league"):
             row["league"] = league_doc(st, league, roster=False)
@@ -152,7 +170,7 @@ def league_directory(st: State, p: dict[str, Any], now: float) -> Doc:
         ):
             continue
         docs.append(
-            {k: doc[k] for k in ("league_id", "owner_cust_id", "league_name", "created", "about")}
+            {k: doc[k] for k in ("league_id", "owner_id", "league_name", "created", "about")}
             | {
                 "url": doc["url"],
                 "roster_count": size,
@@ -303,10 +321,8 @@ def season_standings(st: State, p: dict[str, Any], now: float) -> Doc:
             t["finish"] += pos + 1
             t["points"] += league_points(pos, split.laps[pos] == m.config.laps_per_race)
     ranked = sorted(totals.items(), key=lambda item: (-item[1]["points"], m.cust(item[0])))
-    members = m.league_rosters[league - 1]
     rows = []
     for rank, (d, t) in enumerate(ranked, start=1):
-        number = members.index(d) + 1 if d in members else 0
         rows.append(
             {
                 "rownum": rank,
@@ -316,8 +332,8 @@ def season_standings(st: State, p: dict[str, Any], now: float) -> Doc:
                     "display_name": m.driver(d).display_name,
                     "helmet": helmet(m, d),
                 },
-                "car_number": str(number) if number else None,
-                "driver_nickname": None,
+                "car_number": car_number(m, league, d) or "",
+                "driver_nickname": m.driver(d).first_name,
                 "wins": t["wins"],
                 "average_start": 0,
                 "average_finish": round(t["finish"] / t["starts"]),
@@ -336,8 +352,8 @@ def season_standings(st: State, p: dict[str, Any], now: float) -> Doc:
         "standings": {
             "driver_standings": rows,
             "team_standings": [],
-            "driver_standings_csv_url": None,
-            "team_standings_csv_url": None,
+            "driver_standings_csv_url": _standings_csv(p, "driver"),
+            "team_standings_csv_url": _standings_csv(p, "team"),
         },
         "league_id": p["league_id"],
     }
@@ -358,9 +374,46 @@ def cust_league_sessions(st: State, p: dict[str, Any], now: float) -> Doc:
             "package_id" in p and p["package_id"] != 2000 + slot.track.track_id
         ):
             continue
-        sessions.append(league_session(m, slot, split, now))
-    body = {"mine": p.get("mine", False), "subscribed": True, "sequence": 0, "sessions": sessions}
-    return Doc({**body, "success": True})
+        sessions.append(_league_joinable(st, slot, split, now))
+    body: dict[str, Any] = {
+        "mine": p.get("mine", False),
+        "subscribed": True,
+        "sequence": int(now // 60),
+        "sessions": sessions,
+        "success": True,
+    }
+    if "package_id" in p:
+        body["package_id"] = p["package_id"]
+    return Doc(body)
+
+
+def _league_joinable(st: State, slot: Slot, split: Split, now: float) -> dict[str, Any]:
+    """A league session to join, with its league and the member's standing in it."""
+    m = st.model
+    hosted = slot.hosted
+    assert hosted is not None
+    max_drivers = max(len(split.order), st.config.drivers_per_split)
+    session = shown(joinable_session(m, slot, split, now, max_drivers), LEAGUE_WITHOUT)
+    roster = m.league_rosters[hosted.league - 1]
+    rank = roster.index(0) if 0 in roster else -1
+    session.update(
+        league_name=m.league_name(hosted.league),
+        league_season_name=f"{slot.season_year} Season {slot.season_quarter}",
+        image={"small_logo": f"league-{hosted.league}-small.png", "large_logo": None},
+        owner=rank == 0,
+        admin=0 <= rank < 2,
+        race_length_type=1,
+    )
+    weather = session["weather"]
+    del weather["weather_var_initial"], weather["weather_var_ongoing"]
+    return session
+
+
+def _standings_csv(p: dict[str, Any], kind: str) -> str:
+    return (
+        "https://scorpio-assets.s3.amazonaws.com/members/messaging-services/long_lived/"
+        f"league/{p['league_id']}/season/{p['season_id']}/{kind}_standings.csv"
+    )
 
 
 def season_sessions(st: State, p: dict[str, Any], now: float) -> Doc:
@@ -385,6 +438,7 @@ def season_sessions(st: State, p: dict[str, Any], now: float) -> Doc:
         "success": True,
         "season_id": p["season_id"],
         "league_id": p["league_id"],
+        "subscribed": True,
     }
     return Doc(body)
 

@@ -37,7 +37,7 @@ def livery(model: Model, d: int, car_id: int, number: str) -> dict[str, Any]:
         "sponsor1": 0,
         "sponsor2": 0,
         "car_number": number,
-        "wheel_color": None,
+        "wheel_color": h[3],
         "rim_type": -1,
     }
 
@@ -79,13 +79,7 @@ def license_doc(model: Model, d: int, category: int, seq: int) -> dict[str, Any]
     }
 
 
-def member_ref(m: Model, d: int, number: int) -> dict[str, Any]:
-    """A member as rosters list it: id, name, helmet, car number."""
+def member_ref(m: Model, d: int) -> dict[str, Any]:
+    """A member as rosters list it: id, name, helmet."""
     drv = m.driver(d)
-    return {
-        "cust_id": drv.cust_id,
-        "display_name": drv.display_name,
-        "helmet": helmet(m, d),
-        "car_number": str(number),
-        "nick_name": None,
-    }
+    return {"cust_id": drv.cust_id, "display_name": drv.display_name, "helmet": helmet(m, d)}

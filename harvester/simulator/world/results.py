@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .model import iso_seconds
 from .state import Handler, State, entry_of
 from .subsession import event_rows, lap_header, lap_rows, results_doc, session_info
 from .types import Doc
@@ -67,7 +66,6 @@ def lap_chart_data(st: State, p: dict[str, Any], now: float) -> Doc:
     header = lap_header(st.model, slot, split, number, None, None)
     for key in ("group_id", "cust_id", "name", "car_id", "license_level", "livery"):
         del header[key]
-    header["last_updated"] = iso_seconds(split.end)
     return Doc(header, rows=rows)
 
 

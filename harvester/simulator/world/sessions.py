@@ -10,47 +10,18 @@ from __future__ import annotations
 from typing import Any
 
 from .data import CARS_BY_ID
-from .model import DAY, MAX_DURATION, Slot, Split, iso_seconds
+from .joinable import HOSTED_WITHOUT, joinable_session, shown
+from .model import DAY, MAX_DURATION, Split
 from .race import license_level
 from .refs import helmet
-from .rows import league_session
 from .state import Handler, State
 from .types import Doc, not_found
 
 _AHEAD = DAY  # hosted sessions are listed a day before they start
 
 
-def _hosted_row(st: State, slot: Slot, split: Split, now: float) -> dict[str, Any]:
-    m = st.model
-    hosted = slot.hosted
-    assert hosted is not None
-    host = m.driver(hosted.host)
-    row = league_session(m, slot, split, now)
-    row.update(
-        {
-            "session_name": hosted.session_name,
-            "host": {
-                "cust_id": host.cust_id,
-                "display_name": host.display_name,
-                "helmet": helmet(m, hosted.host),
-            },
-            "max_drivers": max(len(split.order), st.config.drivers_per_split),
-            "num_drivers": len(split.order) if split.start <= now else 0,
-            "open_reg_expires": iso_seconds(split.start),
-            "restrict_results": False,
-            "restrict_viewing": False,
-            "event_type": 5,
-            "event_type_name": "Race",
-            "session_types": [
-                {"session_type": 3, "session_type_name": "Open Practice"},
-                {"session_type": 4, "session_type_name": "Lone Qualifying"},
-                {"session_type": 6, "session_type_name": "Race"},
-            ],
-            "admins": [{"cust_id": host.cust_id, "display_name": host.display_name}],
-            "created": iso_seconds(hosted.created),
-        }
-    )
-    return row
+def _max_drivers(st: State, split: Split) -> int:
+    return max(len(split.order), st.config.drivers_per_split)
 
 
 def _hosted(st: State, p: dict[str, Any], now: float, running_too: bool) -> Doc:
@@ -63,8 +34,14 @@ def _hosted(st: State, p: dict[str, Any], now: float, running_too: bool) -> Doc:
             continue
         if "package_id" in p and p["package_id"] != 2000 + slot.track.track_id:
             continue
-        sessions.append(_hosted_row(st, slot, split, now))
-    return Doc({"subscribed": True, "sessions": sessions, "success": True})
+        session = joinable_session(m, slot, split, now, _max_drivers(st, split))
+        sessions.append(shown(session, () if running_too else HOSTED_WITHOUT))
+    body: dict[str, Any] = {"subscribed": True, "sessions": sessions, "success": True}
+    if running_too:
+        body["sequence"] = int(now // 60)
+        if "package_id" in p:
+            body["package_id"] = p["package_id"]
+    return Doc(body)
 
 
 def hosted_sessions(st: State, p: dict[str, Any], now: float) -> Doc:

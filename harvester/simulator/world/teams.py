@@ -47,8 +47,7 @@ def team_get(st: State, p: dict[str, Any], now: float) -> Doc:
     licenses = p.get("include_licenses", False)
     roster = []
     for i, d in enumerate(members):
-        row = {**member_ref(m, d, i + 1), "owner": i == 0, "admin": i < 2}
-        del row["car_number"], row["nick_name"]
+        row = {**member_ref(m, d), "owner": i == 0, "admin": i < 2}
         if licenses:
             row["licenses"] = [license_doc(m, d, c, s) for s, c in enumerate((1, 5, 6, 3, 4))]
         roster.append(row)
