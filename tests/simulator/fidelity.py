@@ -75,13 +75,16 @@ def differences(
     *,
     every_key: bool = True,
     typed_null: bool = False,
+    invented: bool = True,
 ) -> list[str]:
     """What in `ours` differs from the description `target`: missing or invented keys, other
     JSON types (an int stands for a float: JSON writes 2.0 as 2; a float never for an int).
 
     `every_key`: a key only some described rows carry must show in some of ours too (a
     capture's rows are all real ones). `typed_null`: null only where the description allows it
-    (a typed client's model says so); else a null stands for an absent value of any type."""
+    (a typed client's model says so); else a null stands for an absent value of any type.
+    `invented`: a key the description lacks is a difference (off where another description,
+    the models' one, holds the keys of the same answer)."""
     problems: list[str] = []
     allowed = set(target["types"])
     if "any" in allowed:
@@ -99,11 +102,11 @@ def differences(
         for key, value in ours.items():
             folded.setdefault(ID_KEY if key.isdigit() and ID_KEY in keys else key, []).append(value)
         missing = [k for k in target["always"] if k not in folded]
-        invented = [k for k in folded if k not in keys and k not in NEWER.get(where, ())]
+        unknown = [k for k in folded if k not in keys and k not in NEWER.get(where, ())]
         if missing:
             problems.append(f"{where}: misses {missing}")
-        if invented:
-            problems.append(f"{where}: has keys the real service does not send {invented}")
+        if invented and unknown:
+            problems.append(f"{where}: has keys the real service does not send {unknown}")
         for key, values in folded.items():
             if key in keys:
                 for value in values[:ROWS_CHECKED]:
@@ -114,13 +117,19 @@ def differences(
                             f"{where}.{key}",
                             every_key=every_key,
                             typed_null=typed_null,
+                            invented=invented,
                         )
                     )
     if isinstance(ours, list) and "items" in target:
         for item in ours[:ROWS_CHECKED]:
             problems.extend(
                 differences(
-                    item, target["items"], f"{where}[]", every_key=every_key, typed_null=typed_null
+                    item,
+                    target["items"],
+                    f"{where}[]",
+                    every_key=every_key,
+                    typed_null=typed_null,
+                    invented=invented,
                 )
             )
         # a key only some real rows carry must show in some of ours too

@@ -77,11 +77,6 @@ NOT_YET: set[str] = {
     "member/award_instances",
     "member/profile",
     "results/season_results",
-    "series/past_seasons",
-    "series/season_list",
-    "series/season_schedule",
-    "series/seasons",
-    "series/stats_series",
     "session/reg_drivers_list",
     "stats/member_career",
     "stats/member_division",
@@ -94,7 +89,6 @@ NOT_YET: set[str] = {
     "stats/season_tt_standings",
     "stats/world_records",
     "team/get",
-    "track/get",
 }
 
 
@@ -117,7 +111,10 @@ def test_answers_have_the_real_keys_and_types(
         assert part in ours, f"{endpoint}: no {part}"
         if description["types"] == ["list"] and "items" in description:
             assert ours[part], f"{endpoint} {part}: expected rows"
-        problems += differences(ours[part], description, f"{endpoint} {part}")
+        # where the models describe the answer too, they hold its keys (captures and models)
+        problems += differences(
+            ours[part], description, f"{endpoint} {part}", invented=endpoint not in MODELS
+        )
     assert not problems, "\n".join(problems)
     if "type" in target:
         assert ours["envelope"]["type"] == target["type"]

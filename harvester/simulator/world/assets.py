@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from .data import CARS, COUNTRIES, DIVISIONS, EVENT_TYPES, LICENSE_COLORS, LICENSE_GROUPS, TRACKS
-from .docs import car_get, categories, series_get, track_get
+from .docs import car_get, categories, track_get
 from .model import iso_seconds, quarter_bounds, quarter_of
 from .refs import helmet
+from .season_docs import series_get
 from .state import Handler, State
 from .types import Doc
 

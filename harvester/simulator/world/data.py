@@ -95,6 +95,9 @@ class SeriesTemplate:
     category: int
     cars: tuple[int, ...]
     min_license_group: int
+    team: bool = False  # team events: cars shared by up to 3 drivers of a team
+    supersessions: bool = False  # a super session every day, with standings of its own
+    time_trials: bool = False  # a time trial each week, with results and standings
 
 
 # fmt: off
@@ -176,10 +179,10 @@ TRACKS_BY_CATEGORY: dict[int, tuple[Track, ...]] = {
 
 SERIES_TEMPLATES: tuple[SeriesTemplate, ...] = (
     SeriesTemplate("Global Mazda MX-5 Cup", 5, (67,), 1),
-    SeriesTemplate("Formula C - Dallara F3 Series", 6, (106,), 3),
-    SeriesTemplate("GT Sprint Series", 5, (132, 156), 4),
-    SeriesTemplate("Stock Car Cup Series", 1, (123,), 4),
-    SeriesTemplate("Skip Barber Race Series", 6, (1,), 2),
+    SeriesTemplate("Formula C - Dallara F3 Series", 6, (106,), 3, time_trials=True),
+    SeriesTemplate("GT Endurance Team Series", 5, (132, 156), 4, team=True),
+    SeriesTemplate("Stock Car Cup Series", 1, (123,), 4, supersessions=True),
+    SeriesTemplate("Skip Barber Race Series", 6, (1,), 2, time_trials=True),
     SeriesTemplate("Dirt Sprint Car Series", 3, (114,), 2),
     SeriesTemplate("Pro 2 Lite Off-Road Series", 4, (82,), 2),
     SeriesTemplate("Grand Prix Series", 6, (145,), 5),

@@ -18,18 +18,14 @@ from .data import (
     CARS,
     CARS_BY_ID,
     CATEGORIES,
-    LICENSE_GROUPS,
-    TRACK_CATEGORY,
     TRACKS,
     TRACKS_BY_ID,
 )
 from .model import (
     DAY,
     Model,
-    Series,
     iso_seconds,
     mix,
-    quarter_bounds,
     quarter_of,
 )
 from .race import license_level
@@ -180,139 +176,6 @@ def member_awards(model: Model, d: int) -> list[dict[str, Any]]:
     return rows
 
 
-def _allowed_licenses(series: Series) -> list[dict[str, Any]]:
-    return [
-        {
-            "license_group": gid,
-            "min_license_level": lo,
-            "max_license_level": hi,
-            "group_name": name,
-        }
-        for gid, name, _, lo, hi in LICENSE_GROUPS
-        if gid >= series.min_license_group
-    ]
-
-
-def series_get(model: Model) -> list[dict[str, Any]]:
-    return [
-        {
-            "allowed_licenses": _allowed_licenses(s),
-            "category": CATEGORIES[s.category][0],
-            "category_id": s.category,
-            "eligible": True,
-            "max_starters": model.config.max_splits * model.config.drivers_per_split,
-            "min_starters": 2,
-            "oval_caution_type": 0,
-            "road_caution_type": 2,
-            "search_filters": CATEGORIES[s.category][0],
-            "series_id": s.series_id,
-            "series_name": s.name,
-            "series_short_name": s.short_name,
-            "first_season": {"season_year": 2020, "season_quarter": 1 + s.lane % 4},
-        }
-        for s in model.series
-    ]
-
-
-def season_doc(model: Model, series: Series, year: int, quarter: int) -> dict[str, Any]:
-    """One season as series/seasons lists it, with its 13-week schedule."""
-    start, end = quarter_bounds(year, quarter)
-    short = f"{year} Season {quarter}"
-    season_id = model.season_id(series.lane, year, quarter)
-    car = CARS_BY_ID[series.cars[0]]
-    schedules = []
-    for week in range(13):
-        track = model.track_for(series, week)
-        schedules.append(
-            {
-                "season_id": season_id,
-                "race_week_num": week,
-                "series_id": series.series_id,
-                "series_name": series.name,
-                "season_name": f"{series.name} - {short}",
-                "schedule_name": series.name,
-                "start_date": iso_seconds(start + week * 7 * DAY)[:10],
-                "category": CATEGORIES[series.category][0],
-                "category_id": series.category,
-                "race_lap_limit": model.config.laps_per_race,
-                "race_time_limit": None,
-                "race_time_descriptors": [
-                    {
-                        "repeating": True,
-                        "session_minutes": 60,
-                        "first_session_time": iso_seconds(model.slot_start(0, series.lane))[11:19],
-                        "repeat_minutes": model.config.race_interval_minutes,
-                        "super_session": False,
-                    }
-                ],
-                "start_type": "Rolling" if series.category in (1, 3) else "Standing",
-                "restart_type": "Single File",
-                "track": {
-                    "category": CATEGORIES[TRACK_CATEGORY[series.category]][0],
-                    "category_id": track.category,
-                    "config_name": track.config,
-                    "track_id": track.track_id,
-                    "track_name": track.name,
-                },
-                "track_state": {"leave_marbles": False},
-            }
-        )
-    return {
-        "season_id": season_id,
-        "season_name": f"{series.name} - {short}",
-        "active": True,
-        "car_class_ids": [car.class_id],
-        "car_types": [{"car_type": t} for t in car.types],
-        "caution_laps_do_not_count": False,
-        "complete": False,
-        "cross_license": False,
-        "driver_change_rule": 0,
-        "driver_changes": False,
-        "drops": 4,
-        "fixed_setup": series.lane % 2 == 1,
-        "green_white_checkered_limit": 0,
-        "grid_by_class": False,
-        "ignore_license_for_practice": True,
-        "incident_limit": 17,
-        "incident_warn_mode": 0,
-        "license_group": series.min_license_group,
-        "license_group_types": [{"license_group_type": series.min_license_group}],
-        "lucky_dog": False,
-        "max_team_drivers": 1,
-        "max_weeks": 12,
-        "min_team_drivers": 1,
-        "multiclass": len({CARS_BY_ID[c].class_id for c in series.cars}) > 1,
-        "official": True,
-        "op_duration": 0,
-        "race_week": 0,
-        "schedule_description": f"Races every {model.config.race_interval_minutes} minutes",
-        "schedules": schedules,
-        "season_quarter": quarter,
-        "season_short_name": short,
-        "season_year": year,
-        "series_id": series.series_id,
-        "start_date": iso_seconds(start)[:10],
-        "end_date": iso_seconds(end)[:10],
-        "track_types": [{"track_type": CATEGORIES[TRACK_CATEGORY[series.category]][0]}],
-    }
-
-
-def season_list_row(model: Model, series: Series, year: int, quarter: int) -> dict[str, Any]:
-    return {
-        "season_id": model.season_id(series.lane, year, quarter),
-        "series_id": series.series_id,
-        "season_name": f"{series.name} - {year} Season {quarter}",
-        "series_name": series.name,
-        "official": True,
-        "season_year": year,
-        "season_quarter": quarter,
-        "license_group": series.min_license_group,
-        "fixed_setup": series.lane % 2 == 1,
-        "driver_changes": False,
-        "rookie_season": "A" if series.min_license_group == 1 else "",
-    }
-
-
 def _paint_rules(car: Any) -> dict[str, Any]:
     """Per-pattern paint rules (keyed by pattern number), for a car with restrictions."""
     rules: dict[str, Any] = {}
@@ -329,6 +192,16 @@ def _paint_rules(car: Any) -> dict[str, Any]:
             "RulesExplanation": "The series' livery: colours and sponsors are fixed."
             if pattern == 0
             else "Custom colours are allowed on this pattern.",
+            "PaintWheelAvailable": pattern > 0,
+            "WheelColor": "000000",
+            "RimTypeAvailable": pattern > 0,
+            "RimType": "0",
+            "AllowNumberFontChanges": pattern > 0,
+            "NumberFont": "0",
+            "AllowNumberColorChanges": pattern > 0,
+            "NumberColor1": "FFFFFF",
+            "NumberColor2": "000000",
+            "NumberColor3": "777777",
         }
     rules["RestrictCustomPaint"] = car.category == 1
     return rules
@@ -396,6 +269,9 @@ def track_get() -> list[dict[str, Any]]:
         rows.append(
             {
                 "ai_enabled": True,
+                "allow_pitlane_collisions": False,
+                "allow_rolling_start": True,
+                "allow_standing_start": t.category in (2, 4),
                 "award_exempt": False,
                 "banking": _BANKING.get(t.category, "0&#176;"),
                 "category": key,
@@ -404,17 +280,22 @@ def track_get() -> list[dict[str, Any]]:
                 "config_name": t.config,
                 "corners_per_lap": t.corners,
                 "created": "2010-01-01T00:00:00Z",
+                "first_sale": "2010-01-01T00:00:00Z",
+                "folder": f"/img/tracks/{t.dirpath.replace(chr(92), '/')}",
                 "free_with_subscription": t.track_id in (47, 33),
                 "fully_lit": False,
                 "grid_stalls": 40,
                 "has_opt_path": False,
                 "has_short_parade_lap": t.category == 2,
+                "has_start_zone": t.category in (1, 3),
                 "has_svg_map": True,
                 "is_dirt": t.category in (3, 4),
+                "is_ps_purchasable": True,
                 "is_oval": t.category in (1, 3),
                 "lap_scoring": 0,
                 "latitude": t.latitude,
                 "location": t.location,
+                "logo": f"/img/logos/tracks/{t.track_id}-logo.png",
                 "longitude": t.longitude,
                 "max_cars": 60,
                 "night_lighting": False,
@@ -424,13 +305,16 @@ def track_get() -> list[dict[str, Any]]:
                 "package_id": 2000 + t.track_id,
                 "pit_road_speed_limit": 45,
                 "price": 14.95,
+                "price_display": "$14.95",
                 "priority": 1,
                 "purchasable": True,
                 "qualify_laps": 2,
+                "rain_enabled": t.category == 2,
                 "restart_on_left": False,
                 "retired": False,
                 "search_filters": key,
                 "site_url": "https://www.iracing.com/tracks/",
+                "small_image": f"{t.track_id}-small.jpg",
                 "sku": 20_000 + t.track_id,
                 "solo_laps": 8,
                 "start_on_left": False,
@@ -441,6 +325,8 @@ def track_get() -> list[dict[str, Any]]:
                 "track_dirpath": t.dirpath,
                 "track_id": t.track_id,
                 "track_name": t.name,
+                "track_type": t.category,
+                "track_type_text": CATEGORIES[t.category][1],
                 "track_types": [{"track_type": key}],
             }
         )

@@ -81,6 +81,9 @@ class Series:
     category: int
     cars: tuple[int, ...]
     min_license_group: int
+    team: bool
+    supersessions: bool
+    time_trials: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +219,9 @@ class Model:
             category=template.category,
             cars=template.cars,
             min_license_group=template.min_license_group,
+            team=template.team,
+            supersessions=template.supersessions,
+            time_trials=template.time_trials,
         )
 
     def lanes_of(self, d: int) -> tuple[int, ...]:

@@ -12,7 +12,6 @@ import math
 from typing import Any
 
 from .data import CATEGORIES, EVENT_TYPES
-from .docs import season_doc, season_list_row, series_get
 from .model import (
     DAY,
     MAX_DURATION,
@@ -21,6 +20,17 @@ from .model import (
     quarter_of,
 )
 from .params import parse_time, valid_quarter
+from .season_docs import (
+    WEEKS,
+    allowed_licenses,
+    past_season,
+    schedule,
+    search_filters,
+    season_doc,
+    season_list_entry,
+    season_list_row,
+    series_get,
+)
 from .state import Handler, State
 from .types import Doc, bad_request, not_found
 
@@ -38,35 +48,26 @@ def quarters(st: State, now: float) -> list[tuple[int, int]]:
     return found
 
 
-def _compact(st: State, lane: int, year: int, quarter: int) -> dict[str, Any]:
-    series = st.model.series[lane]
-    doc = season_doc(st.model, series, year, quarter)
-    del doc["schedules"]
-    return {**doc, "series_name": series.name}
-
-
 def _series_row(st: State, lane: int, now: float) -> dict[str, Any]:
-    row = series_get(st.model)[lane]
-    seasons = [_compact(st, lane, y, q) for y, q in quarters(st, now)]
-    current = quarter_of(now)
-    for season in seasons:
-        season["active"] = (season["season_year"], season["season_quarter"]) == current
-        season["complete"] = (season["season_year"], season["season_quarter"]) < current
-    return {
-        "series_id": row["series_id"],
-        "series_name": row["series_name"],
-        "series_short_name": row["series_short_name"],
-        "category_id": row["category_id"],
-        "category": row["category"],
+    series = st.model.series[lane]
+    seasons = [past_season(st.model, series, y, q, now) for y, q in quarters(st, now)]
+    row: dict[str, Any] = {
+        "series_id": series.series_id,
+        "series_name": series.name,
+        "series_short_name": series.short_name,
+        "category_id": series.category,
+        "category": CATEGORIES[series.category][0],
         "active": True,
         "official": True,
         "fixed_setup": lane % 2 == 1,
-        "logo": f"series-{row['series_id']}.png",
-        "license_group": st.model.series[lane].min_license_group,
-        "license_group_types": [{"license_group_type": st.model.series[lane].min_license_group}],
-        "allowed_licenses": row["allowed_licenses"],
+        "logo": f"series-{series.series_id}.png",
+        "license_group": series.min_license_group,
+        "license_group_types": [{"license_group_type": series.min_license_group}],
+        "allowed_licenses": allowed_licenses(series, parent=True),
+        "search_filters": search_filters(series),
         "seasons": seasons,
     }
+    return row
 
 
 def past_seasons(st: State, p: dict[str, Any], now: float) -> Doc:
@@ -91,7 +92,7 @@ def season_list(st: State, p: dict[str, Any], now: float) -> Doc:
         raise bad_request("season_quarter must be 1, 2, 3 or 4")
     seasons = []
     for s in st.model.series:
-        row = _compact(st, s.lane, year, quarter)
+        row = season_list_entry(st.model, s, year, quarter, now)
         if p.get("include_series"):
             row["series"] = series_get(st.model)[s.lane]
         seasons.append(row)
@@ -100,7 +101,8 @@ def season_list(st: State, p: dict[str, Any], now: float) -> Doc:
 
 def season_schedule(st: State, p: dict[str, Any], now: float) -> Doc:
     lane, year, quarter = st.season_or_404(p["season_id"])
-    schedules = season_doc(st.model, st.model.series[lane], year, quarter)["schedules"]
+    series = st.model.series[lane]
+    schedules = [schedule(st.model, series, year, quarter, week) for week in range(WEEKS)]
     return Doc({"success": True, "season_id": p["season_id"], "schedules": schedules})
 
 
@@ -228,7 +230,7 @@ def series_seasons(st: State, p: dict[str, Any], now: float) -> Doc:
         year, quarter = p["season_year"], valid_quarter(p["season_quarter"])
     else:
         year, quarter = quarter_of(now)
-    return Doc([season_doc(st.model, s, year, quarter) for s in st.model.series])
+    return Doc([season_doc(st.model, s, year, quarter, now) for s in st.model.series])
 
 
 def season_list_of_quarter(st: State, p: dict[str, Any], now: float) -> Doc:
