@@ -11,7 +11,6 @@ import io
 import random
 from typing import Any
 
-from .._time import utc
 from .data import (
     ACTIVE_CATEGORIES,
     AWARDS,
@@ -147,7 +146,7 @@ def member_awards(model: Model, d: int) -> list[dict[str, Any]]:
             "award_order": order + 1,
             "description": description,
             "group_name": group,
-            "has_pdf": False,
+            "has_pdf": earned and group == "Licenses",
             "icon_background_color": "#a2a2a2",
             "icon_url_large": f"/member_images/award_templates/icons/award_{award_id}_128.jpg",
             "icon_url_small": f"/member_images/award_templates/icons/award_{award_id}_64.jpg",
@@ -156,12 +155,19 @@ def member_awards(model: Model, d: int) -> list[dict[str, Any]]:
             "weight": weight,
         }
         if earned:
+            row["cust_id"] = model.cust(d)
             row["award_date"] = iso_seconds(at)[:10]
-            row["display_date"] = utc(int(at)).strftime("%b %d, %Y")
+            row["display_date"] = iso_seconds(at)[:10]
             row["awarded_description"] = description
             row["viewed"] = True
-            if not achievement:  # an award for one race names it
-                row["subsession_id"] = 80_000_000 + rng.randrange(1, 10_000)
+            race = model.race_after(d, at)
+            if race is not None:  # the race that earned it
+                row["subsession_id"] = race
+            if row["has_pdf"]:
+                row["pdf_url"] = (
+                    f"https://members-assets.iracing.com/certificates/{row['member_award_id']}.pdf"
+                )
+                row["certificate_file_name"] = f"certificate_{row['member_award_id']}.pdf"
         if achievement:  # achievements count towards a threshold
             threshold = 10 * (order + 1)
             progress = threshold if earned else rng.randrange(threshold)

@@ -75,6 +75,9 @@ def _stats(rows: list[tuple[Slot, Split, Entry]]) -> dict[str, Any]:
     def avg(total: float) -> float:
         return round(total / starts, 2) if starts else 0.0
 
+    def mean(total: int) -> int:  # positions and points: iRacing sends whole numbers
+        return round(total / starts) if starts else 0
+
     def pct(part: int, whole: int) -> float:
         return round(100 * part / whole, 2) if whole else 0.0
 
@@ -83,12 +86,12 @@ def _stats(rows: list[tuple[Slot, Split, Entry]]) -> dict[str, Any]:
         "wins": wins,
         "top5": top5,
         "poles": poles,
-        "avg_start_position": avg(sum(e.start_position + 1 for _, _, e in rows)),
-        "avg_finish_position": avg(sum(e.position + 1 for _, _, e in rows)),
+        "avg_start_position": mean(sum(e.start_position + 1 for _, _, e in rows)),
+        "avg_finish_position": mean(sum(e.position + 1 for _, _, e in rows)),
         "laps": laps,
         "laps_led": led,
         "avg_incidents": avg(sum(e.incidents for _, _, e in rows)),
-        "avg_points": avg(sum(e.champ_points for _, _, e in rows)),
+        "avg_points": mean(sum(e.champ_points for _, _, e in rows)),
         "win_percentage": pct(wins, starts),
         "top5_percentage": pct(top5, starts),
         "laps_led_percentage": pct(led, laps),
@@ -239,7 +242,6 @@ def division(st: State, p: dict[str, Any], now: float) -> Doc:
         "event_type": p["event_type"],
         "success": True,
         "season_id": p["season_id"],
-        "cust_id": st.model.me,
     }
     return Doc(body)
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from .data import CARS_BY_ID, LICENSE_GROUPS
 from .docs import member_awards, member_get, member_info
-from .model import DAY, iso_seconds, quarter_bounds, quarter_of
+from .model import DAY, Model, iso_seconds, quarter_bounds, quarter_of
 from .refs import helmet, license_doc
 from .state import Handler, State
-from .types import Doc, bad_request
+from .types import Doc, bad_request, not_found
 
 # category_id of the request -> the series categories it covers (2, road, is sports + formula)
 COVERS = {1: (1,), 2: (5, 6), 3: (3,), 4: (4,), 5: (5,), 6: (6,)}
@@ -38,23 +38,54 @@ def awards(st: State, p: dict[str, Any], now: float) -> Doc:
 
 
 def award_instances(st: State, p: dict[str, Any], now: float) -> Doc:
+    """One award of a member: its template and every time the member earned it."""
     d = st.member_of(p)
-    rows = [
-        {
-            "award_id": row["award_id"],
-            "achievement": row["achievement"],
-            "award_count": row["award_count"],
-            "award_date": row["award_date"],
-            "award_order": row["award_order"],
-            "member_award_id": row["member_award_id"],
-            "subsession_id": None,
-            "viewed": True,
-        }
-        for row in member_awards(st.model, d)
-        if row["award_id"] == p["award_id"] and row["award_count"]
-    ]
-    summary = {"success": True, "cust_id": st.model.cust(d), "award_id": p["award_id"]}
-    return Doc(rows, type_name="member_award_instances", summary=summary)
+    template = next(
+        (row for row in member_awards(st.model, d) if row["award_id"] == p["award_id"]), None
+    )
+    if template is None:
+        raise not_found(f"no award {p['award_id']}")
+    instances = [{k: template[k] for k in _INSTANCE_KEYS} for _ in range(template["award_count"])]
+    body = {
+        "cust_id": st.model.cust(d),
+        "award_id": template["award_id"],
+        "achievement": template["achievement"],
+        "award_count": template["award_count"],
+        "awards": instances,
+        **{k: template[k] for k in _TEMPLATE_KEYS},
+    }
+    summary = {
+        "success": True,
+        "cust_id": st.model.cust(d),
+        "award_id": p["award_id"],
+        "award_count": template["award_count"],
+    }
+    return Doc(body, type_name="member_award_instances", summary=summary)
+
+
+_INSTANCE_KEYS = (
+    "member_award_id",
+    "award_id",
+    "achievement",
+    "award_count",
+    "award_date",
+    "award_order",
+    "awarded_description",
+    "display_date",
+    "subsession_id",
+    "viewed",
+)
+_TEMPLATE_KEYS = (
+    "description",
+    "group_name",
+    "has_pdf",
+    "icon_background_color",
+    "icon_url_large",
+    "icon_url_small",
+    "icon_url_unawarded",
+    "name",
+    "weight",
+)
 
 
 def chart_data(st: State, p: dict[str, Any], now: float) -> Doc:
@@ -140,7 +171,8 @@ def profile(st: State, p: dict[str, Any], now: float) -> Doc:
         }
         for s, sp, e in reversed(recent[-10:])
     ]
-    awards = [a for a in member_awards(m, d) if a["award_count"]][:5]
+    earned = [a for a in member_awards(m, d) if a["award_count"]][:5]
+    recent_awards = [{k: a[k] for k in _RECENT_AWARD_KEYS if k in a} for a in earned]
     country = drv.country
     member_info = {
         "cust_id": drv.cust_id,
@@ -148,8 +180,6 @@ def profile(st: State, p: dict[str, Any], now: float) -> Doc:
         "helmet": helmet(m, d),
         "last_login": iso_seconds(now - DAY),
         "member_since": drv.member_since,
-        "club_id": country[4],
-        "club_name": country[5],
         "ai": False,
         "licenses": [
             license_doc(m, d, cat, seq) for seq, cat in enumerate((1, 5, 6, 3, 4), start=1)
@@ -161,7 +191,12 @@ def profile(st: State, p: dict[str, Any], now: float) -> Doc:
         "flair_shortname": country[3],
     }
     body = {
-        "recent_awards": awards,
+        "recent_awards": recent_awards,
+        "profile": [
+            {k: f[k] for k in ("field_id", "name", "value", "editable", "label")}
+            for f in _profile_fields(m, d)
+        ],
+        "field_defs": _profile_fields(m, d),
         "activity": {
             "recent_30days_count": len(recent),
             "prev_30days_count": len(before),
@@ -172,13 +207,87 @@ def profile(st: State, p: dict[str, Any], now: float) -> Doc:
         "image_url": f"https://ir-core-sites.iracing.com/members/member_images/{drv.cust_id}.jpg",
         "member_info": member_info,
         "disabled": False,
-        "license_history": [],
+        "license_history": [
+            {k: v for k, v in license_doc(m, d, cat, seq).items() if k in _HISTORY_KEYS}
+            for seq, cat in enumerate((1, 5, 6, 3, 4), start=1)
+        ],
         "recent_events": events,
         "cust_id": drv.cust_id,
         "is_generic_image": True,
         "follow_counts": {"followers": d % 17, "follows": d % 11},
     }
     return Doc(body)
+
+
+_RECENT_AWARD_KEYS = (
+    "member_award_id",
+    "cust_id",
+    "award_id",
+    "award_date",
+    "description",
+    "awarded_description",
+    "viewed",
+    "name",
+    "group_name",
+    "icon_url_small",
+    "icon_url_large",
+    "icon_url_unawarded",
+    "weight",
+    "award_count",
+    "award_order",
+    "achievement",
+    "subsession_id",
+    "has_pdf",
+    "progress",
+    "progress_label",
+    "threshold",
+)
+_HISTORY_KEYS = (
+    "category_id",
+    "category",
+    "license_level",
+    "safety_rating",
+    "cpi",
+    "irating",
+    "tt_rating",
+    "color",
+    "group_name",
+    "group_id",
+    "category_name",
+    "seq",
+)
+# the profile's fields: (id, name, label, section, row, column, lines)
+_FIELDS = (
+    (1, "location", "Location", "about", 1, 1, 1),
+    (2, "rig", "Rig", "about", 2, 1, 1),
+    (3, "favorite_track", "Favorite Track", "racing", 1, 2, 1),
+    (4, "about_me", "About Me", "about", 3, 1, 4),
+)
+
+
+def _profile_fields(m: Model, d: int) -> list[dict[str, Any]]:
+    """The free-text fields of a member's profile, as field_defs lists them."""
+    drv = m.driver(d)
+    values = {
+        "location": drv.country[2],
+        "rig": ("Wheel and pedals", "Direct drive wheel, load cell pedals")[d % 2],
+        "favorite_track": m.track_for(m.series[m.lanes_of(d)[0]], d % 13).name,
+        "about_me": f"{drv.first_name} races since {drv.member_since[:4]}.",
+    }
+    return [
+        {
+            "field_id": fid,
+            "name": name,
+            "value": values[name],
+            "editable": d == 0,
+            "label": label,
+            "section": section,
+            "row_order": row,
+            "column": column,
+            "number_of_lines": lines,
+        }
+        for fid, name, label, section, row, column, lines in _FIELDS
+    ]
 
 
 HANDLERS: dict[str, Handler] = {

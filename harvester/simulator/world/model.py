@@ -580,6 +580,19 @@ class Model:
         slot = self.slot(k, lane)
         return slot, slot.splits[split]
 
+    def race_after(self, d: int, after: float) -> int | None:
+        """The subsession id of driver d's first official race starting at or after `after`
+        (or, before the world's history, its first race): what an award for a race names."""
+        lanes = self.lanes_of(d)
+        for k in range(max(self.k_min, self.k_at(after)), self.k_min + 100_000):
+            for lane in lanes:
+                if self.slot_start(k, lane) >= after and self.is_entrant(k, lane, d):
+                    slot = self.slot(k, lane)
+                    for split in slot.splits:
+                        if d in split.order:
+                            return split.subsession_id
+        return None
+
     def official_lanes(self) -> list[int]:
         return list(range(self.config.series_count))
 
