@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from harvester.simulator.world import World
+from harvester.simulator.world.time_trials import ta_season
 from tests.helpers import REPO
 
 ORIGIN = 1_767_225_600.0  # 2026-01-01T00:00Z: the simulated world's origin
@@ -66,6 +67,8 @@ def newer_fields() -> dict[str, list[str]]:
 
 
 NEWER = newer_fields()
+# the models' description of each answer's document (behind its link or data_url)
+MODELS_KEYS = {path: t["parts"]["body"] for path, t in modelled().items() if "body" in t["parts"]}
 
 
 def differences(
@@ -150,6 +153,9 @@ def example_params(world: World, now: float = NOW) -> dict[str, dict[str, str]]:
     subsession = {"subsession_id": sid, "simsession_number": "0"}
     winner = world.detail(int(sid)).sessions[-1].entries[0].d
     standings = {"season_id": season, "car_class_id": "74"}
+    team_series = {"season_id": str(m.season_id(2, 2026, 1)), "car_class_id": "2708"}
+    super_series = {"season_id": str(m.season_id(3, 2026, 1)), "car_class_id": "2876"}
+    tt_series = {"season_id": str(m.season_id(1, 2026, 1)), "car_class_id": "4011"}
     return {
         "member/get": {"cust_ids": "100001,100002", "include_licenses": "true"},
         "member/award_instances": {"award_id": "88"},
@@ -187,12 +193,12 @@ def example_params(world: World, now: float = NOW) -> dict[str, dict[str, str]]:
         "session/reg_drivers_list": {"subsession_id": sid},
         "stats/member_division": {"season_id": season, "event_type": "5"},
         "stats/season_driver_standings": standings,
-        "stats/season_supersession_standings": standings,
-        "stats/season_team_standings": standings,
-        "stats/season_tt_standings": standings,
-        "stats/season_tt_results": {**standings, "race_week_num": "0"},
+        "stats/season_supersession_standings": super_series,
+        "stats/season_team_standings": team_series,
+        "stats/season_tt_standings": tt_series,
+        "stats/season_tt_results": {**tt_series, "race_week_num": "0"},
         "stats/season_qualify_results": {**standings, "race_week_num": "0"},
         "stats/world_records": {"car_id": "67", "track_id": "341"},
         "team/get": {"team_id": "310001"},
-        "time_attack/member_season_results": {"ta_comp_season_id": "1"},
+        "time_attack/member_season_results": {"ta_comp_season_id": str(ta_season(2026, 1))},
     }

@@ -373,6 +373,31 @@ AWARDS: tuple[tuple[int, str, str, str, bool, int], ...] = (
     (90, "Endurance Finisher", "Endurance", "Finish a race of six hours or more.", True, 900),
 )
 
+# team names: a word and a noun (cycled, numbered once every pair is taken)
+TEAM_WORDS: tuple[str, ...] = (
+    "Apex",
+    "Late Brake",
+    "Blue Flag",
+    "Pit Lane",
+    "Slipstream",
+    "Full Send",
+    "Redline",
+    "Chicane",
+    "Kerb Hop",
+    "Green Flag",
+    "Tyre Smoke",
+    "Night Stint",
+)
+TEAM_NOUNS: tuple[str, ...] = (
+    "Racing",
+    "Motorsport",
+    "Endurance",
+    "Collective",
+    "Sim Team",
+    "Works",
+    "Engineering",
+)
+
 HOSTED_SESSION_NAMES: tuple[str, ...] = (
     "Friday Night Thunder",
     "Sunday Sprint",

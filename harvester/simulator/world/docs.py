@@ -17,6 +17,7 @@ from .data import (
     CARS,
     CARS_BY_ID,
     CATEGORIES,
+    LICENSE_COLORS,
     TRACKS,
     TRACKS_BY_ID,
 )
@@ -34,7 +35,7 @@ from .refs import group_of, helmet, license_doc
 _LICENSE_ORDER = (1, 5, 6, 3, 4)
 
 
-def member_info(model: Model) -> dict[str, Any]:
+def member_info(model: Model, now: float) -> dict[str, Any]:
     """member/info: the authenticated member (index 0 of the pool)."""
     drv = model.driver(0)
     country = drv.country
@@ -73,7 +74,7 @@ def member_info(model: Model) -> dict[str, Any]:
             "body_type": 0,
         },
         "licenses": {
-            CATEGORIES[cat][0]: license_doc(model, 0, cat, seq)
+            CATEGORIES[cat][0]: license_doc(model, 0, cat, seq, now)
             for seq, cat in enumerate(_LICENSE_ORDER, start=1)
         },
         "car_packages": [
@@ -104,7 +105,9 @@ def _quarter_before(epoch: float) -> tuple[int, int]:
     return quarter_of(epoch - 92 * DAY)
 
 
-def member_get(model: Model, cust_ids: list[int], include_licenses: bool) -> dict[str, Any]:
+def member_get(
+    model: Model, cust_ids: list[int], include_licenses: bool, now: float
+) -> dict[str, Any]:
     members = []
     for cust_id in cust_ids:
         d = model.index_of(cust_id)
@@ -125,7 +128,8 @@ def member_get(model: Model, cust_ids: list[int], include_licenses: bool) -> dic
         }
         if include_licenses:
             member["licenses"] = [
-                license_doc(model, d, cat, seq) for seq, cat in enumerate(_LICENSE_ORDER, start=1)
+                license_doc(model, d, cat, seq, now)
+                for seq, cat in enumerate(_LICENSE_ORDER, start=1)
             ]
         members.append(member)
     return {"success": True, "cust_ids": cust_ids, "members": members}
@@ -434,13 +438,17 @@ def world_record_rows(
                 "season_quarter": quarter,
                 "country_code": drv.country[0],
                 "region": f"Region {1 + d % 4}",
+                "club_id": drv.country[4],
+                "club_name": drv.country[5],
                 "license": {
                     "category_id": category,
                     "category": CATEGORIES[category][0],
+                    "category_name": CATEGORIES[category][1],
                     "license_level": level,
                     "safety_rating": drv.safety_rating,
                     "irating": model.ir[d],
                     "tt_rating": 1350,
+                    "color": LICENSE_COLORS[gid],
                     "group_name": name,
                     "group_id": gid,
                 },
@@ -448,8 +456,8 @@ def world_record_rows(
                 "practice_date": day,
                 "qualify_lap_time": lap + rng.randrange(0, 3000),
                 "qualify_date": day,
-                "tt_lap_time": None,
-                "tt_date": None,
+                "tt_lap_time": lap + rng.randrange(500, 8000),
+                "tt_date": day,
                 "race_lap_time": lap,
                 "race_date": day,
             }

@@ -49,7 +49,9 @@ def _member(m: Model, league: int, d: int) -> dict[str, Any]:
     }
 
 
-def _roster_row(m: Model, league: int, d: int, i: int, licenses: bool) -> dict[str, Any]:
+def _roster_row(
+    m: Model, league: int, d: int, i: int, licenses: bool, now: float
+) -> dict[str, Any]:
     row = {
         **_member(m, league, d),
         "owner": i == 0,
@@ -59,12 +61,14 @@ def _roster_row(m: Model, league: int, d: int, i: int, licenses: bool) -> dict[s
         "league_member_since": iso_seconds(m.config.origin - (400 - 3 * i) * DAY)[:10],
     }
     if licenses:
-        row["licenses"] = [license_doc(m, d, cat, seq) for seq, cat in enumerate((1, 5, 6, 3, 4))]
+        row["licenses"] = [
+            license_doc(m, d, cat, seq, now) for seq, cat in enumerate((1, 5, 6, 3, 4))
+        ]
     return row
 
 
 def league_doc(
-    st: State, league: int, licenses: bool = False, roster: bool = True
+    st: State, league: int, now: float, licenses: bool = False, roster: bool = True
 ) -> dict[str, Any]:
     m = st.model
     members = m.league_rosters[league - 1]
@@ -98,13 +102,13 @@ def league_doc(
         "is_ignored": False,
     }
     if roster:
-        doc["roster"] = [_roster_row(m, league, d, i, licenses) for i, d in enumerate(members)]
+        doc["roster"] = [_roster_row(m, league, d, i, licenses, now) for i, d in enumerate(members)]
     return doc
 
 
 def league_get(st: State, p: dict[str, Any], now: float) -> Doc:
     league = _league(st, p["league_id"])
-    return Doc(league_doc(st, league, p.get("include_licenses", False)))
+    return Doc(league_doc(st, league, now, p.get("include_licenses", False)))
 
 
 def league_roster(st: State, p: dict[str, Any], now: float) -> Doc:
@@ -112,7 +116,7 @@ def league_roster(st: State, p: dict[str, Any], now: float) -> Doc:
     league = _league(st, p["league_id"])
     members = m.league_rosters[league - 1]
     licenses = p.get("include_licenses", False)
-    roster = [_roster_row(m, league, d, i, licenses) for i, d in enumerate(members)]
+    roster = [_roster_row(m, league, d, i, licenses, now) for i, d in enumerate(members)]
     summary = {
         "subscribed": True,
         "success": True,
@@ -144,7 +148,7 @@ def league_membership(st: State, p: dict[str, Any], now: float) -> Doc:
             "nick_name": m.driver(d).first_name,
         }
         if p.get("include_league"):
-            row["league"] = league_doc(st, league, roster=False)
+            row["league"] = league_doc(st, league, now, roster=False)
         rows.append(row)
     return Doc(rows)
 
@@ -157,7 +161,7 @@ def league_directory(st: State, p: dict[str, Any], now: float) -> Doc:
     term = p.get("search", "").lower()
     docs = []
     for league in range(1, m.config.league_count + 1):
-        doc = league_doc(st, league, roster=False)
+        doc = league_doc(st, league, now, roster=False)
         size = doc["roster_count"]
         if (
             (term and term not in (doc["league_name"] + " " + doc["about"]).lower())

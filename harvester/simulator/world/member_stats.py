@@ -13,7 +13,7 @@ from typing import Any
 from .data import CARS_BY_ID, CATEGORIES
 from .model import Slot, Split, iso_seconds, quarter_bounds, quarter_of
 from .params import WINDOW
-from .race import Entry
+from .race import Summary
 from .rows import recent_race_row
 from .state import Handler, State, entry_of
 from .types import Doc, bad_request, not_found
@@ -54,7 +54,7 @@ def member_summary(st: State, p: dict[str, Any], now: float) -> Doc:
                 continue
             kind = "official" if lane != m.hosted_lane else "league"
             counts[kind] += 1
-            counts[f"{kind}_wins"] += found[1].order[0] == d
+            counts[f"{kind}_wins"] += found[1].order[0] == m.entrant_of(lane, d)
     this_year = {
         "num_official_sessions": counts["official"],
         "num_league_sessions": counts["league"],
@@ -64,7 +64,7 @@ def member_summary(st: State, p: dict[str, Any], now: float) -> Doc:
     return Doc({"this_year": this_year, "cust_id": m.cust(d)})
 
 
-def _stats(rows: list[tuple[Slot, Split, Entry]]) -> dict[str, Any]:
+def _stats(rows: list[tuple[Slot, Split, Summary]]) -> dict[str, Any]:
     starts = len(rows)
     wins = sum(e.position == 0 for _, _, e in rows)
     top5 = sum(e.position < 5 for _, _, e in rows)
@@ -100,7 +100,7 @@ def _stats(rows: list[tuple[Slot, Split, Entry]]) -> dict[str, Any]:
     }
 
 
-def _by_category(rows: list[tuple[Slot, Split, Entry]]) -> dict[int, list[Any]]:
+def _by_category(rows: list[tuple[Slot, Split, Summary]]) -> dict[int, list[Any]]:
     grouped: dict[int, list[Any]] = {}
     for row in rows:
         grouped.setdefault(row[0].category, []).append(row)
@@ -109,7 +109,7 @@ def _by_category(rows: list[tuple[Slot, Split, Entry]]) -> dict[int, list[Any]]:
 
 def career(st: State, p: dict[str, Any], now: float) -> Doc:
     d = st.member_of(p)
-    grouped = _by_category(list(st.races(d, st.history_start, now)))
+    grouped = _by_category(list(st.summaries(d, st.history_start, now)))
     stats = [
         {"category_id": cat, "category": CATEGORIES[cat][1], **_stats(grouped.get(cat, []))}
         for cat in (1, 5, 6, 3, 4)
@@ -120,7 +120,7 @@ def career(st: State, p: dict[str, Any], now: float) -> Doc:
 def yearly(st: State, p: dict[str, Any], now: float) -> Doc:
     d = st.member_of(p)
     by_year: dict[int, list[Any]] = {}
-    for row in st.races(d, st.history_start, now):
+    for row in st.summaries(d, st.history_start, now):
         by_year.setdefault(int(iso_seconds(row[1].start)[:4]), []).append(row)
     stats = []
     for year, rows in sorted(by_year.items(), reverse=True):
@@ -141,7 +141,7 @@ def recap(st: State, p: dict[str, Any], now: float) -> Doc:
         begin, end = quarter_bounds(year, 1)[0], quarter_bounds(year, 4)[1]
     else:
         begin, end = quarter_bounds(year, season)
-    rows = list(st.races(d, begin, min(end, now)))
+    rows = list(st.summaries(d, begin, min(end, now)))
     stats = _stats(rows)
     cars: dict[int, int] = {}
     tracks: dict[int, tuple[int, Any]] = {}
@@ -189,19 +189,19 @@ def recap(st: State, p: dict[str, Any], now: float) -> Doc:
 
 def bests(st: State, p: dict[str, Any], now: float) -> Doc:
     d = st.member_of(p)
-    rows = list(st.races(d, st.history_start, now))
+    rows = list(st.summaries(d, st.history_start, now))
     driven = sorted({e.car_id for _, _, e in rows})
     car_id = p.get("car_id", rows[-1][2].car_id if rows else None)
     if car_id is not None and "car_id" in p and car_id not in CARS_BY_ID:
         raise not_found(f"no car {car_id}")
-    best: dict[int, tuple[Slot, Split, Entry]] = {}
-    for row in rows:
-        slot, _split, entry = row
-        if entry.car_id != car_id or entry.best <= 0:
+    best: dict[int, tuple[Slot, Split, int]] = {}
+    for slot, split, race in rows:
+        if race.car_id != car_id:
             continue
+        lap = race.best
         known = best.get(slot.track.track_id)
-        if known is None or entry.best < known[2].best:
-            best[slot.track.track_id] = row
+        if lap > 0 and (known is None or lap < known[2]):
+            best[slot.track.track_id] = (slot, split, lap)
     bests = [
         {
             "track": {
@@ -210,13 +210,13 @@ def bests(st: State, p: dict[str, Any], now: float) -> Doc:
                 "track_name": s.track.name,
             },
             "event_type": "Race",
-            "best_lap_time": e.best,
+            "best_lap_time": lap,
             "subsession_id": sp.subsession_id,
             "end_time": iso_seconds(sp.end),
             "season_year": s.season_year,
             "season_quarter": s.season_quarter,
         }
-        for s, sp, e in best.values()
+        for s, sp, lap in best.values()
     ]
     body = {
         "cars_driven": [{"car_id": c, "car_name": CARS_BY_ID[c].name} for c in driven],
@@ -235,7 +235,7 @@ def division(st: State, p: dict[str, Any], now: float) -> Doc:
         raise not_found(f"no season {p['season_id']}")
     lane, year, quarter = found
     begin, end = quarter_bounds(year, quarter)
-    raced = any(s.lane == lane for s, _, _ in st.races(0, begin, min(end, now)))
+    raced = any(s.lane == lane for s, _, _ in st.summaries(0, begin, min(end, now)))
     body = {
         "division": 0 if raced and p["event_type"] == 5 else 10,  # 0 is Division 1, 10 Rookie
         "projected": not raced,

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import ratings
 from .data import CARS_BY_ID, LICENSE_GROUPS
 from .docs import member_awards, member_get, member_info
 from .model import DAY, Model, iso_seconds, quarter_bounds, quarter_of
+from .race import license_level
 from .refs import helmet, license_doc
 from .state import Handler, State
 from .types import Doc, bad_request, not_found
@@ -22,11 +24,11 @@ _CHART_TYPES = (1, 2, 3)  # iRating, TT rating, license/SR
 
 
 def info(st: State, p: dict[str, Any], now: float) -> Doc:
-    return Doc(member_info(st.model))
+    return Doc(member_info(st.model, now))
 
 
 def get(st: State, p: dict[str, Any], now: float) -> Doc:
-    return Doc(member_get(st.model, p["cust_ids"], p.get("include_licenses", False)))
+    return Doc(member_get(st.model, p["cust_ids"], p.get("include_licenses", False), now))
 
 
 def awards(st: State, p: dict[str, Any], now: float) -> Doc:
@@ -96,10 +98,12 @@ def chart_data(st: State, p: dict[str, Any], now: float) -> Doc:
     if kind not in _CHART_TYPES:
         raise bad_request("chart_type must be 1, 2 or 3")
     points: dict[str, int] = {}
-    if kind != 2:  # no time trials are simulated: the TT chart is empty
-        for _slot, split, entry in st.races(d, st.history_start, now, COVERS[category]):
-            day = iso_seconds(split.end)[:10]
-            points[day] = entry.newi if kind == 1 else entry.license_level * 1000 + entry.new_sub
+    m = st.model
+    if kind != 2:  # a point a day: the rating after the day's last race, as results/get has it
+        for slot, split in st.race_slots(d, st.history_start, now, COVERS[category]):
+            ir, sub = ratings.after(m, d, slot.category, slot.k, slot.lane)
+            level = license_level(m, d, slot.category)
+            points[iso_seconds(split.end)[:10]] = ir if kind == 1 else level * 1000 + sub
     body = {
         "blackout": False,
         "category_id": category,
@@ -145,8 +149,8 @@ def profile(st: State, p: dict[str, Any], now: float) -> Doc:
     m = st.model
     d = st.member_of(p)
     drv = m.driver(d)
-    recent = list(st.races(d, now - 30 * DAY, now))
-    before = list(st.races(d, now - 60 * DAY, now - 30 * DAY))
+    recent = list(st.summaries(d, now - 30 * DAY, now))
+    before = list(st.summaries(d, now - 60 * DAY, now - 30 * DAY))
     weeks = {(s.season_year, s.season_quarter, s.race_week) for s, _, _ in recent}
     events = [
         {
@@ -159,7 +163,7 @@ def profile(st: State, p: dict[str, Any], now: float) -> Doc:
             "starting_position": e.start_position,
             "finish_position": e.position,
             "best_lap_time": e.best,
-            "percent_rank": round(100 * (len(sp.order) - e.position) / len(sp.order)),
+            "percent_rank": round(100 * (len(sp.order) - e.position) / len(sp.order), 1),
             "car_id": e.car_id,
             "car_name": CARS_BY_ID[e.car_id].name,
             "logo_url": None,
@@ -172,6 +176,7 @@ def profile(st: State, p: dict[str, Any], now: float) -> Doc:
         for s, sp, e in reversed(recent[-10:])
     ]
     earned = [a for a in member_awards(m, d) if a["award_count"]][:5]
+    season_start = quarter_bounds(*quarter_of(now))[0]  # the history: as the season began
     recent_awards = [{k: a[k] for k in _RECENT_AWARD_KEYS if k in a} for a in earned]
     country = drv.country
     member_info = {
@@ -182,7 +187,7 @@ def profile(st: State, p: dict[str, Any], now: float) -> Doc:
         "member_since": drv.member_since,
         "ai": False,
         "licenses": [
-            license_doc(m, d, cat, seq) for seq, cat in enumerate((1, 5, 6, 3, 4), start=1)
+            license_doc(m, d, cat, seq, now) for seq, cat in enumerate((1, 5, 6, 3, 4), start=1)
         ],
         "country": country[2],
         "country_code": country[0],
@@ -208,7 +213,11 @@ def profile(st: State, p: dict[str, Any], now: float) -> Doc:
         "member_info": member_info,
         "disabled": False,
         "license_history": [
-            {k: v for k, v in license_doc(m, d, cat, seq).items() if k in _HISTORY_KEYS}
+            {
+                k: v
+                for k, v in license_doc(m, d, cat, seq, season_start).items()
+                if k in _HISTORY_KEYS
+            }
             for seq, cat in enumerate((1, 5, 6, 3, 4), start=1)
         ],
         "recent_events": events,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import ratings
 from .data import CATEGORIES, LICENSE_COLORS, LICENSE_GROUPS
-from .model import Model, Slot, mix
-from .race import license_level
+from .model import Model, Slot, Split, mix
+from .race import cpi, license_level
 
 
 def helmet(model: Model, d: int) -> dict[str, Any]:
@@ -55,19 +56,22 @@ def group_of(level: int) -> tuple[int, str, str]:
     return 1, "Rookie", "R"
 
 
-def license_doc(model: Model, d: int, category: int, seq: int) -> dict[str, Any]:
+def license_doc(model: Model, d: int, category: int, seq: int, now: float) -> dict[str, Any]:
+    """A member's license in a category at `now`: his iRating and safety rating are those his
+    last official race there left him with (see `ratings`)."""
     level = license_level(model, d, category)
     gid, name, _ = group_of(level)
     h = mix(model.seed, 30, d, category)
     key, label = CATEGORIES[category]
+    irating, sub = ratings.current(model, d, category, now)
     return {
         "category_id": category,
         "category": key,
         "category_name": label,
         "license_level": level,
-        "safety_rating": round(1.0 + (h % 300) / 100, 2),
-        "cpi": round(10 + 6 * level + (h >> 12) % 1000 / 100, 4),
-        "irating": model.ir[d],
+        "safety_rating": sub / 100,
+        "cpi": cpi(level, sub),
+        "irating": irating,
         "tt_rating": 1350,
         "mpr_num_races": (h >> 24) % 200,
         "color": LICENSE_COLORS[gid],
@@ -83,3 +87,11 @@ def member_ref(m: Model, d: int) -> dict[str, Any]:
     """A member as rosters list it: id, name, helmet."""
     drv = m.driver(d)
     return {"cust_id": drv.cust_id, "display_name": drv.display_name, "helmet": helmet(m, d)}
+
+
+def group(model: Model, split: Split, entrant: int) -> tuple[int, str, int]:
+    """(group id, name, driver) of an entrant: a driver, or a team (its id, name, first driver).
+    iRacing's `group_id` and `winner_group_id` name the entrant: cust_id, or team_id."""
+    if split.team:
+        return model.team_id(entrant), model.team_name(entrant), model.teams[entrant - 1][0]
+    return model.cust(entrant), model.driver(entrant).display_name, entrant

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from .laps import event_rows, lap_header, lap_rows, session_info
+from .race import Entry
 from .state import Handler, State, entry_of
-from .subsession import event_rows, lap_header, lap_rows, results_doc, session_info
+from .subsession import results_doc
 from .types import Doc
 
 
@@ -29,34 +31,44 @@ def event_log(st: State, p: dict[str, Any], now: float) -> Doc:
 
 
 def lap_data(st: State, p: dict[str, Any], now: float) -> Doc:
+    """Laps of a driver (cust_id: in a team race, those he drove), of a team's car (team_id),
+    or of every car."""
     slot, split = st.finished(p, now)
+    m = st.model
     number = p["simsession_number"]
-    detail = st.detail(split.subsession_id)
-    session = detail.session(number)
+    session = st.detail(split.subsession_id).session(number)
     assert session is not None
-    if "cust_id" in p:
-        d = st.model.index_of(p["cust_id"])
-        entry = entry_of(detail, number, d) if d is not None else None
-        header = lap_header(st.model, slot, split, number, entry, p["cust_id"])
-        # a driver without laps in this session: the real service sends chunk_info null
-        return Doc(header, rows=lap_rows(st.model, entry) if entry else None)
-    rows = [row for e in session.entries for row in lap_rows(st.model, e)]
-    return Doc(lap_header(st.model, slot, split, number, None, None), rows=rows)
+    entry: Entry | None = None
+    if "team_id" in p:
+        team = m.team_of_id(p["team_id"])
+        entry = next((e for e in session.entries if team and e.team == team), None)
+        if entry is not None and "cust_id" in p:
+            entry = next((x for x in entry.drivers if m.cust(x.d) == p["cust_id"]), None)
+    elif "cust_id" in p:
+        d = m.index_of(p["cust_id"])
+        entry = entry_of(st.detail(split.subsession_id), number, d) if d is not None else None
+    else:
+        rows = [row for e in session.entries for row in lap_rows(m, split, e)]
+        return Doc(lap_header(m, slot, split, number, None, None), rows=rows)
+    asked = p.get("cust_id", p.get("team_id"))
+    header = lap_header(m, slot, split, number, entry, asked)
+    # a driver without laps in this session: the real service sends chunk_info null
+    return Doc(header, rows=lap_rows(m, split, entry) if entry else None)
 
 
 def lap_chart_data(st: State, p: dict[str, Any], now: float) -> Doc:
+    """Every car's laps with its position and gap to the leader at the end of each lap."""
     slot, split = st.finished(p, now)
     number = p["simsession_number"]
     session = st.detail(split.subsession_id).session(number)
     assert session is not None
-    rows = [row for e in session.entries for row in lap_rows(st.model, e)]
-    # position and gap to the leader at the end of every lap, by the time it was completed
+    rows = [row for e in session.entries for row in lap_rows(st.model, split, e)]
     by_lap: dict[int, list[dict[str, Any]]] = {}
     for row in rows:
         by_lap.setdefault(row["lap_number"], []).append(row)
     fastest = min((r["lap_time"] for r in rows if r["lap_time"] > 0), default=-1)
     for laps in by_lap.values():
-        laps.sort(key=lambda r: (r["session_time"], r["cust_id"]))
+        laps.sort(key=lambda r: (r["session_time"], r["group_id"]))
         leader = laps[0]["session_time"]
         for position, row in enumerate(laps, start=1):
             row["lap_position"] = position

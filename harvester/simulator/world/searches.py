@@ -36,12 +36,14 @@ def search_series(st: State, p: dict[str, Any], now: float) -> Doc:
     category_ids = p.get("category_ids", list(ACTIVE_CATEGORIES))
     lanes = [lane for lane in lanes if m.series[lane].category in category_ids]
     event_types = p.get("event_types", [e for _, e in EVENT_TYPES])
-    if "team_id" in p or 5 not in event_types:
-        lanes = []  # only single-driver races are simulated
+    if 5 not in event_types:
+        lanes = []  # races only: no practice, qualifying or time trial sessions are searched
     week = p.get("race_week_num")
     rows = [
         search_series_row(m, slot, split)
-        for slot, split in _matches(st, lanes, starts, ends, now, p.get("cust_id"), week)
+        for slot, split in _matches(
+            st, lanes, starts, ends, now, p.get("cust_id"), week, p.get("team_id")
+        )
     ]
     echo = {**p, **echo, "category_ids": category_ids, "event_types": event_types}
     body = {"success": True, "params": echo}
@@ -87,9 +89,16 @@ def _matches(
     now: float,
     cust_id: int | None,
     week: int | None,
+    team_id: int | None = None,
 ) -> list[tuple[Slot, Split]]:
-    """Finished subsessions on `lanes` with start in `starts` and end in `ends`, id order."""
+    """Finished subsessions on `lanes` with start in `starts` and end in `ends`, id order; with
+    `team_id` those of a team (it wins over `cust_id`), with `cust_id` those of a driver."""
     m = st.model
+    team = m.team_of_id(team_id) if team_id is not None else None
+    if team_id is not None:
+        if team is None:
+            return []
+        lanes, cust_id = [lane for lane in lanes if m.series[lane].team], None
     d = m.index_of(cust_id) if cust_id is not None else None
     if cust_id is not None and d is None:
         return []
@@ -104,6 +113,8 @@ def _matches(
             continue
         if d is not None and not m.is_entrant(k, lane, d):
             continue
+        if team is not None and not m.enters(k, lane, team):
+            continue
         wanted = [
             j
             for j in range(m.nsplits(k, lane))
@@ -114,7 +125,8 @@ def _matches(
         slot = m.slot(k, lane)
         for j in wanted:
             split = slot.splits[j]
-            if d is None or d in split.order:
+            entrant = team if team is not None else m.entrant_of(lane, d) if d is not None else None
+            if entrant is None or entrant in split.order:
                 found.append((slot, split))
     return found
 

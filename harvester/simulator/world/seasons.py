@@ -21,6 +21,7 @@ from .model import (
 )
 from .params import parse_time, valid_quarter
 from .season_docs import (
+    SUPER_SESSION_EVERY,
     WEEKS,
     allowed_licenses,
     past_season,
@@ -122,7 +123,7 @@ def race_guide(st: State, p: dict[str, Any], now: float) -> Doc:
             {
                 "season_id": m.season_id(lane, year, quarter),
                 "start_time": iso_seconds(start),
-                "super_session": False,
+                "super_session": m.series[lane].supersessions and k % SUPER_SESSION_EVERY == 0,
                 "series_id": m.series[lane].series_id,
                 "race_week_num": m.slot(k, lane).race_week,
                 "end_time": iso_seconds(start + MAX_DURATION),
@@ -185,7 +186,6 @@ def season_results(st: State, p: dict[str, Any], now: float) -> Doc:
             for split in slot.splits:
                 if split.end > now:
                     continue
-                winner = m.driver(split.order[0])
                 rows.append(
                     {
                         "race_week_num": slot.race_week,
@@ -200,28 +200,21 @@ def season_results(st: State, p: dict[str, Any], now: float) -> Doc:
                         "num_cautions": split.cautions,
                         "num_caution_laps": split.caution_laps,
                         "num_lead_changes": split.lead_changes,
-                        "driver_changes": False,
-                        "winner_group_id": winner.cust_id,
-                        "winner_name": winner.display_name,
-                        "winner_ai": False,
+                        "num_drivers": len(split.order),
                         "track": {
                             "track_id": slot.track.track_id,
                             "track_name": slot.track.name,
                             "config_name": slot.track.config,
                         },
-                        "category_id": slot.category,
-                        "category": CATEGORIES[slot.category][1],
                     }
                 )
     body: dict[str, Any] = {
-        "type": "season_results",
+        "results_list": rows,
+        "event_type": event_type,
         "success": True,
         "season_id": p["season_id"],
-        "event_type": event_type,
-        "results_list": rows,
+        "race_week_num": -1 if week is None else week,
     }
-    if week is not None:
-        body["race_week_num"] = week
     return Doc(body)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from .docs import driver_stats_csv
 from .model import DAY, MAX_DURATION, Model, Slot, Split, model_of
-from .race import Detail, Entry, build_detail
+from .race import Detail, Entry, Summary, build_detail, rate, rate_detail, summary
 from .types import Doc, WorldConfig, forbidden, not_found
 
 Handler = Callable[["State", dict[str, Any], float], Doc]
@@ -27,8 +27,10 @@ class State:
     def __init__(self, config: WorldConfig) -> None:
         self.config = config
         self.model: Model = model_of(config)
-        self.detail = lru_cache(maxsize=128)(self._build_detail)
-        self.race_entry = lru_cache(maxsize=50_000)(self._race_entry)
+        self.laps = lru_cache(maxsize=128)(self._build_laps)
+        self.detail = lru_cache(maxsize=64)(self._build_detail)
+        self.race_entry = lru_cache(maxsize=4096)(self._race_entry)
+        self.race_summary = lru_cache(maxsize=50_000)(self._race_summary)
         self.stats_csv = lru_cache(maxsize=8)(self._build_csv)
 
     def member_of(self, p: dict[str, Any]) -> int:
@@ -55,6 +57,20 @@ class State:
         self, d: int, begin: float, now: float, categories: tuple[int, ...] | None = None
     ) -> Iterator[tuple[Slot, Split, Entry]]:
         """Driver d's finished official races starting in [begin, now), oldest first."""
+        for slot, split in self.race_slots(d, begin, now, categories):
+            yield slot, split, self.race_entry(split.subsession_id, d)
+
+    def summaries(
+        self, d: int, begin: float, now: float, categories: tuple[int, ...] | None = None
+    ) -> Iterator[tuple[Slot, Split, Summary]]:
+        """`races` in figures: what statistics count, without building a race's laps."""
+        for slot, split in self.race_slots(d, begin, now, categories):
+            yield slot, split, self.race_summary(split.subsession_id, slot.lane, d)
+
+    def race_slots(
+        self, d: int, begin: float, now: float, categories: tuple[int, ...] | None = None
+    ) -> Iterator[tuple[Slot, Split]]:
+        """The slots and splits of `races`, without building the races' laps."""
         m = self.model
         lanes = [
             lane
@@ -66,8 +82,7 @@ class State:
                 found = self.raced(k, lane, d, now)
                 if found is None or found[1].start < begin:
                     continue
-                slot, split = found
-                yield slot, split, self.race_entry(split.subsession_id, d)
+                yield found
 
     def raced(self, k: int, lane: int, d: int, now: float) -> tuple[Slot, Split] | None:
         """The finished split of slot (k, lane) in which driver d raced, if any."""
@@ -75,8 +90,9 @@ class State:
         if not m.is_slot(k, lane) or not m.is_entrant(k, lane, d):
             return None
         slot = m.slot(k, lane)
+        entrant = m.entrant_of(lane, d)
         for split in slot.splits:
-            if d in split.order:
+            if entrant in split.order:
                 return (slot, split) if split.end <= now else None
         return None
 
@@ -107,22 +123,45 @@ class State:
         return ids
 
     def _race_entry(self, subsession_id: int, d: int) -> Entry:
-        """Driver d's entry in the race of a subsession it ran (kept: statistics reread them)."""
-        entry = entry_of(self.detail(subsession_id), 0, d)
-        assert entry is not None
-        return entry
+        """Driver d's entry in the race of a subsession he ran, with his ratings (kept:
+        statistics reread them; only his ratings are computed, not the whole field's)."""
+        found = self.model.find(subsession_id)
+        assert found is not None
+        for car in self.laps(subsession_id).sessions[-1].entries:
+            if car.d == d or any(x.d == d for x in car.drivers):
+                rated = rate(self.model, found[0], car, race=True)
+                entry = next(x for x in rated.drivers or (rated,) if x.d == d)
+                return entry
+        raise AssertionError(f"driver {d} did not race in {subsession_id}")
 
-    def _build_detail(self, subsession_id: int) -> Detail:
+    def _race_summary(self, subsession_id: int, lane: int, d: int) -> Summary:
+        found = self.model.find(subsession_id)
+        assert found is not None
+        return summary(self.model, found[1], lane, d)
+
+    def _build_laps(self, subsession_id: int) -> Detail:
+        """A race's laps and positions, before ratings."""
         found = self.model.find(subsession_id)
         assert found is not None
         return build_detail(self.model, *found)
+
+    def _build_detail(self, subsession_id: int) -> Detail:
+        """A race in full: laps, positions, every driver's ratings."""
+        found = self.model.find(subsession_id)
+        assert found is not None
+        return rate_detail(self.model, found[0], self.laps(subsession_id))
 
     def _build_csv(self, category: int) -> str:
         return driver_stats_csv(self.model, category)
 
 
 def entry_of(detail: Detail, number: int, d: int) -> Entry | None:
-    """Driver d's entry in simsession `number` of a race, or None."""
+    """Driver d's entry in simsession `number` of a race (in a team race, the part of his
+    team's entry he drove), or None."""
     session = detail.session(number)
     assert session is not None
-    return next((e for e in session.entries if e.d == d), None)
+    for e in session.entries:
+        for driver in e.drivers or (e,):
+            if driver.d == d:
+                return driver
+    return None

@@ -1,78 +1,96 @@
-"""Subsession documents: results/get, and the event_log and lap_data headers and rows.
+"""results/get: a finished subsession's document (its settings, every simsession's results,
+weather and track state).
 
-They are built from a `Detail` (race), so every figure agrees across the three endpoints
-and with the search row of the same subsession.
+It is built from a `Detail` (race), so every figure agrees with the lap-level documents
+(`laps`) and with the search row of the same subsession. In a team race a result row is a
+team's car, with a row per driver who drove it (`driver_results`).
 """
 
 from __future__ import annotations
 
-import random
+from dataclasses import replace
 from typing import Any
 
 from .data import CARS_BY_ID, CATEGORIES, LICENSE_GROUPS
+from .laps import names
 from .model import Model, Slot, Split, iso_seconds, mix, strength_of_field
-from .race import SIMSESSIONS, Detail, Entry
-from .refs import helmet, livery, track_ref
+from .race import Detail, Entry
+from .refs import group, helmet, livery
+from .season_docs import MAX_TEAM_DRIVERS
 
 
-def _names(slot: Slot) -> dict[str, Any]:
-    """Series and season names of a slot (hosted sessions have no series)."""
-    if slot.series is None:
-        assert slot.hosted is not None
-        return {
-            "season_name": slot.hosted.session_name,
-            "season_short_name": slot.hosted.session_name,
-            "series_name": "Hosted iRacing",
-            "series_short_name": "Hosted iRacing",
-        }
-    short = f"{slot.season_year} Season {slot.season_quarter}"
-    return {
-        "season_name": f"{slot.series.name} - {short}",
-        "season_short_name": short,
-        "series_name": slot.series.name,
-        "series_short_name": slot.series.short_name,
-    }
-
-
-# what each endpoint's session_info leaves out, as the captures show it
-_SESSION_INFO_WITHOUT = {
-    "event_log": ("num_laps_for_qual_average", "num_laps_for_solo_average"),
-    "lap_data": ("simsession_name",),
-}
-
-
-def session_info(
-    model: Model, slot: Slot, split: Split, number: int, endpoint: str = "lap_data"
-) -> dict[str, Any]:
-    """The header's session_info of results/event_log, lap_data or lap_chart_data."""
-    sim = next(s for s in SIMSESSIONS if s[0] == number)
-    info: dict[str, Any] = {
-        "subsession_id": split.subsession_id,
-        "session_id": slot.session_id,
-        "simsession_number": number,
-        "simsession_type": sim[2],
-        "simsession_name": sim[1],
-        "num_laps_for_qual_average": 1,
-        "num_laps_for_solo_average": 1,
-        "event_type": 5,
-        "event_type_name": "Race",
-        "private_session_id": slot.hosted.private_session_id if slot.hosted else -1,
-    }
-    info.update(_names(slot))
-    info["start_time"] = iso_seconds(split.start)
-    info["track"] = track_ref(slot)
-    for key in _SESSION_INFO_WITHOUT.get(endpoint, ()):
-        del info[key]
-    return info
-
-
-def _result_row(model: Model, entry: Entry, race: bool) -> dict[str, Any]:
+def _driver_row(model: Model, entry: Entry, race: bool) -> dict[str, Any]:
     drv = model.driver(entry.d)
     car = CARS_BY_ID[entry.car_id]
     country = drv.country
+    row = _car_row(entry, race)
+    row.update(
+        {
+            "cust_id": drv.cust_id,
+            "display_name": drv.display_name,
+            "club_id": country[4],
+            "club_name": country[5],
+            "club_shortname": country[5],
+            "country_code": country[0],
+            "division": entry.d % 10,
+            "division_name": f"Division {entry.d % 10 + 1}",
+            "flair_id": country[1],
+            "flair_name": country[2],
+            "flair_shortname": country[3],
+            "helmet": helmet(model, entry.d),
+            "livery": livery(model, entry.d, car.car_id, entry.car_number),
+            "suit": {
+                "pattern": drv.suit[0],
+                "color1": drv.suit[1],
+                "color2": drv.suit[2],
+                "color3": drv.suit[3],
+            },
+        }
+    )
+    if entry.team:
+        row["team_id"] = model.team_id(entry.team)
+    return row
+
+
+def _result_row(model: Model, split: Split, entry: Entry, race: bool) -> dict[str, Any]:
+    """A car's result: a driver's row, or a team's with a row per driver (driver_results)."""
+    if not entry.team:
+        return _driver_row(model, entry, race)
+    team_id, name, lead = group(model, split, entry.team)
+    row = _driver_row(model, replace(entry, team=0), race)
+    del row["cust_id"]
+    row.update(
+        team_id=team_id,
+        display_name=name,
+        livery=livery(model, lead, entry.car_id, entry.car_number),
+        driver_results=[_in_team(_driver_row(model, x, race)) for x in entry.drivers],
+    )
+    return row
+
+
+# what a driver's row inside a team's row leaves out: the car and the club are the team's
+_TEAM_HAS = (
+    "car_class_name",
+    "car_class_short_name",
+    "car_name",
+    "carcfg",
+    "club_id",
+    "club_name",
+    "club_shortname",
+    "flair_id",
+    "flair_name",
+    "flair_shortname",
+)
+
+
+def _in_team(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in _TEAM_HAS}
+
+
+def _car_row(entry: Entry, race: bool) -> dict[str, Any]:
+    """What a result row says of the car and its race, whoever drove it."""
+    car = CARS_BY_ID[entry.car_id]
     return {
-        "cust_id": drv.cust_id,
-        "display_name": drv.display_name,
         "aggregate_champ_points": entry.champ_points,
         "ai": False,
         "average_lap": entry.avg,
@@ -88,24 +106,14 @@ def _result_row(model: Model, entry: Entry, race: bool) -> dict[str, Any]:
         "car_class_short_name": car.class_name,
         "car_id": car.car_id,
         "car_name": car.name,
+        "carcfg": -1,
         "champ_points": entry.champ_points,
         "class_interval": entry.interval,
-        "club_id": country[4],
-        "club_name": country[5],
         "club_points": entry.club_points,
-        "club_shortname": country[5],
-        "country_code": country[0],
-        "division": entry.d % 10,
-        "division_name": f"Division {entry.d % 10 + 1}",
         "drop_race": False,
         "finish_position": entry.position,
         "finish_position_in_class": entry.position,
-        "flair_id": country[1],
-        "flair_name": country[2],
-        "flair_shortname": country[3],
-        "carcfg": -1,
         "friend": False,
-        "helmet": helmet(model, entry.d),
         "incidents": entry.incidents,
         "interval": entry.interval,
         "laps_complete": entry.laps_complete,
@@ -114,7 +122,6 @@ def _result_row(model: Model, entry: Entry, race: bool) -> dict[str, Any]:
         "league_points": 0,
         "license_change_oval": -1,
         "license_change_road": -1,
-        "livery": livery(model, entry.d, car.car_id, entry.car_number),
         "max_pct_fuel_fill": -1,
         "multiplier": 1,
         "new_cpi": entry.new_cpi,
@@ -134,12 +141,6 @@ def _result_row(model: Model, entry: Entry, race: bool) -> dict[str, Any]:
         "reason_out_id": entry.reason_out_id,
         "starting_position": entry.start_position,
         "starting_position_in_class": entry.start_position,
-        "suit": {
-            "pattern": drv.suit[0],
-            "color1": drv.suit[1],
-            "color2": drv.suit[2],
-            "color3": drv.suit[3],
-        },
         "watched": False,
         "weight_penalty_kg": -1,
     }
@@ -172,7 +173,11 @@ def results_doc(model: Model, slot: Slot, split: Split, detail: Detail) -> dict[
             members.append(car_id)
     car_classes = []
     for class_id, car_ids in sorted(classes.items()):
-        field = [model.ir[e.d] for e in race.entries if CARS_BY_ID[e.car_id].class_id == class_id]
+        field = [
+            model.team_ir[e.team] if e.team else model.ir[e.d]
+            for e in race.entries
+            if CARS_BY_ID[e.car_id].class_id == class_id
+        ]
         name = CARS_BY_ID[car_ids[0]].class_name
         car_classes.append(
             {
@@ -181,12 +186,13 @@ def results_doc(model: Model, slot: Slot, split: Split, detail: Detail) -> dict[
                 "name": name,
                 "strength_of_field": strength_of_field(field),
                 "num_entries": len(field),
-                "cars_in_class": [{"car_id": c} for c in sorted(car_ids)],
+                "relative_speed": 50 + (class_id % 7) * 5,
+                "cars_in_class": [{"car_id": c, "package_id": 1000 + c} for c in sorted(car_ids)],
             }
         )
     splits = slot.splits
     series = slot.series
-    names = _names(slot)
+    title = names(slot)
     doc: dict[str, Any] = {
         "subsession_id": split.subsession_id,
         "allowed_licenses": _allowed_licenses(slot),
@@ -199,8 +205,8 @@ def results_doc(model: Model, slot: Slot, split: Split, detail: Detail) -> dict[
         "damage_model": 0,
         "driver_change_param1": -1,
         "driver_change_param2": -1,
-        "driver_change_rule": 0,
-        "driver_changes": False,
+        "driver_change_rule": 1 if split.team else 0,
+        "driver_changes": split.team,
         "end_time": iso_seconds(split.end),
         "event_average_lap": split.winner_avg,
         "event_best_lap_time": split.event_best,
@@ -212,7 +218,7 @@ def results_doc(model: Model, slot: Slot, split: Split, detail: Detail) -> dict[
         "license_category": CATEGORIES[slot.category][1],
         "license_category_id": slot.category,
         "limit_minutes": 0 if hosted else 10080,
-        "max_team_drivers": 1,
+        "max_team_drivers": MAX_TEAM_DRIVERS if split.team else 1,
         "max_weeks": 12,
         "min_team_drivers": 1,
         "num_caution_laps": split.caution_laps,
@@ -240,14 +246,14 @@ def results_doc(model: Model, slot: Slot, split: Split, detail: Detail) -> dict[
         "race_week_num": slot.race_week,
         "results_restricted": False,
         "season_id": slot.season_id,
-        "season_name": names["season_name"],
+        "season_name": title["season_name"],
         "season_quarter": slot.season_quarter,
-        "season_short_name": names["season_short_name"],
+        "season_short_name": title["season_short_name"],
         "season_year": slot.season_year,
         "series_id": series.series_id if series else 0,
         "series_logo": f"seriesid_{series.series_id}.png" if series else None,
-        "series_name": names["series_name"],
-        "series_short_name": names["series_short_name"],
+        "series_name": title["series_name"],
+        "series_short_name": title["series_short_name"],
         "session_id": slot.session_id,
         "session_results": [
             {
@@ -257,7 +263,7 @@ def results_doc(model: Model, slot: Slot, split: Split, detail: Detail) -> dict[
                 "simsession_type_name": s.type_name,
                 "simsession_subtype": 0,
                 "weather_result": _weather_result(model, split, s.number),
-                "results": [_result_row(model, e, s.number == 0) for e in s.entries],
+                "results": [_result_row(model, split, e, s.number == 0) for e in s.entries],
             }
             for s in detail.sessions
         ],
@@ -278,9 +284,14 @@ def results_doc(model: Model, slot: Slot, split: Split, detail: Detail) -> dict[
     }
     if hosted is not None:
         doc["session_name"] = hosted.session_name
-        doc["league_id"] = hosted.league_id
-        doc["league_season_id"] = hosted.league_season_id
         doc["host_id"] = model.cust(hosted.host)
+        doc["restrict_results"] = False
+        doc["league_id"] = hosted.league_id or None
+        doc["league_season_id"] = hosted.league_season_id or None
+        doc["league_name"] = model.league_name(hosted.league) if hosted.league else None
+        doc["league_season_name"] = (
+            f"{slot.season_year} Season {slot.season_quarter}" if hosted.league else None
+        )
     return doc
 
 
@@ -315,6 +326,33 @@ def _weather(model: Model, split: Split) -> dict[str, Any]:
         "wind_dir": (h >> 32) % 8,
         "wind_units": 0,
         "wind_value": (h >> 40) % 10,
+        "simulated_start_utc_offset": -3600 * ((h >> 44) % 10),
+        "simulated_time_offsets": [0, 3600, 7200],
+        "simulated_time_multiplier": 1,
+        "weather_url": f"https://members-assets.iracing.com/weather/{split.subsession_id}.json",
+        "weather_summary": {
+            "max_precip_rate": 0.0,
+            "max_precip_rate_desc": "None",
+            "precip_chance": 0.0,
+            "skies_high": (h >> 8) % 4,
+            "skies_low": 0,
+            "temp_high": float(64 + (h >> 16) % 30),
+            "temp_low": float(56 + (h >> 16) % 30),
+            "temp_units": 0,
+            "wind_high": float((h >> 40) % 10 + 3),
+            "wind_low": float((h >> 40) % 10),
+            "wind_units": 0,
+        },
+        "forecast_options": {
+            "forecast_type": 2,
+            "precipitation": 0,
+            "skies": (h >> 8) % 4,
+            "stop_precip": 0,
+            "temperature": 60 + (h >> 16) % 30,
+            "weather_seed": (h >> 48) % 1_000_000,
+            "wind_dir": (h >> 32) % 8,
+            "wind_speed": (h >> 40) % 10,
+        },
     }
 
 
@@ -344,139 +382,3 @@ def _weather_result(model: Model, split: Split, number: int) -> dict[str, Any]:
         "precip_mm2hr_before_session": 0.0,
         "simulated_start_time": iso_seconds(split.start)[:-1],
     }
-
-
-def event_rows(model: Model, split: Split, detail: Detail, number: int) -> list[dict[str, Any]]:
-    """The event log of one simsession, ordered by session time."""
-    session = detail.session(number)
-    assert session is not None
-    rng = random.Random(mix(model.seed, 23, split.subsession_id, number))
-    # (session time, code, driver index or -1, credited cust_id, lap, description, message)
-    events: list[tuple[int, int, int, int, int, str, str]] = []
-
-    def tag(e: Entry) -> str:
-        return f"#{e.car_number} {model.driver(e.d).display_name}"
-
-    for e in session.entries:
-        cust = model.cust(e.d)
-        for lap in e.laps:
-            for what in lap.events:
-                if what == "car contact":
-                    text = f"Penalty: Repairs needed, Repair, Lap {lap.number}, {tag(e)}"
-                    events.append(
-                        (lap.session_time, 4, e.d, 0, lap.number, "Penalty Applied", text)
-                    )
-                elif what != "pitted":
-                    text = f"Incident: {what}, Lap {lap.number}, {tag(e)}"
-                    events.append((lap.session_time, 2, e.d, cust, lap.number, "Incident", text))
-        if number == 0 and e.reason_out_id:
-            text = f"{e.reason_out}: {tag(e)}"
-            at = e.laps[-1].session_time + 1
-            events.append((at, 6, e.d, cust, e.laps_complete, e.reason_out, text))
-        elif number == 0 and e.laps_complete:
-            text = f"Checkered flag: {tag(e)}, P{e.position + 1}"
-            events.append(
-                (e.laps[-1].session_time, 8, e.d, cust, e.laps_complete, "Finished", text)
-            )
-    if number == 0 and session.entries:
-        winner = session.entries[0]
-        total = winner.laps_complete
-        for _ in range(min(split.cautions, total)):
-            lap = winner.laps[1 + rng.randrange(total)]
-            events.append(
-                (lap.session_time, 3, -1, 0, lap.number, "Caution", f"Caution: Lap {lap.number}")
-            )
-        leaders = [e for e in session.entries[:3] if e.laps_lead] or [winner]
-        previous = leaders[-1]
-        for i in range(min(split.lead_changes, total)):
-            lap = winner.laps[1 + rng.randrange(total)]
-            new = leaders[i % len(leaders)]
-            text = f"Lead change: {tag(new)} takes over from {tag(previous)}"
-            cust = model.cust(new.d)
-            events.append((lap.session_time, 7, new.d, cust, lap.number, "Lead Change", text))
-            previous = new
-    events.sort(key=lambda ev: (ev[0], ev[1], ev[2]))
-    return [
-        {
-            "subsession_id": split.subsession_id,
-            "simsession_number": number,
-            "session_time": at,
-            "event_seq": seq,
-            "event_code": code,
-            "group_id": model.cust(d) if d >= 0 else 0,
-            "cust_id": cust,
-            "lap_number": lap_no,
-            "description": desc,
-            "message": text,
-            "display_name": model.driver(d).display_name if d >= 0 else "",
-        }
-        for seq, (at, code, d, cust, lap_no, desc, text) in enumerate(events, start=1)
-    ]
-
-
-def lap_rows(model: Model, entry: Entry) -> list[dict[str, Any]]:
-    drv = model.driver(entry.d)
-    head = helmet(model, entry.d)
-    return [
-        {
-            "group_id": drv.cust_id,
-            "name": drv.display_name,
-            "cust_id": drv.cust_id,
-            "display_name": drv.display_name,
-            "lap_number": lap.number,
-            "flags": lap.flags,
-            "incident": lap.incident,
-            "session_time": lap.session_time,
-            "session_start_time": None,
-            "lap_time": lap.time,
-            "team_fastest_lap": False,
-            "personal_best_lap": lap.personal_best,
-            "helmet": dict(head),
-            "license_level": entry.license_level,
-            "car_number": entry.car_number,
-            "lap_events": list(lap.events),
-            "ai": False,
-        }
-        for lap in entry.laps
-    ]
-
-
-def lap_header(
-    model: Model, slot: Slot, split: Split, number: int, entry: Entry | None, cust_id: int | None
-) -> dict[str, Any]:
-    """The lap_data header; `entry` None means every driver (or a driver without laps)."""
-    header: dict[str, Any] = {
-        "success": True,
-        "session_info": session_info(model, slot, split, number),
-        "best_lap_num": entry.best_num if entry else -1,
-        "best_lap_time": entry.best if entry else -1,
-        "best_nlaps_num": -1,
-        "best_nlaps_time": -1,
-        "best_qual_lap_num": entry.best_num if entry and number == -1 else -1,
-        "best_qual_lap_time": entry.best if entry and number == -1 else -1,
-        "best_qual_lap_at": None,
-    }
-    if entry is not None:
-        drv = model.driver(entry.d)
-        header.update(
-            {
-                "group_id": drv.cust_id,
-                "cust_id": drv.cust_id,
-                "name": drv.display_name,
-                "car_id": entry.car_id,
-                "license_level": entry.license_level,
-                "livery": livery(model, entry.d, entry.car_id, entry.car_number),
-            }
-        )
-    else:
-        header.update(
-            {
-                "group_id": cust_id,
-                "cust_id": cust_id,
-                "name": None,
-                "car_id": None,
-                "license_level": None,
-                "livery": None,
-            }
-        )
-    return header
