@@ -410,6 +410,9 @@ def _league_joinable(st: State, slot: Slot, split: Split, now: float) -> dict[st
     )
     weather = session["weather"]
     del weather["weather_var_initial"], weather["weather_var_ongoing"]
+    for car in session["cars"]:  # a league session's cars run in one class, as hosted ones do
+        car.update(car_class_id=0, car_class_name="Hosted All Cars Class")
+    session["count_by_car_class_id"] = {"0": session["num_drivers"]}
     return session
 
 
