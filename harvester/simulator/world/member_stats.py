@@ -11,9 +11,9 @@ import math
 from typing import Any
 
 from .data import CARS_BY_ID, CATEGORIES
+from .figures import Summary, best_lap
 from .model import Slot, Split, iso_seconds, quarter_bounds, quarter_of
 from .params import WINDOW
-from .race import Summary
 from .rows import recent_race_row
 from .state import Handler, State, entry_of
 from .types import Doc, bad_request, not_found
@@ -198,7 +198,7 @@ def bests(st: State, p: dict[str, Any], now: float) -> Doc:
     for slot, split, race in rows:
         if race.car_id != car_id:
             continue
-        lap = race.best
+        lap = best_lap(st.model, split, race.position, d)
         known = best.get(slot.track.track_id)
         if lap > 0 and (known is None or lap < known[2]):
             best[slot.track.track_id] = (slot, split, lap)

@@ -12,6 +12,7 @@ from typing import Any
 from . import ratings
 from .data import CARS_BY_ID, LICENSE_GROUPS
 from .docs import member_awards, member_get, member_info
+from .figures import best_lap
 from .model import DAY, Model, iso_seconds, quarter_bounds, quarter_of
 from .race import license_level
 from .refs import helmet, license_doc
@@ -162,7 +163,7 @@ def profile(st: State, p: dict[str, Any], now: float) -> Doc:
             "simsession_type": 6,
             "starting_position": e.start_position,
             "finish_position": e.position,
-            "best_lap_time": e.best,
+            "best_lap_time": best_lap(m, sp, e.position, d),
             "percent_rank": round(100 * (len(sp.order) - e.position) / len(sp.order), 1),
             "car_id": e.car_id,
             "car_name": CARS_BY_ID[e.car_id].name,

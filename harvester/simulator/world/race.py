@@ -18,29 +18,26 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from . import ratings
+from .figures import (
+    Lap,
+    Stint,
+    car_generator,
+    champ_points,
+    laps_led,
+    make_laps,
+    qualifying,
+    race_plan,
+    stints_of,
+)
 from .model import Model, Slot, Split, mix
 from .ratings import INCIDENTS
 
-_PITTED = 2
 _POINTS = {name: points for name, _, points in INCIDENTS}
 _RETIRED: tuple[tuple[int, str], ...] = ((32, "Disconnected"), (33, "Retired"))
 SIMSESSIONS: tuple[tuple[int, str, int, str], ...] = (
     (-1, "QUALIFY", 4, "Lone Qualifying"),
     (0, "RACE", 6, "Race"),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Lap:
-    number: int
-    time: int  # 1/10000 s; -1 for lap 0 (the start) and invalid laps
-    session_time: int
-    flags: int
-    events: tuple[str, ...]
-    incident: bool
-    personal_best: bool
-    driver: int  # who drove it (a team's car changes drivers)
-    led: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,84 +99,9 @@ class Detail:
         return None
 
 
-def _lap_times(rng: random.Random, n: int, best: int, avg: int) -> tuple[list[int], int]:
-    """n lap times with minimum `best` and mean exactly `avg`; and the best lap's index."""
-    if n <= 0:
-        return [], -1
-    best_idx = rng.randrange(n)
-    if n == 1:
-        return [best], 0
-    free = (avg - best) * n - (n - 1)
-    weights = [rng.random() + 0.05 for _ in range(n - 1)]
-    total = sum(weights)
-    adds = [int(free * w / total) for w in weights]
-    adds[-1] += free - sum(adds)
-    others = [best + 1 + a for a in adds]
-    return [*others[:best_idx], best, *others[best_idx:]], best_idx
-
-
-Stint = tuple[int, int, tuple[int, ...]]  # driver, laps driven, incident plan
-
-
-def _laps(
-    rng: random.Random,
-    best: int,
-    avg: int,
-    start_time: int,
-    pit: bool,
-    stints: tuple[Stint, ...],
-    led: frozenset[int] = frozenset(),
-) -> tuple[tuple[Lap, ...], int]:
-    """Lap rows 0..n of a car driven in `stints`, and its best lap number."""
-    n = sum(count for _, count, _ in stints)
-    times, best_idx = _lap_times(rng, n, best, avg)
-    flags = [0] * n
-    events: list[list[str]] = [[] for _ in range(n)]
-    driver_of = [d for d, count, _ in stints for _ in range(count)]
-    first = 0
-    for _, count, plan in stints:
-        candidates = [i for i in range(first, first + count) if i != best_idx]
-        for incident in plan:
-            name, flag, _ = INCIDENTS[incident]
-            i = rng.choice(candidates)
-            flags[i] |= flag
-            events[i].append(name)
-        first += count
-    candidates = [i for i in range(n) if i != best_idx]
-    if pit and candidates:
-        i = rng.choice(candidates)
-        flags[i] |= _PITTED
-        events[i].append("pitted")
-    rows = [Lap(0, -1, start_time, 0, (), False, False, stints[0][0])]
-    clock = start_time
-    for i, lap_time in enumerate(times):
-        clock += lap_time
-        hit = bool(flags[i] & ~_PITTED)
-        best_lap = i == best_idx
-        rows.append(
-            Lap(
-                i + 1,
-                lap_time,
-                clock,
-                flags[i],
-                tuple(events[i]),
-                hit,
-                best_lap,
-                driver_of[i],
-                i + 1 in led,
-            )
-        )
-    return tuple(rows), best_idx + 1 if best_idx >= 0 else -1
-
-
 def cpi(level: int, sub: int) -> float:
     """Corners per incident of a license level and safety rating (it rises with both)."""
     return round(10 + 6 * level + sub / 20, 4)
-
-
-def _stints(model: Model, split: Split, entrant: int, laps: int) -> tuple[Stint, ...]:
-    shares = ratings.stints(model, split, entrant, laps) if split.team else ((entrant, laps),)
-    return tuple((d, n, ratings.incident_plan(model, split.subsession_id, d, n)) for d, n in shares)
 
 
 def build_detail(model: Model, slot: Slot, split: Split) -> Detail:
@@ -200,7 +122,7 @@ def build_detail(model: Model, slot: Slot, split: Split) -> Detail:
         led = fields.pop("led", frozenset())
         session = 0 if "pit" in fields else -1
         car_rng = car_generator(model, split, session, e)
-        laps, b_num = _laps(car_rng, b, a, pace, fields.pop("pit", False), stints, led)
+        laps, b_num = make_laps(car_rng, b, a, pace, fields.pop("pit", False), stints, led)
         if len(laps) == 1:
             b, a = -1, 0
         points = sum(ratings.incident_points(plan) for _, _, plan in stints)
@@ -235,7 +157,7 @@ def build_detail(model: Model, slot: Slot, split: Split) -> Detail:
         zip(order, race_plan(model, split), strict=True)
     ):
         laps_n = split.laps[pos]
-        stints = _stints(model, split, e, laps_n)
+        stints = stints_of(model, split, e, laps_n)
         running = laps_n == total
         reason_id, reason = (0, "Running") if running else _RETIRED[pos % len(_RETIRED)]
         points = champ_points(split, pos)
@@ -263,133 +185,6 @@ def build_detail(model: Model, slot: Slot, split: Split) -> Detail:
             SimSession(*SIMSESSIONS[1], tuple(race)),
         )
     )
-
-
-def car_generator(model: Model, split: Split, session: int, entrant: int) -> random.Random:
-    """The generator of one car's laps in one simsession: a car's laps need no other's."""
-    return random.Random(mix(model.seed, 21, split.subsession_id, 4, session, entrant))
-
-
-def car_laps(model: Model, split: Split, position: int) -> tuple[Lap, ...]:
-    """The race laps of the car finishing at `position`, as `build_detail` writes them."""
-    entrant = split.order[position]
-    b, a, pit, _ = race_plan(model, split)[position]
-    stints = _stints(model, split, entrant, split.laps[position])
-    led = laps_led(model, split).get(position, frozenset())
-    pace = int(split.event_best * 1.3)
-    return _laps(car_generator(model, split, 0, entrant), b, a, pace, pit, stints, led)[0]
-
-
-def qualifying(model: Model, split: Split) -> list[tuple[int, int, int, int]]:
-    """(entrant, best lap, average lap, laps) of every car's qualifying, in grid order: by
-    best lap, cars without a time last (a generator of its own: statistics read the grid
-    without building the laps)."""
-    rng = random.Random(mix(model.seed, 21, split.subsession_id, 1))
-    best = split.event_best
-    runs = []
-    for e in split.order:
-        laps_n = 0 if rng.random() < 0.05 else 1 + rng.randrange(2)
-        b = int(best * (0.998 + 0.025 * rng.random()))
-        a = b + 1 + rng.randrange(max(1, b // 60)) if laps_n > 1 else b
-        runs.append((e, b, a, laps_n))
-    runs.sort(key=lambda q: (q[3] == 0, q[1] if q[3] else 0))
-    return runs
-
-
-def race_plan(model: Model, split: Split) -> list[tuple[int, int, bool, int]]:
-    """(best lap, average lap, pitted, interval to the winner) of every car in finishing order:
-    the fastest car laps `event_best`, the winner averages `winner_avg` (a generator of its own,
-    as `qualifying`)."""
-    rng = random.Random(mix(model.seed, 21, split.subsession_id, 3))
-    best = split.event_best
-    total = model.config.laps_per_race
-    plan = []
-    gap = 0
-    for pos, laps_n in enumerate(split.laps):
-        if pos == split.fastest:
-            b = best
-        elif pos == 0:
-            b = split.winner_best
-        else:
-            b = best + 1 + rng.randrange(max(1, best * 15 // 1000))
-        if pos == 0:
-            a = split.winner_avg
-        elif laps_n >= 2:
-            a = b + 1 + rng.randrange(max(1, b // 50))
-        else:
-            a = b
-        pit = total >= 8 and rng.random() < 0.4
-        running = laps_n == total
-        if pos and running:
-            gap += 5_000 + rng.randrange(80_000)
-        plan.append((b if laps_n else -1, a if laps_n else 0, pit, gap if running else -1))
-    return plan
-
-
-def laps_led(model: Model, split: Split) -> dict[int, frozenset[int]]:
-    """The laps each finishing position led (a generator of its own, as `qualifying`)."""
-    rng = random.Random(mix(model.seed, 21, split.subsession_id, 2))
-    return _laps_led(rng, split, model.config.laps_per_race)
-
-
-def champ_points(split: Split, position: int) -> int:
-    n = len(split.order)
-    running = split.laps[position] == split.laps[0]
-    return int(split.sof / 16 * (n - position) / n) if running else 0
-
-
-@dataclass(frozen=True, slots=True)
-class Summary:
-    """A driver's race in figures, without its laps: what statistics count."""
-
-    car_id: int
-    position: int
-    start_position: int
-    laps_complete: int
-    laps_lead: int
-    incidents: int
-    champ_points: int
-    club_points: int
-    best: int  # the best lap he drove
-
-
-def summary(model: Model, split: Split, lane: int, d: int) -> Summary:
-    """Driver d's race in figures, equal to his entry in `build_detail` (same generators)."""
-    entrant = model.entrant_of(lane, d)
-    assert entrant is not None
-    pos = split.order.index(entrant)
-    laps = split.laps[pos]
-    first, own = 1, laps
-    if split.team:
-        for driver, count in ratings.stints(model, split, entrant, laps):
-            if driver == d:
-                own = count
-                break
-            first += count
-        else:
-            own = 0
-    grid = {e: i for i, (e, *_rest) in enumerate(qualifying(model, split))}
-    led = laps_led(model, split).get(pos, frozenset())
-    points = champ_points(split, pos)
-    plan = ratings.incident_plan(model, split.subsession_id, d, own)
-    return Summary(
-        car_id=split.cars[pos],
-        position=pos,
-        start_position=grid[entrant],
-        laps_complete=own,
-        laps_lead=sum(1 for lap in led if first <= lap < first + own),
-        incidents=ratings.incident_points(plan),
-        champ_points=points,
-        club_points=points // 8,
-        best=_own_best(model, split, pos, d),
-    )
-
-
-def _own_best(model: Model, split: Split, position: int, d: int) -> int:
-    if not split.team:
-        return race_plan(model, split)[position][0]
-    times = [lap.time for lap in car_laps(model, split, position)[1:] if lap.driver == d]
-    return min((t for t in times if t > 0), default=-1)
 
 
 def rate(model: Model, slot: Slot, car: Entry, race: bool) -> Entry:
@@ -498,20 +293,3 @@ def license_level(model: Model, d: int, category: int) -> int:
     """A driver's license level (1..20) in a category."""
     base = model.driver(d).license_level
     return max(1, min(20, base + (mix(model.seed, 18, d, category) % 5) - 2))
-
-
-def _laps_led(rng: random.Random, split: Split, total: int) -> dict[int, frozenset[int]]:
-    """The laps each finishing position led: stints alternate, the winner leads the last one."""
-    others = [p for p in range(1, min(3, len(split.order))) if split.laps[p] == total]
-    changes = min(split.lead_changes, total - 1)
-    if not others or not changes:
-        return {0: frozenset(range(1, total + 1))}
-    cuts = sorted(rng.sample(range(1, total), changes))
-    bounds = [0, *cuts, total]
-    stints = len(bounds) - 1
-    led: dict[int, set[int]] = {}
-    for i in range(stints):
-        back = stints - 1 - i
-        who = 0 if back % 2 == 0 else others[(back // 2) % len(others)]
-        led.setdefault(who, set()).update(range(bounds[i] + 1, bounds[i + 1] + 1))
-    return {pos: frozenset(laps) for pos, laps in led.items()}

@@ -14,7 +14,6 @@ so a rating costs a few slot look-ups, cached.
 from __future__ import annotations
 
 import math
-import random
 from functools import lru_cache
 
 from .model import DAY, Model, Split, mix
@@ -30,13 +29,16 @@ INCIDENTS: tuple[tuple[str, int, int], ...] = (
 )
 
 
+_INCIDENT_COUNTS = (0, 0, 0, 1, 1, 2, 3)  # a race's incidents: none in three races of seven
+
+
 def incident_plan(model: Model, subsession_id: int, d: int, laps: int) -> tuple[int, ...]:
     """Which incidents (indices into INCIDENTS) driver d has in a race of `laps` laps."""
     if laps < 2:
         return ()
-    rng = random.Random(mix(model.seed, 24, subsession_id, d))
-    count = rng.choice((0, 0, 0, 1, 1, 2, 3))
-    return tuple(rng.randrange(len(INCIDENTS)) for _ in range(count))
+    h = mix(model.seed, 24, subsession_id, d)
+    count = _INCIDENT_COUNTS[h % len(_INCIDENT_COUNTS)]
+    return tuple((h >> (8 + 4 * i)) % len(INCIDENTS) for i in range(count))
 
 
 def incident_points(plan: tuple[int, ...]) -> int:
@@ -53,6 +55,26 @@ def stints(model: Model, split: Split, team: int, laps: int) -> tuple[tuple[int,
     driven = [laps * s // total for s in shares]
     driven[0] += laps - sum(driven)
     return tuple((d, n) for d, n in zip(drivers, driven, strict=True) if n > 0)
+
+
+def drove(model: Model, split: Split, position: int) -> tuple[int, ...]:
+    """The drivers of the car finishing at `position` who drove it (a team's first driver if
+    it did no lap): the ones whose race it is."""
+    entrant = split.order[position]
+    if not split.team:
+        return (entrant,)
+    driven = [d for d, laps in stints(model, split, entrant, split.laps[position]) if laps]
+    return tuple(driven) or (model.teams[entrant - 1][0],)
+
+
+def races_in(model: Model, k: int, lane: int, d: int) -> bool:
+    """Whether driver d races in slot (k, lane): enters it, and drives his team's car."""
+    if not model.is_entrant(k, lane, d):
+        return False
+    if lane >= model.config.series_count or not model.series[lane].team:
+        return True
+    split = split_of(model, k, lane, d)
+    return d in drove(model, split, _position(model, split, d, lane))
 
 
 def laps_of(model: Model, split: Split, position: int, d: int) -> int:
@@ -77,7 +99,7 @@ def previous(model: Model, d: int, category: int, k: int, lane: int) -> tuple[in
     lanes = sorted(_lanes(model, d, category), reverse=True)
     for kk in range(k, model.k_min - 1, -1):
         for ln in lanes:
-            if (kk, ln) < (k, lane) and model.is_entrant(kk, ln, d):
+            if (kk, ln) < (k, lane) and races_in(model, kk, ln, d):
                 return kk, ln
     return None
 
@@ -146,7 +168,7 @@ def current(model: Model, d: int, category: int, now: float) -> tuple[int, int]:
         for lane in lanes:
             if (
                 model.slot_start(k, lane) < now
-                and model.is_entrant(k, lane, d)
+                and races_in(model, k, lane, d)
                 and split_of(model, k, lane, d).end <= now
             ):
                 return after(model, d, category, k, lane)

@@ -12,6 +12,7 @@ from typing import Any
 from .data import ACTIVE_CATEGORIES, EVENT_TYPES
 from .model import MAX_DURATION, Slot, Split, quarter_bounds, race_week
 from .params import valid_quarter, windows
+from .ratings import drove
 from .rows import search_hosted_row, search_series_row
 from .state import Handler, State
 from .types import Doc, bad_request
@@ -126,7 +127,10 @@ def _matches(
         for j in wanted:
             split = slot.splits[j]
             entrant = team if team is not None else m.entrant_of(lane, d) if d is not None else None
-            if entrant is None or entrant in split.order:
+            if entrant is None or (
+                entrant in split.order
+                and (d is None or d in drove(m, split, split.order.index(entrant)))
+            ):
                 found.append((slot, split))
     return found
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from .data import CARS_BY_ID, CATEGORIES, LICENSE_COLORS
 from .docs import world_record_rows
+from .figures import CarFigures, Summary, qualifying
 from .model import Model, Slot, Split, iso_seconds, quarter_bounds
-from .race import Entry
 from .refs import helmet, license_doc
 from .season_docs import SUPER_SESSION_EVERY
 from .state import Handler, State
@@ -27,13 +27,13 @@ from .types import Doc
 _CSV_BASE = (
     "https://scorpio-assets.s3.amazonaws.com/members/messaging-services/long_lived/standings"
 )
-Race = tuple[Entry, int]  # a driver's entry in a race, and the race's field size
+Race = tuple[Summary, int]  # a driver's (or car's) figures in a race, and the field's size
 
 
 def _races(
-    st: State, p: dict[str, Any], now: float, number: int, supersessions: bool = False
-) -> Iterator[tuple[Slot, Split, tuple[Entry, ...]]]:
-    """The finished subsessions of the request's season (and week), with simsession `number`."""
+    st: State, p: dict[str, Any], now: float, supersessions: bool = False
+) -> Iterator[tuple[Slot, Split]]:
+    """The finished subsessions of the request's season (and week)."""
     m = st.model
     lane, year, quarter = st.season_or_404(p["season_id"])
     begin, end = quarter_bounds(year, quarter)
@@ -46,15 +46,15 @@ def _races(
             continue
         for split in slot.splits:
             if split.end <= now:
-                session = st.laps(split.subsession_id).session(number)
-                assert session is not None
-                yield slot, split, session.entries
+                yield slot, split
 
 
-def _in_class(p: dict[str, Any], entry: Entry) -> bool:
-    if CARS_BY_ID[entry.car_id].class_id != p["car_class_id"]:
+def _in_class(m: Model, p: dict[str, Any], split: Split, car: CarFigures) -> bool:
+    """Whether a car is of the request's class (and its first driver of its division)."""
+    if CARS_BY_ID[car.car.car_id].class_id != p["car_class_id"]:
         return False
-    return p.get("division") is None or entry.d % 10 == p["division"]
+    lead = m.drivers_of(split, car.entrant)[0]
+    return p.get("division") is None or lead % 10 == p["division"]
 
 
 def _header(
@@ -163,15 +163,16 @@ def _driver_rows(
     """Every driver's standing over the season's races (each driver of a team's car)."""
     totals: dict[int, tuple[set[int], list[Race]]] = {}
     category = 0
-    for slot, _split, entries in _races(st, p, now, 0, supersessions):
+    for slot, split in _races(st, p, now, supersessions):
         category = slot.category
-        for car in entries:
-            if not _in_class(p, car):
+        cars = st.figures(split.subsession_id)
+        for car in cars:
+            if not _in_class(st.model, p, split, car):
                 continue
-            for e in car.drivers or (car,):
-                weeks, races = totals.setdefault(e.d, (set(), []))
+            for d, figures in car.drivers:
+                weeks, races = totals.setdefault(d, (set(), []))
                 weeks.add(slot.race_week)
-                races.append((e, len(entries)))
+                races.append((figures, len(cars)))
     rows = [
         {"rank": 0, **_driver_part(st.model, d, category, now), **_figures(races, len(weeks))}
         for d, (weeks, races) in totals.items()
@@ -209,41 +210,42 @@ def team_standings(st: State, p: dict[str, Any], now: float) -> Doc:
     weeks: dict[int, set[int]] = {}
     drivers: dict[int, list[Race]] = {}
     category = 0
-    for slot, split, entries in _races(st, p, now, 0):
+    for slot, split in _races(st, p, now):
         if not split.team:
             continue
         category = slot.category
-        for car in entries:
-            if _in_class(p, car):
-                cars.setdefault(car.team, []).append((car, len(entries)))
-                weeks.setdefault(car.team, set()).add(slot.race_week)
-                for e in car.drivers:
-                    drivers.setdefault(e.d, []).append((e, len(entries)))
+        field = st.figures(split.subsession_id)
+        for car in field:
+            if _in_class(m, p, split, car):
+                cars.setdefault(car.entrant, []).append((car.car, len(field)))
+                weeks.setdefault(car.entrant, set()).add(slot.race_week)
+                for d, own in car.drivers:
+                    drivers.setdefault(d, []).append((own, len(field)))
     rows = []
     for team, races in cars.items():
         lead = m.teams[team - 1][0]
         members = []
         for d in m.teams[team - 1]:
             if d in drivers:
-                figures = _figures(drivers[d], len(weeks[team]), whole=True)
-                del figures["raw_points"]
+                counted = _figures(drivers[d], len(weeks[team]), whole=True)
+                del counted["raw_points"]
                 members.append(
                     {
                         "rank": 0,
                         "cust_id": m.cust(d),
                         "display_name": m.driver(d).display_name,
                         "license": _license(m, d, category, now),
-                        **figures,
+                        **counted,
                     }
                 )
-        figures = _figures(races, len(weeks[team]), whole=True)
-        del figures["raw_points"]
+        totals = _figures(races, len(weeks[team]), whole=True)
+        del totals["raw_points"]
         rows.append(
             {
                 "rank": 0,
                 "cust_id": m.cust(lead),
                 "display_name": m.team_name(team),
-                **figures,
+                **totals,
                 "team_id": m.team_id(team),
                 "cars": [
                     {"carclassid": CARS_BY_ID[c].class_id, "carid": c}
@@ -260,13 +262,17 @@ def qualify_results(st: State, p: dict[str, Any], now: float) -> Doc:
     m = st.model
     totals: dict[int, tuple[set[int], list[Race]]] = {}
     category = 0
-    for slot, _split, entries in _races(st, p, now, -1):
+    for slot, split in _races(st, p, now):
         category = slot.category
-        for car in entries:
-            if car.best > 0 and _in_class(p, car):
-                weeks, runs = totals.setdefault(car.d, (set(), []))
+        field = st.figures(split.subsession_id)
+        cars = {car.entrant: car for car in field}
+        for position, (entrant, _best, _avg, laps) in enumerate(qualifying(m, split)):
+            if laps and _in_class(m, p, split, cars[entrant]):
+                d = m.drivers_of(split, entrant)[0]  # a team's car qualifies with its first
+                weeks, runs = totals.setdefault(d, (set(), []))
                 weeks.add(slot.race_week)
-                runs.append((car, len(entries)))
+                run = Summary(cars[entrant].car.car_id, position, position, laps, 0, 0, 0, 0)
+                runs.append((run, len(field)))
     rows = []
     for d, (weeks, runs) in totals.items():
         part = _driver_part(m, d, category, now)

@@ -11,9 +11,11 @@ from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
+from . import ratings
 from .docs import driver_stats_csv
+from .figures import CarFigures, Summary, race_figures
 from .model import DAY, MAX_DURATION, Model, Slot, Split, model_of
-from .race import Detail, Entry, Summary, build_detail, rate, rate_detail, summary
+from .race import Detail, Entry, build_detail, rate, rate_detail
 from .types import Doc, WorldConfig, forbidden, not_found
 
 Handler = Callable[["State", dict[str, Any], float], Doc]
@@ -30,7 +32,7 @@ class State:
         self.laps = lru_cache(maxsize=128)(self._build_laps)
         self.detail = lru_cache(maxsize=64)(self._build_detail)
         self.race_entry = lru_cache(maxsize=4096)(self._race_entry)
-        self.race_summary = lru_cache(maxsize=50_000)(self._race_summary)
+        self.figures = lru_cache(maxsize=20_000)(self._race_figures)
         self.stats_csv = lru_cache(maxsize=8)(self._build_csv)
 
     def member_of(self, p: dict[str, Any]) -> int:
@@ -67,6 +69,14 @@ class State:
         for slot, split in self.race_slots(d, begin, now, categories):
             yield slot, split, self.race_summary(split.subsession_id, slot.lane, d)
 
+    def race_summary(self, subsession_id: int, lane: int, d: int) -> Summary:
+        """Driver d's figures in a race he ran (in a team's car: those of his stints)."""
+        entrant = self.model.entrant_of(lane, d)
+        for car in self.figures(subsession_id):
+            if car.entrant == entrant:
+                return next(f for driver, f in car.drivers if driver == d)
+        raise AssertionError(f"driver {d} did not race in {subsession_id}")
+
     def race_slots(
         self, d: int, begin: float, now: float, categories: tuple[int, ...] | None = None
     ) -> Iterator[tuple[Slot, Split]]:
@@ -87,7 +97,7 @@ class State:
     def raced(self, k: int, lane: int, d: int, now: float) -> tuple[Slot, Split] | None:
         """The finished split of slot (k, lane) in which driver d raced, if any."""
         m = self.model
-        if not m.is_slot(k, lane) or not m.is_entrant(k, lane, d):
+        if not m.is_slot(k, lane) or not ratings.races_in(m, k, lane, d):
             return None
         slot = m.slot(k, lane)
         entrant = m.entrant_of(lane, d)
@@ -134,10 +144,10 @@ class State:
                 return entry
         raise AssertionError(f"driver {d} did not race in {subsession_id}")
 
-    def _race_summary(self, subsession_id: int, lane: int, d: int) -> Summary:
+    def _race_figures(self, subsession_id: int) -> tuple[CarFigures, ...]:
         found = self.model.find(subsession_id)
         assert found is not None
-        return summary(self.model, found[1], lane, d)
+        return race_figures(self.model, found[1])
 
     def _build_laps(self, subsession_id: int) -> Detail:
         """A race's laps and positions, before ratings."""
