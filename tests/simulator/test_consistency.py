@@ -317,3 +317,11 @@ def test_a_drivers_figures_equal_his_entry_in_the_race(world: World) -> None:
                 assert figures.champ_points == driver["champ_points"]
                 best = best_lap(m, split, figures.position, d)
                 assert best == driver["best_lap_time"]
+
+
+def test_the_heat_racing_series_describes_its_heats(world: World) -> None:
+    seasons = answer(world, "series/seasons")
+    heats = {s["series_id"]: s.get("heat_ses_info") for s in seasons if s["is_heat_racing"]}
+    assert list(heats) == [205]  # the dirt sprint cars
+    assert heats[205]["main_max_field_size"] == world.config.drivers_per_split
+    assert all("heat_ses_info" not in s for s in seasons if not s["is_heat_racing"])

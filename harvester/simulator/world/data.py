@@ -98,6 +98,7 @@ class SeriesTemplate:
     team: bool = False  # team events: cars shared by up to 3 drivers of a team
     supersessions: bool = False  # a super session every day, with standings of its own
     time_trials: bool = False  # a time trial each week, with results and standings
+    heats: bool = False  # heat racing: its seasons describe their heats (heat_ses_info)
 
 
 # fmt: off
@@ -183,7 +184,7 @@ SERIES_TEMPLATES: tuple[SeriesTemplate, ...] = (
     SeriesTemplate("GT Endurance Team Series", 5, (132, 156), 4, team=True),
     SeriesTemplate("Stock Car Cup Series", 1, (123,), 4, supersessions=True),
     SeriesTemplate("Skip Barber Race Series", 6, (1,), 2, time_trials=True),
-    SeriesTemplate("Dirt Sprint Car Series", 3, (114,), 2),
+    SeriesTemplate("Dirt Sprint Car Series", 3, (114,), 2, heats=True),
     SeriesTemplate("Pro 2 Lite Off-Road Series", 4, (82,), 2),
     SeriesTemplate("Grand Prix Series", 6, (145,), 5),
     SeriesTemplate("Touring Car Challenge", 5, (44,), 2),

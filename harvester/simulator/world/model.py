@@ -165,6 +165,7 @@ class Model:
             team=template.team and round_ == 0,
             supersessions=template.supersessions,
             time_trials=template.time_trials,
+            heats=template.heats,
         )
 
     def lanes_of(self, d: int) -> tuple[int, ...]:

@@ -29,6 +29,7 @@ class Series:
     team: bool
     supersessions: bool
     time_trials: bool
+    heats: bool
 
 
 @dataclass(frozen=True, slots=True)

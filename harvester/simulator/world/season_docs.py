@@ -261,7 +261,7 @@ def _settings(model: Model, series: Series, year: int, quarter: int, now: float)
         "incident_warn_mode": 0,
         "incident_warn_param1": 0,
         "incident_warn_param2": 0,
-        "is_heat_racing": False,
+        "is_heat_racing": series.heats,
         "license_group": series.min_license_group,
         "license_group_types": [{"license_group_type": series.min_license_group}],
         "lucky_dog": oval,
@@ -299,6 +299,56 @@ def _settings(model: Model, series: Series, year: int, quarter: int, now: float)
     }
 
 
+def heat_info(model: Model, series: Series) -> dict[str, Any]:
+    """How a heat racing series runs a race: qualifying, heats, consolations, the main."""
+    field = model.config.drivers_per_split
+    return {
+        "heat_info_id": 1000 + series.lane,
+        "cust_id": 0,
+        "hidden": False,
+        "created": "2023-06-01T00:00:00Z",
+        "heat_info_name": f"{series.name} heats",
+        "description": "Qualifying sets the heats; the heats set the main.",
+        "max_entrants": field,
+        "race_style": 1,
+        "open_practice": True,
+        "pre_qual_practice_length_minutes": 5,
+        "pre_qual_num_to_main": 0,
+        "qual_style": 1,
+        "qual_length_minutes": 5,
+        "qual_laps": 2,
+        "qual_num_to_main": 0,
+        "qual_scoring": 0,
+        "qual_caution_type": 0,
+        "qual_open_delay_seconds": 0,
+        "qual_scores_champ_points": False,
+        "heat_length_minutes": 6,
+        "heat_laps": 6,
+        "heat_max_field_size": field // 2,
+        "heat_num_position_to_invert": 4,
+        "heat_caution_type": 1,
+        "heat_num_from_each_to_main": field // 4,
+        "heat_scores_champ_points": False,
+        "consolation_num_to_consolation": 0,
+        "consolation_num_to_main": 2,
+        "consolation_first_max_field_size": field // 2,
+        "consolation_first_session_length_minutes": 5,
+        "consolation_first_session_laps": 5,
+        "consolation_delta_max_field_size": 0,
+        "consolation_delta_session_length_minutes": 0,
+        "consolation_delta_session_laps": 0,
+        "consolation_num_position_to_invert": 0,
+        "consolation_scores_champ_points": False,
+        "consolation_run_always": False,
+        "pre_main_practice_length_minutes": 0,
+        "main_length_minutes": 20,
+        "main_laps": model.config.laps_per_race,
+        "main_max_field_size": field,
+        "main_num_position_to_invert": 6,
+        "heat_session_minutes_estimate": 45,
+    }
+
+
 def _next_race(model: Model, series: Series, now: float) -> str | None:
     k = model.k_at(now)
     start = model.slot_start(k, series.lane)
@@ -314,6 +364,8 @@ def season_doc(model: Model, series: Series, year: int, quarter: int, now: float
     doc["next_race_session"] = _next_race(model, series, now) if active else None
     doc["reg_user_count"] = 40 + mix(model.seed, 41, series.lane) % 200 if active else 0
     doc["schedules"] = [schedule(model, series, year, quarter, w) for w in range(WEEKS)]
+    if series.heats:
+        doc["heat_ses_info"] = heat_info(model, series)
     return doc
 
 
@@ -327,6 +379,8 @@ def season_list_entry(
     doc["has_mpr"] = series.min_license_group == 1
     doc["reg_user_count"] = 40 + mix(model.seed, 41, series.lane) % 200 if doc["active"] else 0
     doc["elig"] = {"own_car": True, "own_track": True}
+    if series.heats:
+        doc["heat_ses_info"] = heat_info(model, series)
     doc["current_week_sched"] = {
         "race_week_num": doc["race_week"],
         "track": {
