@@ -22,6 +22,11 @@ MAINTENANCE_BODY = {
     "note": "The site is currently undergoing maintenance. Please try your request later.",
 }
 
+# chunk files of the searches expire in 20 minutes (short_lived), those of standings, lap data
+# and event logs in an hour (long_lived): the captures' X-Amz-Expires
+SEARCH_CHUNK_LIFETIME = 1200
+CHUNK_LIFETIME = 3600
+_SHORT_LIVED = ("results/search_series", "results/search_hosted")
 _CHUNK_KIND = {
     "results/search_series": "series_search",
     "results/search_hosted": "hosted_search",
@@ -179,10 +184,12 @@ class DataService:
             return None
         size = max(self.config.chunk_size, 1)
         pieces = [_json_bytes(rows[i : i + size]) for i in range(0, len(rows), size)]
+        short = path in _SHORT_LIVED
         base, names = self.store.put_chunks(
             _CHUNK_KIND.get(path, path.replace("/", "_")),
             pieces,
-            max(self.config.link_lifetime, 1200),
+            max(self.config.link_lifetime, SEARCH_CHUNK_LIFETIME if short else CHUNK_LIFETIME),
+            "short_lived" if short else "long_lived",
         )
         return {
             "chunk_size": size,

@@ -50,12 +50,15 @@ class ObjectStore:
         self._put(path, body, content_type, lifetime)
         return self.base_url + path + "?" + self._sign(path, lifetime)
 
-    def put_chunks(self, kind: str, chunks: list[bytes], lifetime: int) -> tuple[str, list[str]]:
-        """Chunk files under one folder: (base_download_url, signed file names)."""
+    def put_chunks(
+        self, kind: str, chunks: list[bytes], lifetime: int, lived: str = "short_lived"
+    ) -> tuple[str, list[str]]:
+        """Chunk files under one folder: (base_download_url, signed file names). `lived` names
+        the cache they sit in: short_lived (searches) or long_lived (standings, laps, logs)."""
         # the folder is named after the content, as the real service's cache is: the same
         # result asked again points at the same files (with fresh signatures)
         folder = hashlib.sha256(kind.encode() + b"".join(chunks)).hexdigest()
-        base_path = f"{PREFIX}/members/messaging-services/short_lived/{kind}/{folder}/"
+        base_path = f"{PREFIX}/members/messaging-services/{lived}/{kind}/{folder}/"
         names = []
         for chunk in chunks:
             name = hashlib.sha256(chunk).hexdigest() + ".json"

@@ -77,6 +77,45 @@ def test_data_url_links_are_signed_for_60_seconds(http: httpx.Client, clock: Man
     assert http.get(answer["data_url"]).status_code == 403
 
 
+def _chunk_url(http: httpx.Client, auth: dict[str, str], path: str, params: dict[str, str]) -> str:
+    answer = http.get(f"/data/{path}", params=params, headers=auth).json()
+    holder = http.get(answer["link"]).json() if "link" in answer else answer["data"]
+    info = holder["chunk_info"]
+    assert info["chunk_file_names"], path
+    return str(info["base_download_url"] + info["chunk_file_names"][0])
+
+
+def test_chunk_links_live_as_the_captures_say(http: httpx.Client, clock: ManualClock) -> None:
+    """Standings, lap data, lap charts and event logs: an hour (long_lived); searches: 20 min."""
+    clock.advance(5 * 86_400)
+    auth = _login(http)
+    sim_day = {"finish_range_begin": "2026-01-05T00:00Z"}
+    search = http.get("/data/results/search_series", params=sim_day, headers=auth).json()
+    searched = search["data"]["chunk_info"]
+    sid = http.get(searched["base_download_url"] + searched["chunk_file_names"][0]).json()[0]
+    race = {"subsession_id": str(sid["subsession_id"]), "simsession_number": "0"}
+    standings = {"season_id": str(4000 + 104 * 1000), "car_class_id": "74"}
+    hour = {
+        "stats/season_driver_standings": standings,
+        "results/lap_data": {**race, "cust_id": str(sid["winner_group_id"])},
+        "results/lap_chart_data": race,
+        "results/event_log": race,
+    }
+    urls = {path: _chunk_url(http, auth, path, params) for path, params in hour.items()}
+    search_url = _chunk_url(http, auth, "results/search_series", sim_day)
+    assert _expires_param(search_url) == 1200
+    assert "/short_lived/" in search_url
+    for path, url in urls.items():
+        assert _expires_param(url) == 3600, path
+        assert "/long_lived/" in url, path
+    clock.advance(1201)
+    assert http.get(search_url).status_code == 403
+    clock.advance(3599 - 1201)
+    assert all(http.get(url).status_code == 200 for url in urls.values())
+    clock.advance(2)
+    assert all(http.get(url).status_code == 403 for url in urls.values())
+
+
 def test_a_missing_grant_type_is_invalid_request(http: httpx.Client) -> None:
     response = http.post("/oauth2/token", data=_form(grant_type=None))
     assert response.status_code == 400

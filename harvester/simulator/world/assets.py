@@ -1,5 +1,5 @@
-"""Reference documents: the assets of cars, tracks and series, car classes, and the lookups
-(countries, flairs, licenses, `lookup/get`, the current season).
+"""Reference documents: constants, cars, tracks and series with their assets, car classes, and
+the lookups (countries, flairs, licenses, drivers, `lookup/get`, the current season).
 
 Where the reference has no capture, the fields are those the public clients' models name; every
 id resolves in car/get, track/get and series/get.
@@ -7,19 +7,20 @@ id resolves in car/get, track/get and series/get.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from harvester.simulator.world.data import CARS, COUNTRIES, LICENSE_COLORS, LICENSE_GROUPS, TRACKS
-from harvester.simulator.world.model import iso_seconds, quarter_bounds, quarter_of
-from harvester.simulator.world.types import Doc
-
-if TYPE_CHECKING:
-    from harvester.simulator.world.core import World
+from .data import CARS, COUNTRIES, DIVISIONS, EVENT_TYPES, LICENSE_COLORS, LICENSE_GROUPS, TRACKS
+from .docs import car_get, categories, track_get
+from .model import iso_seconds, quarter_bounds, quarter_of
+from .refs import helmet
+from .season_docs import series_get
+from .state import Handler, State
+from .types import Doc
 
 _IMAGES = "/img/"
 
 
-def car_assets(w: World, p: dict[str, Any], now: float) -> Doc:
+def car_assets(st: State, p: dict[str, Any], now: float) -> Doc:
     body = {}
     for car in CARS:
         folder = f"{_IMAGES}cars/{car.dirpath.replace(' ', '/')}"
@@ -43,7 +44,7 @@ def car_assets(w: World, p: dict[str, Any], now: float) -> Doc:
     return Doc(body)
 
 
-def track_assets(w: World, p: dict[str, Any], now: float) -> Doc:
+def track_assets(st: State, p: dict[str, Any], now: float) -> Doc:
     body = {}
     for track in TRACKS:
         folder = f"{_IMAGES}tracks/{track.dirpath.replace(chr(92), '/')}"
@@ -68,20 +69,20 @@ def track_assets(w: World, p: dict[str, Any], now: float) -> Doc:
     return Doc(body)
 
 
-def series_assets(w: World, p: dict[str, Any], now: float) -> Doc:
+def series_assets(st: State, p: dict[str, Any], now: float) -> Doc:
     body = {}
-    for s in w.model.series:
+    for s in st.model.series:
         body[str(s.series_id)] = {
             "large_image": None,
             "logo": f"series-{s.series_id}.png",
-            "series_copy": f"<p>{s.name}: a race every {w.config.race_interval_minutes} min.</p>",
+            "series_copy": f"<p>{s.name}: a race every {st.config.race_interval_minutes} min.</p>",
             "series_id": s.series_id,
             "small_image": None,
         }
     return Doc(body)
 
 
-def carclass_get(w: World, p: dict[str, Any], now: float) -> Doc:
+def carclass_get(st: State, p: dict[str, Any], now: float) -> Doc:
     classes: dict[int, list[Any]] = {}
     for car in CARS:
         classes.setdefault(car.class_id, []).append(car)
@@ -109,12 +110,12 @@ def carclass_get(w: World, p: dict[str, Any], now: float) -> Doc:
     return Doc(rows)
 
 
-def countries(w: World, p: dict[str, Any], now: float) -> Doc:
+def countries(st: State, p: dict[str, Any], now: float) -> Doc:
     rows = sorted({(c[2], c[0]) for c in COUNTRIES})
     return Doc([{"country_code": code, "country_name": name} for name, code in rows])
 
 
-def flairs(w: World, p: dict[str, Any], now: float) -> Doc:
+def flairs(st: State, p: dict[str, Any], now: float) -> Doc:
     rows = [{"flair_id": 1, "flair_name": "None", "seq": 1}]
     for seq, country in enumerate(sorted(COUNTRIES, key=lambda c: c[2]), start=2):
         rows.append(
@@ -138,7 +139,7 @@ def _levels() -> list[tuple[int, int, str, str]]:
     return levels
 
 
-def licenses(w: World, p: dict[str, Any], now: float) -> Doc:
+def licenses(st: State, p: dict[str, Any], now: float) -> Doc:
     rows = []
     for gid, name, letter, lo, hi in LICENSE_GROUPS:
         rows.append(
@@ -165,7 +166,7 @@ def licenses(w: World, p: dict[str, Any], now: float) -> Doc:
     return Doc(rows)
 
 
-def lookup_get(w: World, p: dict[str, Any], now: float) -> Doc:
+def lookup_get(st: State, p: dict[str, Any], now: float) -> Doc:
     values = [
         {
             "value": str(level),
@@ -185,7 +186,7 @@ def lookup_get(w: World, p: dict[str, Any], now: float) -> Doc:
     )
 
 
-def current_season(w: World, p: dict[str, Any], now: float) -> Doc:
+def current_season(st: State, p: dict[str, Any], now: float) -> Doc:
     year, quarter = quarter_of(now)
     start, end = quarter_bounds(year, quarter)
     week = int((now - start) // (7 * 86_400))
@@ -205,7 +206,52 @@ def _date(epoch: float) -> str:
     return iso_seconds(epoch)[:10]
 
 
-HANDLERS = {
+def _const(body: list[dict[str, Any]]) -> Handler:
+    return lambda st, p, now: Doc([dict(row) for row in body])
+
+
+def car_get_handler(st: State, p: dict[str, Any], now: float) -> Doc:
+    return Doc(car_get())
+
+
+def track_get_handler(st: State, p: dict[str, Any], now: float) -> Doc:
+    return Doc(track_get())
+
+
+def series_get_handler(st: State, p: dict[str, Any], now: float) -> Doc:
+    return Doc(series_get(st.model))
+
+
+def lookup_drivers(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
+    term = p["search_term"].strip().lower()
+    pool: range | tuple[int, ...] = range(m.pool)
+    if "league_id" in p:
+        league = m.league_of_id(p["league_id"])
+        pool = m.league_rosters[league - 1] if league else ()
+    rows = []
+    for d in sorted(pool):
+        drv = m.driver(d)
+        if term and (term == str(drv.cust_id) or term in drv.display_name.lower()):
+            rows.append(
+                {
+                    "cust_id": drv.cust_id,
+                    "display_name": drv.display_name,
+                    "helmet": helmet(st.model, d),
+                    "profile_disabled": False,
+                }
+            )
+    return Doc(rows)
+
+
+HANDLERS: dict[str, Handler] = {
+    "constants/categories": _const(categories()),
+    "constants/divisions": _const([{"label": k, "value": v} for k, v in DIVISIONS]),
+    "constants/event_types": _const([{"label": k, "value": v} for k, v in EVENT_TYPES]),
+    "car/get": car_get_handler,
+    "track/get": track_get_handler,
+    "series/get": series_get_handler,
+    "lookup/drivers": lookup_drivers,
     "car/assets": car_assets,
     "track/assets": track_assets,
     "series/assets": series_assets,

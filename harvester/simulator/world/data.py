@@ -95,6 +95,10 @@ class SeriesTemplate:
     category: int
     cars: tuple[int, ...]
     min_license_group: int
+    team: bool = False  # team events: cars shared by up to 3 drivers of a team
+    supersessions: bool = False  # a super session every day, with standings of its own
+    time_trials: bool = False  # a time trial each week, with results and standings
+    heats: bool = False  # heat racing: its seasons describe their heats (heat_ses_info)
 
 
 # fmt: off
@@ -176,11 +180,11 @@ TRACKS_BY_CATEGORY: dict[int, tuple[Track, ...]] = {
 
 SERIES_TEMPLATES: tuple[SeriesTemplate, ...] = (
     SeriesTemplate("Global Mazda MX-5 Cup", 5, (67,), 1),
-    SeriesTemplate("Formula C - Dallara F3 Series", 6, (106,), 3),
-    SeriesTemplate("GT Sprint Series", 5, (132, 156), 4),
-    SeriesTemplate("Stock Car Cup Series", 1, (123,), 4),
-    SeriesTemplate("Skip Barber Race Series", 6, (1,), 2),
-    SeriesTemplate("Dirt Sprint Car Series", 3, (114,), 2),
+    SeriesTemplate("Formula C - Dallara F3 Series", 6, (106,), 3, time_trials=True),
+    SeriesTemplate("GT Endurance Team Series", 5, (132, 156), 4, team=True),
+    SeriesTemplate("Stock Car Cup Series", 1, (123,), 4, supersessions=True),
+    SeriesTemplate("Skip Barber Race Series", 6, (1,), 2, time_trials=True),
+    SeriesTemplate("Dirt Sprint Car Series", 3, (114,), 2, heats=True),
     SeriesTemplate("Pro 2 Lite Off-Road Series", 4, (82,), 2),
     SeriesTemplate("Grand Prix Series", 6, (145,), 5),
     SeriesTemplate("Touring Car Challenge", 5, (44,), 2),
@@ -368,6 +372,31 @@ AWARDS: tuple[tuple[int, str, str, str, bool, int], ...] = (
     (80, "Hosted Host", "Hosted", "Host a session with at least ten drivers.", True, 700),
     (81, "League Racer", "Hosted", "Race in a league session.", True, 710),
     (90, "Endurance Finisher", "Endurance", "Finish a race of six hours or more.", True, 900),
+)
+
+# team names: a word and a noun (cycled, numbered once every pair is taken)
+TEAM_WORDS: tuple[str, ...] = (
+    "Apex",
+    "Late Brake",
+    "Blue Flag",
+    "Pit Lane",
+    "Slipstream",
+    "Full Send",
+    "Redline",
+    "Chicane",
+    "Kerb Hop",
+    "Green Flag",
+    "Tyre Smoke",
+    "Night Stint",
+)
+TEAM_NOUNS: tuple[str, ...] = (
+    "Racing",
+    "Motorsport",
+    "Endurance",
+    "Collective",
+    "Sim Team",
+    "Works",
+    "Engineering",
 )
 
 HOSTED_SESSION_NAMES: tuple[str, ...] = (

@@ -11,68 +11,31 @@ import io
 import random
 from typing import Any
 
-from harvester.simulator.world.data import (
+from .data import (
     ACTIVE_CATEGORIES,
     AWARDS,
     CARS,
     CARS_BY_ID,
     CATEGORIES,
     LICENSE_COLORS,
-    LICENSE_GROUPS,
-    TRACK_CATEGORY,
     TRACKS,
     TRACKS_BY_ID,
 )
-from harvester.simulator.world.model import (
+from .model import (
     DAY,
     Model,
-    Series,
     iso_seconds,
     mix,
-    quarter_bounds,
     quarter_of,
 )
-from harvester.simulator.world.race import license_level
-from harvester.simulator.world.results import helmet
-
-from .._time import utc
+from .race import license_level
+from .refs import group_of, helmet, license_doc
 
 # The member licenses, in the order member/info lists them (category ids).
 _LICENSE_ORDER = (1, 5, 6, 3, 4)
 
 
-def _group_of(level: int) -> tuple[int, str, str]:
-    for gid, name, letter, lo, hi in LICENSE_GROUPS:
-        if lo <= level <= hi:
-            return gid, name, letter
-    return 1, "Rookie", "R"
-
-
-def license_doc(model: Model, d: int, category: int, seq: int) -> dict[str, Any]:
-    level = license_level(model, d, category)
-    gid, name, _ = _group_of(level)
-    h = mix(model.seed, 30, d, category)
-    key, label = CATEGORIES[category]
-    return {
-        "category_id": category,
-        "category": key,
-        "category_name": label,
-        "license_level": level,
-        "safety_rating": round(1.0 + (h % 300) / 100, 2),
-        "cpi": round(10 + 6 * level + (h >> 12) % 1000 / 100, 4),
-        "irating": model.ir[d],
-        "tt_rating": 1350,
-        "mpr_num_races": (h >> 24) % 200,
-        "color": LICENSE_COLORS[gid],
-        "group_name": name,
-        "group_id": gid,
-        "pro_promotable": False,
-        "seq": seq,
-        "mpr_num_tts": (h >> 32) % 5,
-    }
-
-
-def member_info(model: Model) -> dict[str, Any]:
+def member_info(model: Model, now: float) -> dict[str, Any]:
     """member/info: the authenticated member (index 0 of the pool)."""
     drv = model.driver(0)
     country = drv.country
@@ -111,7 +74,7 @@ def member_info(model: Model) -> dict[str, Any]:
             "body_type": 0,
         },
         "licenses": {
-            CATEGORIES[cat][0]: license_doc(model, 0, cat, seq)
+            CATEGORIES[cat][0]: license_doc(model, 0, cat, seq, now)
             for seq, cat in enumerate(_LICENSE_ORDER, start=1)
         },
         "car_packages": [
@@ -142,7 +105,9 @@ def _quarter_before(epoch: float) -> tuple[int, int]:
     return quarter_of(epoch - 92 * DAY)
 
 
-def member_get(model: Model, cust_ids: list[int], include_licenses: bool) -> dict[str, Any]:
+def member_get(
+    model: Model, cust_ids: list[int], include_licenses: bool, now: float
+) -> dict[str, Any]:
     members = []
     for cust_id in cust_ids:
         d = model.index_of(cust_id)
@@ -163,7 +128,8 @@ def member_get(model: Model, cust_ids: list[int], include_licenses: bool) -> dic
         }
         if include_licenses:
             member["licenses"] = [
-                license_doc(model, d, cat, seq) for seq, cat in enumerate(_LICENSE_ORDER, start=1)
+                license_doc(model, d, cat, seq, now)
+                for seq, cat in enumerate(_LICENSE_ORDER, start=1)
             ]
         members.append(member)
     return {"success": True, "cust_ids": cust_ids, "members": members}
@@ -184,7 +150,7 @@ def member_awards(model: Model, d: int) -> list[dict[str, Any]]:
             "award_order": order + 1,
             "description": description,
             "group_name": group,
-            "has_pdf": False,
+            "has_pdf": earned and group == "Licenses",
             "icon_background_color": "#a2a2a2",
             "icon_url_large": f"/member_images/award_templates/icons/award_{award_id}_128.jpg",
             "icon_url_small": f"/member_images/award_templates/icons/award_{award_id}_64.jpg",
@@ -193,12 +159,19 @@ def member_awards(model: Model, d: int) -> list[dict[str, Any]]:
             "weight": weight,
         }
         if earned:
+            row["cust_id"] = model.cust(d)
             row["award_date"] = iso_seconds(at)[:10]
-            row["display_date"] = utc(int(at)).strftime("%b %d, %Y")
+            row["display_date"] = iso_seconds(at)[:10]
             row["awarded_description"] = description
             row["viewed"] = True
-            if not achievement:  # an award for one race names it
-                row["subsession_id"] = 80_000_000 + rng.randrange(1, 10_000)
+            race = model.race_after(d, at)
+            if race is not None:  # the race that earned it
+                row["subsession_id"] = race
+            if row["has_pdf"]:
+                row["pdf_url"] = (
+                    f"https://members-assets.iracing.com/certificates/{row['member_award_id']}.pdf"
+                )
+                row["certificate_file_name"] = f"certificate_{row['member_award_id']}.pdf"
         if achievement:  # achievements count towards a threshold
             threshold = 10 * (order + 1)
             progress = threshold if earned else rng.randrange(threshold)
@@ -211,139 +184,6 @@ def member_awards(model: Model, d: int) -> list[dict[str, Any]]:
             )
         rows.append(row)
     return rows
-
-
-def _allowed_licenses(series: Series) -> list[dict[str, Any]]:
-    return [
-        {
-            "license_group": gid,
-            "min_license_level": lo,
-            "max_license_level": hi,
-            "group_name": name,
-        }
-        for gid, name, _, lo, hi in LICENSE_GROUPS
-        if gid >= series.min_license_group
-    ]
-
-
-def series_get(model: Model) -> list[dict[str, Any]]:
-    return [
-        {
-            "allowed_licenses": _allowed_licenses(s),
-            "category": CATEGORIES[s.category][0],
-            "category_id": s.category,
-            "eligible": True,
-            "max_starters": model.config.max_splits * model.config.drivers_per_split,
-            "min_starters": 2,
-            "oval_caution_type": 0,
-            "road_caution_type": 2,
-            "search_filters": CATEGORIES[s.category][0],
-            "series_id": s.series_id,
-            "series_name": s.name,
-            "series_short_name": s.short_name,
-            "first_season": {"season_year": 2020, "season_quarter": 1 + s.lane % 4},
-        }
-        for s in model.series
-    ]
-
-
-def season_doc(model: Model, series: Series, year: int, quarter: int) -> dict[str, Any]:
-    """One season as series/seasons lists it, with its 13-week schedule."""
-    start, end = quarter_bounds(year, quarter)
-    short = f"{year} Season {quarter}"
-    season_id = model.season_id(series.lane, year, quarter)
-    car = CARS_BY_ID[series.cars[0]]
-    schedules = []
-    for week in range(13):
-        track = model.track_for(series, week)
-        schedules.append(
-            {
-                "season_id": season_id,
-                "race_week_num": week,
-                "series_id": series.series_id,
-                "series_name": series.name,
-                "season_name": f"{series.name} - {short}",
-                "schedule_name": series.name,
-                "start_date": iso_seconds(start + week * 7 * DAY)[:10],
-                "category": CATEGORIES[series.category][0],
-                "category_id": series.category,
-                "race_lap_limit": model.config.laps_per_race,
-                "race_time_limit": None,
-                "race_time_descriptors": [
-                    {
-                        "repeating": True,
-                        "session_minutes": 60,
-                        "first_session_time": iso_seconds(model.slot_start(0, series.lane))[11:19],
-                        "repeat_minutes": model.config.race_interval_minutes,
-                        "super_session": False,
-                    }
-                ],
-                "start_type": "Rolling" if series.category in (1, 3) else "Standing",
-                "restart_type": "Single File",
-                "track": {
-                    "category": CATEGORIES[TRACK_CATEGORY[series.category]][0],
-                    "category_id": track.category,
-                    "config_name": track.config,
-                    "track_id": track.track_id,
-                    "track_name": track.name,
-                },
-                "track_state": {"leave_marbles": False},
-            }
-        )
-    return {
-        "season_id": season_id,
-        "season_name": f"{series.name} - {short}",
-        "active": True,
-        "car_class_ids": [car.class_id],
-        "car_types": [{"car_type": t} for t in car.types],
-        "caution_laps_do_not_count": False,
-        "complete": False,
-        "cross_license": False,
-        "driver_change_rule": 0,
-        "driver_changes": False,
-        "drops": 4,
-        "fixed_setup": series.lane % 2 == 1,
-        "green_white_checkered_limit": 0,
-        "grid_by_class": False,
-        "ignore_license_for_practice": True,
-        "incident_limit": 17,
-        "incident_warn_mode": 0,
-        "license_group": series.min_license_group,
-        "license_group_types": [{"license_group_type": series.min_license_group}],
-        "lucky_dog": False,
-        "max_team_drivers": 1,
-        "max_weeks": 12,
-        "min_team_drivers": 1,
-        "multiclass": len({CARS_BY_ID[c].class_id for c in series.cars}) > 1,
-        "official": True,
-        "op_duration": 0,
-        "race_week": 0,
-        "schedule_description": f"Races every {model.config.race_interval_minutes} minutes",
-        "schedules": schedules,
-        "season_quarter": quarter,
-        "season_short_name": short,
-        "season_year": year,
-        "series_id": series.series_id,
-        "start_date": iso_seconds(start)[:10],
-        "end_date": iso_seconds(end)[:10],
-        "track_types": [{"track_type": CATEGORIES[TRACK_CATEGORY[series.category]][0]}],
-    }
-
-
-def season_list_row(model: Model, series: Series, year: int, quarter: int) -> dict[str, Any]:
-    return {
-        "season_id": model.season_id(series.lane, year, quarter),
-        "series_id": series.series_id,
-        "season_name": f"{series.name} - {year} Season {quarter}",
-        "series_name": series.name,
-        "official": True,
-        "season_year": year,
-        "season_quarter": quarter,
-        "license_group": series.min_license_group,
-        "fixed_setup": series.lane % 2 == 1,
-        "driver_changes": False,
-        "rookie_season": "A" if series.min_license_group == 1 else "",
-    }
 
 
 def _paint_rules(car: Any) -> dict[str, Any]:
@@ -362,6 +202,16 @@ def _paint_rules(car: Any) -> dict[str, Any]:
             "RulesExplanation": "The series' livery: colours and sponsors are fixed."
             if pattern == 0
             else "Custom colours are allowed on this pattern.",
+            "PaintWheelAvailable": pattern > 0,
+            "WheelColor": "000000",
+            "RimTypeAvailable": pattern > 0,
+            "RimType": "0",
+            "AllowNumberFontChanges": pattern > 0,
+            "NumberFont": "0",
+            "AllowNumberColorChanges": pattern > 0,
+            "NumberColor1": "FFFFFF",
+            "NumberColor2": "000000",
+            "NumberColor3": "777777",
         }
     rules["RestrictCustomPaint"] = car.category == 1
     return rules
@@ -429,6 +279,9 @@ def track_get() -> list[dict[str, Any]]:
         rows.append(
             {
                 "ai_enabled": True,
+                "allow_pitlane_collisions": False,
+                "allow_rolling_start": True,
+                "allow_standing_start": t.category in (2, 4),
                 "award_exempt": False,
                 "banking": _BANKING.get(t.category, "0&#176;"),
                 "category": key,
@@ -437,17 +290,22 @@ def track_get() -> list[dict[str, Any]]:
                 "config_name": t.config,
                 "corners_per_lap": t.corners,
                 "created": "2010-01-01T00:00:00Z",
+                "first_sale": "2010-01-01T00:00:00Z",
+                "folder": f"/img/tracks/{t.dirpath.replace(chr(92), '/')}",
                 "free_with_subscription": t.track_id in (47, 33),
                 "fully_lit": False,
                 "grid_stalls": 40,
                 "has_opt_path": False,
                 "has_short_parade_lap": t.category == 2,
+                "has_start_zone": t.category in (1, 3),
                 "has_svg_map": True,
                 "is_dirt": t.category in (3, 4),
+                "is_ps_purchasable": True,
                 "is_oval": t.category in (1, 3),
                 "lap_scoring": 0,
                 "latitude": t.latitude,
                 "location": t.location,
+                "logo": f"/img/logos/tracks/{t.track_id}-logo.png",
                 "longitude": t.longitude,
                 "max_cars": 60,
                 "night_lighting": False,
@@ -457,13 +315,16 @@ def track_get() -> list[dict[str, Any]]:
                 "package_id": 2000 + t.track_id,
                 "pit_road_speed_limit": 45,
                 "price": 14.95,
+                "price_display": "$14.95",
                 "priority": 1,
                 "purchasable": True,
                 "qualify_laps": 2,
+                "rain_enabled": t.category == 2,
                 "restart_on_left": False,
                 "retired": False,
                 "search_filters": key,
                 "site_url": "https://www.iracing.com/tracks/",
+                "small_image": f"{t.track_id}-small.jpg",
                 "sku": 20_000 + t.track_id,
                 "solo_laps": 8,
                 "start_on_left": False,
@@ -474,6 +335,8 @@ def track_get() -> list[dict[str, Any]]:
                 "track_dirpath": t.dirpath,
                 "track_id": t.track_id,
                 "track_name": t.name,
+                "track_type": t.category,
+                "track_type_text": CATEGORIES[t.category][1],
                 "track_types": [{"track_type": key}],
             }
         )
@@ -517,7 +380,7 @@ def driver_stats_csv(model: Model, category: int) -> str:
         starts = h % 400
         wins = starts * ((h >> 10) % 20) // 100
         level = license_level(model, d, category)
-        _, _, letter = _group_of(level)
+        _, _, letter = group_of(level)
         writer.writerow(
             (
                 drv.display_name,
@@ -562,7 +425,7 @@ def world_record_rows(
         lap += rng.randrange(1, max(2, base // 2000))
         drv = model.driver(d)
         level = license_level(model, d, category)
-        gid, name, _ = _group_of(level)
+        gid, name, _ = group_of(level)
         at = model.config.origin - DAY * rng.randrange(1, 300)
         day = iso_seconds(at)[:10]
         rows.append(
@@ -575,13 +438,17 @@ def world_record_rows(
                 "season_quarter": quarter,
                 "country_code": drv.country[0],
                 "region": f"Region {1 + d % 4}",
+                "club_id": drv.country[4],
+                "club_name": drv.country[5],
                 "license": {
                     "category_id": category,
                     "category": CATEGORIES[category][0],
+                    "category_name": CATEGORIES[category][1],
                     "license_level": level,
                     "safety_rating": drv.safety_rating,
                     "irating": model.ir[d],
                     "tt_rating": 1350,
+                    "color": LICENSE_COLORS[gid],
                     "group_name": name,
                     "group_id": gid,
                 },
@@ -589,8 +456,8 @@ def world_record_rows(
                 "practice_date": day,
                 "qualify_lap_time": lap + rng.randrange(0, 3000),
                 "qualify_date": day,
-                "tt_lap_time": None,
-                "tt_date": None,
+                "tt_lap_time": lap + rng.randrange(500, 8000),
+                "tt_date": day,
                 "race_lap_time": lap,
                 "race_date": day,
             }

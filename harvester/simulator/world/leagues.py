@@ -1,41 +1,28 @@
-"""Leagues and teams: league/* (but season_sessions, in core) and team/*.
+"""Leagues: league/*.
 
 A league has a roster (its first member owns it), one season per quarter, a points system, and
 its sessions on the hosted lane; its standings are computed from the finishing orders of the
-season's finished sessions, so each counted session's subsession is in results/get. Teams are
-small fixed rosters drawn from the driver pool; the authenticated member is in the first two.
+season's finished sessions, so each counted session's subsession is in results/get.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from harvester.simulator.world.data import CARS_BY_ID, LEAGUE_CARS
-from harvester.simulator.world.docs import license_doc
-from harvester.simulator.world.model import DAY, Model, iso_seconds, quarter_bounds, quarter_of
-from harvester.simulator.world.results import helmet
-from harvester.simulator.world.rows import league_session
-from harvester.simulator.world.types import Doc, bad_request, not_found
+from .data import CARS_BY_ID, LEAGUE_CARS
+from .joinable import LEAGUE_WITHOUT, joinable_session, shown
+from .model import DAY, Model, Slot, Split, iso_seconds, mix, quarter_bounds, quarter_of
+from .refs import helmet, license_doc, member_ref
+from .rows import league_session
+from .state import Handler, State
+from .types import Doc, bad_request, not_found
 
-if TYPE_CHECKING:
-    from harvester.simulator.world.core import World
-
-TEAM_ID_BASE = 310_000
-TEAM_NAMES = (
-    "Apex Hunters",
-    "Late Brakers Racing",
-    "Blue Flag Motorsport",
-    "Pit Lane Pirates",
-    "Slipstream Collective",
-    "Full Send Racing",
-)
-TEAM_SIZE = 6
 POINTS_SYSTEM_BASE = 9_000
 _SORTS = ("relevance", "leaguename", "displayname", "rostercount")
 
 
-def _league(w: World, league_id: int) -> int:
-    league = w.model.league_of_id(league_id)
+def _league(st: State, league_id: int) -> int:
+    league = st.model.league_of_id(league_id)
     if league is None:
         raise not_found(f"no league {league_id}")
     return league
@@ -45,20 +32,28 @@ def _owner(m: Model, league: int) -> int:
     return m.league_rosters[league - 1][0]
 
 
-def _member_ref(m: Model, d: int, number: int) -> dict[str, Any]:
-    drv = m.driver(d)
+def car_number(m: Model, league: int, d: int) -> str | None:
+    """The number a league member races with; about one member in four has none."""
+    roster = m.league_rosters[league - 1]
+    if d not in roster or mix(m.seed, 27, league, d) % 4 == 0:
+        return None
+    return str(roster.index(d) + 1)
+
+
+def _member(m: Model, league: int, d: int) -> dict[str, Any]:
+    """A league member: reference, car number (or null) and nick name."""
     return {
-        "cust_id": drv.cust_id,
-        "display_name": drv.display_name,
-        "helmet": helmet(m, d),
-        "car_number": str(number),
-        "nick_name": None,
+        **member_ref(m, d),
+        "car_number": car_number(m, league, d),
+        "nick_name": m.driver(d).first_name,
     }
 
 
-def _roster_row(m: Model, league: int, d: int, i: int, licenses: bool) -> dict[str, Any]:
+def _roster_row(
+    m: Model, league: int, d: int, i: int, licenses: bool, now: float
+) -> dict[str, Any]:
     row = {
-        **_member_ref(m, d, i + 1),
+        **_member(m, league, d),
         "owner": i == 0,
         "admin": i < 2,
         "league_mail_opt_out": False,
@@ -66,20 +61,22 @@ def _roster_row(m: Model, league: int, d: int, i: int, licenses: bool) -> dict[s
         "league_member_since": iso_seconds(m.config.origin - (400 - 3 * i) * DAY)[:10],
     }
     if licenses:
-        row["licenses"] = [license_doc(m, d, cat, seq) for seq, cat in enumerate((1, 5, 6, 3, 4))]
+        row["licenses"] = [
+            license_doc(m, d, cat, seq, now) for seq, cat in enumerate((1, 5, 6, 3, 4))
+        ]
     return row
 
 
 def league_doc(
-    w: World, league: int, licenses: bool = False, roster: bool = True
+    st: State, league: int, now: float, licenses: bool = False, roster: bool = True
 ) -> dict[str, Any]:
-    m = w.model
+    m = st.model
     members = m.league_rosters[league - 1]
     me_in = 0 in members
     owner = _owner(m, league)
     doc: dict[str, Any] = {
         "league_id": m.league_id(league),
-        "owner_cust_id": m.cust(owner),
+        "owner_id": m.cust(owner),
         "league_name": m.league_name(league),
         "created": iso_seconds(m.config.origin - 500 * DAY),
         "hidden": False,
@@ -94,7 +91,7 @@ def league_doc(
         "is_owner": owner == 0,
         "is_admin": me_in and members.index(0) < 2,
         "roster_count": len(members),
-        "owner": _member_ref(m, owner, 1),
+        "owner": _member(m, league, owner),
         "image": {"small_logo": f"league-{league}-small.png", "large_logo": None},
         "tags": {"categorized": [], "not_categorized": []},
         "league_applications": [],
@@ -105,35 +102,35 @@ def league_doc(
         "is_ignored": False,
     }
     if roster:
-        doc["roster"] = [_roster_row(m, league, d, i, licenses) for i, d in enumerate(members)]
+        doc["roster"] = [_roster_row(m, league, d, i, licenses, now) for i, d in enumerate(members)]
     return doc
 
 
-def league_get(w: World, p: dict[str, Any], now: float) -> Doc:
-    league = _league(w, p["league_id"])
-    return Doc(league_doc(w, league, p.get("include_licenses", False)))
+def league_get(st: State, p: dict[str, Any], now: float) -> Doc:
+    league = _league(st, p["league_id"])
+    return Doc(league_doc(st, league, now, p.get("include_licenses", False)))
 
 
-def league_roster(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
-    league = _league(w, p["league_id"])
+def league_roster(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
+    league = _league(st, p["league_id"])
     members = m.league_rosters[league - 1]
     licenses = p.get("include_licenses", False)
-    roster = [_roster_row(m, league, d, i, licenses) for i, d in enumerate(members)]
+    roster = [_roster_row(m, league, d, i, licenses, now) for i, d in enumerate(members)]
     summary = {
+        "subscribed": True,
         "success": True,
-        "league_id": p["league_id"],
-        "private_roster": False,
         "roster_count": len(roster),
+        "league_id": p["league_id"],
     }
     return Doc(
         {"private_roster": False, "roster": roster}, type_name="league_roster", summary=summary
     )
 
 
-def league_membership(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
-    d = w.member_of(p)
+def league_membership(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
+    d = st.member_of(p)
     rows = []
     for league in range(1, m.config.league_count + 1):
         members = m.league_rosters[league - 1]
@@ -147,24 +144,24 @@ def league_membership(w: World, p: dict[str, Any], now: float) -> Doc:
             "admin": i < 2,
             "league_mail_opt_out": False,
             "league_pm_opt_out": False,
-            "car_number": str(i + 1),
-            "nick_name": None,
+            "car_number": car_number(m, league, d),
+            "nick_name": m.driver(d).first_name,
         }
         if p.get("include_league"):
-            row["league"] = league_doc(w, league, roster=False)
+            row["league"] = league_doc(st, league, now, roster=False)
         rows.append(row)
     return Doc(rows)
 
 
-def league_directory(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
+def league_directory(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
     sort, order = p.get("sort", "relevance"), p.get("order", "asc")
     if sort not in _SORTS or order not in ("asc", "desc"):
         raise bad_request("sort or order is not one of the known values")
     term = p.get("search", "").lower()
     docs = []
     for league in range(1, m.config.league_count + 1):
-        doc = league_doc(w, league, roster=False)
+        doc = league_doc(st, league, now, roster=False)
         size = doc["roster_count"]
         if (
             (term and term not in (doc["league_name"] + " " + doc["about"]).lower())
@@ -177,7 +174,7 @@ def league_directory(w: World, p: dict[str, Any], now: float) -> Doc:
         ):
             continue
         docs.append(
-            {k: doc[k] for k in ("league_id", "owner_cust_id", "league_name", "created", "about")}
+            {k: doc[k] for k in ("league_id", "owner_id", "league_name", "created", "about")}
             | {
                 "url": doc["url"],
                 "roster_count": size,
@@ -225,9 +222,9 @@ _IRACING_SYSTEMS = (
 )
 
 
-def get_points_systems(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
-    league = _league(w, p["league_id"])
+def get_points_systems(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
+    league = _league(st, p["league_id"])
     systems = [
         {
             "points_system_id": sid,
@@ -282,9 +279,9 @@ def _season_row(m: Model, league: int, year: int, quarter: int, now: float) -> d
     }
 
 
-def league_seasons(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
-    league = _league(w, p["league_id"])
+def league_seasons(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
+    league = _league(st, p["league_id"])
     rows = [_season_row(m, league, y, q, now) for y, q in league_seasons_of(m, league, now)]
     if not p.get("retired"):
         rows = [r for r in rows if r["active"]]
@@ -302,9 +299,9 @@ def league_points(position: int, running: bool) -> int:
     return max(0, 40 - 2 * position) if running else 0
 
 
-def season_standings(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
-    league = _league(w, p["league_id"])
+def season_standings(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
+    league = _league(st, p["league_id"])
     season = m.league_season_of_id(p["season_id"])
     if season is None or season[0] != league:
         raise not_found(f"no season {p['season_id']} in league {p['league_id']}")
@@ -328,10 +325,8 @@ def season_standings(w: World, p: dict[str, Any], now: float) -> Doc:
             t["finish"] += pos + 1
             t["points"] += league_points(pos, split.laps[pos] == m.config.laps_per_race)
     ranked = sorted(totals.items(), key=lambda item: (-item[1]["points"], m.cust(item[0])))
-    members = m.league_rosters[league - 1]
     rows = []
     for rank, (d, t) in enumerate(ranked, start=1):
-        number = members.index(d) + 1 if d in members else 0
         rows.append(
             {
                 "rownum": rank,
@@ -341,8 +336,8 @@ def season_standings(w: World, p: dict[str, Any], now: float) -> Doc:
                     "display_name": m.driver(d).display_name,
                     "helmet": helmet(m, d),
                 },
-                "car_number": str(number) if number else None,
-                "driver_nickname": None,
+                "car_number": car_number(m, league, d) or "",
+                "driver_nickname": m.driver(d).first_name,
                 "wins": t["wins"],
                 "average_start": 0,
                 "average_finish": round(t["finish"] / t["starts"]),
@@ -361,16 +356,16 @@ def season_standings(w: World, p: dict[str, Any], now: float) -> Doc:
         "standings": {
             "driver_standings": rows,
             "team_standings": [],
-            "driver_standings_csv_url": None,
-            "team_standings_csv_url": None,
+            "driver_standings_csv_url": _standings_csv(p, "driver"),
+            "team_standings_csv_url": _standings_csv(p, "team"),
         },
         "league_id": p["league_id"],
     }
     return Doc(body)
 
 
-def cust_league_sessions(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
+def cust_league_sessions(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
     mine = {j for j in range(1, m.config.league_count + 1) if 0 in m.league_rosters[j - 1]}
     sessions = []
     for k, lane in m.slots_starting(now - 3 * 3600, now + 7 * DAY, [m.hosted_lane]):
@@ -383,89 +378,79 @@ def cust_league_sessions(w: World, p: dict[str, Any], now: float) -> Doc:
             "package_id" in p and p["package_id"] != 2000 + slot.track.track_id
         ):
             continue
+        sessions.append(_league_joinable(st, slot, split, now))
+    body: dict[str, Any] = {
+        "mine": p.get("mine", False),
+        "subscribed": True,
+        "sequence": int(now // 60),
+        "sessions": sessions,
+        "success": True,
+    }
+    if "package_id" in p:
+        body["package_id"] = p["package_id"]
+    return Doc(body)
+
+
+def _league_joinable(st: State, slot: Slot, split: Split, now: float) -> dict[str, Any]:
+    """A league session to join, with its league and the member's standing in it."""
+    m = st.model
+    hosted = slot.hosted
+    assert hosted is not None
+    max_drivers = max(len(split.order), st.config.drivers_per_split)
+    session = shown(joinable_session(m, slot, split, now, max_drivers), LEAGUE_WITHOUT)
+    roster = m.league_rosters[hosted.league - 1]
+    rank = roster.index(0) if 0 in roster else -1
+    session.update(
+        league_name=m.league_name(hosted.league),
+        league_season_name=f"{slot.season_year} Season {slot.season_quarter}",
+        image={"small_logo": f"league-{hosted.league}-small.png", "large_logo": None},
+        owner=rank == 0,
+        admin=0 <= rank < 2,
+        race_length_type=1,
+    )
+    weather = session["weather"]
+    del weather["weather_var_initial"], weather["weather_var_ongoing"]
+    for car in session["cars"]:  # a league session's cars run in one class, as hosted ones do
+        car.update(car_class_id=0, car_class_name="Hosted All Cars Class")
+    session["count_by_car_class_id"] = {"0": session["num_drivers"]}
+    return session
+
+
+def _standings_csv(p: dict[str, Any], kind: str) -> str:
+    return (
+        "https://scorpio-assets.s3.amazonaws.com/members/messaging-services/long_lived/"
+        f"league/{p['league_id']}/season/{p['season_id']}/{kind}_standings.csv"
+    )
+
+
+def season_sessions(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
+    league = m.league_of_id(p["league_id"])
+    season = m.league_season_of_id(p["season_id"])
+    if league is None or season is None or season[0] != league:
+        raise not_found(f"no season {p['season_id']} in league {p['league_id']}")
+    q_start, q_end = quarter_bounds(season[1], season[2])
+    horizon = min(q_end, now + 7 * DAY)  # sessions are scheduled a week ahead
+    sessions = []
+    for k, lane in m.slots_starting(q_start, horizon, [m.hosted_lane]):
+        if m.hosted_league(k) != league:
+            continue
+        slot = m.slot(k, lane)
+        split = slot.splits[0]
+        if p.get("results_only") and split.end > now:
+            continue
         sessions.append(league_session(m, slot, split, now))
-    body = {"mine": p.get("mine", False), "subscribed": True, "sequence": 0, "sessions": sessions}
-    return Doc({**body, "success": True})
-
-
-# ---- teams -------------------------------------------------------------------------------------
-
-
-def team_roster(m: Model, team: int) -> tuple[int, ...]:
-    """Driver indices of team 1..len(TEAM_NAMES); the member (index 0) is in teams 1 and 2."""
-    members = [(team * 211 + i * 389) % m.pool for i in range(TEAM_SIZE)]
-    if team <= 2 and 0 not in members:
-        members[-1] = 0
-    return tuple(dict.fromkeys(members))
-
-
-def team_of_id(team_id: int) -> int | None:
-    team = team_id - TEAM_ID_BASE
-    return team if 1 <= team <= len(TEAM_NAMES) else None
-
-
-def team_get(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
-    team = team_of_id(p["team_id"])
-    if team is None:
-        raise not_found(f"no team {p['team_id']}")
-    members = team_roster(m, team)
-    licenses = p.get("include_licenses", False)
-    roster = []
-    for i, d in enumerate(members):
-        row = {**_member_ref(m, d, i + 1), "owner": i == 0, "admin": i < 2}
-        del row["car_number"], row["nick_name"]
-        if licenses:
-            row["licenses"] = [license_doc(m, d, c, s) for s, c in enumerate((1, 5, 6, 3, 4))]
-        roster.append(row)
-    owner = members[0]
     body = {
-        "team_id": p["team_id"],
-        "owner_id": m.cust(owner),
-        "team_name": TEAM_NAMES[team - 1],
-        "created": iso_seconds(m.config.origin - (300 + 20 * team) * DAY),
-        "hidden": False,
-        "about": f"{TEAM_NAMES[team - 1]}: endurance and sprint races.",
-        "url": None,
-        "roster_count": len(roster),
-        "recruiting": team % 2 == 0,
-        "private_wall": False,
-        "is_default": False,
-        "is_owner": owner == 0,
-        "is_admin": 0 in members[:2],
-        "suit": {"pattern": team, "color1": "ffffff", "color2": "0153db", "color3": "000000"},
-        "owner": {k: roster[0][k] for k in ("cust_id", "display_name", "helmet", "owner", "admin")},
-        "tags": {"categorized": [], "not_categorized": []},
-        "team_applications": [],
-        "pending_requests": [],
-        "is_member": 0 in members,
-        "is_applicant": False,
-        "is_invite": False,
-        "is_ignored": False,
-        "roster": roster,
+        "sessions": sessions,
+        "success": True,
+        "season_id": p["season_id"],
+        "league_id": p["league_id"],
+        "subscribed": True,
     }
     return Doc(body)
 
 
-def team_membership(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
-    rows = []
-    for team in range(1, len(TEAM_NAMES) + 1):
-        members = team_roster(m, team)
-        if 0 in members:
-            rows.append(
-                {
-                    "team_id": TEAM_ID_BASE + team,
-                    "team_name": TEAM_NAMES[team - 1],
-                    "owner": members[0] == 0,
-                    "admin": 0 in members[:2],
-                    "default_team": False,
-                }
-            )
-    return Doc(rows)
-
-
-HANDLERS = {
+HANDLERS: dict[str, Handler] = {
     "league/get": league_get,
     "league/roster": league_roster,
     "league/membership": league_membership,
@@ -474,6 +459,5 @@ HANDLERS = {
     "league/seasons": league_seasons,
     "league/season_standings": season_standings,
     "league/cust_league_sessions": cust_league_sessions,
-    "team/get": team_get,
-    "team/membership": team_membership,
+    "league/season_sessions": season_sessions,
 }

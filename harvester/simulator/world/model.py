@@ -20,10 +20,10 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import lru_cache
 
-from harvester.simulator.world.data import (
+from .._time import iso_seconds
+from .data import (
     CARS_BY_ID,
     COUNTRIES,
     FIRST_NAMES,
@@ -34,11 +34,14 @@ from harvester.simulator.world.data import (
     LEAGUE_NAMES,
     SERIES_ID_BASE,
     SERIES_TEMPLATES,
+    TEAM_NOUNS,
+    TEAM_WORDS,
     TRACK_CATEGORY,
     TRACKS_BY_CATEGORY,
     Track,
 )
-from harvester.simulator.world.seasonal import (
+from .outcome import Driver, Hosted, Series, Slot, Split, decide_race
+from .seasonal import (
     _SOF_K,
     DAY,
     mix,
@@ -48,12 +51,15 @@ from harvester.simulator.world.seasonal import (
     race_week,
     strength_of_field,
 )
-from harvester.simulator.world.types import WorldConfig
-
-from .._time import iso_seconds
+from .types import WorldConfig
 
 __all__ = [
     "DAY",
+    "Driver",
+    "Hosted",
+    "Series",
+    "Slot",
+    "Split",
     "iso_seconds",
     "mix",
     "quarter_bounds",
@@ -69,87 +75,13 @@ ID_BASE = 80_000_000
 SESSION_ID_BASE = 290_000_000
 PRIVATE_SESSION_BASE = 3_000_000
 LEAGUE_ID_BASE = 5_450
+TEAM_ID_BASE = 310_000
+TEAM_SIZE = 3  # drivers of a team; the last team of the pool may have fewer
+# the one team series: the first template of one, in its first round (lanes past the templates
+# repeat them as individual series)
+TEAM_LANE = next(i for i, template in enumerate(SERIES_TEMPLATES) if template.team)
 LEAGUE_SEASON_BASE = 80_000
 SEASON_ID_BASE = 4_000
-
-
-@dataclass(frozen=True, slots=True)
-class Series:
-    lane: int
-    series_id: int
-    name: str
-    short_name: str
-    category: int
-    cars: tuple[int, ...]
-    min_license_group: int
-
-
-@dataclass(frozen=True, slots=True)
-class Driver:
-    index: int
-    cust_id: int
-    first_name: str
-    last_name: str
-    display_name: str
-    irating: int
-    country: tuple[str, int, str, str, int, str]
-    helmet: tuple[int, str, str, str, int]
-    suit: tuple[int, str, str, str]
-    member_since: str
-    license_level: int
-    safety_rating: float
-
-
-@dataclass(frozen=True, slots=True)
-class Hosted:
-    number: int  # hosted session number h (k // hosted_every_slots)
-    league: int  # 0 for an open hosted session, else 1..league_count
-    league_id: int
-    league_season_id: int
-    private: bool
-    private_session_id: int
-    session_name: str
-    host: int  # driver index
-    created: float
-
-
-@dataclass(frozen=True, slots=True)
-class Split:
-    """One subsession's race, decided at launch: field, finishing order, lap figures."""
-
-    subsession_id: int
-    start: float
-    end: float
-    order: tuple[int, ...]  # driver indices in finishing order
-    laps: tuple[int, ...]  # laps completed, aligned with order
-    cars: tuple[int, ...]  # car ids, aligned with order
-    sof: int
-    event_best: int  # best lap of the race (1/10000 s), driven by order[fastest]
-    fastest: int
-    winner_best: int
-    winner_avg: int
-    cautions: int
-    caution_laps: int
-    lead_changes: int
-
-
-@dataclass(frozen=True, slots=True)
-class Slot:
-    """A race slot of one lane: its session, track, season and the splits it launched."""
-
-    k: int
-    lane: int
-    session_id: int
-    start: float
-    track: Track
-    season_year: int
-    season_quarter: int
-    race_week: int
-    season_id: int  # 0 for hosted sessions
-    series: Series | None  # None on the hosted lane
-    hosted: Hosted | None
-    category: int  # license category
-    splits: tuple[Split, ...]
 
 
 # License category of a hosted session, from its track's category.
@@ -198,9 +130,22 @@ class Model:
                 rosters[lane].append(d)
         self.rosters = tuple(tuple(r) for r in rosters)
         self.roster_pos = tuple({d: i for i, d in enumerate(r)} for r in self.rosters)
+        # teams: the team series' drivers, three by three; a team is an entrant of that series
+        self.team_lane = next((s.lane for s in self.series if s.team), None)
+        pool = self.rosters[self.team_lane] if self.team_lane is not None else ()
+        self.teams = tuple(pool[i : i + TEAM_SIZE] for i in range(0, len(pool), TEAM_SIZE))
+        self.team_of_driver = {d: t for t, team in enumerate(self.teams, start=1) for d in team}
+        self.team_ir = (0, *(sum(self.ir[d] for d in team) // len(team) for team in self.teams))
+        self.team_weight = tuple(math.exp(-r / _SOF_K) for r in self.team_ir)
+        self.entrants = tuple(
+            tuple(range(1, len(self.teams) + 1)) if s.team else self.rosters[s.lane]
+            for s in self.series
+        )
+        self.entrant_pos = tuple({e: i for i, e in enumerate(es)} for es in self.entrants)
         leagues = range(1, config.league_count + 1)
         self.league_rosters = tuple(self._make_league_roster(j) for j in leagues)
         self.slot = lru_cache(maxsize=4096)(self._build_slot)
+        self.slot_shape = lru_cache(maxsize=65_536)(self._slot_shape)
         self.driver = lru_cache(maxsize=None)(self._build_driver)
 
     # ---- static structure -------------------------------------------------------------------
@@ -217,13 +162,46 @@ class Model:
             category=template.category,
             cars=template.cars,
             min_license_group=template.min_license_group,
+            team=template.team and round_ == 0,
+            supersessions=template.supersessions,
+            time_trials=template.time_trials,
+            heats=template.heats,
         )
 
     def lanes_of(self, d: int) -> tuple[int, ...]:
-        """The series (lanes) a driver races in: two, or one when both formulas agree."""
+        """The series (lanes) a driver races in: two, or one when both formulas agree; the
+        authenticated member races in the team series too (so his team has races)."""
         n = self.config.series_count
         a, b = d % n, (7 * d + 3) % n
-        return (a,) if a == b else (min(a, b), max(a, b))
+        lanes = {a, b}
+        if d == 0 and n > TEAM_LANE:
+            lanes.add(TEAM_LANE)
+        return tuple(sorted(lanes))
+
+    def entrant_of(self, lane: int, d: int) -> int | None:
+        """What driver d enters a race of `lane` as: himself, or his team in a team series."""
+        if lane == self.hosted_lane:
+            return d
+        if self.series[lane].team:
+            return self.team_of_driver.get(d)
+        return d if d in self.roster_pos[lane] else None
+
+    def drivers_of(self, split: Split, entrant: int) -> tuple[int, ...]:
+        """The drivers of an entrant of a split: its team's, or the driver himself."""
+        return self.teams[entrant - 1] if split.team else (entrant,)
+
+    def team_id(self, team: int) -> int:
+        return TEAM_ID_BASE + team
+
+    def team_of_id(self, team_id: int) -> int | None:
+        team = team_id - TEAM_ID_BASE
+        return team if 1 <= team <= len(self.teams) else None
+
+    def team_name(self, team: int) -> str:
+        first = TEAM_WORDS[team % len(TEAM_WORDS)]
+        second = TEAM_NOUNS[(team // len(TEAM_WORDS)) % len(TEAM_NOUNS)]
+        round_ = team // (len(TEAM_WORDS) * len(TEAM_NOUNS))
+        return f"{first} {second}" + (f" {round_ + 1}" if round_ else "")
 
     def _make_league_roster(self, league: int) -> tuple[int, ...]:
         size = min(self.pool, max(30, 2 * self.config.drivers_per_split))
@@ -265,6 +243,13 @@ class Model:
 
     def season_id(self, lane: int, year: int, quarter: int) -> int:
         return SEASON_ID_BASE + quarter_index(year, quarter) * 1000 + lane
+
+    def season_of_id(self, season_id: int) -> tuple[int, int, int] | None:
+        """(lane, year, quarter) of an official season id, or None."""
+        q_index, lane = divmod(season_id - SEASON_ID_BASE, 1000)
+        if season_id < SEASON_ID_BASE or lane >= self.config.series_count:
+            return None
+        return lane, 2000 + q_index // 4, q_index % 4 + 1
 
     def track_for(self, series: Series, week: int) -> Track:
         tracks = TRACKS_BY_CATEGORY[TRACK_CATEGORY[series.category]]
@@ -334,13 +319,13 @@ class Model:
         """The slot index whose interval contains `epoch`."""
         return math.floor((epoch - self.config.origin) / self.interval)
 
-    def slot_shape(self, k: int, lane: int) -> tuple[int, int, int, int]:
+    def _slot_shape(self, k: int, lane: int) -> tuple[int, int, int, int]:
         """(splits, entrants, a, b) of a series slot: entrants are roster[(a + b*i) % L]."""
         dps = self.config.drivers_per_split
         h = mix(self.seed, 11, k, lane)
         splits = 1 + h % self.config.max_splits
         n = splits * dps - (h >> 8) % (dps // 2 + 1)
-        size = len(self.rosters[lane])
+        size = len(self.entrants[lane])
         n = max(1, min(n, size))
         a = (h >> 20) % size
         b = 1 + (h >> 40) % max(1, size - 1)
@@ -383,11 +368,16 @@ class Model:
         """Whether driver d races in slot (k, lane), without building the slot when possible."""
         if lane == self.hosted_lane:
             return any(d in s.order for s in self.slot(k, lane).splits)
-        pos = self.roster_pos[lane].get(d)
+        entrant = self.entrant_of(lane, d)
+        return entrant is not None and self.enters(k, lane, entrant)
+
+    def enters(self, k: int, lane: int, entrant: int) -> bool:
+        """Whether an entrant (a driver, or a team in the team series) races in a series slot."""
+        pos = self.entrant_pos[lane].get(entrant)
         if pos is None:
             return False
         _, n, a, b = self.slot_shape(k, lane)
-        size = len(self.rosters[lane])
+        size = len(self.entrants[lane])
         return ((pos - a) * pow(b, -1, size)) % size < n if size > 1 else n > 0
 
     def slots_starting(self, lo: float, hi: float, lanes: list[int]) -> Iterator[tuple[int, int]]:
@@ -410,19 +400,32 @@ class Model:
             return self._build_hosted(k, start, year, quarter, week, rng)
         series = self.series[lane]
         n_splits, n, a, b = self.slot_shape(k, lane)
-        roster = self.rosters[lane]
-        size = len(roster)
-        picked = [roster[(a + b * i) % size] for i in range(n)]
-        picked.sort(key=self.ir.__getitem__, reverse=True)
+        entrants = self.entrants[lane]
+        size = len(entrants)
+        rating, weight = (
+            (self.team_ir, self.team_weight) if series.team else (self.ir, self.ir_weight)
+        )
+        picked = [entrants[(a + b * i) % size] for i in range(n)]
+        picked.sort(key=rating.__getitem__, reverse=True)
         dps = self.config.drivers_per_split
         track = self.track_for(series, week)
         splits = []
         for j in range(n_splits):
             group = picked[j * dps : (j + 1) * dps] or picked[-1:]
-            sid = self.subsession_id(k, lane, j)
-            end = self.split_end(k, lane, j, start)
-            race = self._race(
-                rng, sid, start, end, group, series.cars, series.series_id, track, series.category
+            times = (start, self.split_end(k, lane, j, start))
+            race = decide_race(
+                rng,
+                self.subsession_id(k, lane, j),
+                times,
+                group,
+                rating,
+                weight,
+                series.cars,
+                lambda e: self.car_of(e, series.cars, series.series_id),
+                self.config.laps_per_race,
+                track,
+                series.category,
+                series.team,
             )
             splits.append(race)
         return Slot(
@@ -483,7 +486,19 @@ class Model:
         end = self.split_end(k, self.hosted_lane, 0, start)
         entrants.sort(key=self.ir.__getitem__, reverse=True)
         category = TRACK_CATEGORY_LICENSE[track.category]
-        split = self._race(rng, sid, start, end, entrants, cars, h, track, category)
+        split = decide_race(
+            rng,
+            sid,
+            (start, end),
+            entrants,
+            self.ir,
+            self.ir_weight,
+            cars,
+            lambda d: self.car_of(d, cars, h),
+            cfg.laps_per_race,
+            track,
+            category,
+        )
         return Slot(
             k=k,
             lane=self.hosted_lane,
@@ -500,64 +515,6 @@ class Model:
             splits=(split,),
         )
 
-    def _race(
-        self,
-        rng: random.Random,
-        sid: int,
-        start: float,
-        end: float,
-        group: list[int],
-        cars: tuple[int, ...],
-        salt: int,
-        track: Track,
-        category: int,
-    ) -> Split:
-        """Decide a race: finishing order (rating plus luck, retirements last) and lap figures.
-
-        The hot path of the searches, hence `rnd()` arithmetic instead of `randrange`.
-        """
-        ir = self.ir
-        rnd = rng.random
-        ranked = [d for _, d in sorted([(ir[d] + 900 * rnd(), d) for d in group], reverse=True)]
-        total = self.config.laps_per_race
-        n = len(ranked)
-        # About 8% of a field retires (never the winner), after a random number of laps.
-        out = {1 + int(rnd() * (n - 1)) for _ in range(int(rnd() * rnd() * n * 0.32))}
-        retired = sorted((-int(rnd() * total), ranked[i]) for i in sorted(out))
-        finishers = [d for i, d in enumerate(ranked) if i not in out] if out else ranked
-        order = (*finishers, *(d for _, d in retired))
-        laps = (total,) * len(finishers) + tuple(-done for done, _ in retired)
-        best = int(track.lap_seconds * 10_000 * (0.985 + 0.02 * rnd()))
-        fastest = int(rnd() * min(3, len(finishers)))
-        winner_avg = int(best * (1.008 + 0.012 * rnd())) if total > 1 else best
-        winner_best = best
-        if fastest:
-            winner_best = best + 1 + int(rnd() * max(1, (winner_avg - best) // 2))
-            winner_avg = max(winner_avg, winner_best + 1) if total > 1 else winner_best
-        cautions = int(rnd() * (4 if category in (1, 3) else 2))
-        caution_laps = min(total - 1, cautions * (2 + int(rnd() * 2)))
-        if len(cars) == 1:
-            car_ids = cars * len(order)
-        else:
-            car_ids = tuple(self.car_of(d, cars, salt) for d in order)
-        weights = self.ir_weight
-        return Split(
-            subsession_id=sid,
-            start=start,
-            end=end,
-            order=order,
-            laps=laps,
-            cars=car_ids,
-            sof=int(_SOF_K * math.log(n / sum(map(weights.__getitem__, group)))),
-            event_best=best,
-            fastest=fastest,
-            winner_best=winner_best,
-            winner_avg=winner_avg,
-            cautions=cautions,
-            caution_laps=max(0, caution_laps),
-            lead_changes=int(rnd() * 4) if len(order) > 1 else 0,
-        )
-
     # ---- lookups over time --------------------------------------------------------------------
 
     def find(self, subsession_id: int) -> tuple[Slot, Split] | None:
@@ -567,6 +524,19 @@ class Model:
         k, lane, split = where
         slot = self.slot(k, lane)
         return slot, slot.splits[split]
+
+    def race_after(self, d: int, after: float) -> int | None:
+        """The subsession id of driver d's first official race starting at or after `after`
+        (or, before the world's history, its first race): what an award for a race names."""
+        lanes = self.lanes_of(d)
+        for k in range(max(self.k_min, self.k_at(after)), self.k_min + 100_000):
+            for lane in lanes:
+                if self.slot_start(k, lane) >= after and self.is_entrant(k, lane, d):
+                    slot = self.slot(k, lane)
+                    for split in slot.splits:
+                        if d in split.order:
+                            return split.subsession_id
+        return None
 
     def official_lanes(self) -> list[int]:
         return list(range(self.config.series_count))

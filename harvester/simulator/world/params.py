@@ -7,10 +7,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from harvester.simulator.world.model import DAY, iso_seconds
-from harvester.simulator.world.types import Endpoint, bad_request
-
 from .._time import parse_iso
+from .model import DAY, iso_seconds
+from .types import Endpoint, bad_request
 
 WINDOW = 90 * DAY  # the longest search window the real service accepts
 _NUMBER = re.compile(r"[+-]?\d{1,18}")

@@ -1,27 +1,38 @@
-"""The race of one subsession in detail: every driver's qualifying and race laps.
+"""The race of one subsession in detail: every car's qualifying and race laps.
 
-A `Split` (model) fixes what a search row shows: field, finishing order, laps, the best
+A `Split` (outcome) fixes what a search row shows: field, finishing order, laps, the best
 lap and the winner's average. `build_detail` expands it, from a generator seeded with the
-subsession id, into two simsessions (qualify -1, race 0) of per-driver entries with every lap,
-consistent with the split: the race's fastest driver laps exactly `event_best`, the winner's
-laps average exactly `winner_avg`, and each driver's lap times average exactly its
-`average_lap`.
+subsession id, into two simsessions (qualify -1, race 0) of per-car entries with every lap,
+consistent with the split: the race's fastest car laps exactly `event_best`, the winner's
+laps average exactly `winner_avg`, and each car's lap times average exactly its `average_lap`.
+
+A team's car is one entry with an entry per driver (`drivers`): the laps he drove (his stints,
+see `ratings.stints`), his incidents, his ratings. Ratings and incident points come from
+`ratings`, so they chain from race to race.
 """
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
+from typing import Any
 
-from harvester.simulator.world.model import Model, Slot, Split, mix
-
-# (event name, lap flag, incident points)
-_INCIDENTS: tuple[tuple[str, int, int], ...] = (
-    ("off track", 4, 1),
-    ("lost control", 32, 2),
-    ("car contact", 64, 4),
+from . import ratings
+from .figures import (
+    Lap,
+    Stint,
+    car_generator,
+    champ_points,
+    laps_led,
+    make_laps,
+    qualifying,
+    race_plan,
+    stints_of,
 )
-_PITTED = 2
+from .model import Model, Slot, Split, mix
+from .ratings import INCIDENTS
+
+_POINTS = {name: points for name, _, points in INCIDENTS}
 _RETIRED: tuple[tuple[int, str], ...] = ((32, "Disconnected"), (33, "Retired"))
 SIMSESSIONS: tuple[tuple[int, str, int, str], ...] = (
     (-1, "QUALIFY", 4, "Lone Qualifying"),
@@ -30,19 +41,11 @@ SIMSESSIONS: tuple[tuple[int, str, int, str], ...] = (
 
 
 @dataclass(frozen=True, slots=True)
-class Lap:
-    number: int
-    time: int  # 1/10000 s; -1 for lap 0 (the start) and invalid laps
-    session_time: int
-    flags: int
-    events: tuple[str, ...]
-    incident: bool
-    personal_best: bool
-
-
-@dataclass(frozen=True, slots=True)
 class Entry:
-    """One driver's result in one simsession (positions are 0-based, as in results/get)."""
+    """One car's result in one simsession (positions are 0-based, as in results/get).
+
+    `d` is its driver, or a team car's first driver; `team` the team number (0: none) and
+    `drivers` a team car's entry per driver."""
 
     d: int
     car_id: int
@@ -68,6 +71,8 @@ class Entry:
     new_cpi: float = 0.0
     champ_points: int = 0
     club_points: int = 0
+    team: int = 0
+    drivers: tuple[Entry, ...] = ()
 
     @property
     def laps_complete(self) -> int:
@@ -94,138 +99,193 @@ class Detail:
         return None
 
 
-def _lap_times(rng: random.Random, n: int, best: int, avg: int) -> tuple[list[int], int]:
-    """n lap times with minimum `best` and mean exactly `avg`; and the best lap's index."""
-    if n <= 0:
-        return [], -1
-    best_idx = rng.randrange(n)
-    if n == 1:
-        return [best], 0
-    free = (avg - best) * n - (n - 1)
-    weights = [rng.random() + 0.05 for _ in range(n - 1)]
-    total = sum(weights)
-    adds = [int(free * w / total) for w in weights]
-    adds[-1] += free - sum(adds)
-    others = [best + 1 + a for a in adds]
-    return [*others[:best_idx], best, *others[best_idx:]], best_idx
-
-
-def _laps(
-    rng: random.Random, n: int, best: int, avg: int, start_time: int, pit: bool
-) -> tuple[tuple[Lap, ...], int, int]:
-    """Lap rows 0..n and (best lap number, incident points)."""
-    times, best_idx = _lap_times(rng, n, best, avg)
-    flags = [0] * n
-    events: list[list[str]] = [[] for _ in range(n)]
-    incidents = 0
-    candidates = [i for i in range(n) if i != best_idx]
-    for _ in range(rng.choice((0, 0, 0, 1, 1, 2, 3)) if candidates else 0):
-        name, flag, points = _INCIDENTS[rng.randrange(len(_INCIDENTS))]
-        i = rng.choice(candidates)
-        flags[i] |= flag
-        events[i].append(name)
-        incidents += points
-    if pit and candidates:
-        i = rng.choice(candidates)
-        flags[i] |= _PITTED
-        events[i].append("pitted")
-    rows = [Lap(0, -1, start_time, 0, (), False, False)]
-    clock = start_time
-    for i, lap_time in enumerate(times):
-        clock += lap_time
-        hit = bool(flags[i] & ~_PITTED)
-        rows.append(Lap(i + 1, lap_time, clock, flags[i], tuple(events[i]), hit, i == best_idx))
-    return tuple(rows), best_idx + 1 if best_idx >= 0 else -1, incidents
+def cpi(level: int, sub: int) -> float:
+    """Corners per incident of a license level and safety rating (it rises with both)."""
+    return round(10 + 6 * level + sub / 20, 4)
 
 
 def build_detail(model: Model, slot: Slot, split: Split) -> Detail:
+    """A race's laps and positions; ratings are added apart (`rate`, `rate_detail`), so that a
+    driver's statistics need only his own."""
     rng = random.Random(mix(model.seed, 21, split.subsession_id))
     order = split.order
     n = len(order)
     car_of = dict(zip(order, split.cars, strict=True))
     numbers = rng.sample(range(1, 100), n) if n < 99 else list(range(1, n + 1))
-    number_of = {d: str(numbers[i]) for i, d in enumerate(order)}
-    level_of = {d: license_level(model, d, slot.category) for d in order}
+    number_of = {e: str(numbers[i]) for i, e in enumerate(order)}
+    lead = {e: model.drivers_of(split, e)[0] for e in order}
+    level_of = {e: license_level(model, lead[e], slot.category) for e in order}
     best = split.event_best
     pace = int(best * 1.3)
 
-    def entry(d: int, laps_n: int, b: int, a: int, start: int, pit: bool) -> Entry:
-        laps, b_num, inc = _laps(rng, laps_n, b, a, start, pit)
-        if not laps_n:
+    def entry(e: int, b: int, a: int, stints: tuple[Stint, ...], **fields: Any) -> Entry:
+        led = fields.pop("led", frozenset())
+        session = 0 if "pit" in fields else -1
+        car_rng = car_generator(model, split, session, e)
+        laps, b_num = make_laps(car_rng, b, a, pace, fields.pop("pit", False), stints, led)
+        if len(laps) == 1:
             b, a = -1, 0
-        oldi = model.ir[d]
-        return Entry(d, car_of[d], number_of[d], level_of[d], laps, b, b_num, a, inc, oldi, oldi)
+        points = sum(ratings.incident_points(plan) for _, _, plan in stints)
+        return Entry(
+            lead[e],
+            car_of[e],
+            number_of[e],
+            level_of[e],
+            laps,
+            b,
+            b_num,
+            a,
+            points,
+            0,
+            0,
+            team=e * split.team,
+            **fields,
+        )
 
-    qualify = []
-    for d in order:
-        laps_n = 0 if rng.random() < 0.05 else 1 + rng.randrange(2)
-        b = int(best * (0.998 + 0.025 * rng.random()))
-        a = b + 1 + rng.randrange(max(1, b // 60)) if laps_n > 1 else b
-        qualify.append(entry(d, laps_n, b, a, pace, False))
-    qual = _by_best_lap(qualify)
-    grid = {e.d: i for i, e in enumerate(qual)}
+    qualify = qualifying(model, split)
+    leader = qualify[0][1] if qualify and qualify[0][3] else 0
+    qual = []
+    for i, (e, b, a, laps_n) in enumerate(qualify):
+        car = entry(e, b, a, ((lead[e], laps_n, ()),), position=i)
+        qual.append(_with_drivers(model, slot, car, split, leader))
+    grid = {q.team or q.d: i for i, q in enumerate(qual)}
 
     total = model.config.laps_per_race
-    lead = _laps_led(rng, split, total)
+    lead_laps = laps_led(model, split)
     race = []
-    gap = 0
-    for pos, d in enumerate(order):
+    for pos, (e, (b, a, pit, interval)) in enumerate(
+        zip(order, race_plan(model, split), strict=True)
+    ):
         laps_n = split.laps[pos]
-        if pos == split.fastest:
-            b = best
-        elif pos == 0:
-            b = split.winner_best
-        else:
-            b = best + 1 + rng.randrange(max(1, best * 15 // 1000))
-        if pos == 0:
-            a = split.winner_avg
-        elif laps_n >= 2:
-            a = b + 1 + rng.randrange(max(1, b // 50))
-        else:
-            a = b
-        e = entry(d, laps_n, b, a, pace, total >= 8 and rng.random() < 0.4)
+        stints = stints_of(model, split, e, laps_n)
         running = laps_n == total
         reason_id, reason = (0, "Running") if running else _RETIRED[pos % len(_RETIRED)]
-        if pos and running:
-            gap += 5_000 + rng.randrange(80_000)
-        delta = round((n - 1 - 2 * pos) * 80 / max(1, n - 1) + (split.sof - e.oldi) / 100)
-        old_sub = int(model.driver(d).safety_rating * 100)
-        old_cpi = round(10 + 6 * e.license_level + (mix(model.seed, 19, d) % 1000) / 100, 4)
-        points = int(split.sof / 16 * (n - pos) / n) if running else 0
-        race.append(
-            replace(
-                e,
-                position=pos,
-                start_position=grid[d],
-                qual_time=qual[grid[d]].best,
-                laps_lead=lead.get(pos, 0),
-                interval=gap if running else -1,
-                reason_out_id=reason_id,
-                reason_out=reason,
-                newi=e.oldi + delta,
-                old_sub=old_sub,
-                new_sub=max(100, min(499, old_sub + 6 - 3 * e.incidents)),
-                old_cpi=old_cpi,
-                new_cpi=round(max(1.0, old_cpi + (4 - e.incidents) * 0.8), 4),
-                champ_points=points,
-                club_points=points // 8,
-            )
+        points = champ_points(split, pos)
+        car = entry(
+            e,
+            b,
+            a,
+            stints,
+            pit=pit,
+            led=lead_laps.get(pos, frozenset()),
+            position=pos,
+            start_position=grid[e],
+            qual_time=qual[grid[e]].best,
+            laps_lead=len(lead_laps.get(pos, ())),
+            interval=interval,
+            reason_out_id=reason_id,
+            reason_out=reason,
+            champ_points=points,
+            club_points=points // 8,
         )
+        race.append(_with_drivers(model, slot, car, split))
     return Detail(
         (
-            SimSession(*SIMSESSIONS[0], qual),
+            SimSession(*SIMSESSIONS[0], tuple(qual)),
             SimSession(*SIMSESSIONS[1], tuple(race)),
         )
     )
 
 
-def _by_best_lap(entries: list[Entry]) -> tuple[Entry, ...]:
-    """Qualifying order: by best lap, drivers without a time last."""
-    entries = sorted(entries, key=lambda e: (e.best < 0, e.best))
-    leader = entries[0].best if entries and entries[0].best > 0 else 0
-    return tuple(
-        replace(e, position=i, interval=e.best - leader if e.best > 0 else -1)
-        for i, e in enumerate(entries)
+def rate(model: Model, slot: Slot, car: Entry, race: bool) -> Entry:
+    """A car's entry with its drivers' ratings: before and after the race in an official race
+    (`race`: the race simsession; qualifying moves none), unchanged in hosted ones."""
+
+    def rated(entry: Entry) -> Entry:
+        old_ir, new_ir, old_sub, new_sub = _ratings(model, slot, entry.d)
+        if not race:
+            new_ir, new_sub = old_ir, old_sub
+        level = entry.license_level
+        return replace(
+            entry,
+            oldi=old_ir,
+            newi=new_ir,
+            old_sub=old_sub,
+            new_sub=new_sub,
+            old_cpi=cpi(level, old_sub),
+            new_cpi=cpi(level, new_sub),
+        )
+
+    if not car.team:
+        return rated(car)
+    drivers = tuple(rated(driver) for driver in car.drivers)
+    return replace(
+        car,
+        oldi=sum(x.oldi for x in drivers) // len(drivers),
+        newi=sum(x.newi for x in drivers) // len(drivers),
+        old_sub=drivers[0].old_sub,
+        new_sub=drivers[0].new_sub,
+        old_cpi=drivers[0].old_cpi,
+        new_cpi=drivers[0].new_cpi,
+        drivers=drivers,
+    )
+
+
+def rate_detail(model: Model, slot: Slot, detail: Detail) -> Detail:
+    """Every entry of a detail with its ratings."""
+    return Detail(
+        tuple(
+            replace(s, entries=tuple(rate(model, slot, e, s.number == 0) for e in s.entries))
+            for s in detail.sessions
+        )
+    )
+
+
+def _ratings(model: Model, slot: Slot, d: int) -> tuple[int, int, int, int]:
+    """(old iRating, new iRating, old sub level, new sub level) of driver d in this race."""
+    category = slot.category
+    if slot.series is None:  # hosted and league races move no rating
+        ir, sub = ratings.current(model, d, category, slot.start)
+        return ir, ir, sub, sub
+    old_ir, old_sub = ratings.before(model, d, category, slot.k, slot.lane)
+    new_ir, new_sub = ratings.after(model, d, category, slot.k, slot.lane)
+    return old_ir, new_ir, old_sub, new_sub
+
+
+def _with_drivers(
+    model: Model, slot: Slot, car: Entry, split: Split, leader: int | None = None
+) -> Entry:
+    """A team car with an entry per driver who drove it: his laps, best lap, average,
+    incidents and laps led (ratings come later, see `rate`). `leader`: qualifying's best
+    lap, which a qualifying entry's interval is measured from."""
+    if leader is not None:
+        object.__setattr__(car, "interval", car.best - leader if car.best > 0 else -1)
+    if not car.team:
+        return car
+    driving = {lap.driver for lap in car.laps[1:]}
+    drove = [d for d in model.drivers_of(split, car.team) if d in driving] or [car.d]
+    drivers = tuple(_driven_by(model, slot, car, d) for d in drove)
+    object.__setattr__(car, "drivers", drivers)
+    return car
+
+
+def _driven_by(model: Model, slot: Slot, car: Entry, d: int) -> Entry:
+    """The part of a team car's entry driver d drove."""
+    own = tuple(lap for lap in car.laps[1:] if lap.driver == d)
+    timed = [lap.time for lap in own if lap.time > 0]
+    best = min(timed) if timed else -1
+    return Entry(
+        d,
+        car.car_id,
+        car.car_number,
+        license_level(model, d, slot.category),
+        (car.laps[0], *own),
+        best,
+        next((lap.number for lap in own if lap.time == best), -1),
+        sum(timed) // len(timed) if timed else 0,
+        sum(_POINTS[event] for lap in own for event in lap.events if event in _POINTS),
+        0,
+        0,
+        position=car.position,
+        start_position=car.start_position,
+        qual_time=car.qual_time,
+        laps_lead=sum(lap.led for lap in own),
+        interval=car.interval,
+        reason_out_id=car.reason_out_id,
+        reason_out=car.reason_out,
+        champ_points=car.champ_points,
+        club_points=car.club_points,
+        team=car.team,
     )
 
 
@@ -233,20 +293,3 @@ def license_level(model: Model, d: int, category: int) -> int:
     """A driver's license level (1..20) in a category."""
     base = model.driver(d).license_level
     return max(1, min(20, base + (mix(model.seed, 18, d, category) % 5) - 2))
-
-
-def _laps_led(rng: random.Random, split: Split, total: int) -> dict[int, int]:
-    """Laps led per finishing position: stints alternate, the winner leads the last one."""
-    others = [p for p in range(1, min(3, len(split.order))) if split.laps[p] == total]
-    changes = min(split.lead_changes, total - 1)
-    if not others or not changes:
-        return {0: total}
-    cuts = sorted(rng.sample(range(1, total), changes))
-    bounds = [0, *cuts, total]
-    stints = len(bounds) - 1
-    led: dict[int, int] = {}
-    for i in range(stints):
-        back = stints - 1 - i
-        who = 0 if back % 2 == 0 else others[(back // 2) % len(others)]
-        led[who] = led.get(who, 0) + bounds[i + 1] - bounds[i]
-    return led

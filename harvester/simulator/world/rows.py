@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from harvester.simulator.world.data import CARS_BY_ID, CATEGORIES
-from harvester.simulator.world.model import Model, Slot, Split, iso_seconds
-from harvester.simulator.world.race import Entry, license_level
-from harvester.simulator.world.results import helmet, track_ref
+from .data import CARS_BY_ID, CATEGORIES
+from .model import Model, Slot, Split, iso_seconds
+from .race import Entry, license_level
+from .refs import group, helmet, track_ref
 
 
 def search_series_row(model: Model, slot: Slot, split: Split) -> dict[str, Any]:
     series = slot.series
     assert series is not None
-    winner = model.driver(split.order[0])
+    winner_id, winner_name, _ = group(model, split, split.order[0])
     t = slot.track
     return {
         "session_id": slot.session_id,
@@ -27,9 +27,9 @@ def search_series_row(model: Model, slot: Slot, split: Split) -> dict[str, Any]:
         "num_caution_laps": split.caution_laps,
         "num_lead_changes": split.lead_changes,
         "event_laps_complete": model.config.laps_per_race,
-        "driver_changes": False,
-        "winner_group_id": winner.cust_id,
-        "winner_name": winner.display_name,
+        "driver_changes": split.team,
+        "winner_group_id": winner_id,
+        "winner_name": winner_name,
         "winner_ai": False,
         "track": {"track_id": t.track_id, "track_name": t.name, "config_name": t.config},
         "official_session": True,
@@ -110,7 +110,7 @@ def search_hosted_row(model: Model, slot: Slot, split: Split) -> dict[str, Any]:
 def recent_race_row(model: Model, slot: Slot, split: Split, entry: Entry) -> dict[str, Any]:
     series = slot.series
     assert series is not None
-    winner = split.order[0]
+    winner_id, winner_name, winner = group(model, split, split.order[0])
     suit = model.driver(entry.d).suit
     return {
         "season_id": slot.season_id,
@@ -127,8 +127,8 @@ def recent_race_row(model: Model, slot: Slot, split: Split, entry: Entry) -> dic
         },
         "license_level": entry.license_level,
         "session_start_time": iso_seconds(split.start),
-        "winner_group_id": model.cust(winner),
-        "winner_name": model.driver(winner).display_name,
+        "winner_group_id": winner_id,
+        "winner_name": winner_name,
         "winner_helmet": helmet(model, winner),
         "winner_license_level": license_level(model, winner, slot.category),
         "start_position": entry.start_position + 1,

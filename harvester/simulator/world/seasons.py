@@ -1,5 +1,6 @@
-"""Seasons and schedules: series/past_seasons, season_list, season_schedule, stats_series,
-season/race_guide, season/spectator_subsessionids_detail and results/season_results.
+"""Seasons and schedules: series/seasons, past_seasons, season_list, season_schedule,
+stats_series, season/list, race_guide, spectator_subsessionids(_detail) and
+results/season_results.
 
 A season is a calendar quarter of a series (`season_id` encodes lane and quarter, see `model`);
 its races are the series lane's slots in that quarter, the same ones the searches list.
@@ -8,47 +9,39 @@ its races are the series lane's slots in that quarter, the same ones the searche
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from harvester.simulator.world.data import CATEGORIES, EVENT_TYPES
-from harvester.simulator.world.docs import season_doc, series_get
-from harvester.simulator.world.model import (
+from .data import CATEGORIES, EVENT_TYPES
+from .model import (
     DAY,
     MAX_DURATION,
-    SEASON_ID_BASE,
-    Model,
     iso_seconds,
     quarter_bounds,
     quarter_of,
 )
-from harvester.simulator.world.params import parse_time
-from harvester.simulator.world.types import Doc, bad_request, not_found
-
-if TYPE_CHECKING:
-    from harvester.simulator.world.core import World
+from .params import parse_time, valid_quarter
+from .season_docs import (
+    SUPER_SESSION_EVERY,
+    WEEKS,
+    allowed_licenses,
+    past_season,
+    schedule,
+    search_filters,
+    season_doc,
+    season_list_entry,
+    season_list_row,
+    series_get,
+)
+from .state import Handler, State
+from .types import Doc, bad_request, not_found
 
 _RACE = 5
 _GUIDE_HOURS = 3
 
 
-def season_of(m: Model, season_id: int) -> tuple[int, int, int] | None:
-    """(lane, year, quarter) of an official season id, or None."""
-    q_index, lane = divmod(season_id - SEASON_ID_BASE, 1000)
-    if season_id < SEASON_ID_BASE or lane >= m.config.series_count:
-        return None
-    return lane, 2000 + q_index // 4, q_index % 4 + 1
-
-
-def season_or_404(w: World, season_id: int) -> tuple[int, int, int]:
-    found = season_of(w.model, season_id)
-    if found is None:
-        raise not_found(f"no season {season_id}")
-    return found
-
-
-def quarters(w: World, now: float) -> list[tuple[int, int]]:
+def quarters(st: State, now: float) -> list[tuple[int, int]]:
     """Every season quarter of the world, oldest first, up to the current one."""
-    year, quarter = quarter_of(w.config.origin - w.config.history_days * DAY)
+    year, quarter = quarter_of(st.config.origin - st.config.history_days * DAY)
     last, found = quarter_of(now), []
     while (year, quarter) <= last:
         found.append((year, quarter))
@@ -56,50 +49,41 @@ def quarters(w: World, now: float) -> list[tuple[int, int]]:
     return found
 
 
-def _compact(w: World, lane: int, year: int, quarter: int) -> dict[str, Any]:
-    series = w.model.series[lane]
-    doc = season_doc(w.model, series, year, quarter)
-    del doc["schedules"]
-    return {**doc, "series_name": series.name}
-
-
-def _series_row(w: World, lane: int, now: float) -> dict[str, Any]:
-    row = series_get(w.model)[lane]
-    seasons = [_compact(w, lane, y, q) for y, q in quarters(w, now)]
-    current = quarter_of(now)
-    for season in seasons:
-        season["active"] = (season["season_year"], season["season_quarter"]) == current
-        season["complete"] = (season["season_year"], season["season_quarter"]) < current
-    return {
-        "series_id": row["series_id"],
-        "series_name": row["series_name"],
-        "series_short_name": row["series_short_name"],
-        "category_id": row["category_id"],
-        "category": row["category"],
+def _series_row(st: State, lane: int, now: float) -> dict[str, Any]:
+    series = st.model.series[lane]
+    seasons = [past_season(st.model, series, y, q, now) for y, q in quarters(st, now)]
+    row: dict[str, Any] = {
+        "series_id": series.series_id,
+        "series_name": series.name,
+        "series_short_name": series.short_name,
+        "category_id": series.category,
+        "category": CATEGORIES[series.category][0],
         "active": True,
         "official": True,
         "fixed_setup": lane % 2 == 1,
-        "logo": f"series-{row['series_id']}.png",
-        "license_group": w.model.series[lane].min_license_group,
-        "license_group_types": [{"license_group_type": w.model.series[lane].min_license_group}],
-        "allowed_licenses": row["allowed_licenses"],
+        "logo": f"series-{series.series_id}.png",
+        "license_group": series.min_license_group,
+        "license_group_types": [{"license_group_type": series.min_license_group}],
+        "allowed_licenses": allowed_licenses(series, parent=True),
+        "search_filters": search_filters(series),
         "seasons": seasons,
     }
+    return row
 
 
-def past_seasons(w: World, p: dict[str, Any], now: float) -> Doc:
-    lanes = [s.lane for s in w.model.series if s.series_id == p["series_id"]]
+def past_seasons(st: State, p: dict[str, Any], now: float) -> Doc:
+    lanes = [s.lane for s in st.model.series if s.series_id == p["series_id"]]
     if not lanes:
         raise not_found(f"no series {p['series_id']}")
-    body = {"success": True, "series": _series_row(w, lanes[0], now), "series_id": p["series_id"]}
+    body = {"success": True, "series": _series_row(st, lanes[0], now), "series_id": p["series_id"]}
     return Doc(body)
 
 
-def stats_series(w: World, p: dict[str, Any], now: float) -> Doc:
-    return Doc([_series_row(w, s.lane, now) for s in w.model.series])
+def stats_series(st: State, p: dict[str, Any], now: float) -> Doc:
+    return Doc([_series_row(st, s.lane, now) for s in st.model.series])
 
 
-def season_list(w: World, p: dict[str, Any], now: float) -> Doc:
+def season_list(st: State, p: dict[str, Any], now: float) -> Doc:
     if ("season_year" in p) != ("season_quarter" in p):
         raise bad_request("season_year and season_quarter go together")
     year, quarter = (
@@ -108,22 +92,23 @@ def season_list(w: World, p: dict[str, Any], now: float) -> Doc:
     if not 1 <= quarter <= 4:
         raise bad_request("season_quarter must be 1, 2, 3 or 4")
     seasons = []
-    for s in w.model.series:
-        row = _compact(w, s.lane, year, quarter)
+    for s in st.model.series:
+        row = season_list_entry(st.model, s, year, quarter, now)
         if p.get("include_series"):
-            row["series"] = series_get(w.model)[s.lane]
+            row["series"] = series_get(st.model)[s.lane]
         seasons.append(row)
     return Doc({"seasons": seasons})
 
 
-def season_schedule(w: World, p: dict[str, Any], now: float) -> Doc:
-    lane, year, quarter = season_or_404(w, p["season_id"])
-    schedules = season_doc(w.model, w.model.series[lane], year, quarter)["schedules"]
+def season_schedule(st: State, p: dict[str, Any], now: float) -> Doc:
+    lane, year, quarter = st.season_or_404(p["season_id"])
+    series = st.model.series[lane]
+    schedules = [schedule(st.model, series, year, quarter, week) for week in range(WEEKS)]
     return Doc({"success": True, "season_id": p["season_id"], "schedules": schedules})
 
 
-def race_guide(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
+def race_guide(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
     begin = parse_time("from", p["from"]) if "from" in p else now
     end = begin + _GUIDE_HOURS * 3600
     lo = begin - MAX_DURATION if p.get("include_end_after_from") else begin
@@ -138,7 +123,7 @@ def race_guide(w: World, p: dict[str, Any], now: float) -> Doc:
             {
                 "season_id": m.season_id(lane, year, quarter),
                 "start_time": iso_seconds(start),
-                "super_session": False,
+                "super_session": m.series[lane].supersessions and k % SUPER_SESSION_EVERY == 0,
                 "series_id": m.series[lane].series_id,
                 "race_week_num": m.slot(k, lane).race_week,
                 "end_time": iso_seconds(start + MAX_DURATION),
@@ -156,8 +141,8 @@ def race_guide(w: World, p: dict[str, Any], now: float) -> Doc:
     return Doc(body)
 
 
-def spectator_detail(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
+def spectator_detail(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
     event_types = p.get("event_types", [e for _, e in EVENT_TYPES])
     season_ids = p.get("season_ids")
     rows = []
@@ -186,9 +171,9 @@ def spectator_detail(w: World, p: dict[str, Any], now: float) -> Doc:
     return Doc(body)
 
 
-def season_results(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
-    lane, year, quarter = season_or_404(w, p["season_id"])
+def season_results(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
+    lane, year, quarter = st.season_or_404(p["season_id"])
     event_type = p.get("event_type", _RACE)
     week = p.get("race_week_num")
     begin, end = quarter_bounds(year, quarter)
@@ -201,7 +186,6 @@ def season_results(w: World, p: dict[str, Any], now: float) -> Doc:
             for split in slot.splits:
                 if split.end > now:
                     continue
-                winner = m.driver(split.order[0])
                 rows.append(
                     {
                         "race_week_num": slot.race_week,
@@ -216,32 +200,56 @@ def season_results(w: World, p: dict[str, Any], now: float) -> Doc:
                         "num_cautions": split.cautions,
                         "num_caution_laps": split.caution_laps,
                         "num_lead_changes": split.lead_changes,
-                        "driver_changes": False,
-                        "winner_group_id": winner.cust_id,
-                        "winner_name": winner.display_name,
-                        "winner_ai": False,
+                        "num_drivers": len(split.order),
                         "track": {
                             "track_id": slot.track.track_id,
                             "track_name": slot.track.name,
                             "config_name": slot.track.config,
                         },
-                        "category_id": slot.category,
-                        "category": CATEGORIES[slot.category][1],
                     }
                 )
     body: dict[str, Any] = {
-        "type": "season_results",
+        "results_list": rows,
+        "event_type": event_type,
         "success": True,
         "season_id": p["season_id"],
-        "event_type": event_type,
-        "results_list": rows,
+        "race_week_num": -1 if week is None else week,
     }
-    if week is not None:
-        body["race_week_num"] = week
     return Doc(body)
 
 
-HANDLERS = {
+def series_seasons(st: State, p: dict[str, Any], now: float) -> Doc:
+    if "season_year" in p and "season_quarter" in p:
+        year, quarter = p["season_year"], valid_quarter(p["season_quarter"])
+    else:
+        year, quarter = quarter_of(now)
+    return Doc([season_doc(st.model, s, year, quarter, now) for s in st.model.series])
+
+
+def season_list_of_quarter(st: State, p: dict[str, Any], now: float) -> Doc:
+    year, quarter = p["season_year"], valid_quarter(p["season_quarter"])
+    seasons = [season_list_row(st.model, s, year, quarter) for s in st.model.series]
+    return Doc({"season_quarter": quarter, "seasons": seasons, "season_year": year})
+
+
+def spectator_subsessionids(st: State, p: dict[str, Any], now: float) -> Doc:
+    m = st.model
+    event_types = p.get("event_types", [e for _, e in EVENT_TYPES])
+    ids = []
+    if 5 in event_types:
+        after = math.nextafter(now, math.inf)
+        for k, lane in m.slots_starting(now - MAX_DURATION, after, m.official_lanes()):
+            start = m.slot_start(k, lane)
+            for j in range(m.nsplits(k, lane)):
+                if start <= now < m.split_end(k, lane, j, start):
+                    ids.append(m.subsession_id(k, lane, j))
+    return Doc({"event_types": event_types, "success": True, "subsession_ids": ids})
+
+
+HANDLERS: dict[str, Handler] = {
+    "series/seasons": series_seasons,
+    "season/list": season_list_of_quarter,
+    "season/spectator_subsessionids": spectator_subsessionids,
     "series/past_seasons": past_seasons,
     "series/stats_series": stats_series,
     "series/season_list": season_list,

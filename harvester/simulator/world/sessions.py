@@ -1,5 +1,5 @@
-"""Sessions to join and per-session details: hosted/sessions, hosted/combined_sessions,
-session/reg_drivers_list, results/lap_chart_data and time_attack/member_season_results.
+"""Sessions to join and their entries: hosted/sessions, hosted/combined_sessions,
+session/reg_drivers_list and time_attack/member_season_results.
 
 Hosted sessions are the hosted lane's slots (open and league ones) that have not finished: the
 ones not yet started can be joined as a driver, running ones also as a spectator.
@@ -7,56 +7,25 @@ ones not yet started can be joined as a driver, running ones also as a spectator
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from harvester.simulator.world.data import CARS_BY_ID
-from harvester.simulator.world.model import DAY, MAX_DURATION, Slot, Split, iso_seconds
-from harvester.simulator.world.race import license_level
-from harvester.simulator.world.results import helmet, lap_header, lap_rows
-from harvester.simulator.world.rows import league_session
-from harvester.simulator.world.types import Doc, not_found
-
-if TYPE_CHECKING:
-    from harvester.simulator.world.core import World
+from .data import CARS_BY_ID
+from .joinable import HOSTED_WITHOUT, joinable_session, shown
+from .model import DAY, MAX_DURATION, Slot, Split, iso_seconds, mix, quarter_bounds
+from .refs import helmet, license_doc, livery
+from .state import Handler, State
+from .time_trials import TA_TRACKS, ta_quarter
+from .types import Doc, not_found
 
 _AHEAD = DAY  # hosted sessions are listed a day before they start
 
 
-def _hosted_row(w: World, slot: Slot, split: Split, now: float) -> dict[str, Any]:
-    m = w.model
-    hosted = slot.hosted
-    assert hosted is not None
-    host = m.driver(hosted.host)
-    row = league_session(m, slot, split, now)
-    row.update(
-        {
-            "session_name": hosted.session_name,
-            "host": {
-                "cust_id": host.cust_id,
-                "display_name": host.display_name,
-                "helmet": helmet(m, hosted.host),
-            },
-            "max_drivers": max(len(split.order), w.config.drivers_per_split),
-            "num_drivers": len(split.order) if split.start <= now else 0,
-            "open_reg_expires": iso_seconds(split.start),
-            "restrict_results": False,
-            "restrict_viewing": False,
-            "event_type": 5,
-            "event_type_name": "Race",
-            "session_types": [
-                {"session_type": 3, "session_type_name": "Open Practice"},
-                {"session_type": 4, "session_type_name": "Lone Qualifying"},
-                {"session_type": 6, "session_type_name": "Race"},
-            ],
-            "admins": [{"cust_id": host.cust_id, "display_name": host.display_name}],
-            "created": iso_seconds(hosted.created),
-        }
-    )
-    return row
+def _max_drivers(st: State, split: Split) -> int:
+    return max(len(split.order), st.config.drivers_per_split)
 
 
-def _hosted(w: World, p: dict[str, Any], now: float, running_too: bool) -> Doc:
-    m = w.model
+def _hosted(st: State, p: dict[str, Any], now: float, running_too: bool) -> Doc:
+    m = st.model
     sessions = []
     for k, lane in m.slots_starting(now - MAX_DURATION, now + _AHEAD, [m.hosted_lane]):
         slot = m.slot(k, lane)
@@ -65,80 +34,134 @@ def _hosted(w: World, p: dict[str, Any], now: float, running_too: bool) -> Doc:
             continue
         if "package_id" in p and p["package_id"] != 2000 + slot.track.track_id:
             continue
-        sessions.append(_hosted_row(w, slot, split, now))
-    return Doc({"subscribed": True, "sessions": sessions, "success": True})
+        session = joinable_session(m, slot, split, now, _max_drivers(st, split))
+        sessions.append(shown(session, () if running_too else HOSTED_WITHOUT))
+    body: dict[str, Any] = {"subscribed": True, "sessions": sessions, "success": True}
+    if running_too:
+        body["sequence"] = int(now // 60)
+        if "package_id" in p:
+            body["package_id"] = p["package_id"]
+    return Doc(body)
 
 
-def hosted_sessions(w: World, p: dict[str, Any], now: float) -> Doc:
-    return _hosted(w, p, now, running_too=False)
+def hosted_sessions(st: State, p: dict[str, Any], now: float) -> Doc:
+    return _hosted(st, p, now, running_too=False)
 
 
-def combined_sessions(w: World, p: dict[str, Any], now: float) -> Doc:
-    return _hosted(w, p, now, running_too=True)
+def combined_sessions(st: State, p: dict[str, Any], now: float) -> Doc:
+    return _hosted(st, p, now, running_too=True)
 
 
-def reg_drivers_list(w: World, p: dict[str, Any], now: float) -> Doc:
-    m = w.model
+def reg_drivers_list(st: State, p: dict[str, Any], now: float) -> Doc:
+    """The drivers registered for a subsession (its field, in a team race each team's drivers
+    with their team_id), with their licenses as they entered."""
+    m = st.model
     found = m.find(p["subsession_id"])
     if found is None:
         raise not_found(f"no subsession {p['subsession_id']}")
     slot, split = found
-    entries = [
-        {
-            "cust_id": m.cust(d),
-            "display_name": m.driver(d).display_name,
-            "car_id": car,
-            "car_class_id": CARS_BY_ID[car].class_id,
-            "helmet": helmet(m, d),
-            "license_level": license_level(m, d, slot.category),
-            "team_id": 0,
-        }
-        for d, car in sorted(zip(split.order, split.cars, strict=True))
-    ]
+    entries = []
+    for entrant, car in zip(split.order, split.cars, strict=True):
+        for d in m.drivers_of(split, entrant):
+            entries.append(_registered(st, slot, split, d, car, now))
+            if split.team:
+                entries[-1]["team_id"] = m.team_id(entrant)
+    entries.sort(key=lambda e: (e["license_order"], e["cust_id"]))
     body = {
+        "subscribed": True,
         "subsession_id": split.subsession_id,
-        "type": "reg_drivers_list",
         "entries": entries,
         "success": True,
     }
     return Doc(body)
 
 
-def lap_chart_data(w: World, p: dict[str, Any], now: float) -> Doc:
-    slot, split = w.finished(p, now)
-    number = p["simsession_number"]
-    session = w.detail(split.subsession_id).session(number)
-    assert session is not None
-    rows = [row for e in session.entries for row in lap_rows(w.model, e)]
-    # position and gap to the leader at the end of every lap, by the time it was completed
-    by_lap: dict[int, list[dict[str, Any]]] = {}
-    for row in rows:
-        by_lap.setdefault(row["lap_number"], []).append(row)
-    fastest = min((r["lap_time"] for r in rows if r["lap_time"] > 0), default=-1)
-    for laps in by_lap.values():
-        laps.sort(key=lambda r: (r["session_time"], r["cust_id"]))
-        leader = laps[0]["session_time"]
-        for position, row in enumerate(laps, start=1):
-            row["lap_position"] = position
-            row["interval"] = row["session_time"] - leader
-            row["interval_units"] = "ms" if position > 1 else None
-            row["fastest_lap"] = row["lap_time"] == fastest
-    header = lap_header(w.model, slot, split, number, None, None)
-    for key in ("group_id", "cust_id", "name", "car_id", "license_level", "livery"):
-        del header[key]
-    header["last_updated"] = iso_seconds(split.end)
-    return Doc(header, rows=rows)
+def _registered(
+    st: State, slot: Slot, split: Split, d: int, car: int, now: float
+) -> dict[str, Any]:
+    m = st.model
+    drv = m.driver(d)
+    country = drv.country
+    license = license_doc(m, d, slot.category, 1, min(now, slot.start))
+    running = split.start <= now < split.end
+    return {
+        "cust_id": drv.cust_id,
+        "display_name": drv.display_name,
+        "car_id": car,
+        "car_name": CARS_BY_ID[car].name,
+        "car_class_id": CARS_BY_ID[car].class_id,
+        "car_class_name": CARS_BY_ID[car].class_name,
+        "helmet": helmet(m, d),
+        "crew_allowed": 0,
+        "crew_password_protected": False,
+        "reg_status": "reg_ok",
+        "trusted_spotter": False,
+        "livery": {k: v for k, v in livery(m, d, car, "").items() if k != "car_number"},
+        "license": license,
+        "session_id": slot.session_id,
+        "subsession_id": split.subsession_id,
+        "event_type": 5,
+        "event_type_name": "Race",
+        "license_order": -license["license_level"] * 1000 - license["irating"] // 10,
+        "flair_id": country[1],
+        "flair_name": country[2],
+        "flair_shortname": country[3],
+        "country_code": country[0],
+        "farm_display_name": "US-East",
+        "elig": {
+            "session_full": True,
+            "can_spot": True,
+            "can_watch": running,
+            "can_drive": False,
+            "trusted_spotter": False,
+            "has_sess_password": bool(slot.hosted and slot.hosted.private),
+            "has_crew_password": False,
+            "needs_purchase": False,
+            "purchase_skus": [],
+            "registered": d == 0,
+        },
+    }
 
 
-def time_attack_results(w: World, p: dict[str, Any], now: float) -> Doc:
-    """No time attack competitions are simulated: the member has no results in any."""
-    return Doc([])
+def time_attack_results(st: State, p: dict[str, Any], now: float) -> Doc:
+    """The authenticated member's times in a time attack competition (a quarter's, on three
+    tracks of its first series): those he has set by `now`, with his rank among the field."""
+    m = st.model
+    quarter = ta_quarter(p["ta_comp_season_id"])
+    if quarter is None or not m.series:
+        return Doc([])
+    year, q = quarter
+    start, end = quarter_bounds(year, q)
+    series = m.series[0]
+    rows = []
+    for week in range(TA_TRACKS):
+        track = m.track_for(series, week)
+        h = mix(m.seed, 51, p["ta_comp_season_id"], track.track_id)
+        at = start + (h % 80) * DAY + (h >> 8) % DAY
+        if h % 3 == 0 or at > min(now, end):
+            continue  # no time on this track (yet)
+        field = 500 + (h >> 16) % 2000
+        rank = 1 + (h >> 28) % field
+        lap = int(track.lap_seconds * 10_000 * (1.0 + rank / field * 0.04))
+        rows.append(
+            {
+                "comp_season_id": p["ta_comp_season_id"],
+                "cust_id": m.me,
+                "track_id": track.track_id,
+                "best_lap_time": lap,
+                "best_lap_at": iso_seconds(at),
+                "record_date": iso_seconds(at)[:10],
+                "comparative_rank": rank,
+                "decile": min(10, 1 + 10 * (rank - 1) // field),
+                "percent_rank": round(100 * (field - rank) / field, 2),
+            }
+        )
+    return Doc(rows)
 
 
-HANDLERS = {
+HANDLERS: dict[str, Handler] = {
     "hosted/sessions": hosted_sessions,
     "hosted/combined_sessions": combined_sessions,
     "session/reg_drivers_list": reg_drivers_list,
-    "results/lap_chart_data": lap_chart_data,
     "time_attack/member_season_results": time_attack_results,
 }

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from harvester.simulator.world.types import Endpoint, Param
+from .types import Endpoint, Param
 
 N, NS, S, B = Param("number"), Param("numbers"), Param("string"), Param("boolean")
 NR = Param("number", True)

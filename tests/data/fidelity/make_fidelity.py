@@ -12,6 +12,14 @@ script, what the simulator must match, without copying any captured value:
   chunk), the nested key and JSON-type sets;
 - `errors.json`: the error bodies' key and type sets, and their `error` texts.
 
+Beside them, `models/<service>.<method>.json` (kept by hand, not written by this script) hold the
+same descriptions for the 68 endpoints that public clients' typed models know: the keys and
+types of aydsko-iracingdata's C# classes (int and float apart, `?` for null) and of
+AllyMurray/iracing-data-client's schemas (which keys every answer carries), merged with the
+captures' descriptions where one exists, plus the fields issue 24 names. They describe names and
+kinds only, never a value. `newer_fields.json` lists, where each is sent, the keys a capture
+lacks that the models or the issue name.
+
 A type description is `{"types": [...], "keys": {name: description}, "always": [names],
 "items": description}`: `types` are JSON kinds (`int` and `float` apart, as the service sends
 them), `keys`/`always` describe objects (every key seen / keys present in every object seen),
