@@ -81,7 +81,11 @@ RAW_TABLES: dict[str, RawTable] = {
             (
                 ("id", "the run"),
                 ("job", "the job's name in jobs.yaml"),
-                ("trigger", "schedule, retry, cli or backfill"),
+                (
+                    "trigger",
+                    "what started it: schedule, startup, reload, parent (a run of a job it "
+                    "follows found new values), retry, cli, manual or backfill",
+                ),
                 (
                     "status",
                     "running, success, failed, forbidden (403), not_found (404), maintenance, "
@@ -100,6 +104,8 @@ RAW_TABLES: dict[str, RawTable] = {
                 ("rows_dup", "rows of incremental jobs seen before"),
                 ("process_started_at", "when that process started, epoch seconds"),
                 ("host", "the host that ran it"),
+                ("parent_run_id", "the parent's run that started it (trigger parent)"),
+                ("duration_seconds", "real seconds it took, whatever clock the service ran on"),
             ),
         ),
         RawTable(
