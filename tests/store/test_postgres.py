@@ -3,6 +3,7 @@ runs of other hosts, and `harvester query` read-only with a timeout."""
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -12,9 +13,9 @@ from sqlalchemy import Engine, text
 
 from harvester._archive.archive import HOST, Archive
 from harvester._core.clock import ManualClock
-from harvester._core.errors import ConfigError, ReadOnlyViolation
-from harvester._store import db
-from harvester._store.lock import AdvisoryLock
+from harvester._core.errors import ConfigError, LostActiveLock, ReadOnlyViolation
+from harvester._store import db, pg
+from harvester._store.lease import LeaseLock
 from harvester._store.query import run_query
 from tests.helpers import PostgresServer, db_rows, wait_for
 
@@ -96,17 +97,30 @@ def test_writers_queue_on_the_write_lock_across_connections(engine: Engine) -> N
     assert order == ["first commits", "second writes"]
 
 
-def test_one_active_lock_per_database_freed_with_its_connection(engine: Engine) -> None:
-    active, standby = AdvisoryLock(engine), AdvisoryLock(engine)
-    assert active.holder() is None
-    assert active.try_acquire() and active.still_held()
-    assert not standby.try_acquire()
-    assert active.holder() is not None  # status sees who holds it
-    active._connection.close()  # as a killed process's connection
-    assert not active.still_held()
-    assert standby.try_acquire()
-    standby.release()
-    assert standby.holder() is None
+def test_one_lease_per_database_free_once_its_connection_is_gone(postgres_url: str) -> None:
+    """Two engines (two services): one lease; the holder's lease connection closing (as a
+    killed process's) frees it at once, without waiting for it to lapse."""
+    first, second = db.open_database(postgres_url), db.create_db_engine(postgres_url)
+    active, standby = LeaseLock(first, ttl=60), LeaseLock(second, ttl=60)
+    try:
+        assert active.holder() is None
+        assert active.try_acquire() and active.still_held()
+        assert not standby.try_acquire()
+        assert active.holder() == os.getpid()  # status sees who holds it
+        active._connection.close()  # as a killed process's connection
+        name = pg.application_names(active.name)[1]
+        gone = f"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{name}'"
+        wait_for(lambda: db_rows(postgres_url, gone) == [(0,)])
+        assert standby.try_acquire()
+        with pytest.raises(LostActiveLock), db.write(first) as conn:  # fenced at once
+            conn.execute(text("INSERT INTO auth_state (id) VALUES (9)"))
+        standby.release()
+        assert standby.holder() is None
+    finally:
+        active.release()
+        standby.release()
+        first.dispose()
+        second.dispose()
 
 
 def test_the_active_service_takes_over_the_scheduled_runs_of_another_host(
