@@ -383,7 +383,11 @@ def status(state: State, fmt: str) -> None:
 )
 @pass_state
 def start(state: State, workers: int, grace: float, http: str | None) -> None:
-    """Run the scheduler service until SIGTERM or SIGINT (Ctrl-C)."""
+    """Run the scheduler service until SIGTERM or SIGINT (Ctrl-C).
+
+    Exits 0 when asked to stop, non-zero on an error, and 75 when it lost its lock where it
+    cannot wait as standby (SQLite). On PostgreSQL a service that loses its lease or its
+    database goes back to standby and takes over again when it can."""
     from .._service.service import ServiceOptions, Signals, run_service
 
     signals = Signals()
@@ -394,9 +398,16 @@ def start(state: State, workers: int, grace: float, http: str | None) -> None:
     try:
         with open_runtime(settings) as runtime:
             options = ServiceOptions(workers=workers, drain_seconds=grace)
-            run_service(runtime, state.settings.jobs_path, options, signals)
+            code = run_service(runtime, state.settings.jobs_path, options, signals)
     finally:
         signals.restore()
+    if code:  # lost its lock where no standby can wait: the unit's Restart= brings it back
+        click.echo(
+            "harvester: the service lost its lock on the database and stopped; start it again "
+            "(the systemd unit does)",
+            err=True,
+        )
+        sys.exit(code)
 
 
 # -- keys ------------------------------------------------------------------------------------
