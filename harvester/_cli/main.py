@@ -270,7 +270,7 @@ def runs(
     from .._observe.reports import RUN_COLUMNS, list_runs, parse_since
 
     since_iso = parse_since(since, parse_clock(state.settings.clock)) if since else None
-    with state.database() as engine:
+    with state.reading() as engine:
         rows = list_runs(engine, job, status, since_iso, limit)
     click.echo(render(RUN_COLUMNS, rows, fmt), nl=False)
 
@@ -315,9 +315,18 @@ def query(
     Rows are written as they come. SQL starting with `--` (a comment) is taken as the SQL.
     """
     limits = QueryLimits(timeout, max_value_bytes, max_bytes, limit)
-    with run_sql(state.settings.database_url, sql, limits) as answer:
+    with run_sql(state.settings.reading_url, sql, limits) as answer:
         for chunk in bounded(render_stream(answer.columns, answer.rows, fmt), max_bytes):
             click.echo(chunk, nl=False)
+
+
+def reading_what(replica: bool, behind: float | None) -> str:
+    """`harvester status`'s first line: which database it read."""
+    if not replica:
+        return "primary (HARVESTER_DATABASE_URL)"
+    if behind is None:
+        return "a read-only copy (HARVESTER_READ_DATABASE_URL)"
+    return f"read replica (HARVESTER_READ_DATABASE_URL), {behind:.1f} s behind its primary"
 
 
 @cli.command()
@@ -327,14 +336,23 @@ def status(state: State, fmt: str) -> None:
     """Is the service running (pid), the session, the rate budget, the maintenance pause."""
     from .._observe.reports import run_counts_since, service_info
 
-    with state.runtime() as runtime:
-        info = service_info(runtime.engine, state.settings.database_url, runtime.clock)
+    settings = state.settings
+    with state.reading() as engine, state.runtime(engine=engine) as runtime:
+        info = service_info(runtime.engine, settings.reading_url, runtime.clock)
         session = runtime.session.status().as_dict()
         foreign = runtime.store.has_foreign_session()
         day_ago = iso_seconds(runtime.clock.now() - 86400)
         counts = run_counts_since(runtime.engine, day_ago)
+    copy = settings.reads_replica and info.replica_behind is None  # a SQLite file's copy
     data = {
-        "service": "running" if info.running else "not running",
+        "database": reading_what(settings.reads_replica, info.replica_behind),
+        "service": (
+            "unknown (a copy of the database does not show its lock)"
+            if copy
+            else "running"
+            if info.running
+            else "not running"
+        ),
         "pid": info.pid if info.running else None,
         "started_at": info.started_at if info.running else None,
         "heartbeat_at": info.heartbeat_at,
