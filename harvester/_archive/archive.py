@@ -234,8 +234,9 @@ class Archive:
         shutdown (after draining), before a command's runs.
 
         A run of another host cannot be looked up; the active service (which holds the lock
-        that only one service holds) knows that scheduled runs of other hosts are a dead
-        active service's, and takes them over as interrupted."""
+        that only one service holds) knows that scheduled runs of other processes, on any
+        host, are a previous active service's: dead, or replaced (frozen, cut off) and fenced
+        so that it can never record their end; it takes them over as interrupted."""
         with db.write(self.engine) as conn:
             stale = [
                 row.id
@@ -251,7 +252,11 @@ class Archive:
                         or not process.still_running(row.pid, row.process_started_at)
                     )
                 )
-                or ((row.host or HOST) != HOST and active_service and row.trigger == "schedule")
+                or (
+                    active_service
+                    and row.trigger == "schedule"
+                    and not ((row.host or HOST) == HOST and self.identity.is_(row.pid, None))
+                )
             ]
             if stale:
                 conn.execute(

@@ -123,18 +123,21 @@ def test_one_lease_per_database_free_once_its_connection_is_gone(postgres_url: s
         second.dispose()
 
 
-def test_the_active_service_takes_over_the_scheduled_runs_of_another_host(
+def test_the_active_service_takes_over_the_scheduled_runs_of_other_processes(
     engine: Engine,
 ) -> None:
+    """Only the lease's holder runs scheduled runs: one left `running` by another process is a
+    replaced active service's (dead, or alive but fenced: frozen, cut off), on any host. A
+    manual run is left to its own host to judge."""
     archive = Archive(engine, ManualClock())
     with db.write(engine) as conn:
-        for trigger in ("schedule", "cli"):
+        for trigger, host in (("schedule", "elsewhere"), ("cli", "elsewhere"), ("cli", HOST)):
             conn.execute(
                 text(
                     "INSERT INTO runs (job, trigger, status, started_at, pid, host) "
-                    "VALUES ('j', :t, 'running', '2026-01-01T00:00:00Z', 1, 'elsewhere')"
+                    "VALUES ('j', :t, 'running', '2026-01-01T00:00:00Z', 1, :h)"
                 ),
-                {"t": trigger},
+                {"t": trigger, "h": host},
             )
     with db.write(engine) as conn:  # a living process of this host (pid 1), not ours
         conn.execute(
@@ -145,13 +148,14 @@ def test_the_active_service_takes_over_the_scheduled_runs_of_another_host(
             {"h": HOST},
         )
     assert archive.mark_interrupted() == 0  # not ours to judge
-    assert archive.mark_interrupted(active_service=True) == 1
+    assert archive.mark_interrupted(active_service=True) == 2
     url = str(engine.url.set(drivername="postgresql"))
     rows = dict(db_rows(url, "SELECT trigger || ':' || host, status FROM runs"))
     assert rows == {
         "schedule:elsewhere": "interrupted",  # the dead active one's
         "cli:elsewhere": "running",  # a `harvester run` on its own host, maybe still going
-        f"schedule:{HOST}": "running",  # alive on this host
+        f"cli:{HOST}": "running",  # a living `harvester run` here (pid 1)
+        f"schedule:{HOST}": "interrupted",  # a replaced active one's, fenced for good
     }
 
 
