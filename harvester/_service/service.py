@@ -44,6 +44,7 @@ from .._core.run_status import RunStatus
 from .._core.text import printable
 from .._observe.reports import standby_alive
 from .._store import db, lock
+from .._store.lease import LeaseLock
 from .._store.models import Run, ServiceState
 from .runner import RunOutcome
 from .runtime import Runtime
@@ -100,7 +101,7 @@ class Service:
         self.database_problem: str | None = None
         # then "standby" (PostgreSQL, another is active), "active", and "stepped_down" if the
         # active lock is lost
-        self.role = "starting"
+        self._role = "starting"
         self._took_over = False
         self._lock_failing = False
         self._standby_row = random.randrange(2, 2**31)
@@ -123,6 +124,18 @@ class Service:
         if watch is not None:  # a stepped-down service's, handed over: the endpoint goes on
             watch.service = self
             self.watch = watch
+
+    @property
+    def role(self) -> str:
+        """Its role; an active service whose lock its own check counts lost (the lease not
+        renewed in time) is stepped down from that instant, before its loop next looks."""
+        if self._role == "active" and isinstance(self.lock, LeaseLock) and self.lock.lapsed():
+            return "stepped_down"
+        return self._role
+
+    @role.setter
+    def role(self, value: str) -> None:
+        self._role = value
 
     @property
     def running(self) -> frozenset[str]:
@@ -632,13 +645,13 @@ def run_service(
         except BaseException:
             service.stop()
             raise
+        # serve() returns when asked to stop, or stepped down
+        stepped_down = service.role == "stepped_down"
         again = (
-            service.role == "stepped_down"
-            and service.lock.supports_standby
-            and not signals.stop_requested.is_set()
+            stepped_down and service.lock.supports_standby and not signals.stop_requested.is_set()
         )
         watch = service.stop(keep_watch=again)
-        if service.role != "stepped_down" or signals.stop_requested.is_set():
+        if not stepped_down or signals.stop_requested.is_set():
             return 0
         if not again:
             return EXIT_STEPPED_DOWN

@@ -211,6 +211,11 @@ class LeaseLock:
                 self._term is not None and not self._lost and self._monotonic() < self._held_until
             )
 
+    def lapsed(self) -> bool:
+        """Held until now and not any more, by its own clock (not yet released)."""
+        with self._guard:
+            return self._term is not None and (self._lost or self._monotonic() >= self._held_until)
+
     def release(self) -> None:
         """Stop renewing and, if the lease is still ours, free it (a standby takes it at its
         next try instead of after the lease lapses)."""
