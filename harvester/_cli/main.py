@@ -11,6 +11,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,7 +19,7 @@ from .._api import Api
 from .._config.jobs import JobsError
 from .._config.settings import parse_http_address
 from .._core.clock import iso_seconds, parse_clock
-from .._core.errors import ConfigError, HarvesterError
+from .._core.errors import ConfigError, HarvesterError, TokenKeyError
 from .._core.posix import require_posix
 from .._core.redact import redact_text
 from .._core.run_status import RunStatus
@@ -320,6 +321,14 @@ def query(
             click.echo(chunk, nl=False)
 
 
+SESSION_FIELDS = (
+    "access_expires_at",
+    "refresh_expires_at",
+    "password_grants_last_hour",
+    "password_blocked_until",
+)
+
+
 def reading_what(replica: bool, behind: float | None) -> str:
     """`harvester status`'s first line: which database it read."""
     if not replica:
@@ -339,7 +348,11 @@ def status(state: State, fmt: str) -> None:
     settings = state.settings
     with state.reading() as engine, state.runtime(engine=engine) as runtime:
         info = service_info(runtime.engine, settings.reading_url, runtime.clock)
-        session = runtime.session.status().as_dict()
+        try:
+            session: dict[str, Any] = runtime.session.status().as_dict()
+        except TokenKeyError:  # a host that only reads may not have the key: not an error here
+            session = dict.fromkeys(SESSION_FIELDS)
+            session["logged_in"] = None
         foreign = runtime.store.has_foreign_session()
         day_ago = iso_seconds(runtime.clock.now() - 86400)
         counts = run_counts_since(runtime.engine, day_ago)
@@ -362,7 +375,9 @@ def status(state: State, fmt: str) -> None:
         "active_host": info.host if info.running else None,
         "standby": list(info.standbys) or None,
         "session": (
-            "logged in"
+            "stored, but its key is not here (HARVESTER_KEY or the key file)"
+            if session["logged_in"] is None
+            else "logged in"
             if session["logged_in"]
             else "stored for another IRACING_CLIENT_ID or IRACING_USERNAME"
             if foreign
