@@ -133,7 +133,10 @@ def track_connections(engine: Engine, tag: str) -> None:
 
 
 def tag_of(engine: Engine) -> str:
+    """The engine's tag (one is made for an engine `_store.db` did not create)."""
     with _connections_lock:
+        if engine not in _tags:
+            _tags[engine] = new_tag()
         return _tags[engine]
 
 
