@@ -25,10 +25,15 @@ from tests.helpers import (
     POSTGRES_ADMIN_URL,
     REQUIRE_POSTGRES,
     CliResult,
+    Netns,
     PostgresServer,
+    PrivateCluster,
     RecordingTransport,
+    TcpProxy,
     make_settings,
+    netns_unavailable,
     postgres_unavailable,
+    private_postgres_unavailable,
 )
 
 # Fuzzing (tests/*/test_fuzz_*.py) replays in `make test`: the same examples every run, nothing
@@ -223,3 +228,68 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     url = server.new_database()
     yield url
     server.release(url)
+
+
+# -- failures a test controls -------------------------------------------------------------------
+
+
+@pytest.fixture
+def database_proxy(postgres_url: str) -> Iterator[tuple[TcpProxy, str]]:
+    """A TCP proxy in front of the test's PostgreSQL database, and the database's URL through
+    it: the test freezes it, cuts it, heals it."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(postgres_url)
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
+    try:
+        yield proxy, proxy.url_for(postgres_url)
+    finally:
+        proxy.close()
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivateCluster]:
+    """A PostgreSQL server of the test's own, listening on every address (the test may restart
+    it, stop it, give it a replica); gone after the test."""
+    import tempfile
+
+    reason = private_postgres_unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    cluster = PrivateCluster(Path(tempfile.mkdtemp(prefix="harvester-pg-")), listen="*")
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def private_replica(private_postgres: PrivateCluster) -> Iterator[PrivateCluster]:
+    """A streaming replica of `private_postgres` (hot standby, read-only)."""
+    import tempfile
+
+    replica = PrivateCluster(
+        Path(tempfile.mkdtemp(prefix="harvester-pg-")), listen="*", primary=private_postgres
+    )
+    try:
+        yield replica
+    finally:
+        replica.destroy()
+
+
+@pytest.fixture
+def netns() -> Iterator[Netns]:
+    """A network namespace joined to this host by a veth pair (root only); removed after."""
+    import secrets
+
+    reason = netns_unavailable()
+    if reason is not None:
+        pytest.skip(
+            f"{reason}; the partition's documented equivalent (a proxy that cuts the "
+            "connections, tests/service/test_failover.py) runs instead"
+        )
+    space = Netns(f"hv{secrets.token_hex(3)}", secrets.randbelow(200) + 10)
+    try:
+        yield space
+    finally:
+        space.destroy()

@@ -442,3 +442,318 @@ class WebhookReceiver:
         self.release()
         self.server.shutdown()
         self.server.server_close()
+
+
+# -- failures the tests control: a TCP proxy, a private PostgreSQL server, a network namespace ---
+
+
+class TcpProxy:
+    """A TCP proxy on loopback in front of `target` that a test can freeze (nothing forwarded
+    either way, connections kept open: a frozen proxy, pooler or NAT), cut (every connection
+    closed and new ones refused: the database unreachable), and heal. `retarget` points it at
+    another server (a switchover)."""
+
+    def __init__(self, target: tuple[str, int], host: str = "127.0.0.1") -> None:
+        import socket
+
+        self.target = target
+        self._listener = socket.create_server((host, 0))
+        self._listener.settimeout(0.1)
+        self.address = self._listener.getsockname()[:2]
+        self._frozen = threading.Event()
+        self._cut = threading.Event()
+        self._closed = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: list[Any] = []
+        self._thread = threading.Thread(target=self._accept, name="tcp-proxy", daemon=True)
+        self._thread.start()
+
+    def url_for(self, database_url: str) -> str:
+        """`database_url` with its host and port replaced by this proxy's."""
+        from sqlalchemy.engine import make_url
+
+        url = make_url(database_url).set(host=self.address[0], port=self.address[1])
+        return url.render_as_string(hide_password=False)
+
+    def freeze(self) -> None:
+        self._frozen.set()
+
+    def cut(self) -> None:
+        self._cut.set()
+        self._drop_all()
+
+    def heal(self) -> None:
+        self._cut.clear()
+        self._frozen.clear()
+
+    def retarget(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self._drop_all()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join(5)
+        self._listener.close()
+        self._drop_all()
+
+    def _drop_all(self) -> None:
+        import contextlib
+        import socket
+
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _accept(self) -> None:
+        import socket
+
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if self._cut.is_set():
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source: Any, sink: Any) -> None:
+        import select
+
+        try:
+            while not self._closed.is_set():
+                if self._frozen.is_set():
+                    self._closed.wait(0.05)
+                    continue
+                readable, _, _ = select.select([source], [], [], 0.1)
+                if not readable:
+                    continue
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except (OSError, ValueError):
+            pass  # closed under it (cut, retarget, close): the pump's end
+        for sock in (source, sink):
+            sock.close()
+
+
+PG_BIN = Path(os.environ.get("HARVESTER_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def private_postgres_unavailable() -> str | None:
+    """Why the tests cannot run a PostgreSQL server of their own here, or None."""
+    for tool in ("initdb", "pg_ctl", "pg_basebackup"):
+        if not (PG_BIN / tool).is_file():
+            return f"no {tool} in {PG_BIN} (HARVESTER_TEST_PG_BIN names the folder)"
+    if os.geteuid() == 0 and not Path("/usr/sbin/runuser").exists():
+        return "running as root without runuser: PostgreSQL refuses to run as root"
+    return None
+
+
+class PrivateCluster:
+    """A PostgreSQL server of the test's own (initdb in a temporary folder, trust auth), which
+    it may restart, stop, or give a streaming replica (`replica()`), none of which the shared
+    server of the other tests may suffer. As root, it runs as the `postgres` user."""
+
+    def __init__(
+        self, folder: Path, listen: str = "127.0.0.1", primary: PrivateCluster | None = None
+    ):
+        import socket
+
+        self.folder = folder
+        self.data = folder / "data"
+        self.listen = listen
+        with socket.socket() as probe:  # a free port
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        folder.mkdir(parents=True, exist_ok=True)
+        self._own(folder)
+        if primary is None:
+            self._run(
+                PG_BIN / "initdb",
+                "-D",
+                str(self.data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            )
+            with (self.data / "pg_hba.conf").open("a") as hba:
+                hba.write("host all all 0.0.0.0/0 trust\nhost replication all 0.0.0.0/0 trust\n")
+        else:
+            self._run(
+                PG_BIN / "pg_basebackup",
+                "-D",
+                str(self.data),
+                "-R",
+                "-X",
+                "stream",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(primary.port),
+                "-U",
+                "postgres",
+            )
+        self.start()
+
+    def _own(self, path: Path) -> None:
+        if os.geteuid() == 0:
+            import shutil
+
+            shutil.chown(path, "postgres")
+
+    def _run(self, *command: object) -> None:
+        words = [str(word) for word in command]
+        if os.geteuid() == 0:
+            words = ["/usr/sbin/runuser", "-u", "postgres", "--", *words]
+        done = subprocess.run(words, capture_output=True, text=True, timeout=120, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(words)}: {done.stderr.strip()[-500:]}")
+
+    def url(self, database: str = "postgres", host: str = "127.0.0.1") -> str:
+        return f"postgresql://postgres@{host}:{self.port}/{database}"
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -k {self.folder} -c listen_addresses={self.listen} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60"
+        )
+        self._run(
+            PG_BIN / "pg_ctl",
+            "-D",
+            self.data,
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            self.folder / "log",
+            "start",
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(PG_BIN / "pg_ctl", "-D", self.data, "-m", mode, "-w", "-t", "60", "stop")
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def promote(self) -> None:
+        self._run(PG_BIN / "pg_ctl", "-D", self.data, "-w", "promote")
+
+    def create_database(self, name: str) -> str:
+        """A new database, migrated to head; its URL."""
+        import psycopg
+
+        from harvester._store.db import open_database
+
+        with psycopg.connect(self.url(), autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        url = self.url(name)
+        open_database(url).dispose()
+        return url
+
+    def destroy(self) -> None:
+        import contextlib
+        import shutil
+
+        with contextlib.suppress(Exception):
+            self.stop("immediate")
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class Netns:
+    """A network namespace joined to this host by a veth pair: a process started in it
+    (`command`) reaches the host at `host_ip`, and the host reaches it at `ns_ip`. `partition`
+    takes the link down (packets vanish: no reset, no FIN), `heal` brings it back."""
+
+    def __init__(self, name: str, subnet: int) -> None:
+        self.name = name
+        self.host_if = f"{name[:9]}h"
+        self.ns_if = f"{name[:9]}n"
+        self.host_ip = f"10.231.{subnet}.1"
+        self.ns_ip = f"10.231.{subnet}.2"
+        self._made = False
+        steps = [
+            ["ip", "netns", "add", name],
+            ["ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.ns_if],
+            ["ip", "link", "set", self.ns_if, "netns", name],
+            ["ip", "addr", "add", f"{self.host_ip}/30", "dev", self.host_if],
+            ["ip", "link", "set", self.host_if, "up"],
+            [
+                "ip",
+                "netns",
+                "exec",
+                name,
+                "ip",
+                "addr",
+                "add",
+                f"{self.ns_ip}/30",
+                "dev",
+                self.ns_if,
+            ],
+            ["ip", "netns", "exec", name, "ip", "link", "set", self.ns_if, "up"],
+            ["ip", "netns", "exec", name, "ip", "link", "set", "lo", "up"],
+        ]
+        try:
+            for step in steps:
+                self._ip(step)
+                self._made = True
+        except BaseException:
+            self.destroy()
+            raise
+
+    @staticmethod
+    def _ip(words: list[str]) -> None:
+        done = subprocess.run(words, capture_output=True, text=True, timeout=30, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(words)}: {done.stderr.strip()}")
+
+    def command(self, *words: str) -> list[str]:
+        return ["ip", "netns", "exec", self.name, *words]
+
+    def partition(self) -> None:
+        self._ip(["ip", "link", "set", self.host_if, "down"])
+
+    def heal(self) -> None:
+        self._ip(["ip", "link", "set", self.host_if, "up"])
+
+    def destroy(self) -> None:
+        if not self._made:
+            return
+        subprocess.run(["ip", "link", "del", self.host_if], capture_output=True, check=False)
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, check=False)
+        self._made = False
+
+
+def netns_unavailable() -> str | None:
+    """Why this machine cannot give a test a network namespace, or None."""
+    import secrets
+
+    if os.geteuid() != 0:
+        return "network namespaces need root (CAP_NET_ADMIN)"
+    name = f"hvprobe{secrets.token_hex(2)}"
+    try:
+        Netns(name, 254).destroy()
+    except (RuntimeError, OSError) as exc:
+        return f"cannot create a network namespace here: {str(exc)[:200]}"
+    return None

@@ -262,8 +262,9 @@ class Archive:
 
         A run of another host cannot be looked up; the active service (which holds the lock
         that only one service holds) knows that the runs a service starts by itself (its
-        schedules, start-up, reloads, parents, retries) of other hosts are a dead active
-        service's, and takes them over as interrupted."""
+        schedules, start-up, reloads, parents, retries) of other processes, on any host, are a
+        previous active service's: dead, or replaced (frozen, cut off) and fenced so that it can
+        never record their end; it takes them over as interrupted."""
         with db.write(self.engine) as conn:
             stale = [
                 row.id
@@ -280,9 +281,9 @@ class Archive:
                     )
                 )
                 or (
-                    (row.host or HOST) != HOST
-                    and active_service
+                    active_service
                     and row.trigger in SERVICE_TRIGGERS
+                    and not ((row.host or HOST) == HOST and self.identity.is_(row.pid, None))
                 )
             ]
             if stale:

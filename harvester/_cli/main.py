@@ -11,7 +11,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,7 +19,7 @@ from .._api import Api
 from .._config.jobs import JobsConfig, JobsError
 from .._config.settings import parse_http_address
 from .._core.clock import iso_seconds, parse_clock
-from .._core.errors import ConfigError, HarvesterError
+from .._core.errors import ConfigError, HarvesterError, TokenKeyError
 from .._core.posix import require_posix
 from .._core.redact import redact_text
 from .._core.run_status import RunStatus
@@ -306,7 +306,7 @@ def runs(
     from .._observe.reports import RUN_COLUMNS, list_runs, parse_since
 
     since_iso = parse_since(since, parse_clock(state.settings.clock)) if since else None
-    with state.database() as engine:
+    with state.reading() as engine:
         rows = list_runs(engine, job, status, since_iso, limit)
     click.echo(render(RUN_COLUMNS, rows, fmt), nl=False)
 
@@ -351,9 +351,26 @@ def query(
     Rows are written as they come. SQL starting with `--` (a comment) is taken as the SQL.
     """
     limits = QueryLimits(timeout, max_value_bytes, max_bytes, limit)
-    with run_sql(state.settings.database_url, sql, limits) as answer:
+    with run_sql(state.settings.reading_url, sql, limits) as answer:
         for chunk in bounded(render_stream(answer.columns, answer.rows, fmt), max_bytes):
             click.echo(chunk, nl=False)
+
+
+SESSION_FIELDS = (
+    "access_expires_at",
+    "refresh_expires_at",
+    "password_grants_last_hour",
+    "password_blocked_until",
+)
+
+
+def reading_what(replica: bool, behind: float | None) -> str:
+    """`harvester status`'s first line: which database it read."""
+    if not replica:
+        return "primary (HARVESTER_DATABASE_URL)"
+    if behind is None:
+        return "a read-only copy (HARVESTER_READ_DATABASE_URL)"
+    return f"read replica (HARVESTER_READ_DATABASE_URL), {behind:.1f} s behind its primary"
 
 
 @cli.command()
@@ -363,14 +380,27 @@ def status(state: State, fmt: str) -> None:
     """Is the service running (pid), the session, the rate budget, the maintenance pause."""
     from .._observe.reports import run_counts_since, service_info
 
-    with state.runtime() as runtime:
-        info = service_info(runtime.engine, state.settings.database_url, runtime.clock)
-        session = runtime.session.status().as_dict()
+    settings = state.settings
+    with state.reading() as engine, state.runtime(engine=engine) as runtime:
+        info = service_info(runtime.engine, settings.reading_url, runtime.clock)
+        try:
+            session: dict[str, Any] = runtime.session.status().as_dict()
+        except TokenKeyError:  # a host that only reads may not have the key: not an error here
+            session = dict.fromkeys(SESSION_FIELDS)
+            session["logged_in"] = None
         foreign = runtime.store.has_foreign_session()
         day_ago = iso_seconds(runtime.clock.now() - 86400)
         counts = run_counts_since(runtime.engine, day_ago)
+    copy = settings.reads_replica and info.replica_behind is None  # a SQLite file's copy
     data = {
-        "service": "running" if info.running else "not running",
+        "database": reading_what(settings.reads_replica, info.replica_behind),
+        "service": (
+            "unknown (a copy of the database does not show its lock)"
+            if copy
+            else "running"
+            if info.running
+            else "not running"
+        ),
         "pid": info.pid if info.running else None,
         "started_at": info.started_at if info.running else None,
         "heartbeat_at": info.heartbeat_at,
@@ -380,7 +410,9 @@ def status(state: State, fmt: str) -> None:
         "active_host": info.host if info.running else None,
         "standby": list(info.standbys) or None,
         "session": (
-            "logged in"
+            "stored, but its key is not here (HARVESTER_KEY or the key file)"
+            if session["logged_in"] is None
+            else "logged in"
             if session["logged_in"]
             else "stored for another IRACING_CLIENT_ID or IRACING_USERNAME"
             if foreign
@@ -419,7 +451,11 @@ def status(state: State, fmt: str) -> None:
 )
 @pass_state
 def start(state: State, workers: int, grace: float, http: str | None) -> None:
-    """Run the scheduler service until SIGTERM or SIGINT (Ctrl-C)."""
+    """Run the scheduler service until SIGTERM or SIGINT (Ctrl-C).
+
+    Exits 0 when asked to stop, non-zero on an error, and 75 when it lost its lock where it
+    cannot wait as standby (SQLite). On PostgreSQL a service that loses its lease or its
+    database goes back to standby and takes over again when it can."""
     from .._service.service import ServiceOptions, Signals, run_service
 
     signals = Signals()
@@ -430,9 +466,16 @@ def start(state: State, workers: int, grace: float, http: str | None) -> None:
     try:
         with open_runtime(settings) as runtime:
             options = ServiceOptions(workers=workers, drain_seconds=grace)
-            run_service(runtime, state.settings.jobs_path, options, signals)
+            code = run_service(runtime, state.settings.jobs_path, options, signals)
     finally:
         signals.restore()
+    if code:  # lost its lock where no standby can wait: the unit's Restart= brings it back
+        click.echo(
+            "harvester: the service lost its lock on the database and stopped; start it again "
+            "(the systemd unit does)",
+            err=True,
+        )
+        sys.exit(code)
 
 
 # -- keys ------------------------------------------------------------------------------------

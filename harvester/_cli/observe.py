@@ -18,6 +18,8 @@ UNIT = """\
 Description=harvester: iRacing /data archive
 After=network-online.target
 Wants=network-online.target
+# never give up restarting: a database that is down for an hour must not leave it stopped
+StartLimitIntervalSec=0
 
 [Service]
 Type=exec
@@ -31,8 +33,11 @@ EnvironmentFile={env_file}
 ExecStartPre={bin} db upgrade
 ExecStart={bin} start
 {health}ExecReload=/bin/kill -HUP $MAINPID
-Restart=on-failure
-RestartSec=30
+# back after any end but `systemctl stop`: an error (1, 2), a lost lock it cannot wait out
+# (75, SQLite), a crash; on PostgreSQL a lost lease or database sends it back to standby
+# without exiting
+Restart=always
+RestartSec=10
 TimeoutStartSec=120
 TimeoutStopSec=60
 KillSignal=SIGTERM

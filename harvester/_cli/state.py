@@ -16,7 +16,7 @@ from .._core.errors import ConfigError
 from .._core.logs import configure_logging
 from .._core.text import did_you_mean, nearest
 from .._service.runtime import open_runtime
-from .._store.db import open_database, sqlite_path
+from .._store.db import open_database, open_reading, sqlite_path
 
 if TYPE_CHECKING:  # the runtime's imports (httpx, sqlalchemy) wait for a command that needs them
     from sqlalchemy import Engine
@@ -39,13 +39,29 @@ class State:
             configure_logging(self._settings.log_level, self._settings.log_format)
         return self._settings
 
-    def runtime(self, *, clock: Clock | None = None) -> Runtime:
-        return open_runtime(self.settings, clock=clock)
+    def runtime(self, *, clock: Clock | None = None, engine: Engine | None = None) -> Runtime:
+        return open_runtime(self.settings, clock=clock, engine=engine)
 
     @contextmanager
     def database(self) -> Iterator[Engine]:
         """The database only (no network, no keys), migrated: for the reporting commands."""
         engine = open_database(self.settings.database_url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+    @contextmanager
+    def reading(self) -> Iterator[Engine]:
+        """The database of the commands that only read (query, tables, status, runs): the read
+        replica when HARVESTER_READ_DATABASE_URL is set (never migrated: it must already be
+        current), else the database itself."""
+        url = self.settings.read_database_url
+        if url is None:
+            with self.database() as engine:
+                yield engine
+            return
+        engine = open_reading(url, "HARVESTER_READ_DATABASE_URL")
         try:
             yield engine
         finally:

@@ -27,7 +27,7 @@ def tables(ctx: click.Context, fmt: str) -> None:
     from .._tables.summary import skipped, summaries
 
     state = ctx.ensure_object(State)
-    with state.database() as engine:
+    with state.reading() as engine:
         rows = summaries(engine)
         skips = skipped(engine)
     columns = ["table", "rows", "last_update", "fed_by"]

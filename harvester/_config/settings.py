@@ -25,7 +25,9 @@ MAXIMA = {
     "REQUEST_TIMEOUT": 3600.0,
     "TOKEN_REFRESH_BUFFER_SECONDS": 86400.0,
     "HARVESTER_PASSWORD_GRANTS_PER_HOUR": 100.0,
+    "HARVESTER_LEASE_SECONDS": 300.0,
 }
+MIN_LEASE_SECONDS = 2.0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "human")
 
@@ -59,6 +61,12 @@ class Settings:
     oauth_url: str = "https://oauth.iracing.com/oauth2"
     data_url: str = "https://members-ng.iracing.com"
     database_url: str = "sqlite:///harvester.db"
+    # a read-only copy (a PostgreSQL streaming replica) for the commands that only read:
+    # query, tables, status, runs and the MCP server; None: they read database_url
+    read_database_url: str | None = field(default=None, repr=False)
+    # PostgreSQL: how long the active service's lease lasts without a renewal; a frozen or
+    # cut-off active service is replaced within about this long (see docs/high-availability.md)
+    lease_seconds: float = 10.0
     keys: tuple[str, ...] = field(default=(), repr=False)
     key_file: Path | None = None
     jobs_path: Path = Path("jobs.yaml")
@@ -87,6 +95,15 @@ class Settings:
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+    @property
+    def reading_url(self) -> str:
+        """Where the reading commands read: the replica when one is set."""
+        return self.read_database_url or self.database_url
+
+    @property
+    def reads_replica(self) -> bool:
+        return self.read_database_url is not None
 
     @property
     def has_credentials(self) -> bool:
@@ -129,6 +146,8 @@ def load_settings(
         oauth_url=_url("IRACING_OAUTH_URL", get("IRACING_OAUTH_URL"), defaults.oauth_url),
         data_url=_url("IRACING_DATA_URL", get("IRACING_DATA_URL"), defaults.data_url),
         database_url=_database_url(get("HARVESTER_DATABASE_URL") or defaults.database_url),
+        read_database_url=_read_database_url(get("HARVESTER_READ_DATABASE_URL")),
+        lease_seconds=_lease_seconds(get("HARVESTER_LEASE_SECONDS"), defaults.lease_seconds),
         keys=_keys(get("HARVESTER_KEY")),
         key_file=Path(key_file).expanduser() if key_file else None,
         jobs_path=Path(get("HARVESTER_JOBS") or defaults.jobs_path),
@@ -234,6 +253,43 @@ def _database_url(value: str) -> str:
             f"got {text!r}"
         )
     return text
+
+
+def _read_database_url(value: str | None) -> str | None:
+    """HARVESTER_READ_DATABASE_URL: empty is unset; otherwise a PostgreSQL or SQLite URL (never
+    echoed: it may carry a password)."""
+    from sqlalchemy.engine import make_url
+
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        parsed = make_url(text)
+    except Exception:
+        raise ConfigError(
+            "HARVESTER_READ_DATABASE_URL is not a database URL: write it like "
+            "postgresql://reader@replica-host/harvester (a read replica of "
+            "HARVESTER_DATABASE_URL)"
+        ) from None
+    backend = parsed.drivername.split("+")[0]
+    if backend not in ("postgresql", "postgres", "sqlite"):
+        raise ConfigError(
+            f"HARVESTER_READ_DATABASE_URL must be a postgresql:// (or sqlite:///) URL, got a "
+            f"{backend}:// one"
+        )
+    if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise ConfigError("HARVESTER_READ_DATABASE_URL: an in-memory SQLite database has no data")
+    return text
+
+
+def _lease_seconds(value: str | None, default: float) -> float:
+    seconds = _positive_float("HARVESTER_LEASE_SECONDS", value, default)
+    if seconds < MIN_LEASE_SECONDS:
+        raise ConfigError(
+            f"HARVESTER_LEASE_SECONDS must be at least {MIN_LEASE_SECONDS:g} (the lease is "
+            f"renewed every quarter of it), got {value!r}"
+        )
+    return seconds
 
 
 def _keys(value: str | None) -> tuple[str, ...]:

@@ -26,8 +26,8 @@ from .tokens import Tokens
 
 log = get_logger("harvester.auth")
 
-# attempts at the token endpoint, under the database's write lock: bounded so that other
-# writers (which wait up to db.BUSY_TIMEOUT_MS) are never starved
+# attempts at the token endpoint, under the grant lock: bounded so that another process's grant
+# (which waits up to store.GRANT_WAIT_SECONDS for it) is never starved
 TOKEN_ATTEMPTS = 2
 TOKEN_TIMEOUT = 10.0
 # the longest lifetimes believed from an answer (iRacing gives 600 s and 7 days); longer ones

@@ -1,24 +1,31 @@
 """The OAuth session policy: one per database, shared by every thread and process that opens it.
 
 Order of preference for a token: a valid access token (in memory, else in the database), else
-the refresh grant, else the password grant. The refresh token is single-use, so a refresh runs
-under the database's write lock (single flight across threads and processes) after re-reading the
-stored tokens, and its rotated result is committed before the new access token is used. Password
-logins are rate limited by iRacing, so they are counted in the database (a budget per hour across
-processes; each login is recorded and committed before it is sent) and stopped for a while after
-`unauthorized_client`. After `logout`, only `login` uses the password again.
+the refresh grant, else the password grant. The refresh token is single-use, so a grant runs
+under the grant lock (single flight across threads and processes: `TokenStore.granting`, not
+the database's write lock, so writers go on while the token endpoint answers) after re-reading
+the stored tokens, and its rotated result is committed in a short transaction of its own the
+moment the answer arrives (retried on a fresh connection if that one was lost), before the new
+access token is used. What is left of the refresh window is the token endpoint's answer on the
+wire and that one commit: a process killed inside it loses the rotated token, and the next grant
+is one password login. Password logins are rate limited by iRacing, so they are counted in the
+database (a budget per hour across processes; each login is recorded and committed before it
+is sent) and stopped for a while after `unauthorized_client`. After `logout`, only `login` uses
+the password again.
 """
 
 from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from .._config.settings import Settings
 from .._core.clock import Clock, iso_seconds
@@ -51,15 +58,13 @@ MIN_PASSWORD_BACKOFF = 3600.0
 # after a refresh that failed for lack of an answer, wait before trying again (per process)
 REFRESH_RETRY_FIRST = 30.0
 REFRESH_RETRY_MAX = 600.0
+# committing tokens that just arrived: tries on a fresh connection when one is lost
+SAVE_ATTEMPTS = 3
+SAVE_RETRY_SECONDS = 0.5
 
 
 class RefreshTokenSpent(AuthError):
     """The refresh grant answered invalid_grant: the token is spent, expired or revoked."""
-
-
-class _PasswordGrantNeeded(AuthError):
-    """No stored token can be used or refreshed: the next step is the password grant, which
-    runs in transactions of its own (see `_log_in`)."""
 
 
 LOGGED_OUT = (
@@ -185,7 +190,11 @@ class OAuthSession:
             if not force:
                 return self._obtain(force_refresh=False, explicit=True)
             self._require_credentials()
-            return self._log_in(reuse_stored=False)
+            self._cached = None
+            with self.store.granting():
+                tokens = self._log_in(reuse_stored=False)
+            self._cached, self._rejected = tokens, None
+            return tokens
 
     def current(self) -> Tokens | None:
         """The stored tokens, without any network call."""
@@ -202,7 +211,7 @@ class OAuthSession:
                 tokens = None  # a session we cannot read cannot be revoked, only deleted
             if tokens is not None and tokens.access_valid(self.clock.now(), 0):
                 self.endpoint.revoke(tokens.access_token)
-            with self.store.locked() as conn:
+            with self.store.granting(), self.store.saving() as conn:
                 deleted = self.store.delete(conn)
                 self.store.set_logged_out(conn, self.clock.now())
             self._cached = None
@@ -239,34 +248,22 @@ class OAuthSession:
 
     # -- the grants ----------------------------------------------------------------------
 
-    def _transaction(self, work: Callable[[Connection], T]) -> T:
-        """Run `work` under the database's write lock. What failed work recorded (events, a
-        spent refresh token, a pause) is committed before its error is raised."""
-        error: HarvesterError | None = None
-        with self.store.locked() as conn:
-            try:
-                result = work(conn)
-            except HarvesterError as exc:
-                error = exc
-        if error is not None:
-            raise error
-        return result
-
-    def _under_lock(self, grant: Callable[[Connection], Tokens]) -> Tokens:
-        """A grant in one transaction; its tokens become the ones this process uses."""
+    def _obtain(self, force_refresh: bool, explicit: bool = False) -> Tokens:
+        """Under the grant lock: re-read, then refresh, then (once) the password grant; the
+        tokens obtained become the ones this process uses."""
+        rejected = self._rejected
         self._cached = None
-        tokens = self._transaction(grant)
+        with self.store.granting():
+            tokens = self._grant(force_refresh, explicit, rejected)
         self._cached = tokens
         self._rejected = None
         return tokens
 
-    def _obtain(self, force_refresh: bool, explicit: bool = False) -> Tokens:
-        """Under the database lock: re-read, then refresh, then (once) the password grant;
+    def _grant(self, force_refresh: bool, explicit: bool, rejected: str | None) -> Tokens:
+        """The stored tokens if they are still good, else a refresh, else the password grant;
         after a logout only an `explicit` login may use the password."""
-        rejected = self._rejected
-
-        def choose(conn: Connection) -> Tokens:
-            now = self.clock.now()
+        now = self.clock.now()
+        with self.store.reading() as conn:
             stored = self.store.load(conn)
             if (
                 stored is not None
@@ -276,27 +273,43 @@ class OAuthSession:
             ):
                 return stored  # another thread or process refreshed meanwhile
             self._raise_if_paused(conn, now)
-            if stored is not None and stored.refresh_valid(now):
-                try:
-                    return self._refresh_grant(conn, stored, rejected)
-                except RefreshTokenSpent:
-                    if not self.settings.has_credentials:
-                        raise
-                    raise _PasswordGrantNeeded("the refresh token is spent") from None
-            if not explicit and self.store.logged_out(conn):
-                raise NotLoggedIn(LOGGED_OUT)
-            if self.settings.has_credentials:
-                raise _PasswordGrantNeeded("no usable stored session")
-            raise NotLoggedIn(
-                "no stored OAuth session and no credentials: set IRACING_CLIENT_ID, "
-                "IRACING_CLIENT_SECRET, IRACING_USERNAME and IRACING_PASSWORD, then run "
-                "`harvester auth login`"
-            )
-
-        try:
-            return self._under_lock(choose)
-        except _PasswordGrantNeeded:
+            logged_out = self.store.logged_out(conn)
+        if stored is not None and stored.refresh_valid(now):
+            try:
+                return self._refresh_grant(stored, rejected)
+            except RefreshTokenSpent:
+                if not self.settings.has_credentials:
+                    raise
             return self._log_in(reuse_stored=True)  # the one password grant allowed
+        if not explicit and logged_out:
+            raise NotLoggedIn(LOGGED_OUT)
+        if self.settings.has_credentials:
+            return self._log_in(reuse_stored=True)
+        raise NotLoggedIn(
+            "no stored OAuth session and no credentials: set IRACING_CLIENT_ID, "
+            "IRACING_CLIENT_SECRET, IRACING_USERNAME and IRACING_PASSWORD, then run "
+            "`harvester auth login`"
+        )
+
+    def _record(self, work: Callable[[Connection], T]) -> T:
+        """What a grant learnt, in a short transaction of its own (see `TokenStore.saving`)."""
+        with self.store.saving() as conn:
+            return work(conn)
+
+    def _commit_new(self, work: Callable[[Connection], None]) -> None:
+        """Commit tokens that just arrived, now: the grant that produced them is spent at the
+        server, so losing them costs a password login. A lost connection (the database
+        restarted, this service severed its connections) is retried on a fresh one."""
+        for attempt in range(1, SAVE_ATTEMPTS + 1):
+            try:
+                self._record(work)
+                return
+            except DBAPIError as exc:
+                if attempt == SAVE_ATTEMPTS:
+                    log.error("oauth.tokens_not_saved", error=type(exc.orig).__name__)
+                    raise
+                log.warning("oauth.save_retried", attempt=attempt, error=type(exc.orig).__name__)
+                time.sleep(SAVE_RETRY_SECONDS * attempt)
 
     def _raise_if_paused(self, conn: Connection, now: float) -> None:
         """The token endpoint asked us to stop (any grant), or a refresh recently got no
@@ -314,8 +327,9 @@ class OAuthSession:
                 state.blocked_until,
             )
 
-    def _refresh_grant(self, conn: Connection, stored: Tokens, rejected: str | None) -> Tokens:
-        """Spend the refresh token; raises RefreshTokenSpent when it is no longer valid."""
+    def _refresh_grant(self, stored: Tokens, rejected: str | None) -> Tokens:
+        """Spend the refresh token (under the grant lock, outside any transaction); raises
+        RefreshTokenSpent when it is no longer valid."""
         assert stored.refresh_token is not None
         form = {
             "grant_type": "refresh_token",
@@ -328,26 +342,36 @@ class OAuthSession:
             answer = self.endpoint.post(form)
         except TokenRejected as refused:
             failure = refused.failure
-            self.store.record_event(
-                conn, "refresh", failure.error, requested_at, failure.request_id
-            )
+
+            def refused_grant(conn: Connection) -> HarvesterError:
+                self.store.record_event(
+                    conn, "refresh", failure.error, requested_at, failure.request_id
+                )
+                if failure.error == "invalid_grant":
+                    # spent, expired or revoked: discard it, and allow one password grant
+                    self.store.save(conn, stored.without_refresh().access_expired(), requested_at)
+                    return RefreshTokenSpent(
+                        "the stored refresh token was refused (invalid_grant) and no "
+                        "credentials are set to log in again: set them and run "
+                        "`harvester auth login`"
+                    )
+                return self._failure_error(conn, failure, "refresh")
+
+            error = self._record(refused_grant)
             if failure.error == "invalid_grant":
-                # spent, expired or revoked: discard it, and allow one password grant
                 log.warning(
                     "oauth.refresh_rejected", error=failure.error, request_id=failure.request_id
                 )
-                self.store.save(conn, stored.without_refresh().access_expired(), requested_at)
-                raise RefreshTokenSpent(
-                    "the stored refresh token was refused (invalid_grant) and no credentials "
-                    "are set to log in again: set them and run `harvester auth login`"
-                ) from None
-            raise self._failure_error(conn, failure, "refresh") from None
+            raise error from None
         except TokenEndpointUnreachable:
             # the answer was lost: the refresh token may or may not be spent. Keep it (a retry
             # answers invalid_grant if it was), but nothing stored may claim to be valid.
-            self.store.record_event(conn, "refresh", "no_answer", requested_at)
-            if rejected is not None or not stored.access_valid(requested_at, 0):
-                self.store.save(conn, stored.access_expired(), requested_at)
+            def unanswered(conn: Connection) -> None:
+                self.store.record_event(conn, "refresh", "no_answer", requested_at)
+                if rejected is not None or not stored.access_valid(requested_at, 0):
+                    self.store.save(conn, stored.access_expired(), requested_at)
+
+            self._record(unanswered)
             self._refresh_retry_at = self.clock.now() + self._refresh_retry_step
             self._refresh_retry_step = min(self._refresh_retry_step * 2, REFRESH_RETRY_MAX)
             raise
@@ -359,8 +383,12 @@ class OAuthSession:
             # the server spent our refresh token: keep the new one if the answer carried it
             new = payload.get("refresh_token") if isinstance(payload, dict) else None
             kept = replace(stored, refresh_token=new) if isinstance(new, str) and new else stored
-            self.store.save(conn, kept.access_expired(), requested_at)
-            self.store.record_event(conn, "refresh", "bad_answer", requested_at, request_id)
+
+            def bad_answer(conn: Connection) -> None:
+                self.store.save(conn, kept.access_expired(), requested_at)
+                self.store.record_event(conn, "refresh", "bad_answer", requested_at, request_id)
+
+            self._commit_new(bad_answer)
             raise
         tokens = replace(
             fresh,
@@ -373,8 +401,12 @@ class OAuthSession:
             last_refresh_at=requested_at,
         )
         self._register(tokens)
-        self.store.save(conn, tokens, requested_at)  # committed before the token is used
-        self.store.record_event(conn, "refresh", "ok", requested_at, request_id)
+
+        def refreshed(conn: Connection) -> None:
+            self.store.save(conn, tokens, requested_at)  # committed before the token is used
+            self.store.record_event(conn, "refresh", "ok", requested_at, request_id)
+
+        self._commit_new(refreshed)
         log.info(
             "oauth.refreshed",
             request_id=request_id,
@@ -383,11 +415,12 @@ class OAuthSession:
         return tokens
 
     def _log_in(self, *, reuse_stored: bool) -> Tokens:
-        """The password grant in two transactions: the attempt is recorded and committed
+        """The password grant, under the grant lock: the attempt is recorded and committed
         before the request leaves (a login whose process is killed mid-request still counts,
-        as it does at iRacing), then the grant itself runs under the lock."""
-        event_id = self._transaction(self._announce_password_grant)
-        return self._under_lock(lambda conn: self._password_grant(conn, event_id, reuse_stored))
+        as it does at iRacing), then the request, then its outcome in a transaction of its
+        own."""
+        event_id = self._record(self._announce_password_grant)
+        return self._password_grant(event_id, reuse_stored)
 
     def _announce_password_grant(self, conn: Connection) -> int:
         """Check the pause and the budget, then record the login about to be sent."""
@@ -409,15 +442,15 @@ class OAuthSession:
             )
         return self.store.record_event(conn, "password_grant", "sent", now)
 
-    def _password_grant(self, conn: Connection, event_id: int, reuse_stored: bool) -> Tokens:
+    def _password_grant(self, event_id: int, reuse_stored: bool) -> Tokens:
         now = self.clock.now()
         if reuse_stored:
-            stored = self.store.load(conn)
+            stored = self.store.load()
             if stored is not None and stored.access_valid(
                 now, self.settings.token_refresh_buffer_seconds
             ):
-                # another process logged in between our two transactions: ours is not sent
-                self.store.update_event(conn, event_id, NOT_SENT, None)
+                # another process logged in before we took the grant lock: ours is not sent
+                self._record(lambda conn: self.store.update_event(conn, event_id, NOT_SENT, None))
                 return stored
         form = {
             "grant_type": "password_limited",
@@ -431,20 +464,33 @@ class OAuthSession:
             answer = self.endpoint.post(form, attempts=1)
         except TokenRejected as refused:
             failure = refused.failure
-            self.store.update_event(conn, event_id, failure.error, failure.request_id)
-            raise self._failure_error(conn, failure, "password") from None
+
+            def refused_login(conn: Connection) -> HarvesterError:
+                self.store.update_event(conn, event_id, failure.error, failure.request_id)
+                return self._failure_error(conn, failure, "password")
+
+            raise self._record(refused_login) from None
         except TokenEndpointUnreachable as exc:
-            self.store.update_event(conn, event_id, "no_answer" if exc.sent else NOT_SENT, None)
+            outcome = "no_answer" if exc.sent else NOT_SENT
+            self._record(lambda conn: self.store.update_event(conn, event_id, outcome, None))
             raise
         try:
             tokens = parse_token_response(answer.payload, now)
         except AuthError:
-            self.store.update_event(conn, event_id, "bad_answer", answer.request_id)
+            self._record(
+                lambda conn: self.store.update_event(
+                    conn, event_id, "bad_answer", answer.request_id
+                )
+            )
             raise
         self._register(tokens)
-        self.store.save(conn, tokens, now)
-        self.store.set_logged_out(conn, None)
-        self.store.update_event(conn, event_id, "ok", answer.request_id)
+
+        def logged_in(conn: Connection) -> None:
+            self.store.save(conn, tokens, now)
+            self.store.set_logged_out(conn, None)
+            self.store.update_event(conn, event_id, "ok", answer.request_id)
+
+        self._commit_new(logged_in)
         if tokens.scope is not None and self.settings.scope not in tokens.scope.split():
             log.warning("oauth.scope_differs", requested=self.settings.scope, granted=tokens.scope)
         log.info(

@@ -24,6 +24,8 @@ SESSION_ROW = 1
 # the longest pause of token requests kept (a server's Retry-After is cut to this)
 MAX_PAUSE = MAX_RETRY_AFTER + 3600.0
 NOT_SENT = "not_sent"  # the outcome of a login whose connection failed before it was sent
+# how long a grant waits for another process's (the token endpoint's answer bounds that one)
+GRANT_WAIT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,23 @@ class TokenStore:
 
     @contextmanager
     def locked(self) -> Iterator[Connection]:
-        """The write lock that makes a refresh single-flight across threads and processes."""
+        """A write transaction under the database's write lock."""
         with db.write(self.engine) as connection:
+            yield connection
+
+    @contextmanager
+    def granting(self) -> Iterator[None]:
+        """The grant lock: one token grant at a time across threads and processes, held while a
+        grant waits for the token endpoint; not the write lock, so writers go on meanwhile."""
+        with db.grant_lock(self.engine, GRANT_WAIT_SECONDS):
+            yield
+
+    @contextmanager
+    def saving(self) -> Iterator[Connection]:
+        """A short transaction for what a grant records (its outcome, the new tokens), under
+        the grant lock: it takes no write lock on PostgreSQL (`db.write_own`), so rotated
+        tokens are committed the moment they arrive, however long another writer holds it."""
+        with db.write_own(self.engine) as connection:
             yield connection
 
     @contextmanager
@@ -213,7 +230,8 @@ def rotate_encryption(settings: Settings, engine: Engine) -> str:
 
 
 def _reencrypt(engine: Engine, keyring: KeyRing) -> int:
-    with db.write(engine) as conn:
+    # under the grant lock too: a refresh saving new tokens meanwhile would be overwritten
+    with db.grant_lock(engine, GRANT_WAIT_SECONDS), db.write(engine) as conn:
         rows = conn.execute(select(OAuthToken.id, OAuthToken.ciphertext)).all()
         for row in rows:
             conn.execute(

@@ -59,6 +59,9 @@ class ServiceInfo:
         rejected = self.state.get("jobs_rejected") if self.running else None
         return str(rejected.get("problem")) if isinstance(rejected, dict) else None
 
+    # read from a PostgreSQL replica: how far behind its primary it is (seconds); None: primary
+    replica_behind: float | None = None
+
 
 STALE_BEATS = 3  # a standby silent for this many of its heartbeat intervals is dead
 DEFAULT_BEAT = 10.0  # real seconds, ServiceOptions.heartbeat_interval's default
@@ -81,8 +84,10 @@ def standby_alive(heartbeat_at: str | None, state: str | None, clock: Clock) -> 
 
 def service_info(engine: Engine, database_url: str, clock: Clock | None = None) -> ServiceInfo:
     """Whether `harvester start` holds this database's lock, and its last heartbeat; with a
-    clock, only the standbys still alive (`standby_alive`)."""
+    clock, only the standbys still alive (`standby_alive`). On a PostgreSQL replica the lease is
+    judged as of the last commit the replica shows (`_store.lease`)."""
     holder = lock.service_lock(engine, database_url).holder()
+    position = db.replica_position(engine)
     with db.read(engine) as conn:
         row = conn.execute(
             select(
@@ -120,6 +125,7 @@ def service_info(engine: Engine, database_url: str, clock: Clock | None = None) 
         state=state,
         standbys=tuple(f"{host} pid {pid}" for host, pid in standbys),
         jobs_text=row.jobs_text if row is not None else None,
+        replica_behind=max(0.0, position[1] - position[0]) if position is not None else None,
     )
 
 

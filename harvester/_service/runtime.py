@@ -79,9 +79,12 @@ def open_runtime(
     *,
     transport: httpx.BaseTransport | None = None,
     clock: Clock | None = None,
+    engine: Engine | None = None,
 ) -> Runtime:
+    """Everything one process shares, on `settings.database_url`, or on `engine` when one is
+    given (a read replica's, for `harvester status`; the runtime disposes of it)."""
     require_posix()
-    engine = open_database(settings.database_url)
+    engine = engine or open_database(settings.database_url)
     http = build_http_client(settings, transport)
     store = TokenStore(
         engine,

@@ -1,13 +1,18 @@
 """`harvester start`: the scheduler service around one Runtime.
 
-It holds the instance lock (on PostgreSQL, as standby until it is free: serving its endpoint,
-which says so; once active, it looks at the lock every second and steps down when it is lost),
-marks runs a dead process left `running` as interrupted, schedules the enabled jobs as a
-pipeline (a job follows its parents: `pipeline`), reloads jobs.yaml when it changes (SIGHUP
+It holds the instance lock (on PostgreSQL the lease, as standby until it is free: serving its
+endpoint, which says so; once active, it looks at the lease every second and steps down when it
+is lost), marks runs a dead process left `running` as interrupted, schedules the enabled jobs as
+a pipeline (a job follows its parents: `pipeline`), reloads jobs.yaml when it changes (SIGHUP
 forces it; an invalid edit is refused, the previous jobs keep running, and the refusal shows in
 `harvester jobs`, /healthz, the dashboard, a metric and an alert), writes a heartbeat that
 `harvester status` reads, and on SIGTERM or SIGINT starts no new run, lets runs in flight finish
 for a while, then cancels them (they are recorded `interrupted`) and exits 0.
+
+Losing the lease or the database is not the end: the service steps down and, where a standby
+can wait (PostgreSQL), goes back to standby in the same process and takes over again when it
+can (`run_service`). Where it cannot (SQLite), it exits with EXIT_STEPPED_DOWN, and the unit's
+restart policy brings it back.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection, delete, func, select
+from sqlalchemy.exc import DBAPIError
 
 from .._archive.run import Trigger
 from .._config.jobs import JobsConfig, JobsError
@@ -40,6 +46,7 @@ from .._feeds.control import Feeds
 from .._feeds.worker import FeedSender
 from .._observe.reports import standby_alive
 from .._store import db, lock
+from .._store.lease import LeaseLock
 from .._store.models import Run, ServiceState
 from .pipeline import Pipeline
 from .runner import RunOutcome
@@ -53,6 +60,11 @@ log = get_logger("harvester.service")
 
 SERVICE_ROW = 1
 UPKEEP_SECONDS = 86400.0
+# `harvester start` exits with this after losing its lock where it cannot wait as standby
+# (EX_TEMPFAIL: try again later; the systemd unit restarts it)
+EXIT_STEPPED_DOWN = 75
+# what losing the database looks like from the service (a lost lease fences its writes)
+DATABASE_LOST = (DBAPIError, LostActiveLock)
 
 
 class ServiceObserver(Protocol):
@@ -80,15 +92,22 @@ class ServiceOptions:
 
 class Service:
     def __init__(
-        self, runtime: Runtime, jobs_path: Path, options: ServiceOptions | None = None
+        self,
+        runtime: Runtime,
+        jobs_path: Path,
+        options: ServiceOptions | None = None,
+        watch: Watch | None = None,
     ) -> None:
         self.runtime = runtime
         self.jobs_path = jobs_path
         self.options = options or ServiceOptions()
-        self.lock = lock.service_lock(runtime.engine, runtime.settings.database_url)
+        settings = runtime.settings
+        self.lock = lock.service_lock(runtime.engine, settings.database_url, settings.lease_seconds)
+        # why the database does not answer the lock's tries (None: it does), for /healthz
+        self.database_problem: str | None = None
         # then "standby" (PostgreSQL, another is active), "active", and "stepped_down" if the
         # active lock is lost
-        self.role = "starting"
+        self._role = "starting"
         self._took_over = False
         self._lock_failing = False
         self._standby_row = random.randrange(2, 2**31)
@@ -117,6 +136,21 @@ class Service:
         self.watch: Watch | None = None  # `_observe.web`'s, while it runs
         # jobs.yaml's feeds: the outbox the archive queues rows into, the sender's lanes
         self.feeds = Feeds(runtime.engine, runtime.clock, FeedSender(runtime.engine, runtime.clock))
+        if watch is not None:  # a stepped-down service's, handed over: the endpoint goes on
+            watch.service = self
+            self.watch = watch
+
+    @property
+    def role(self) -> str:
+        """Its role; an active service whose lock its own check counts lost (the lease not
+        renewed in time) is stepped down from that instant, before its loop next looks."""
+        if self._role == "active" and isinstance(self.lock, LeaseLock) and self.lock.lapsed():
+            return "stepped_down"
+        return self._role
+
+    @role.setter
+    def role(self, value: str) -> None:
+        self._role = value
 
     @property
     def running(self) -> frozenset[str]:
@@ -159,10 +193,13 @@ class Service:
             self.feeds.start()
             self.scheduler.start()
             changes = self.scheduler.sync(self.config.jobs, self._last_started(), Trigger.STARTUP)
-        except BaseException:
+        except BaseException as exc:
             self.feeds.stop()
-            if self.watch is not None:
+            # the database lost while taking over: the endpoint stays for the next standby
+            waits = isinstance(exc, DATABASE_LOST) and self.lock.supports_standby
+            if self.watch is not None and not waits:
                 self.watch.stop()
+                self.watch = None
             self.lock.release()
             raise
         log.info(
@@ -200,7 +237,8 @@ class Service:
         elif not self._try_lock():
             self.role = "standby"
             log.info("service.standby", pid=os.getpid(), host=socket.gethostname())
-            self._open_watch(required=False)
+            if self.watch is None:  # else handed over by the service that stepped down
+                self._open_watch(required=False)
             next_beat = 0.0
             while not self._try_lock():
                 if self.watch is not None:
@@ -222,19 +260,26 @@ class Service:
 
     def _try_lock(self) -> bool:
         """One try for the active lock; a database that does not answer is a failed try (one
-        line when it starts failing), never the end of the standby."""
+        line when it starts failing, and /healthz says so), never the end of the standby."""
         try:
             taken = self.lock.try_acquire()
         except Exception as exc:
+            reason = printable(str(exc).strip().split("\n")[0])[:300] or type(exc).__name__
             if not self._lock_failing:
-                log.warning("service.lock_try_failed", error=printable(str(exc).split("\n")[0]))
+                log.warning("service.lock_try_failed", error=reason)
             self._lock_failing = True
+            self.database_problem = reason
             return False
+        if self._lock_failing:
+            log.info("service.database_answers_again")
         self._lock_failing = False
+        self.database_problem = None
         return taken
 
     def _write_standby(self, stopped: bool = False) -> None:
-        """A standby's own row in `service` (the active one is row 1); gone once it stops."""
+        """A standby's own row in `service` (the active one is row 1); gone once it stops.
+        Written without the write lock (`db.write_own`): whatever holds that lock (a frozen
+        active service too) never stalls a standby's loop, nor so its health."""
 
         try:
             now = iso_seconds(self.runtime.clock.now())
@@ -244,7 +289,7 @@ class Service:
             state = json.dumps(
                 {"role": "standby", "heartbeat_seconds": self.options.heartbeat_interval}
             )
-            with db.write(self.runtime.engine) as conn:
+            with db.write_own(self.runtime.engine) as conn:
                 if stopped:
                     conn.execute(delete(ServiceState).where(ServiceState.id == self._standby_row))
                     return
@@ -289,13 +334,15 @@ class Service:
     def _step_down(self) -> None:
         """The active lock is lost: another service may be active already. Its writes are
         refused from that moment (the fence in `_store.pg`); now no run starts, the runs in
-        flight are cancelled, and the service stops without touching the active one's row."""
+        flight are cancelled, and the service stops without touching the active one's row
+        (then waits as standby again: `run_service`)."""
         self.role = "stepped_down"
         self.cancel.set()
         self.request_stop()
         log.error(
             "service.lost_active_lock",
             pid=os.getpid(),
+            reason=getattr(self.lock, "lost_because", None),
             action="stepping down: runs cancelled, nothing more written; a standby takes over",
         )
 
@@ -309,12 +356,14 @@ class Service:
         except Exception as exc:  # upkeep must never stop the service
             log.warning("service.upkeep_failed", error=str(exc))
 
-    def stop(self) -> None:
-        """No new runs; runs in flight finish or are cancelled (recorded interrupted)."""
+    def stop(self, keep_watch: bool = False) -> Watch | None:
+        """No new runs; runs in flight finish or are cancelled (recorded interrupted). With
+        `keep_watch` the endpoint goes on serving and is returned, for the next service."""
         self.stopping.set()
         self._wake.set()
         if self.role not in ("active", "stepped_down"):  # a standby asked to stop: nothing ran
-            return
+            self.lock.release()  # its connection for the tries
+            return self._end_watch(keep_watch)
         self.scheduler.shutdown()
         log.info("service.stopping", runs_in_flight=sorted(self.running))
         idle = self.pipeline.wait_idle(self.options.drain_seconds)
@@ -331,11 +380,25 @@ class Service:
             except LostActiveLock:  # lost just now, before the lock check noticed: as stepped down
                 self.role = "stepped_down"
                 log.warning("service.lost_active_lock", at="stop")
+            except DBAPIError as exc:  # the database is gone: whoever is active next marks them
+                self.role = "stepped_down"
+                log.warning("service.database_lost", at="stop", error=_first_line(exc))
         self.feeds.stop()
-        if self.watch is not None:
-            self.watch.stop()
+        watch = self._end_watch(keep_watch)
         self.lock.release()
         log.info("service.stopped", runs_marked_interrupted=left)
+        return watch
+
+    def _end_watch(self, keep: bool) -> Watch | None:
+        watch, self.watch = self.watch, None
+        if watch is not None and watch in self.observers:
+            self.observers.remove(watch)
+        if watch is not None and watch in self.pipeline.observers:
+            self.pipeline.observers.remove(watch)
+        if watch is not None and not keep:
+            watch.stop()
+            return None
+        return watch
 
     def request_stop(self) -> None:
         self.stopping.set()
@@ -530,13 +593,47 @@ class Signals:
 
 def run_service(
     runtime: Runtime, jobs_path: Path, options: ServiceOptions, signals: Signals
-) -> None:
+) -> int:
     """`harvester start`: run until SIGTERM or SIGINT (`signals`, installed by the caller as
-    early as it can, are handed to the service once it exists)."""
-    service = Service(runtime, jobs_path, options)
-    signals.attach(service)
-    service.start()
-    try:
-        service.serve()
-    finally:
-        service.stop()
+    early as it can, are handed to each service once it exists). Returns the exit status: 0
+    when asked to stop; EXIT_STEPPED_DOWN when the lock was lost and this database allows no
+    standby (SQLite). On PostgreSQL a service that lost its lease or its database steps down
+    and a new one waits as standby in this process, with the same endpoint, until it can take
+    over again: one blip of the database never leaves the process stopped."""
+    watch: Watch | None = None
+    while True:
+        service = Service(runtime, jobs_path, options, watch)
+        signals.attach(service)
+        lost: BaseException | None = None
+        try:
+            service.start()
+            service.serve()
+        except DATABASE_LOST as exc:
+            if not service.lock.supports_standby:
+                service.stop()
+                raise
+            lost = exc
+            service.role = "stepped_down"
+        except BaseException:
+            service.stop()
+            raise
+        # serve() returns when asked to stop, or stepped down
+        stepped_down = service.role == "stepped_down"
+        again = (
+            stepped_down and service.lock.supports_standby and not signals.stop_requested.is_set()
+        )
+        watch = service.stop(keep_watch=again)
+        if not stepped_down or signals.stop_requested.is_set():
+            return 0
+        if not again:
+            return EXIT_STEPPED_DOWN
+        log.warning(
+            "service.back_to_standby",
+            pid=os.getpid(),
+            cause=_first_line(lost) if lost is not None else "lost the active lock",
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = printable(str(exc).strip().split("\n")[0])[:300]
+    return text or type(exc).__name__

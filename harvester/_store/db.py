@@ -1,11 +1,13 @@
 """The database: one set of functions over SQLite and PostgreSQL, and the migrations.
 
 Callers never ask which database they are on; the few places where the two differ are here,
-behind one switch (`is_postgres`): the engine's settings, the write lock (`write`), inserts that
+behind one switch (`is_postgres`): the engine's settings, the write lock (`write`, and
+`write_own` for rows that need none), the lock of token grants (`grant_lock`), inserts that
 ignore or update an existing key (`insert_ignoring`, `upsert`), the planner's statistics
-(`analyze`) and the read-only connection of `harvester query` (`read_only_rows`). Only
-`_store.pg` imports psycopg. The lock that elects one active service is `_store.lock`'s,
-which stands on this module (never the other way round).
+(`analyze`), the read-only connection of `harvester query` (`read_only_rows`) and read
+replicas (`open_reading`, `replica_position`). Only `_store.pg` imports psycopg. The lock that
+elects one active service is `_store.lock`'s (`_store.lease` on PostgreSQL), which stands on
+this module (never the other way round).
 
 SQLite runs in WAL mode (readers never wait for the writer), with a busy timeout (writers queue
 instead of failing) and foreign keys on. The driver's own transaction handling is turned off so
@@ -18,7 +20,10 @@ statement: writers queue one after another across hosts, and the lock ends with 
 from __future__ import annotations
 
 import functools
+import os
 import sqlite3
+import threading
+import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from importlib import resources
@@ -30,8 +35,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from .._core.errors import ConfigError
+from .._core.errors import AuthError, ConfigError
 from . import pg
+
+if os.name == "posix":  # elsewhere harvester stops at start-up (harvester.posix)
+    import fcntl
 
 BUSY_TIMEOUT_MS = 60_000
 
@@ -56,20 +64,31 @@ def is_postgres(bind: Engine | Connection | Dialect) -> bool:
     return dialect.name == "postgresql"
 
 
-def create_db_engine(url: str) -> Engine:
-    """An engine with harvester's connection settings; for SQLite the file's folder is created."""
+def create_db_engine(
+    url: str, read_only: bool = False, setting: str = "HARVESTER_DATABASE_URL"
+) -> Engine:
+    """An engine with harvester's connection settings; for SQLite the file's folder is created.
+    `read_only` (a read replica): every PostgreSQL transaction is read-only, and a SQLite file
+    is opened read-only and never created."""
     path = sqlite_path(url)
-    if path is not None:
+    if path is not None and not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {}
+    tag = pg.new_tag()
     if is_postgres_url(url):
-        url, options = pg.engine_arguments(url)
+        url, options = pg.engine_arguments(url, tag, read_only=read_only)
+    elif path is not None and read_only:
+        if not path.is_file():
+            raise ConfigError(f"{setting}: no database file at {path}")
+        url = f"sqlite:///file:{path}?mode=ro&uri=true"
     try:
         engine = create_engine(url, future=True, **options)
     except Exception as exc:  # unknown dialect, bad URL
-        raise ConfigError(f"HARVESTER_DATABASE_URL is not usable: {exc}") from None
+        raise ConfigError(f"{setting} is not usable: {exc}") from None
     if engine.dialect.name == "sqlite":
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, read_only)
+    else:
+        pg.track_connections(engine, tag)
     return engine
 
 
@@ -80,15 +99,18 @@ def is_postgres_url(url: str) -> bool:
         return False
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, read_only: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.execute("PRAGMA foreign_keys = ON")
+        if read_only:
+            cursor.execute("PRAGMA query_only = ON")
+        else:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -116,6 +138,78 @@ def write(engine: Engine) -> Iterator[Connection]:
         locked = connection.execution_options(sqlite_begin="IMMEDIATE")
         with locked.begin():
             yield locked
+
+
+OWN_ROW_LOCK_SECONDS = 5.0
+
+
+@contextmanager
+def write_own(engine: Engine) -> Iterator[Connection]:
+    """A short write transaction of rows one process owns (a standby's heartbeat row) or that a
+    lock of their own already serialises (the session's tokens, under the grant lock).
+
+    On PostgreSQL it takes no write lock and is not fenced: a standby's heartbeat never waits
+    for whatever holds the write lock (a frozen active service included), and rotated tokens are
+    committed the moment they arrive, even by a service that has just lost its lease (they are
+    the only valid ones). Its lock waits are bounded to a few seconds. On SQLite, `write`.
+    """
+    with engine.connect() as connection:
+        if is_postgres(connection):
+            with connection.begin():
+                pg.short_transaction(connection, OWN_ROW_LOCK_SECONDS)
+                yield connection
+            return
+        locked = connection.execution_options(sqlite_begin="IMMEDIATE")
+        with locked.begin():
+            yield locked
+
+
+GRANT_POLL_SECONDS = 0.05
+_memory_grants = threading.Lock()  # in-memory SQLite: one process is all there is
+
+
+@contextmanager
+def grant_lock(engine: Engine, timeout: float) -> Iterator[None]:
+    """One token grant at a time across every process that opens this database, without the
+    write lock (writers go on while a grant waits for the token endpoint); AuthError after
+    waiting `timeout` seconds. PostgreSQL: an advisory lock of its own. A SQLite file: a file
+    lock beside it (`harvester.db.grant-lock`); in-memory SQLite: a lock of this process."""
+    if is_postgres(engine):
+        with pg.grant_lock(engine, timeout):
+            yield
+        return
+    path = sqlite_path(engine.url.render_as_string(hide_password=False))
+    if path is None:
+        if not _memory_grants.acquire(timeout=timeout):
+            raise AuthError(_GRANT_BUSY.format(timeout=timeout))
+        try:
+            yield
+        finally:
+            _memory_grants.release()
+        return
+    fd = os.open(path.with_name(path.name + ".grant-lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise AuthError(_GRANT_BUSY.format(timeout=timeout)) from None
+                time.sleep(GRANT_POLL_SECONDS)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+_GRANT_BUSY = (
+    "another process has been talking to the token endpoint for {timeout:g} s (it holds the "
+    "grant lock); the next request tries again"
+)
 
 
 @contextmanager
@@ -254,6 +348,8 @@ def upgrade(engine: Engine) -> bool:
         with write(engine) as connection:
             if MigrationContext.configure(connection).get_current_revision() == head:
                 return False
+            if is_postgres(connection):  # a migration may rewrite a large table
+                pg.unbounded_statements(connection)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except OperationalError as exc:
@@ -266,3 +362,35 @@ def open_database(url: str) -> Engine:
     engine = create_db_engine(url)
     upgrade(engine)
     return engine
+
+
+def open_reading(url: str, setting: str) -> Engine:
+    """A read-only engine on a database harvester must not migrate (a read replica, named by
+    `setting`): it must already be at this version's schema."""
+    from alembic.runtime.migration import MigrationContext
+
+    engine = create_db_engine(url, read_only=True, setting=setting)
+    head = _migration_head()
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except OperationalError as exc:
+        engine.dispose()
+        raise ConfigError(f"{setting}: cannot open the database: {exc.orig}") from None
+    if current != head:
+        engine.dispose()
+        raise ConfigError(
+            f"{setting}: the database is at schema revision {current or 'none'}, this harvester "
+            f"reads revision {head}: run `harvester db upgrade` on the primary "
+            "(HARVESTER_DATABASE_URL) and let the replica catch up"
+        )
+    return engine
+
+
+def replica_position(engine: Engine) -> tuple[float, float] | None:
+    """(the time up to which it shows its primary's commits, its own time), as epoch seconds,
+    when the database is a PostgreSQL replica; None otherwise (see `pg.replica_position`)."""
+    if not is_postgres(engine):
+        return None
+    with read(engine) as connection:
+        return pg.replica_position(connection)

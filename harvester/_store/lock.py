@@ -9,9 +9,9 @@ looks at the path every second (`still_held`): if the file was deleted or replac
 one now at the path at once, or, when another start was quicker, lets go (the service steps
 down), so at most one service goes on.
 
-On PostgreSQL: a session-level advisory lock held on a connection of its own. Several services
-on several hosts may share the database; the one holding the lock is active, the others wait as
-standby and one of them takes the lock the moment the active one's connection is gone.
+On PostgreSQL: a lease (`_store.lease`), renewed by the active service and taken over by a
+standby when it lapses or its holder's connection is gone. Several services on several hosts
+may share the database; the one holding the lease is active, the others wait as standby.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import Engine
 
 from .._core.errors import ConfigError
-from . import pg
 from .db import is_postgres, sqlite_path
+from .lease import DEFAULT_TTL, LeaseLock
 
 if os.name == "posix":  # elsewhere harvester stops at start-up (harvester.posix)
     import fcntl
@@ -153,60 +153,13 @@ def _names(path: Path, fd: int) -> bool:
     return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
-class AdvisoryLock:
-    """PostgreSQL's session-level advisory lock, on a connection that lives as long as the lock
-    (see `_store.pg`); `holder()` is the server process id of whoever holds it."""
-
-    supports_standby = True
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self._connection: Any = None
-        self._lost = False  # its connection was found gone
-
-    def try_acquire(self) -> bool:
-        if self._connection is not None:
-            return True
-        connection = pg.connect_for_lock(self.engine)
-        if pg.try_session_lock(connection):
-            self._connection = connection
-            pg.fence(self.engine, connection)  # its writes now check the lock is still ours
-            return True
-        connection.close()
-        return False
-
-    def acquire(self) -> None:
-        if not self.try_acquire():
-            raise ConfigError(
-                "another harvester service is active on this database (PostgreSQL advisory lock)"
-            )
-
-    def still_held(self) -> bool:
-        if self._connection is None:
-            return False
-        if not pg.session_lock_alive(self._connection):
-            self._lost = True
-            return False
-        return True
-
-    def release(self) -> None:
-        if self._connection is not None:
-            try:
-                pg.release_session_lock(self._connection)
-            finally:
-                self._connection = None
-                if not self._lost:  # a lost lock stays fenced: a straggling run writes nothing
-                    pg.unfence(self.engine)
-
-    def holder(self) -> int | None:
-        return pg.session_lock_holder(self.engine)
-
-
-def service_lock(engine: Engine, database_url: str) -> ServiceLock:
+def service_lock(
+    engine: Engine, database_url: str, lease_seconds: float = DEFAULT_TTL
+) -> ServiceLock:
     """The lock that makes one `harvester start` the active one: a file lock beside a SQLite
-    file (one host), a session-level advisory lock on PostgreSQL (any number of hosts)."""
+    file (one host), a lease on PostgreSQL (any number of hosts: `_store.lease`)."""
     if is_postgres(engine):
-        return AdvisoryLock(engine)
+        return LeaseLock(engine, lease_seconds)
     return InstanceLock(lock_path_for(database_url))
 
 

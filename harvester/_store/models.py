@@ -4,6 +4,7 @@ functions); internal bookkeeping of the OAuth session uses epoch seconds."""
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Float,
     ForeignKey,
     Index,
@@ -151,6 +152,24 @@ class ServiceState(Base):
     stopped_at: Mapped[str | None] = mapped_column(String(32))
     state: Mapped[str] = mapped_column(Text, nullable=False, default="{}")
     jobs_text: Mapped[str | None] = mapped_column(Text)  # the jobs file it runs (0010)
+
+
+class ServiceLease(Base):
+    """The active service's lease on PostgreSQL (one row, id 1; see `_store.lease`): who holds
+    it, for which term, until when (epoch seconds of the database server's clock)."""
+
+    __tablename__ = "service_lease"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    term: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    holder: Mapped[str | None] = mapped_column(String(64))  # its engine's tag (`_store.pg.new_tag`)
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    backend_pid: Mapped[int | None] = mapped_column(Integer)  # its lease connection's
+    backend_start: Mapped[float | None] = mapped_column(Float)
+    acquired_at: Mapped[float | None] = mapped_column(Float)
+    renewed_at: Mapped[float | None] = mapped_column(Float)
+    expires_at: Mapped[float | None] = mapped_column(Float)
 
 
 class Cursor(Base):

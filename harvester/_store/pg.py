@@ -1,12 +1,18 @@
 """PostgreSQL's side of the database seam (see `_store.db`): the only module that imports
 psycopg.
 
-Three things differ from SQLite: the write lock is a transaction-level advisory lock (writers on
-every host queue on it, as SQLite writers queue on BEGIN IMMEDIATE); the active service holds a
-session-level advisory lock on a connection of its own (the server frees it the moment that
-connection is gone: a killed process, a lost host once TCP keepalives give up), and each of its
-write transactions checks it still does (the fence: `take_write_lock`); and `harvester query`
-runs in a read-only transaction with a statement timeout.
+What differs from SQLite: the write lock is a transaction-level advisory lock (writers on every
+host queue on it, as SQLite writers queue on BEGIN IMMEDIATE); the active service holds a lease
+(`_store.lease`) and each of its write transactions checks, once it holds the write lock, that
+the lease is still its own (the fence: `take_write_lock`); token grants queue on an advisory
+lock of their own (`grant_lock`), not on the write lock; and `harvester query` runs in a
+read-only transaction with a statement timeout.
+
+No wait is unbounded. Every connection carries server-side limits (a statement, a lock wait, a
+transaction left idle), TCP keepalives both ways (the server drops a silent client, the client
+a silent server) and a connect timeout; the lease's own connection has tighter ones, and a
+process can sever every connection of an engine at once (`sever`), which is how an active
+service that lost its lease stops writing even when its sockets hang behind a frozen proxy.
 """
 
 from __future__ import annotations
@@ -15,21 +21,48 @@ import contextlib
 import json
 import os
 import re
+import secrets
+import socket
+import threading
+import time
 import weakref
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 
-from .._core.errors import ConfigError, LostActiveLock, ReadOnlyViolation
+from .._core.errors import AuthError, ConfigError, LostActiveLock, ReadOnlyViolation
 
-# advisory lock keys (one bigint space per database): "harv" + w(rite) / a(ctive)
+# advisory lock keys (one bigint space per database): "harv" + w(rite) / g(rant)
 WRITE_LOCK_KEY = 0x68617277
-ACTIVE_LOCK_KEY = 0x68617261
+GRANT_LOCK_KEY = 0x68617267
 # the server drops a silent peer after about idle + interval * count seconds
 KEEPALIVE = {"tcp_keepalives_idle": 5, "tcp_keepalives_interval": 2, "tcp_keepalives_count": 3}
+# the server's limits on every connection of harvester: a statement, a wait for a lock (the
+# write lock too: as SQLite's busy timeout), a transaction whose client went quiet
+LIMITS = {
+    "statement_timeout": "600s",
+    "lock_timeout": "60s",
+    "idle_in_transaction_session_timeout": "300s",
+}
+# the lease's connection: each of its statements is one short UPDATE or SELECT
+LEASE_LIMITS = {
+    "statement_timeout": "5s",
+    "lock_timeout": "5s",
+    "idle_in_transaction_session_timeout": "5s",
+}
+# the client's side (libpq): give up a connect, and a server that stopped answering (keepalive
+# probes unanswered, or data sent and not acknowledged for tcp_user_timeout milliseconds)
+CLIENT = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
 
 
 def _require_psycopg() -> Any:
@@ -48,30 +81,146 @@ def libpq_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def engine_arguments(url: str) -> tuple[str, dict[str, Any]]:
-    """The SQLAlchemy URL (psycopg 3) and engine options for a postgresql:// URL."""
+def new_tag() -> str:
+    """A name for one engine on the server (`<pid>.<random>`), in the application_name of each of
+    its connections: a service taking over ends the sessions of the one it replaces by it."""
+    return f"{os.getpid()}.{secrets.token_hex(4)}"
+
+
+def application_names(tag: str) -> tuple[str, str]:
+    """The application_name of an engine's connections and of its lease connection."""
+    return f"harvester {tag}", f"harvester lease {tag}"
+
+
+def _options(limits: dict[str, str]) -> str:
+    settings = {**KEEPALIVE, **limits}
+    return " ".join(f"-c {name}={value}" for name, value in settings.items())
+
+
+def engine_arguments(url: str, tag: str, read_only: bool = False) -> tuple[str, dict[str, Any]]:
+    """The SQLAlchemy URL (psycopg 3) and engine options for a postgresql:// URL, its sessions
+    named by `tag`; `read_only` makes every transaction read-only (a replica)."""
     _require_psycopg()
     parsed = make_url(url).set(drivername="postgresql+psycopg")
-    options = " ".join(f"-c {name}={value}" for name, value in KEEPALIVE.items())
+    options = _options(LIMITS) + (" -c default_transaction_read_only=on" if read_only else "")
     return parsed.render_as_string(hide_password=False), {
         "pool_pre_ping": True,
-        "connect_args": {"application_name": "harvester", "options": options},
+        "connect_args": {
+            "application_name": application_names(tag)[0],
+            "options": options,
+            **CLIENT,
+        },
     }
+
+
+# -- every connection of an engine, to sever them at once ----------------------------------------
+
+_connections: weakref.WeakKeyDictionary[Engine, weakref.WeakSet[Any]] = weakref.WeakKeyDictionary()
+_tags: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+_connections_lock = threading.Lock()
+
+
+def track_connections(engine: Engine, tag: str) -> None:
+    """Remember `engine`'s tag, and every connection it opens (weakly), for `sever`."""
+    live: weakref.WeakSet[Any] = weakref.WeakSet()
+    with _connections_lock:
+        _connections[engine] = live
+        _tags[engine] = tag
+
+    @event.listens_for(engine, "connect")
+    def _opened(dbapi_connection: Any, _: Any) -> None:
+        with _connections_lock:
+            live.add(dbapi_connection)
+
+
+def tag_of(engine: Engine) -> str:
+    """The engine's tag (one is made for an engine `_store.db` did not create)."""
+    with _connections_lock:
+        if engine not in _tags:
+            _tags[engine] = new_tag()
+        return _tags[engine]
+
+
+def sever(engine: Engine) -> int:
+    """Shut down the socket of every open connection of `engine`, now: a thread waiting on one
+    (a statement, a lock, a server behind a frozen proxy) gets an error at once, and nothing
+    more is sent on them. The pool replaces them as they are next used. Returns how many."""
+    with _connections_lock:
+        live = list(_connections.get(engine, ()))
+    return sum(shutdown_socket(connection) for connection in live)
+
+
+def shutdown_socket(connection: Any) -> bool:
+    """Shut down one psycopg connection's socket (without closing the descriptor libpq owns)."""
+    try:
+        if connection.closed:
+            return False
+        duplicate = os.dup(connection.pgconn.socket)
+    except Exception:  # closed meanwhile, or never connected
+        return False
+    sock = socket.socket(fileno=duplicate)
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # not connected any more
+        return False
+    finally:
+        sock.close()
+    return True
+
+
+# -- the write lock and the fence ---------------------------------------------------------------
+
+
+class Fence(Protocol):
+    """What an active service's lease lets its writers check (`_store.lease`)."""
+
+    def alive(self) -> bool:
+        """Its own clock's verdict: renewed in time, not lost."""
+
+    def holds(self, connection: Connection) -> bool:
+        """The database's verdict, asked inside the writer's transaction."""
+
+
+# the engines of active services -> their lease
+_fences: weakref.WeakKeyDictionary[Engine, Fence] = weakref.WeakKeyDictionary()
+
+LOST = (
+    "this service lost its lease on the active role (not renewed in time, or taken over): it "
+    "writes nothing more, and another service takes over"
+)
 
 
 def take_write_lock(connection: Connection) -> None:
     """The first statement of a write transaction: wait for, then hold, the write lock. On the
-    active service's engine (fenced), then check that its session still holds the active lock:
-    a writer that passed this check holds the write lock until it commits, and a service that
-    took the active lock after it can write only once it has, so the old active one's writes
-    never interleave with the new one's."""
+    active service's engine (fenced), check before and after that its lease still stands: a
+    writer that passed the second check holds the write lock until it commits, and a service
+    that took the lease after it either ends its connection first (`_store.lease`) or waits for
+    the write lock, so the old active one's writes never interleave with the new one's."""
+    fence = _fences.get(connection.engine)
+    if fence is not None and not fence.alive():
+        raise LostActiveLock(LOST)
     connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
-    holder = _fences.get(connection.engine)
-    if holder is not None and not connection.exec_driver_sql(_HELD_BY, (holder,)).scalar():
-        raise LostActiveLock(
-            "this service lost the active lock (its lock connection is gone): it writes "
-            "nothing more, and another service takes over"
-        )
+    if fence is not None and not (fence.holds(connection) and fence.alive()):
+        raise LostActiveLock(LOST)
+
+
+def fence(engine: Engine, lease: Fence) -> None:
+    """From now on every write transaction on `engine` checks `lease` (see `take_write_lock`)."""
+    _fences[engine] = lease
+
+
+def unfence(engine: Engine) -> None:
+    _fences.pop(engine, None)
+
+
+def short_transaction(connection: Connection, lock_seconds: float) -> None:
+    """Bound this transaction's lock waits (a row of its own: it should never wait long)."""
+    connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{max(1, int(lock_seconds * 1000))}ms'")
+
+
+def unbounded_statements(connection: Connection) -> None:
+    """Lift the statement timeout for this transaction (migrations: one may rewrite a table)."""
+    connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
 
 
 def reset_sequences(connection: Connection, tables: list[str]) -> None:
@@ -83,77 +232,107 @@ def reset_sequences(connection: Connection, tables: list[str]) -> None:
         )
 
 
-# -- the active service's lock -------------------------------------------------------------------
+# -- token grants: one at a time, without the write lock ----------------------------------------
 
 
-def connect_for_lock(engine: Engine) -> Any:
-    """A connection of its own (not pooled, autocommit) to hold the session-level lock."""
+@contextmanager
+def grant_lock(engine: Engine, timeout: float) -> Iterator[None]:
+    """Hold the grant lock (a session-level advisory lock, on a pooled connection in autocommit:
+    no transaction stays open while a grant talks to iRacing) for as long as the block runs;
+    wait at most `timeout` seconds for it. A killed process's lock ends with its connection."""
+    from sqlalchemy.exc import OperationalError
+
+    with engine.connect() as base:
+        conn = base.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            conn.exec_driver_sql(f"SET lock_timeout = '{max(1, int(timeout * 1000))}ms'")
+            try:
+                conn.exec_driver_sql(f"SELECT pg_advisory_lock({GRANT_LOCK_KEY})")
+            except OperationalError as exc:
+                if not isinstance(exc.orig, _require_psycopg().errors.LockNotAvailable):
+                    raise
+                raise AuthError(
+                    f"another process has been talking to the token endpoint for {timeout:g} s "
+                    "(it holds the grant lock); the next request tries again"
+                ) from None
+            finally:
+                conn.exec_driver_sql("RESET lock_timeout")
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({GRANT_LOCK_KEY})")
+        except BaseException:
+            base.invalidate()  # a connection in an unknown state never goes back to the pool
+            raise
+
+
+# -- the lease's own connection -------------------------------------------------------------------
+
+
+def connect_for_lease(engine: Engine) -> Any:
+    """A connection of its own (not pooled, autocommit) for the lease, with tight limits."""
     psycopg = _require_psycopg()
-    options = " ".join(f"-c {name}={value}" for name, value in KEEPALIVE.items())
     return psycopg.connect(
         libpq_url(engine.url.render_as_string(hide_password=False)),
         autocommit=True,
-        application_name=f"harvester active pid={os.getpid()}",
-        options=options,
-        connect_timeout=10,
+        application_name=application_names(tag_of(engine))[1],
+        options=_options(LEASE_LIMITS),
+        **CLIENT,
     )
 
 
-def try_session_lock(connection: Any) -> bool:
-    row = connection.execute(f"SELECT pg_try_advisory_lock({ACTIVE_LOCK_KEY})").fetchone()
-    return bool(row[0])
-
-
-def release_session_lock(connection: Any) -> None:
-    """Unlock, then close: the lock is free when this returns (a close alone frees it once the
-    server has noticed the session end, a moment later)."""
-    with contextlib.suppress(Exception):  # a lost connection: the server freed it already
-        connection.execute(f"SELECT pg_advisory_unlock({ACTIVE_LOCK_KEY})")
-    connection.close()
-
-
-# the engines of active services -> the server pid of the session holding their active lock
-_fences: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()
-_HELD_BY = (
-    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
-    f"AND classid = 0 AND objid = {ACTIVE_LOCK_KEY} AND objsubid = 1 AND pid = %s)"
-)
-
-
-def fence(engine: Engine, lock_connection: Any) -> None:
-    """From now on every write transaction on `engine` checks that the session of
-    `lock_connection` still holds the active lock (see `take_write_lock`)."""
-    _fences[engine] = int(lock_connection.info.backend_pid)
-
-
-def unfence(engine: Engine) -> None:
-    _fences.pop(engine, None)
-
-
-def session_lock_alive(connection: Any) -> bool:
-    """True while the lock's connection still answers (so the server still holds the lock)."""
+@contextmanager
+def deadline(connection: Any, seconds: float) -> Iterator[None]:
+    """The client's own bound on what runs on `connection` in the block: past `seconds` its
+    socket is shut down, so a statement behind a frozen proxy or a cut link fails then instead
+    of never (the server's limits cannot help when the server never sees the statement)."""
+    timer = threading.Timer(seconds, shutdown_socket, (connection,))
+    timer.daemon = True
+    timer.start()
     try:
-        connection.execute("SELECT 1").fetchone()
-    except Exception:
-        return False
-    return True
+        yield
+    finally:
+        timer.cancel()
 
 
-def session_lock_holder(engine: Engine) -> int | None:
-    """The pid (on its own host) of the service holding the active lock, -1 when it is held by
-    someone else, None when nobody holds it."""
-    with engine.connect() as conn:
-        name = conn.exec_driver_sql(
-            "SELECT coalesce(a.application_name, '') FROM pg_locks AS l "
-            "LEFT JOIN pg_stat_activity AS a ON a.pid = l.pid "
-            "WHERE l.locktype = 'advisory' AND l.granted "
-            f"AND l.classid = 0 AND l.objid = {ACTIVE_LOCK_KEY} AND l.objsubid = 1 "
-            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-        ).scalar()
-    if name is None:
+def terminate(connection: Any, names: tuple[str, ...], backend_pid: int | None) -> list[int]:
+    """End the server sessions of a replaced service (by application name, and its lease
+    backend), so its locks and any transaction it left open end with them; wait (bounded) until
+    they are gone. Returns their process ids."""
+    rows = connection.execute(
+        "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND (application_name = ANY(%s) OR pid = %s)",
+        (list(names), backend_pid or 0),
+    ).fetchall()
+    pids = [int(row[0]) for row in rows]
+    if pids:
+        for _ in range(100):  # pg_terminate_backend only signals: wait for them to end
+            left = connection.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
+            ).fetchone()
+            if not left[0]:
+                break
+            time.sleep(0.05)
+    return pids
+
+
+def replica_position(connection: Connection) -> tuple[float, float] | None:
+    """For a replica (a server in recovery): (the time up to which it shows its primary's
+    commits, its own time now), as epoch seconds; None for a primary. A replica streaming with
+    nothing left to replay is current now; otherwise it is as old as its last replayed commit."""
+    row = connection.exec_driver_sql(
+        "SELECT pg_is_in_recovery(), extract(epoch FROM pg_last_xact_replay_timestamp()), "
+        "extract(epoch FROM clock_timestamp()), "
+        "pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() "
+        "AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming')"
+    ).one()
+    if not row[0]:
         return None
-    found = re.search(r"pid=(\d+)", name)
-    return int(found.group(1)) if found else -1
+    now = float(row[2])
+    if row[3]:
+        return now, now
+    return (float(row[1]) if row[1] is not None else 0.0), now
 
 
 # -- harvester query -----------------------------------------------------------------------------
@@ -262,8 +441,8 @@ def read_only(
         connection = psycopg.connect(
             libpq_url(url),
             application_name="harvester query",
-            options="-c default_transaction_read_only=on",
-            connect_timeout=10,
+            options=_options(LIMITS) + " -c default_transaction_read_only=on",
+            **CLIENT,
         )
     except psycopg.OperationalError as exc:
         raise ConfigError(f"cannot open the database: {str(exc).strip()}") from None

@@ -125,3 +125,46 @@ def test_hostile_numbers_and_urls_stop_with_one_line_naming_the_setting(
         load_settings({name: value}, env_file=None)
     message = str(caught.value)
     assert message.startswith(says) and message.splitlines() == [message]
+
+
+def test_the_read_replica_and_the_lease_settings() -> None:
+    unset = load_settings({}, env_file=None)
+    assert unset.read_database_url is None and not unset.reads_replica
+    assert unset.reading_url == unset.database_url
+    assert unset.lease_seconds == 10
+    replica = "postgresql://reader:pw-of-the-replica@replica-host/harvester"
+    settings = load_settings(
+        {
+            "HARVESTER_DATABASE_URL": "postgresql://primary-host/harvester",
+            "HARVESTER_READ_DATABASE_URL": f" {replica} ",
+            "HARVESTER_LEASE_SECONDS": "4.5",
+        },
+        env_file=None,
+    )
+    assert settings.reading_url == replica and settings.reads_replica
+    assert settings.lease_seconds == 4.5
+    assert "pw-of-the-replica" not in repr(settings)
+    blank = load_settings({"HARVESTER_READ_DATABASE_URL": "  "}, env_file=None)
+    assert blank.reads_replica is False
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("HARVESTER_READ_DATABASE_URL", "replica-host:5432", "is not a database URL"),
+        ("HARVESTER_READ_DATABASE_URL", "mysql://u:pw-secret@h/db", "a mysql:// one"),
+        ("HARVESTER_READ_DATABASE_URL", "sqlite://", "in-memory SQLite"),
+        ("HARVESTER_LEASE_SECONDS", "1", "must be at least 2"),
+        ("HARVESTER_LEASE_SECONDS", "301", "must be at most 300"),
+        ("HARVESTER_LEASE_SECONDS", "soon", "must be a number"),
+    ],
+)
+def test_a_bad_replica_url_or_lease_is_one_line_that_never_echoes_the_url(
+    name: str, value: str, says: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({name: value}, env_file=None)
+    message = str(caught.value)
+    assert message.startswith(name) and says in message
+    assert message.splitlines() == [message]
+    assert "pw-secret" not in message

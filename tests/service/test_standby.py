@@ -22,6 +22,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert, update
+from sqlalchemy.exc import OperationalError
 
 from harvester._core.clock import Clock, ManualClock, ScaledClock, SystemClock, iso_seconds
 from harvester._core.errors import LostActiveLock
@@ -29,6 +30,7 @@ from harvester._observe.reports import service_info
 from harvester._service.runtime import open_runtime
 from harvester._service.service import Service, ServiceOptions
 from harvester._store import db
+from harvester._store.lease import LeaseLock
 from harvester._store.models import ServiceState
 from harvester.simulator import RunningSimulator, SimConfig, Simulator, SimulatorTransport
 from tests.helpers import (
@@ -308,53 +310,74 @@ def test_dead_standby_rows_are_not_listed_and_the_active_heartbeat_deletes_them(
         active.close()
 
 
-def test_an_active_service_that_loses_its_lock_writes_nothing_more_and_steps_down(
+def lease_backend(one: InProcess) -> int:
+    """The server process of the service's lease connection."""
+    connection = one.service.lock._connection  # type: ignore[attr-defined]
+    return int(connection.info.backend_pid)
+
+
+def end_lease_connection(one: InProcess, postgres_url: str) -> None:
+    """End the service's lease connection for good: the server session is terminated and the
+    service cannot open another (as a host cut off from the database), so the lease is free
+    for a standby at once, and its holder cannot renew it."""
+
+    def unreachable() -> None:
+        raise OperationalError("connect", None, Exception("the database is unreachable"))
+
+    one.service.lock._lease_connection = unreachable  # type: ignore[attr-defined]
+    backend = lease_backend(one)
+    assert db_rows(postgres_url, f"SELECT pg_terminate_backend({backend})") == [(True,)]
+
+
+def test_an_active_service_whose_lease_is_taken_writes_nothing_more_and_steps_down(
     two: tuple[InProcess, InProcess, Simulator], postgres_url: str
 ) -> None:
-    first, second, _ = two
+    """Its lease connection ended (pg_terminate_backend) and cannot come back: the lease is free
+    at once, the standby takes it (and ends the old holder's sessions), and from that instant the
+    old one's writes are refused; it steps down by its own clock (no renewal in time)."""
+    first, second = two[0], two[1]
     first.begin()
     wait_for(lambda: first.service.role == "active" and len(first.service.outcomes) >= 1)
     second.begin()
     wait_for(lambda: second.service.role == "standby")
-    backend = first.service.lock._connection.info.backend_pid  # type: ignore[attr-defined]
     lost_at = time.monotonic()
-    assert db_rows(postgres_url, f"SELECT pg_terminate_backend({backend})") == [(True,)]
-    # pg_terminate_backend only signals the backend: the lock is gone once the backend is
-    alive = f"SELECT count(*) FROM pg_stat_activity WHERE pid = {int(backend)}"
-    wait_for(lambda: db_rows(postgres_url, alive) == [(0,)], timeout=10)
-    # the fence: from the moment the lock is gone, its writes are refused
+    end_lease_connection(first, postgres_url)
+    wait_for(lambda: second.service.role == "active" and second.service.observers != [])
+    # the fence: from the moment the lease is another's, its writes are refused
     with pytest.raises(LostActiveLock), db.write(first.runtime.engine) as conn:
         conn.execute(update(ServiceState).where(ServiceState.id == 1).values(state="{}"))
-    wait_for(lambda: first.service.role == "stepped_down", timeout=10)
+    wait_for(lambda: first.service.role == "stepped_down", timeout=30)
     stepped_down = time.monotonic() - lost_at
     health = first.get("/healthz")
     assert health.status_code == 503 and "lost the active lock" in health.json()["reasons"][0]
     assert first.get("/readyz").status_code == 503
     assert active_gauge(first.get("/metrics")) == 0
-    wait_for(lambda: second.service.role == "active" and second.service.observers != [])
     first.close()  # it leaves the new active one's row alone
-    row = db_rows(postgres_url, "SELECT stopped_at, state FROM service WHERE id = 1")
+    row = db_rows(postgres_url, "SELECT stopped_at, state, pid FROM service WHERE id = 1")
     assert row[0][0] is None and json.loads(str(row[0][1]))["role"] == "active"
-    print(f"a lost lock: writes refused at once, stepped down after {stepped_down:.2f} s")
-    assert stepped_down < 5  # checked every second (lock_check), not at the 10 s heartbeat
+    print(f"a lease taken over: writes refused at once, stepped down after {stepped_down:.2f} s")
 
 
-def test_a_service_stopped_after_losing_its_lock_unnoticed_stops_cleanly(
+def test_a_service_stopped_after_losing_its_lease_unnoticed_stops_cleanly(
     two: tuple[InProcess, InProcess, Simulator], postgres_url: str
 ) -> None:
-    """SIGTERM can come between the loss of the lock and the service's next look at it: its
+    """SIGTERM can come between the loss of the lease and the service's next look at it: its
     stop then finds its writes refused, and ends as a stepped-down service, without raising and
     without touching the service row."""
     first, _, _ = two
     first.service.options = replace(first.service.options, lock_check=3600.0)  # never looks
     first.begin()
     wait_for(lambda: first.service.role == "active" and len(first.service.outcomes) >= 1)
-    backend = first.service.lock._connection.info.backend_pid  # type: ignore[attr-defined]
-    assert db_rows(postgres_url, f"SELECT pg_terminate_backend({backend})") == [(True,)]
-    alive = f"SELECT count(*) FROM pg_stat_activity WHERE pid = {int(backend)}"
-    wait_for(lambda: db_rows(postgres_url, alive) == [(0,)], timeout=10)
-    assert first.service.role == "active"  # it has not noticed
-    first.close()
-    assert first.service.role == "stepped_down"
-    row = db_rows(postgres_url, "SELECT stopped_at FROM service WHERE id = 1")
-    assert row == [(None,)]  # its stop wrote nothing
+    other = db.create_db_engine(postgres_url)
+    taker = LeaseLock(other, ttl=60)
+    try:
+        end_lease_connection(first, postgres_url)
+        wait_for(taker.try_acquire, timeout=30)  # free once that connection is gone
+        assert first.service.role == "active"  # it has not noticed
+        first.close()
+        assert first.service.role == "stepped_down"
+        row = db_rows(postgres_url, "SELECT stopped_at FROM service WHERE id = 1")
+        assert row == [(None,)]  # its stop wrote nothing
+    finally:
+        taker.release()
+        other.dispose()

@@ -3,6 +3,7 @@ runs of other hosts, and `harvester query` read-only with a timeout."""
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -12,9 +13,9 @@ from sqlalchemy import Engine, text
 
 from harvester._archive.archive import HOST, Archive
 from harvester._core.clock import ManualClock
-from harvester._core.errors import ConfigError, ReadOnlyViolation
-from harvester._store import db
-from harvester._store.lock import AdvisoryLock
+from harvester._core.errors import ConfigError, LostActiveLock, ReadOnlyViolation
+from harvester._store import db, pg
+from harvester._store.lease import LeaseLock
 from harvester._store.query import run_query
 from tests.helpers import PostgresServer, db_rows, wait_for
 
@@ -96,31 +97,47 @@ def test_writers_queue_on_the_write_lock_across_connections(engine: Engine) -> N
     assert order == ["first commits", "second writes"]
 
 
-def test_one_active_lock_per_database_freed_with_its_connection(engine: Engine) -> None:
-    active, standby = AdvisoryLock(engine), AdvisoryLock(engine)
-    assert active.holder() is None
-    assert active.try_acquire() and active.still_held()
-    assert not standby.try_acquire()
-    assert active.holder() is not None  # status sees who holds it
-    active._connection.close()  # as a killed process's connection
-    assert not active.still_held()
-    assert standby.try_acquire()
-    standby.release()
-    assert standby.holder() is None
+def test_one_lease_per_database_free_once_its_connection_is_gone(postgres_url: str) -> None:
+    """Two engines (two services): one lease; the holder's lease connection closing (as a
+    killed process's) frees it at once, without waiting for it to lapse."""
+    first, second = db.open_database(postgres_url), db.create_db_engine(postgres_url)
+    active, standby = LeaseLock(first, ttl=60), LeaseLock(second, ttl=60)
+    try:
+        assert active.holder() is None
+        assert active.try_acquire() and active.still_held()
+        assert not standby.try_acquire()
+        assert active.holder() == os.getpid()  # status sees who holds it
+        active._connection.close()  # as a killed process's connection
+        name = pg.application_names(active.name)[1]
+        gone = f"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{name}'"
+        wait_for(lambda: db_rows(postgres_url, gone) == [(0,)])
+        assert standby.try_acquire()
+        with pytest.raises(LostActiveLock), db.write(first) as conn:  # fenced at once
+            conn.execute(text("INSERT INTO auth_state (id) VALUES (9)"))
+        standby.release()
+        assert standby.holder() is None
+    finally:
+        active.release()
+        standby.release()
+        first.dispose()
+        second.dispose()
 
 
-def test_the_active_service_takes_over_the_scheduled_runs_of_another_host(
+def test_the_active_service_takes_over_the_scheduled_runs_of_other_processes(
     engine: Engine,
 ) -> None:
+    """Only the lease's holder runs scheduled runs: one left `running` by another process is a
+    replaced active service's (dead, or alive but fenced: frozen, cut off), on any host. A
+    manual run is left to its own host to judge."""
     archive = Archive(engine, ManualClock())
     with db.write(engine) as conn:
-        for trigger in ("schedule", "cli"):
+        for trigger, host in (("schedule", "elsewhere"), ("cli", "elsewhere"), ("cli", HOST)):
             conn.execute(
                 text(
                     "INSERT INTO runs (job, trigger, status, started_at, pid, host) "
-                    "VALUES ('j', :t, 'running', '2026-01-01T00:00:00Z', 1, 'elsewhere')"
+                    "VALUES ('j', :t, 'running', '2026-01-01T00:00:00Z', 1, :h)"
                 ),
-                {"t": trigger},
+                {"t": trigger, "h": host},
             )
     with db.write(engine) as conn:  # a living process of this host (pid 1), not ours
         conn.execute(
@@ -131,13 +148,14 @@ def test_the_active_service_takes_over_the_scheduled_runs_of_another_host(
             {"h": HOST},
         )
     assert archive.mark_interrupted() == 0  # not ours to judge
-    assert archive.mark_interrupted(active_service=True) == 1
+    assert archive.mark_interrupted(active_service=True) == 2
     url = str(engine.url.set(drivername="postgresql"))
     rows = dict(db_rows(url, "SELECT trigger || ':' || host, status FROM runs"))
     assert rows == {
         "schedule:elsewhere": "interrupted",  # the dead active one's
         "cli:elsewhere": "running",  # a `harvester run` on its own host, maybe still going
-        f"schedule:{HOST}": "running",  # alive on this host
+        f"cli:{HOST}": "running",  # a living `harvester run` here (pid 1)
+        f"schedule:{HOST}": "interrupted",  # a replaced active one's, fenced for good
     }
 
 

@@ -8,7 +8,11 @@ unhealthy: the service is doing all it can.
 A standby (PostgreSQL: another service is active) is healthy while its loop beats — it is
 doing its job, waiting, and restarting it would help nothing — but never ready: /readyz, what a
 load balancer asks, answers 200 only for the active service. The session is the active one's
-to keep, so a standby does not fail its health for it.
+to keep, so a standby does not fail its health for it; nor does it depend on anything the
+active one holds (its loop never waits for the write lock).
+
+A database that does not answer is unhealthy on every role (503, with the reason): nothing can
+be harvested, and a standby could not take over.
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ class HealthFacts:
     now: float
     heartbeat_age: float | None  # real seconds since the service loop last beat
     stall_after: float  # real seconds without a beat that mean the loop has stalled
-    session: SessionFacts
+    session: SessionFacts | None  # None: the database could not be read
     maintenance_until: float | None
     maintenance_since: float | None
     failing: tuple[FailingJob, ...]
@@ -79,6 +83,7 @@ class HealthFacts:
     jobs_file: str | None = None
     config_rejected: str | None = None  # the refused edit's first problem (file:line: ...)
     config_rejected_at: float | None = None
+    database: str | None = None  # why the database does not answer (None: it does)
 
 
 @dataclass(frozen=True)
@@ -106,9 +111,15 @@ def assess(facts: HealthFacts) -> Health:
         reasons.append(f"{loop} stalled {facts.heartbeat_age:.0f}s ago")
     if facts.role == "stepped_down":
         reasons.append("this service lost the active lock and is stopping; another takes over")
-    session_problem = facts.session.problem(facts.now)
-    if session_problem is not None and not standby:
-        reasons.append(f"no usable session: {session_problem}")
+    if facts.database is not None:
+        reasons.append(f"the database does not answer: {facts.database}")
+    session = facts.session
+    if session is None:
+        session_problem: str | None = "unknown (the database could not be read)"
+    else:
+        session_problem = session.problem(facts.now)
+        if session_problem is not None and not standby:
+            reasons.append(f"no usable session: {session_problem}")
     paused = facts.maintenance_until is not None
     if reasons:
         status = "unhealthy"
@@ -131,9 +142,10 @@ def assess(facts: HealthFacts) -> Health:
         ),
         "session": {
             "state": "ok" if session_problem is None else session_problem,
-            "access_expires_at": _when(facts.session.access_expires_at),
-            "refresh_expires_at": _when(facts.session.refresh_expires_at),
+            "access_expires_at": _when(session.access_expires_at if session else None),
+            "refresh_expires_at": _when(session.refresh_expires_at if session else None),
         },
+        "database": "ok" if facts.database is None else facts.database,
         "maintenance": {
             "paused": paused,
             "since": _when(facts.maintenance_since) if paused else None,

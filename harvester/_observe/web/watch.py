@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx
 from sqlalchemy import Engine
@@ -22,6 +22,7 @@ from ..._config.jobs import JobsConfig
 from ..._config.settings import Settings
 from ..._core.clock import Clock, iso_seconds
 from ..._core.logs import get_logger
+from ..._core.redact import redact_text
 from ..._feeds.status import target_statuses
 from ..._fetch.maintenance import MaintenancePause
 from ..._fetch.ratelimit import RateBudget
@@ -31,7 +32,7 @@ from ..alerts import AlertRules, AlertSender
 from ..metrics import CONTENT_TYPE, LiveFacts, ServiceMetrics
 from ..reports import list_runs, parse_since
 from .dashboard import render_dashboard
-from .health import Health, HealthFacts, SessionFacts, assess
+from .health import FailingJob, Health, HealthFacts, SessionFacts, assess
 from .reads import (
     active_service,
     failing_jobs,
@@ -90,6 +91,8 @@ class WatchedService(Protocol):
     def config_rejected(self) -> str | None: ...  # the refused edit's first problem
     @property
     def config_rejected_at(self) -> float | None: ...
+    @property
+    def database_problem(self) -> str | None: ...
 
 
 class FinishedRun(Protocol):
@@ -105,6 +108,54 @@ log = get_logger("harvester.watch")
 
 MAINTENANCE_ALERT_AFTER = 3600.0
 MAX_API_RUNS = 1000
+HEALTH_READ_SECONDS = 3.0  # a probe's database reads wait this long, then it answers 503
+
+T = TypeVar("T")
+
+
+class BoundedReads:
+    """The database reads of /healthz, each on a thread of its own, waited for at most
+    `seconds`: a database that does not answer (down, cut off, behind a frozen proxy) makes
+    the probe answer 503 with the reason at once instead of hanging or failing with 500. While
+    one read is stuck, no other is started (the answer says for how long)."""
+
+    def __init__(self, seconds: float, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._stuck_since: float | None = None
+        self._stuck: threading.Thread | None = None
+
+    def run(self, work: Callable[[], T]) -> tuple[T | None, str | None]:
+        """(the result, None), or (None, why there is none)."""
+        with self._lock:
+            if self._stuck is not None and self._stuck.is_alive():
+                assert self._stuck_since is not None
+                waited = self._monotonic() - self._stuck_since
+                return None, f"the database has not answered a read for {waited:.0f} s"
+            self._stuck = None
+        box: list[T] = []
+        failure: list[BaseException] = []
+
+        def read() -> None:
+            try:
+                box.append(work())
+            except BaseException as exc:  # reported to the probe, never raised
+                failure.append(exc)
+
+        started = self._monotonic()
+        thread = threading.Thread(target=read, name="health-read", daemon=True)
+        thread.start()
+        thread.join(self.seconds)
+        if thread.is_alive():
+            with self._lock:
+                self._stuck, self._stuck_since = thread, started
+            return None, f"the database did not answer within {self.seconds:g} s"
+        if failure:
+            exc = failure[0]
+            line = redact_text(str(exc).strip().split("\n")[0])[:200] or type(exc).__name__
+            return None, f"the database cannot be read ({line})"
+        return box[0], None
 
 
 def check_settings(service: WatchedService) -> None:
@@ -132,6 +183,7 @@ class Watch:
         self._finished: set[str] = set()  # jobs with a run finished since the last check
         self._failing: dict[str, int] = {}  # job -> streak, while announced or due
         self._host = socket.gethostname()
+        self._reads = BoundedReads(HEALTH_READ_SECONDS, monotonic)
         self.server = (  # first: a busy port leaves nothing installed behind
             WebServer(self.settings.http, self, self.settings.http_token)
             if self.settings.http is not None
@@ -299,6 +351,8 @@ class Watch:
         )
 
     def health(self, session: SessionFacts | None = None) -> Health:
+        """The verdict of /healthz and /readyz. Its database reads are bounded in time: a
+        database that does not answer is a reason for 503 on every role, never a hang or 500."""
         rt = self.service.runtime
         now = rt.clock.now()
         with self._lock:
@@ -306,24 +360,33 @@ class Watch:
             since = self._maintenance_since
         interval = self.service.options.heartbeat_interval
         role = self.service.role
+        jobs = self.service.config.jobs
+
+        def read() -> tuple[SessionFacts, tuple[FailingJob, ...], dict[str, Any] | None]:
+            facts = session or session_facts(rt.store, now, self.settings.has_credentials)
+            other = None if role == "active" else active_service(rt.engine)
+            return facts, failing_jobs(rt.engine, jobs), other
+
+        found, problem = self._reads.run(read)
         if role == "active":
             active: dict[str, Any] | None = {"host": self._host, "pid": os.getpid()}
         else:
-            active = active_service(rt.engine)
+            active = found[2] if found is not None else None
         return assess(
             HealthFacts(
                 now=now,
                 heartbeat_age=None if beat is None else self._monotonic() - beat,
                 stall_after=max(60.0, 3 * interval),
-                session=session or session_facts(rt.store, now, self.settings.has_credentials),
+                session=found[0] if found is not None else None,
                 maintenance_until=rt.pause.resume_at(),
                 maintenance_since=since,
-                failing=failing_jobs(rt.engine, self.service.config.jobs),
+                failing=found[1] if found is not None else (),
                 role=role,
                 active=active,
                 jobs_file=str(self.service.config.path),
                 config_rejected=self.service.config_rejected,
                 config_rejected_at=self.service.config_rejected_at,
+                database=problem or self.service.database_problem,
             )
         )
 
