@@ -106,10 +106,11 @@ def mcp(
         raise click.UsageError("--token is for --http (stdio needs no token)")
     if address is not None:
         check_address(address, secret)  # before the database is opened
-    for value in (*settings.secrets(), _password(settings.database_url)):
+    urls = (settings.database_url, settings.reading_url)
+    for value in (*settings.secrets(), *map(_password, urls)):
         register_secret(value)  # never in an error or a log line, whoever words it
     archive = Archive(
-        settings.database_url,
+        settings.reading_url,  # HARVESTER_READ_DATABASE_URL (a replica) when it is set
         Bounds(
             timeout=timeout, max_rows=max_rows, max_bytes=max_bytes, max_value_bytes=max_value_bytes
         ),

@@ -5,6 +5,7 @@ server goes on answering, and nothing secret appears in an answer, an error or i
 
 from __future__ import annotations
 
+import sqlite3
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -322,3 +323,28 @@ def test_a_missing_database_is_one_line_before_serving(tmp_path: Path) -> None:
     assert done.stderr.strip().splitlines() == [
         "harvester: error: no database at harvester.db (run `harvester db upgrade` or a job first)"
     ]
+
+
+def test_it_reads_the_replica_when_one_is_named(tmp_path: Path) -> None:
+    """HARVESTER_READ_DATABASE_URL: the server answers from the replica, never the primary (a
+    copy that holds one run more than the primary tells them apart)."""
+    archive = harvest(tmp_path / "primary")
+    primary = sqlite_path(archive.database_url)
+    assert primary is not None
+    replica = tmp_path / "replica.db"
+    replica.write_bytes(primary.read_bytes())
+    with sqlite3.connect(replica) as conn:
+        conn.execute(
+            "INSERT INTO runs (job, trigger, status, started_at) "
+            "VALUES ('only_on_the_replica', 'cli', 'success', '2026-01-01T00:00:00Z')"
+        )
+    env = {**archive.env, "HARVESTER_READ_DATABASE_URL": f"sqlite:///{replica}"}
+    sql = "SELECT count(*) AS n FROM runs WHERE job = 'only_on_the_replica'"
+
+    async def ask() -> None:
+        async with stdio_session(archive, env=env) as client:
+            answer = data(await client.call_tool("query", {"sql": sql}))
+            assert answer["rows"] == [[1]], answer
+
+    anyio.run(ask)
+    assert db_rows(primary, sql) == [(0,)]
