@@ -55,6 +55,6 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("dashboard", "the service's pages on a big run history", 90, 1200),
         Scenario("freshness", "a new race from a search answer to the tables", 120, 1200),
         Scenario("feeds", "a stored row to a loopback receiver; 10,000 rows; kill -9", 240, 2400),
-        Scenario("takeover", "active/standby: a frozen, cut off or killed active replaced", 300, 2400),
+        Scenario("takeover", "a standby replacing a frozen, cut-off or killed active", 300, 2400),
     )
 }
