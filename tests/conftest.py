@@ -230,6 +230,26 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     server.release(url)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no tables yet, on each backend (for a migration's own tests)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'harvester.db'}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    url = server.new_database(migrated=False)
+    yield url
+    server.release(url)
+
+
+@pytest.fixture
+def empty_engine(empty_url: str) -> Iterator[Engine]:
+    """An engine on `empty_url`, disposed after the test."""
+    engine = db.create_db_engine(empty_url)
+    yield engine
+    engine.dispose()
+
+
 # -- failures a test controls -------------------------------------------------------------------
 
 

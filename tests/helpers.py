@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 from hypothesis import HealthCheck, settings
+from sqlalchemy import Engine
 
 from harvester._cli.demo import simulator_settings
 from harvester._config.jobs import JobSpec
@@ -24,6 +25,7 @@ from harvester._core.text import ParamValue
 from harvester._observe.web.server import WebServer
 from harvester._observe.web.watch import Watch
 from harvester._service.service import Service
+from harvester._store import db
 from harvester.simulator.messages import SimRequest, SimResponse
 
 REPO = Path(__file__).resolve().parents[1]
@@ -135,6 +137,18 @@ def db_rows(database: Path | str, sql: str) -> list[tuple[Any, ...]]:
             return conn.execute(sql).fetchall()
         except sqlite3.OperationalError:
             return []
+
+
+def migrate_to(engine: Engine, revision: str, down: bool = False) -> None:
+    """Alembic up (or down) to one revision, as a migration's own tests need it."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(db.migrations_path()))
+    with db.write(engine) as conn:
+        config.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(config, revision)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:

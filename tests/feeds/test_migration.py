@@ -3,37 +3,22 @@ PostgreSQL; the outbox's (feed, key) is unique, which is what tells a row once."
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from harvester._store import db
-from tests.helpers import PostgresServer
+from tests.helpers import migrate_to
 
 TABLES = {"feed_outbox", "feed_state", "feed_targets"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'harvester.db'}"
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    return server.new_database(migrated=False)
-
-
 def migrate(url: str, revision: str, down: bool = False) -> None:
-    from alembic import command
-    from alembic.config import Config
-
     engine = db.create_db_engine(url)
-    config = Config()
-    config.set_main_option("script_location", str(db.migrations_path()))
-    with db.write(engine) as conn:
-        config.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(config, revision)
-    engine.dispose()
+    try:
+        migrate_to(engine, revision, down)
+    finally:
+        engine.dispose()
 
 
 def tables(url: str) -> set[str]:
