@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from .._core.errors import ConfigError
+from .._core.files import kind_of, read_at_most
 from .catalog import CATALOG_JOB, check_jobs, stored_catalogues
 from .jobs import JobsConfig, JobsError, job_of
 from .jobs_yaml import parse_jobs
@@ -42,20 +43,13 @@ def read_jobs_bytes(path: Path) -> bytes:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise ConfigError(f"{path}: not a regular file ({_kind(info.st_mode)}), not read")
+            raise ConfigError(f"{path}: not a regular file ({kind_of(info.st_mode)}), not read")
         if info.st_size > MAX_JOBS_FILE_BYTES:
             raise _too_large(path)
-        chunks: list[bytes] = []
-        size = 0
-        while size <= MAX_JOBS_FILE_BYTES:
-            chunk = os.read(fd, MAX_JOBS_FILE_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > MAX_JOBS_FILE_BYTES:  # it grew while being read
+        data = read_at_most(fd, MAX_JOBS_FILE_BYTES + 1)
+        if len(data) > MAX_JOBS_FILE_BYTES:  # it grew while being read
             raise _too_large(path)
-        return b"".join(chunks)
+        return data
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the jobs file: {exc.strerror}") from None
     finally:
@@ -64,18 +58,6 @@ def read_jobs_bytes(path: Path) -> bytes:
 
 def _too_large(path: Path) -> ConfigError:
     return ConfigError(f"{path}: larger than {MAX_JOBS_FILE_BYTES:,} bytes, not read")
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a file"
 
 
 def read_jobs_text(path: Path) -> str:

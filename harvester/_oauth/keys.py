@@ -17,6 +17,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from .._config.settings import Settings
 from .._core.errors import ConfigError, TokenKeyError
+from .._core.files import kind_of, read_at_most
 from .._store.db import sqlite_path
 
 KEY_FILE_NAME = "harvester.key"
@@ -113,7 +114,7 @@ def read_key_file(path: Path) -> tuple[bytes, ...]:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise ConfigError(
-                f"key file {path} is not a regular file ({_kind(info.st_mode)}): not read"
+                f"key file {path} is not a regular file ({kind_of(info.st_mode)}): not read"
             )
         mode = stat.S_IMODE(info.st_mode)
         if mode & 0o077:
@@ -121,7 +122,7 @@ def read_key_file(path: Path) -> tuple[bytes, ...]:
                 f"key file {path} is readable by group or others (mode {mode:04o}); "
                 f"run `chmod 600 {path}`"
             )
-        data = _read_at_most(fd, MAX_KEY_FILE_BYTES + 1)
+        data = read_at_most(fd, MAX_KEY_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read key file {path}: {exc.strerror}") from None
     finally:
@@ -136,30 +137,6 @@ def read_key_file(path: Path) -> tuple[bytes, ...]:
     if not entries:
         raise ConfigError(f"key file {path} holds no key")
     return tuple(_parse_key(k, f"key file {path} line {i + 1}") for i, k in enumerate(entries))
-
-
-def _read_at_most(fd: int, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = os.read(fd, limit - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a file"
 
 
 def write_key_file(path: Path, keys: tuple[bytes, ...], *, exclusive: bool = False) -> None:
