@@ -346,3 +346,17 @@ def test_loopback_and_authorisation_rules() -> None:
     assert authorised("Bearer abc", "abc") and authorised("bearer  abc ", "abc")
     assert not authorised(None, "abc") and not authorised("Bearer abcd", "abc")
     assert not authorised("Basic !!!", "abc") and not authorised("Token abc", "abc")
+
+
+def test_the_service_answers_its_allowed_host_names_and_refuses_others(
+    tmp_path: Path, sim: Simulator, clock: ManualClock
+) -> None:
+    r = Running(tmp_path, sim, clock, http_allowed_hosts=("dash.example.com",)).start()
+    try:
+        assert r.get("/api/status", headers={"Host": "dash.example.com"}).status_code == 200
+        assert r.get("/api/status", headers={"Host": "localhost:1"}).status_code == 200
+        refused = r.get("/api/status", headers={"Host": "rebound.example"})
+        assert refused.status_code == 421
+        assert "HARVESTER_HTTP_ALLOWED_HOSTS" in refused.json()["error"]
+    finally:
+        r.close()
