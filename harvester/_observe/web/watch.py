@@ -351,6 +351,7 @@ class Watch:
             maintenance_paused=rt.pause.resume_at() is not None,
             access_expires_at=facts.access_expires_at,
             refresh_expires_at=facts.refresh_expires_at,
+            refresh_held=facts.refresh_held,
             active=self.service.role == "active",
             config_rejected=self.service.config_rejected is not None,
         )
