@@ -210,10 +210,8 @@ class _Handler(BaseHTTPRequestHandler):
             if not self.parse_request():  # a refusal was sent (send_error), or a blank line
                 self.close_connection = True
                 return
-        except _HeadTooLarge:
-            self._refuse(
-                414 if not self.command else 431, REFUSALS[414 if not self.command else 431]
-            )
+        except _HeadTooLarge:  # in the headers, parse_request answers 431 itself
+            self._refuse(414, REFUSALS[414])
             return
         except TimeoutError:
             if self._served and reader.received == 0:  # an idle keep-alive: closed quietly
