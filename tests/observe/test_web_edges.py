@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 import socket
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +20,8 @@ from harvester._core.errors import ConfigError
 from harvester._core.logs import configure_logging
 from harvester._observe.web.hosts import host_allowed
 from harvester._observe.web.server import WebServer
+from harvester.simulator import RunningSimulator
+from tests.helpers import env_for, make_settings, start_harvester, wait_for
 
 
 class Pages:
@@ -258,3 +263,49 @@ def test_the_machines_own_name_is_answered_on_any_address() -> None:
     assert host_allowed("box", "192.168.1.4", (), "box.corp.example")  # the short name
     assert host_allowed("box.corp.example:8686", "127.0.0.1", (), "box.corp.example")
     assert not host_allowed("corp.example", "192.168.1.4", (), "box.corp.example")
+
+
+@pytest.mark.slow
+def test_harvester_start_logs_only_json_lines_whatever_the_requests(
+    tmp_path: Path, loopback: RunningSimulator
+) -> None:
+    """The service as a process, LOG_FORMAT=json: a scan's garbage, a 70 kB request line, a
+    rebinding page and a request cut off leave one JSON line each on stderr, nothing else."""
+    (tmp_path / "jobs.yaml").write_text("jobs:\n  info: {endpoint: member/info, every: 1h}\n")
+    env = {**env_for(make_settings(tmp_path, loopback.url)), "HARVESTER_HTTP": "127.0.0.1:0"}
+    service = start_harvester("start", env=env, cwd=tmp_path, output=True)
+    lines: list[str] = []
+    assert service.stderr is not None
+    stderr = service.stderr
+    reader = threading.Thread(target=lambda: lines.extend(stderr), daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: any('"web.listening"' in line for line in lines))
+        url = next(json.loads(line)["url"] for line in lines if '"web.listening"' in line)
+        host, port = url.removeprefix("http://").split(":")
+        requests = (
+            b"GARBAGE\r\n\r\n",
+            b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n",
+            b"GET /api/status HTTP/1.1\r\nHost: evil.example\r\n\r\n",
+            b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nX-Cut: of",
+        )
+        statuses = []
+        for data in requests:
+            with socket.create_connection((host, int(port)), timeout=30) as sock:
+                sock.sendall(data)
+                sock.shutdown(socket.SHUT_WR)
+                statuses.append(status_of(_read_all(sock)))
+        assert statuses == [400, 414, 421, 200]
+        wait_for(lambda: sum('"web.refused"' in line for line in lines) >= 3)
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.wait(30)
+        reader.join(10)
+        for pipe in (service.stdout, service.stderr):
+            if pipe is not None:
+                pipe.close()
+    assert lines, "nothing logged"
+    events = [json.loads(line) for line in lines]  # every line JSON: no traceback, no print
+    refused = [e["status"] for e in events if e["event"] == "web.refused"]
+    assert refused == [400, 414, 421]
+    assert all(len(line) < 2000 for line in lines)
