@@ -7,6 +7,7 @@ login name of whoever runs the process (Windows always sets it), never the iRaci
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -84,6 +85,8 @@ class Settings:
     # -- watching it: the HTTP endpoint (None: off) and the alert webhook ----------------------
     http: tuple[str, int] | None = None  # built in code: off; from the environment: 127.0.0.1:8686
     http_token: str = field(default="", repr=False)
+    # the Host names the endpoint answers besides its own (DNS rebinding: docs/security.md)
+    http_allowed_hosts: tuple[str, ...] = ()
     alert_webhook: str = field(default="", repr=False)
     alert_after: int = 3
     # the variables the settings were read from (`.env` under the process environment), for
@@ -183,6 +186,7 @@ def load_settings(
         download_hosts=_hosts(get("HARVESTER_DOWNLOAD_HOSTS"), defaults.download_hosts),
         http=parse_http_address("HARVESTER_HTTP", get("HARVESTER_HTTP") or "127.0.0.1:8686"),
         http_token=(get("HARVESTER_HTTP_TOKEN") or "").strip(),
+        http_allowed_hosts=_allowed_hosts(get("HARVESTER_HTTP_ALLOWED_HOSTS")),
         alert_webhook=_webhook(get("HARVESTER_ALERT_WEBHOOK")),
         alert_after=_positive_int(
             "HARVESTER_ALERT_AFTER", get("HARVESTER_ALERT_AFTER"), defaults.alert_after
@@ -217,6 +221,32 @@ def parse_http_address(name: str, value: str) -> tuple[str, int] | None:
     if not sep or not host or not port_text.isdigit() or int(port_text) > 65535:
         raise ConfigError(f"{name} must be HOST:PORT (like 127.0.0.1:8686) or off, got {value!r}")
     return host, int(port_text)
+
+
+def _allowed_hosts(value: str | None) -> tuple[str, ...]:
+    """HARVESTER_HTTP_ALLOWED_HOSTS: host names, IP addresses or `*.domain`, comma-separated,
+    without scheme or port (the endpoint compares names only)."""
+    hosts: list[str] = []
+    for part in (value or "").split(","):
+        entry = part.strip().lower()
+        if not entry:
+            continue
+        bare = entry[1:-1] if entry.startswith("[") and entry.endswith("]") else entry
+        try:
+            hosts.append(str(ipaddress.ip_address(bare)))
+            continue
+        except ValueError:
+            pass
+        name = entry[2:] if entry.startswith("*.") else entry
+        labels = name.removesuffix(".").split(".")
+        if not all(label and all(ch.isalnum() or ch in "-_" for ch in label) for label in labels):
+            raise ConfigError(
+                f"HARVESTER_HTTP_ALLOWED_HOSTS: {part.strip()[:100]!r} is not a host name, IP "
+                "address or *.domain pattern (no scheme, no port; write e.g. "
+                "harvester.example.com,*.lan)"
+            )
+        hosts.append(entry.removesuffix("."))
+    return tuple(hosts)
 
 
 def _webhook(value: str | None) -> str:

@@ -42,6 +42,7 @@ class LiveFacts:
     refresh_expires_at: float | None
     active: bool = True  # this service runs the jobs (False: standby, PostgreSQL)
     config_rejected: bool = False  # the last edit of jobs.yaml was refused
+    refresh_held: bool = False  # a refresh token that has not expired is stored
 
 
 def request_kind(request: httpx.Request, oauth_url: str, data_url: str) -> str:
@@ -202,7 +203,9 @@ class ArchiveCollector(Collector):
         )
         expiry = GaugeMetricFamily(
             "harvester_token_expiry_seconds",
-            "Seconds until the stored token expires (negative: expired), by token.",
+            "Seconds until the stored token expires, by token; 0 once it has expired. An "
+            "expired access token is normal between runs: the next run renews it while "
+            "harvester_refresh_token_held is 1.",
             labels=["token"],
         )
         now = self.clock.now()
@@ -211,8 +214,14 @@ class ArchiveCollector(Collector):
             ("refresh", facts.refresh_expires_at),
         ):
             if at is not None:
-                expiry.add_metric([token], at - now)
+                expiry.add_metric([token], max(at - now, 0.0))
         yield expiry
+        yield GaugeMetricFamily(
+            "harvester_refresh_token_held",
+            "1 while a refresh token that has not expired is stored (the next run renews an "
+            "expired access token without a password login); 0 otherwise.",
+            value=1 if facts.refresh_held else 0,
+        )
 
 
 class FeedCollector(Collector):

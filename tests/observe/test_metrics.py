@@ -51,3 +51,36 @@ def test_an_empty_archive_scrapes_cleanly(tmp_path: Path) -> None:
     ]
     assert [(s.labels["status"], s.value) for s in responses] == [("429", 1.0)]
     engine.dispose()
+
+
+def test_an_expired_access_token_reads_0_and_the_refresh_token_held_says_why(
+    tmp_path: Path,
+) -> None:
+    """Between runs the access token expires: that is normal while a refresh token is held, so
+    the expiry reads 0 (never a negative age) and harvester_refresh_token_held says 1."""
+    engine = open_database(f"sqlite:///{tmp_path / 'h.db'}")
+    clock = ManualClock()
+    now = clock.now()
+    facts = LiveFacts(None, None, False, now - 300, now + 86400, refresh_held=True)
+    metrics = ServiceMetrics(engine, clock, lambda: facts, OAUTH, DATA)
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
+    expiry = {
+        s.labels["token"]: s.value for s in families["harvester_token_expiry_seconds"].samples
+    }
+    assert expiry == {"access": 0.0, "refresh": 86400.0}
+    assert "0 once it has expired" in families["harvester_token_expiry_seconds"].documentation
+    assert families["harvester_refresh_token_held"].samples[0].value == 1
+    facts = LiveFacts(None, None, False, now - 300, now - 60, refresh_held=False)
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
+    assert families["harvester_refresh_token_held"].samples[0].value == 0
+    engine.dispose()
+
+
+def test_the_token_card_says_expires_in_or_expired_ago() -> None:
+    from harvester._observe.web.dashboard import expiry_text
+
+    assert expiry_text(360) == "expires in 6 min"
+    assert expiry_text(-180) == "expired 3 min ago"
+    assert expiry_text(30) == "expires in 30 s"
+    assert expiry_text(-2 * 86400 - 1) == "expired 2.0 d ago"
+    assert expiry_text(5400) == "expires in 1.5 h"

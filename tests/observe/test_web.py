@@ -346,3 +346,36 @@ def test_loopback_and_authorisation_rules() -> None:
     assert authorised("Bearer abc", "abc") and authorised("bearer  abc ", "abc")
     assert not authorised(None, "abc") and not authorised("Bearer abcd", "abc")
     assert not authorised("Basic !!!", "abc") and not authorised("Token abc", "abc")
+
+
+def test_the_service_answers_its_allowed_host_names_and_refuses_others(
+    tmp_path: Path, sim: Simulator, clock: ManualClock
+) -> None:
+    r = Running(tmp_path, sim, clock, http_allowed_hosts=("dash.example.com",)).start()
+    try:
+        assert r.get("/api/status", headers={"Host": "dash.example.com"}).status_code == 200
+        assert r.get("/api/status", headers={"Host": "localhost:1"}).status_code == 200
+        refused = r.get("/api/status", headers={"Host": "rebound.example"})
+        assert refused.status_code == 421
+        assert "HARVESTER_HTTP_ALLOWED_HOSTS" in refused.json()["error"]
+    finally:
+        r.close()
+
+
+def test_between_runs_an_expired_access_token_reads_0_and_is_renewed_next_run(
+    running: Running, clock: ManualClock
+) -> None:
+    """The access token lives 10 min; an hourly job leaves it expired most of the time. The
+    metric reads 0 (not minus 50 min), the refresh token held says the next run renews it, and
+    the dashboard's card says so in words."""
+    clock.advance(1200)  # the access token expired 10 min ago; no run has refreshed it
+    families = {f.name: f for f in text_string_to_metric_families(running.get("/metrics").text)}
+    expiry = {
+        s.labels["token"]: s.value for s in families["harvester_token_expiry_seconds"].samples
+    }
+    assert expiry["access"] == 0 and expiry["refresh"] > 0
+    assert families["harvester_refresh_token_held"].samples[0].value == 1
+    page = running.get("/").text
+    assert "expired 10 min ago, renewed at the next run" in page
+    assert "expired left" not in page
+    assert "refresh token</tspan> · expires in 7.0 d" in page

@@ -158,6 +158,48 @@ def add_history(running: Running, clock: ManualClock, count: int = 600) -> None:
         )
 
 
+# every label of every plot as drawn: its size on screen (font size times the SVG's scale),
+# whether it lies inside its plot, and whether it overlaps the label before it
+LABELS = """
+[...document.querySelectorAll('svg.plot')].flatMap((svg, n) => {
+  const box = svg.getBoundingClientRect();
+  let before = null;
+  return [...svg.querySelectorAll('text')]
+    .filter(t => getComputedStyle(t).display !== 'none' && t.getBBox().width > 0)
+    .map(t => {
+      const r = t.getBoundingClientRect();
+      const size = parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a;
+      const overlaps = before !== null && Math.abs(before.bottom - r.bottom) < 1
+        && r.left < before.right && before.left < r.right;
+      before = r;
+      return {plot: n, text: t.textContent, px: Math.round(size * 10) / 10,
+              inside: r.left >= box.left - 0.5 && r.right <= box.right + 0.5,
+              overlaps: overlaps};
+    });
+})
+"""
+
+
+def assert_labels_readable(browser: DevTools, where: str) -> None:
+    labels = browser.evaluate(LABELS)
+    assert len(labels) > 30, labels
+    small = [(label["text"], label["px"]) for label in labels if label["px"] < 11]
+    assert small == [], f"{where}: labels under 11 px: {small[:10]}"
+    outside = [label["text"] for label in labels if not label["inside"]]
+    assert outside == [], f"{where}: labels cut off at a plot's edge: {outside[:10]}"
+    overlapping = [label["text"] for label in labels if label["overlaps"]]
+    assert overlapping == [], f"{where}: labels drawn over each other: {overlapping[:10]}"
+
+
+def token_card(browser: DevTools) -> str:
+    return str(
+        browser.evaluate(
+            "[...document.querySelectorAll('section')].find(s => "
+            "s.querySelector('h2')?.textContent === 'Token expiries').innerText"
+        )
+    )
+
+
 @pytest.fixture
 def browser(chromium_path: str, tmp_path: Path) -> Iterator[DevTools]:
     profile = tmp_path / "chromium-profile"
@@ -204,6 +246,10 @@ def test_the_dashboard_in_headless_chromium(
     assert all(p["shapes"] > 0 for p in plots), plots
     bars = browser.evaluate("document.querySelectorAll('svg.plot rect[fill]').length")
     assert bars > 100  # a week of hourly bars
+    assert_labels_readable(browser, "1200 px")
+    card = token_card(browser)
+    assert "access token" in card and "expires in 10 min" in card, card
+    assert "left" not in card and "expired" not in card, card
     shot = base64.b64decode(browser.call("Page.captureScreenshot", format="png")["data"])
     (tmp_path / "dashboard.png").write_bytes(shot)
     assert shot.startswith(b"\x89PNG") and len(shot) > 20_000
@@ -222,6 +268,7 @@ def test_the_dashboard_in_headless_chromium(
     browser.wait_event("Page.loadEventFired")
     width = browser.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, width
+    assert_labels_readable(browser, "390 px phone")
     phone = base64.b64decode(browser.call("Page.captureScreenshot", format="png")["data"])
     (tmp_path / "dashboard-phone.png").write_bytes(phone)
     assert errors + browser.errors() == []

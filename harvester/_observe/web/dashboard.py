@@ -30,8 +30,11 @@ table{border-collapse:collapse;width:100%;font-size:.92em}
 th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 th{color:var(--muted);font-weight:600;white-space:nowrap}
 td.err{max-width:40em;word-break:break-word}
-svg.plot{width:100%;height:auto;display:block}
-svg.plot text{font-size:11px;fill:var(--muted)}svg.plot .caption{fill:#fff;font-weight:600}
+svg.plot{width:100%;display:block;overflow:hidden}
+svg.plot text{font-size:12px;fill:var(--muted)}svg.plot .label{fill:var(--fg);font-weight:600}
+svg.plot .value{paint-order:stroke;stroke:var(--card);stroke-width:3px;stroke-linejoin:round}
+section,.grid2>*{container-type:inline-size}
+@container (max-width:480px){svg.plot .x-odd,svg.plot .when{display:none}}
 svg.plot .grid{stroke:var(--line);stroke-width:1}
 svg.plot .ref{stroke:var(--muted);stroke-dasharray:4 3}svg.plot .track{fill:var(--line)}
 .legend span{display:inline-block;margin-right:12px;font-size:.85em}
@@ -241,7 +244,10 @@ def _tokens(snap: Snapshot) -> str:
         if at is None:
             continue
         left = at - now
-        items.append((label, left, max(full, left), f"{_span(left)} left · {iso_seconds(at)}"))
+        caption = expiry_text(left)
+        if left <= 0 and label == "access token" and s.refresh_held:
+            caption += ", renewed at the next run"  # normal between runs
+        items.append((label, left, max(full, left), caption, iso_seconds(at)))
     blocked = (
         f"<p>password logins blocked until {escape(iso_seconds(s.blocked_until))}</p>"
         if s.blocked_until
@@ -252,9 +258,15 @@ def _tokens(snap: Snapshot) -> str:
     )
 
 
-def _span(seconds: float) -> str:
-    if seconds <= 0:
-        return "expired"
+def expiry_text(left: float) -> str:
+    """`expires in 6 min` or `expired 3 min ago`, from the seconds left."""
+    return f"expires in {span(left)}" if left > 0 else f"expired {span(-left)} ago"
+
+
+def span(seconds: float) -> str:
+    """A duration for people: 40 s, 6 min, 2.5 h, 3.0 d."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
     if seconds < 3600:
         return f"{seconds / 60:.0f} min"
     if seconds < 2 * 86400:

@@ -35,6 +35,8 @@ class SessionFacts:
     block_reason: str | None
     has_credentials: bool
     unreadable: str | None = None  # why the stored session could not be read (a key problem)
+    # a refresh token is stored and has not expired: an expired access token is renewed by it
+    refresh_held: bool = False
 
     def problem(self, now: float) -> str | None:
         """Why no request can be authorised, or None if the session is usable."""

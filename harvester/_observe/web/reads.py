@@ -41,6 +41,7 @@ def session_facts(store: TokenStore, now: float, has_credentials: bool) -> Sessi
         block_reason=grants.block_reason,
         has_credentials=has_credentials,
         unreadable=unreadable,
+        refresh_held=tokens is not None and tokens.refresh_valid(now),
     )
 
 

@@ -10,9 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from html import escape
 
-WIDTH = 720
-HEIGHT = 200
-LEFT, RIGHT, TOP, BOTTOM = 52, 10, 14, 28
+# The outer <svg> has no viewBox: its units are CSS pixels, so every label is drawn at the
+# page's font size however wide the plot is (a 720-unit viewBox shrank them to 5 px in a
+# 340 px column). Only the shapes sit in an inner <svg> stretched to the plot's width.
+HEIGHT = 200  # px
+TOP, BOTTOM = 18, 22  # px: room for the top value's label, and the x labels' band
+INNER_W = 1000  # the inner viewBox's width: shapes are laid out on it, then stretched
+EDGE = 12.0  # % of the width kept free of x labels at each side (a centred label is cut)
 
 STATUS_COLOURS = {
     "success": "#2e9e5b",
@@ -52,34 +56,44 @@ def _number(value: float) -> str:
 
 
 def _frame(title: str, top: float, x_labels: Sequence[str], body: list[str], unit: str) -> str:
-    """The axes, grid, ticks and title around a plot's shapes."""
-    plot_w = WIDTH - LEFT - RIGHT
+    """The grid, the value labels (above their line, at the left) and the x labels around a
+    plot's shapes; `body` is drawn on the inner INNER_W x plot height viewBox."""
     plot_h = HEIGHT - TOP - BOTTOM
     parts = [
-        f'<svg class="plot" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
-        f'aria-label="{escape(title)}" preserveAspectRatio="xMidYMid meet">',
+        f'<svg class="plot" width="100%" height="{HEIGHT}" role="img" '
+        f'aria-label="{escape(title)}">',
         f"<title>{escape(title)}</title>",
+        f'<svg x="0" y="{TOP}" width="100%" height="{plot_h}" viewBox="0 0 {INNER_W} {plot_h}" '
+        'preserveAspectRatio="none" overflow="visible">',
     ]
     for i in range(5):
-        y = TOP + plot_h * i / 4
+        y = plot_h * i / 4
+        parts.append(
+            f'<line x1="0" y1="{y:.1f}" x2="{INNER_W}" y2="{y:.1f}" class="grid" '
+            'vector-effect="non-scaling-stroke"/>'
+        )
+    parts.extend(body)
+    parts.append("</svg>")
+    for i in range(4):  # the bottom line is 0: left unlabelled, the x labels sit there
         value = top * (4 - i) / 4
         parts.append(
-            f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" class="grid"/>'
-        )
-        parts.append(
-            f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end">'
+            f'<text x="2" y="{TOP + plot_h * i / 4 - 3:.1f}" class="value">'
             f"{escape(_number(value))}{escape(unit)}</text>"
         )
     if x_labels:
         count = len(x_labels)
         every = max(1, count // 6)
-        for i in range(0, count, every):
-            x = LEFT + plot_w * (i + 0.5) / count
+        shown = 0
+        for i in range(every // 2, count, every):
+            x = 100 * (i + 0.5) / count
+            if not EDGE <= x <= 100 - EDGE:
+                continue
+            narrow = " x-odd" if shown % 2 else ""  # left out when the plot is narrow
             parts.append(
-                f'<text x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle">'
+                f'<text x="{x:.2f}%" y="{HEIGHT - 6}" text-anchor="middle" class="x{narrow}">'
                 f"{escape(x_labels[i])}</text>"
             )
-    parts.extend(body)
+            shown += 1
     parts.append("</svg>")
     return "".join(parts)
 
@@ -91,9 +105,8 @@ def stacked_bars(
     count = len(x_labels)
     totals = [sum(series[i] for series in stacks.values()) for i in range(count)]
     top = _scale_max(max(totals, default=0))
-    plot_w = WIDTH - LEFT - RIGHT
     plot_h = HEIGHT - TOP - BOTTOM
-    bar_w = plot_w / max(count, 1)
+    bar_w = INNER_W / max(count, 1)
     body: list[str] = []
     for i in range(count):
         base = 0.0
@@ -102,10 +115,10 @@ def stacked_bars(
             if not value:
                 continue
             h = plot_h * value / top
-            y = TOP + plot_h - plot_h * base / top - h
+            y = plot_h - plot_h * base / top - h
             colour = STATUS_COLOURS.get(name, "#607d8b")
             body.append(
-                f'<rect x="{LEFT + i * bar_w:.2f}" y="{y:.2f}" width="{max(bar_w - 0.6, 0.6):.2f}"'
+                f'<rect x="{i * bar_w:.2f}" y="{y:.2f}" width="{max(bar_w * 0.85, 0.6):.2f}"'
                 f' height="{h:.2f}" fill="{colour}"><title>{escape(x_labels[i])}: {value} '
                 f"{escape(name)}</title></rect>"
             )
@@ -125,18 +138,19 @@ def lines(
     count = len(x_labels)
     values = [v for s in series.values() for v in s if v is not None]
     top = _scale_max(max([*values, floor or 0], default=0))
-    plot_w = WIDTH - LEFT - RIGHT
     plot_h = HEIGHT - TOP - BOTTOM
     body: list[str] = []
+    dots: list[str] = []  # drawn in CSS pixels: a stretched circle would be an ellipse
 
     def point(i: int, v: float) -> str:
-        x = LEFT + plot_w * (i + 0.5) / max(count, 1)
-        return f"{x:.1f},{TOP + plot_h - plot_h * v / top:.1f}"
+        x = INNER_W * (i + 0.5) / max(count, 1)
+        return f"{x:.1f},{plot_h - plot_h * v / top:.1f}"
 
     if floor is not None:
-        y = TOP + plot_h - plot_h * floor / top
+        y = plot_h - plot_h * floor / top
         body.append(
-            f'<line x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}" class="ref"/>'
+            f'<line x1="0" y1="{y:.1f}" x2="{INNER_W}" y2="{y:.1f}" class="ref" '
+            'vector-effect="non-scaling-stroke"/>'
         )
     for n, (name, points) in enumerate(series.items()):
         colour = LINE_COLOURS[n % len(LINE_COLOURS)]
@@ -153,37 +167,46 @@ def lines(
             segments.append(run)
         for segment in segments:
             if len(segment) == 1:
-                cx, cy = segment[0].split(",")
-                body.append(f'<circle cx="{cx}" cy="{cy}" r="2.5" fill="{colour}"/>')
+                cx, cy = (float(c) for c in segment[0].split(","))
+                dots.append(
+                    f'<circle cx="{100 * cx / INNER_W:.2f}%" cy="{TOP + cy:.1f}" r="2.5" '
+                    f'fill="{colour}"><title>{escape(name)}</title></circle>'
+                )
             else:
                 body.append(
                     f'<polyline points="{" ".join(segment)}" fill="none" stroke="{colour}" '
-                    f'stroke-width="2"><title>{escape(name)}</title></polyline>'
+                    'stroke-width="2" vector-effect="non-scaling-stroke">'
+                    f"<title>{escape(name)}</title></polyline>"
                 )
-    return _frame(title, top, x_labels, body, unit)
+    return (
+        _frame(title, top, x_labels, body, unit).removesuffix("</svg>") + "".join(dots) + "</svg>"
+    )
 
 
-def gauges(title: str, items: Sequence[tuple[str, float, float, str]]) -> str:
-    """Horizontal bars: (label, value, full scale, caption), e.g. a token's time left."""
-    row = 34
-    height = TOP + row * max(len(items), 1) + 6
+def gauges(title: str, items: Sequence[tuple[str, float, float, str, str]]) -> str:
+    """Horizontal bars: (label, value, full scale, caption, when), e.g. a token's time left. The
+    label and caption are a line above their bar, in the page's colours (an empty bar hides
+    nothing); `when` follows them where the plot is wide enough."""
+    row = 42
+    height = row * max(len(items), 1) + 4
     parts = [
-        f'<svg class="plot" viewBox="0 0 {WIDTH} {height}" role="img" '
-        f'aria-label="{escape(title)}" preserveAspectRatio="xMidYMid meet">',
+        f'<svg class="plot" width="100%" height="{height}" role="img" '
+        f'aria-label="{escape(title)}">',
         f"<title>{escape(title)}</title>",
     ]
-    span = WIDTH - 180 - RIGHT
-    for i, (label, value, full, caption) in enumerate(items):
-        y = TOP + i * row
+    for i, (label, value, full, caption, when) in enumerate(items):
+        y = i * row
         share = 0.0 if full <= 0 else min(max(value / full, 0.0), 1.0)
         colour = "#2e9e5b" if share > 0.25 else "#e58a2c" if share > 0.05 else "#d64545"
-        parts.append(f'<text x="0" y="{y + 15}">{escape(label)}</text>')
-        parts.append(f'<rect x="170" y="{y + 2}" width="{span}" height="18" class="track"/>')
         parts.append(
-            f'<rect x="170" y="{y + 2}" width="{span * share:.1f}" height="18" fill="{colour}"/>'
+            f'<text x="0" y="{y + 15}"><tspan class="label">{escape(label)}</tspan>'
+            f' · {escape(caption)}<tspan class="when"> · {escape(when)}</tspan></text>'
         )
-        parts.append(f'<text x="176" y="{y + 15}" class="caption">{escape(caption)}</text>')
+        parts.append(f'<rect x="0" y="{y + 21}" width="100%" height="14" class="track"/>')
+        parts.append(
+            f'<rect x="0" y="{y + 21}" width="{100 * share:.1f}%" height="14" fill="{colour}"/>'
+        )
     if not items:
-        parts.append(f'<text x="0" y="{TOP + 15}">nothing stored</text>')
+        parts.append('<text x="0" y="15">nothing stored</text>')
     parts.append("</svg>")
     return "".join(parts)

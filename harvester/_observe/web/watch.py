@@ -185,7 +185,12 @@ class Watch:
         self._host = socket.gethostname()
         self._reads = BoundedReads(HEALTH_READ_SECONDS, monotonic)
         self.server = (  # first: a busy port leaves nothing installed behind
-            WebServer(self.settings.http, self, self.settings.http_token)
+            WebServer(
+                self.settings.http,
+                self,
+                self.settings.http_token,
+                allowed_hosts=self.settings.http_allowed_hosts,
+            )
             if self.settings.http is not None
             else None
         )
@@ -346,6 +351,7 @@ class Watch:
             maintenance_paused=rt.pause.resume_at() is not None,
             access_expires_at=facts.access_expires_at,
             refresh_expires_at=facts.refresh_expires_at,
+            refresh_held=facts.refresh_held,
             active=self.service.role == "active",
             config_rejected=self.service.config_rejected is not None,
         )
