@@ -144,7 +144,11 @@ def jobs_overview(engine: Engine, config: JobsConfig, info: ServiceInfo) -> list
         # each job's newest finished run: one index seek per job (runs(job, id)), over the
         # jobs the running figures know; its last success from them too
         statuses: dict[str, str | None] = dict(
-            conn.execute(select(RunTotal.job, newest).group_by(RunTotal.job)).all()
+            conn.execute(
+                select(RunTotal.job, newest)
+                .where(RunTotal.job.in_(list(config.jobs)))
+                .group_by(RunTotal.job)
+            ).all()
         )
         last_ok = dict(
             conn.execute(
