@@ -96,6 +96,7 @@ class RunHour(Base):
     triggers on `runs` (0013), so the dashboard's plots read these rows, not every run."""
 
     __tablename__ = "run_hours"
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     hour: Mapped[str] = mapped_column(String(13), primary_key=True)
     job: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -112,6 +113,7 @@ class RunTotal(Base):
     triggers on `runs` (0013), for /metrics and the jobs' last success."""
 
     __tablename__ = "run_totals"
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     job: Mapped[str] = mapped_column(String(200), primary_key=True)
     status: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -13,7 +13,8 @@ so, or updated from `running`), so every writer keeps them true: the archive, `d
 script with sqlite3. They are filled from the runs already there.
 
 Indexes for what the reads filter on: `runs(job, id)` (a job's newest runs, `harvester runs
---job`), `runs(started_at, status)` (runs since a time, `harvester status`).
+--job`), `runs(started_at, status)` (runs since a time, `harvester status`). On SQLite the
+two tables are WITHOUT ROWID (their key is the table: one b-tree to write, not two).
 
 Revision ID: 0013
 Revises: 0012
@@ -108,6 +109,7 @@ def upgrade() -> None:
         sa.Column("seconds_sum", sa.Float),
         sa.Column("seconds_max", sa.Float),
         sa.Column("ratelimit_min", sa.Integer),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "run_totals",
@@ -116,9 +118,11 @@ def upgrade() -> None:
         sa.Column("runs", sa.Integer, nullable=False),
         sa.Column("last_started_at", sa.String(32)),
         sa.Column("last_finished_at", sa.String(32)),
+        sqlite_with_rowid=False,
     )
     for name, columns in INDEXES.items():
         op.create_index(name, "runs", columns)
+
     postgres = op.get_bind().dialect.name == "postgresql"
     if postgres:
         hours, totals = _upserts("NEW", "seconds")
@@ -167,5 +171,6 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER IF EXISTS runs_figures_update")
     for name in INDEXES:
         op.drop_index(name, "runs")
+
     op.drop_table("run_totals")
     op.drop_table("run_hours")
