@@ -73,6 +73,10 @@ LINKED = JobSpec(name="bench_member_info", endpoint="member/info")
 RESULTS_PARAMS = {"subsession_id": "1"}  # the replay answers every subsession alike
 RESULTS_GET = JobSpec(name="bench_results", endpoint="results/get", params=dict(RESULTS_PARAMS))
 GOAL = Goal("<=", 1.5, "≤ 1.5×")
+GOALS = {  # a run per document is held to less than the data path alone (#26.3)
+    "runner": Goal("<=", 2.0, "≤ 2.0×"),
+    "runner_link": Goal("<=", 1.8, "≤ 1.8×"),
+}
 LINK, EXPIRES = f"https://{REPLAY_HOST}/results.json", "2099-01-01T00:00:00Z"  # as Replay's
 GOAL_ROWS = ("runner", "fetch_store", "runner_link", "big_received")
 StripSignatures = Callable[[str, str], str]
@@ -186,7 +190,7 @@ def run(options: Options) -> list[Result]:
             per_doc(theirs),
             best[ours] / best[theirs],
             "ratio",
-            GOAL if ours in GOAL_ROWS else None,
+            GOALS.get(ours, GOAL) if ours in GOAL_ROWS else None,
             row_note,
             readme=ours == "big_received_before",  # the figure before, beside the goal's
         )

@@ -2,8 +2,9 @@
 
 - Ingest CPU per document: `Archive.store_result` of the same documents (a part 0 and two
   chunks each, ~2 KB apiece, every one new) into a SQLite file and into a PostgreSQL database;
-  this process's CPU time (time.process_time: harvester, SQLAlchemy, the driver; not the
-  server's), per document.
+  this process's CPU time (time.process_time: harvester, SQLAlchemy, the driver) plus, for
+  PostgreSQL, the CPU of the backends serving its connections (/proc/<pid>/stat of
+  `pg_backend_pid()`), per document. Goal: at most 1.5x SQLite's.
 - The archive queries of bench/archive.py, on the same archive of 1 M result parts: built in
   SQLite as that bench builds it, copied into PostgreSQL with COPY, `ANALYZE` on both (as
   `Archive.analyze()`), then each query through `_store.query.run_query` on both (median
@@ -29,6 +30,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event
 
 from harvester._archive.archive import Archive
 from harvester._archive.run import RunContext
@@ -47,6 +51,7 @@ ADMIN_URL = os.environ.get(
     "HARVESTER_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 TAKEOVER_GOAL = Goal("<", 15.0, "< 15 s", on="harvester")
+INGEST_GOAL = Goal("<=", 1.5, "≤ 1.5×")
 COPIED = ("runs", "documents", "result_parts", "latest")
 
 
@@ -95,9 +100,12 @@ def _documents(count: int) -> Iterator[list[Part]]:
         ]
 
 
-def _ingest_cpu(url: str, count: int) -> tuple[float, float]:
-    """CPU and wall microseconds per document of storing `count` results into `url`."""
+def _ingest_cpu(url: str, count: int) -> tuple[float, float, float | None]:
+    """CPU and wall microseconds per document of storing `count` results into `url`, and the
+    CPU the PostgreSQL backends serving the engine's connections spent meanwhile (None: not
+    SQLite's, or the server's processes cannot be read here)."""
     engine = open_database(url)
+    backends = _Backends(engine)
     try:
         archive = Archive(engine, ManualClock())
         archive.tables = None  # the raw archive: what both databases do alike
@@ -105,33 +113,86 @@ def _ingest_cpu(url: str, count: int) -> tuple[float, float]:
         job = JobSpec("bench", "results/search_series")
         run = RunContext(job, run_id, CancelToken(archive.clock))
         batches = list(_documents(count))
+        backends.start()
         cpu, wall = time.process_time(), time.perf_counter()
         for number, parts in enumerate(batches):
             archive.store_result(run, {"n": number}, iter(parts))
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        server = backends.seconds()
     finally:
         engine.dispose()
-    return cpu / count * 1e6, wall / count * 1e6
+    per_doc = None if server is None else server / count * 1e6
+    return cpu / count * 1e6, wall / count * 1e6, per_doc
+
+
+class _Backends:
+    """The CPU of the PostgreSQL backends serving an engine's connections, read from
+    /proc/<pid>/stat (utime + stime) of each `pg_backend_pid()`: the server on this machine."""
+
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, engine: Engine) -> None:
+        self.postgres = engine.dialect.name == "postgresql"
+        self.pids: set[int] = set()
+        self.at_start: dict[int, float] = {}
+        if self.postgres:
+            engine.dispose()  # connections from here on are the ones counted
+            event.listen(engine, "connect", self._connected)
+
+    def _connected(self, dbapi_connection: Any, _: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = int(cursor.fetchone()[0])
+        self.pids.add(pid)
+        self.at_start.setdefault(pid, self._cpu(pid) or 0.0)
+
+    def start(self) -> None:
+        self.at_start = {pid: self._cpu(pid) or 0.0 for pid in self.pids}
+
+    def seconds(self) -> float | None:
+        if not self.postgres or not self.pids:
+            return None
+        total = 0.0
+        for pid in self.pids:
+            now = self._cpu(pid)
+            if now is None:
+                return None  # not on this machine, or gone: not counted rather than wrong
+            total += now - self.at_start.get(pid, 0.0)
+        return total
+
+    def _cpu(self, pid: int) -> float | None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / self.TICK  # utime, stime (14, 15)
 
 
 def _ingest(options: Options) -> list[Result]:
     count = 100 if options.quick else 1000
     with scratch(SCENARIO) as folder, _database("harvester_bench_ingest") as pg_url:
-        sqlite_cpu, sqlite_wall = _ingest_cpu(f"sqlite:///{folder / 'ingest.db'}", count)
-        pg_cpu, pg_wall = _ingest_cpu(pg_url, count)
+        sqlite_cpu, sqlite_wall, _ = _ingest_cpu(f"sqlite:///{folder / 'ingest.db'}", count)
+        pg_cpu, pg_wall, server = _ingest_cpu(pg_url, count)
+    total = pg_cpu + (server or 0.0)
+    counted = (
+        f"this process's CPU plus the PostgreSQL backend's ({server:.0f} µs/doc of it, "
+        "from /proc/<pid>/stat of pg_backend_pid())"
+        if server is not None
+        else "this process's CPU (the PostgreSQL server's could not be read here)"
+    )
     return [
         Result(
             SCENARIO,
-            "ingest CPU per document: PostgreSQL (vs SQLite)",
+            "ingest CPU per document: PostgreSQL, client + server (vs SQLite)",
             "µs/doc",
-            pg_cpu,
+            total,
             sqlite_cpu,
-            pg_cpu / sqlite_cpu,
+            total / sqlite_cpu,
             "ratio",
+            INGEST_GOAL if server is not None else None,
             note=f"{count} results of 3 documents each (part 0 + 2 chunks), all new, through "
-            f"Archive.store_result; this process's CPU (the PostgreSQL server's own is not "
-            f"counted); wall per document: PostgreSQL {pg_wall:.0f} µs, SQLite {sqlite_wall:.0f} "
-            "µs",
+            f"Archive.store_result; {counted}; client alone {pg_cpu:.0f} µs/doc; wall per "
+            f"document: PostgreSQL {pg_wall:.0f} µs, SQLite {sqlite_wall:.0f} µs",
         )
     ]
 

@@ -4,6 +4,10 @@
                                     and keep FILE as bench/published.json, beside them in git
     python -m bench.report --check  exit 1 if the tables are not what bench/published.json
                                     gives (a check for CI); changes nothing
+    python -m bench.report --merge FILE...
+                                    a run of some scenarios (`--only`) replaces those
+                                    scenarios' rows in bench/published.json, keeping the
+                                    others; the provenance then says which were measured when
 
 README.md gets a few rows (`readme_rows`: those a scenario marks for it, else each scenario's
 first row with a goal, and a row for any scenario that did not finish), between the markers
@@ -46,7 +50,18 @@ def results_of(document: Mapping[str, Any]) -> list[Result]:
 
 
 def provenance(document: Mapping[str, Any]) -> str:
-    """One line: when, where and how the figures were measured."""
+    """When, where and how the figures were measured: one line, and a line per later run of
+    some scenarios merged in (`merge`), naming them."""
+    lines = [_measured(document)]
+    merged = document.get("merged") or []
+    if merged:
+        lines[0] = lines[0].rstrip(".") + " (the scenarios not named below)."
+    for run in merged:
+        lines.append(f"{', '.join(run['scenarios'])}: {_measured(run)}")
+    return "\n".join(lines)
+
+
+def _measured(document: Mapping[str, Any]) -> str:
     machine = document["machine"]
     memory = f", {machine['memory_gb']:g} GB" if machine.get("memory_gb") else ""
     load = machine.get("load_average") or []
@@ -62,6 +77,51 @@ def provenance(document: Mapping[str, Any]) -> str:
         f"({machine['cpus']} cores{memory}){loads}; Python {machine['python']}, commit "
         f"`{machine.get('commit', 'unknown')}`; `{document['command']}` took {minutes:.0f} min."
     )
+
+
+def measured_scenarios(document: Mapping[str, Any]) -> list[str]:
+    """The scenarios a run measured: those it ran, else those its rows are of."""
+    names = [s["name"] for s in document.get("scenarios", [])]
+    return names or list(dict.fromkeys(row["scenario"] for row in document["results"]))
+
+
+def merge(base: Mapping[str, Any], part: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with the rows of the scenarios `part` measured replaced by `part`'s (in the place
+    the old rows had; a scenario new to `base` at the end), the others kept, and `part`'s
+    when, where and how noted under `merged` (an earlier merge of the same scenarios drops
+    out). The top-level provenance stays the base run's."""
+    names = measured_scenarios(part)
+    replaced = set(names)
+    fresh: dict[str, list[Any]] = {}
+    for row in part["results"]:
+        fresh.setdefault(row["scenario"], []).append(row)
+    results: list[Any] = []
+    placed: set[str] = set()
+    for row in base["results"]:
+        name = row["scenario"]
+        if name not in replaced:
+            results.append(row)
+        elif name not in placed:
+            results.extend(fresh.get(name, []))
+            placed.add(name)
+    for name in names:
+        if name not in placed:
+            results.extend(fresh.get(name, []))
+    runs = {s["name"]: s for s in part.get("scenarios", [])}
+    scenarios = [runs.get(s["name"], s) for s in base.get("scenarios", [])]
+    scenarios += [s for name, s in runs.items() if name not in {x["name"] for x in scenarios}]
+    merged = []
+    for run in base.get("merged") or []:
+        left = [n for n in run["scenarios"] if n not in replaced]
+        if left:
+            merged.append({**run, "scenarios": left})
+    merged.append(
+        {
+            "scenarios": names,
+            **{k: part[k] for k in ("generated_at", "command", "elapsed_seconds", "machine")},
+        }
+    )
+    return {**base, "scenarios": scenarios, "results": results, "merged": merged}
 
 
 def unfinished(document: Mapping[str, Any]) -> list[str]:
@@ -197,10 +257,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "json",
-        nargs="?",
+        nargs="*",
         type=Path,
         help="the bench's JSON (default: bench/results/latest.json; with --check, the "
-        "published copy)",
+        "published copy; with --merge, one or more runs of some scenarios)",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="replace the measured scenarios' rows in the published JSON, keep the others",
     )
     parser.add_argument("--readme", type=Path, default=README)
     parser.add_argument("--docs", type=Path, default=DOCS)
@@ -208,9 +273,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if stale")
     parser.add_argument("--allow-quick", action="store_true", help="accept a --quick run")
     args = parser.parse_args(argv)
-    source: Path = args.json or (args.published if args.check else DEFAULT_JSON)
+    if len(args.json) > 1 and not args.merge:
+        parser.error("one JSON file, or --merge with several")
+    if args.merge and (args.check or not args.json):
+        parser.error("--merge needs the runs to merge, and does not go with --check")
+    source: Path = (
+        args.published
+        if args.merge
+        else args.json[0]
+        if args.json
+        else (args.published if args.check else DEFAULT_JSON)
+    )
     try:
         document = load(source, args.allow_quick)
+        for part in args.json if args.merge else []:
+            document = merge(document, load(part, args.allow_quick))
         targets = [(args.readme, readme_block(document))]
         if args.docs.exists():
             targets.append((args.docs, docs_block(document)))
@@ -225,13 +302,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stale.append(path)
                 if not args.check:
                     path.write_text(new, encoding="utf-8")
-        if not args.check and source.resolve() != args.published.resolve():
+        if args.merge:
+            text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+            args.published.write_text(text, encoding="utf-8")
+        elif not args.check and source.resolve() != args.published.resolve():
             args.published.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
     except ReportError as exc:
         print(f"bench.report: {exc}", file=sys.stderr)
         return 2
+    origin = f"{source} + {', '.join(map(str, args.json))}" if args.merge else source
     for path in stale:
-        print(f"{path}: {'stale' if args.check else 'rewritten'} from {source}")
+        print(f"{path}: {'stale' if args.check else 'rewritten'} from {origin}")
     return 1 if args.check and stale else 0
 
 

@@ -70,6 +70,10 @@ def content_hash(body: str) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
+# chunk bodies held to go in the result's own transaction (one transaction per result, not one
+# per chunk too); a result with more is stored in transactions of about this many characters
+CHUNKS_HELD = 8_000_000
+
 RUNS = cast(Table, Run.__table__)
 PARTS = cast(Table, ResultPart.__table__)
 LATEST = cast(Table, LatestResult.__table__)
@@ -317,14 +321,18 @@ class Archive:
         parts: Iterable[Part],
         in_same_transaction: Callable[[Connection], None] | None = None,
     ) -> StoredResult:
-        """Consume one fetch of the run's job with `params`: chunks are stored as they arrive,
-        then one transaction writes the part-0 document, every result row, the `latest` pointer,
-        the derived table rows and `in_same_transaction` (a cursor, the run's outcome, say). If
-        the fetch fails midway nothing becomes visible."""
+        """Consume one fetch of the run's job with `params`, then one transaction writes its
+        chunks' documents, the part-0 document, every result row, the `latest` pointer, the
+        derived table rows and `in_same_transaction` (a cursor, the run's outcome, say). Chunks
+        beyond CHUNKS_HELD characters go ahead in transactions of their own (documents are
+        content-addressed: one no result points at is collected later). If the fetch fails
+        midway no result becomes visible."""
         run_id, job, endpoint, counts = run.run_id, run.job.name, run.job.endpoint, run.counts
         rows: dict[int, _PartRow] = {}
         part0_text = ""
         part0_type = "application/json"
+        waiting: list[tuple[str, str, str]] = []  # chunks (body, sha256, type): with part 0
+        held = 0  # their characters: past CHUNKS_HELD they go in a transaction of their own
         for part in parts:
             body = strip_signatures(part.text, part.content_type)
             digest = content_hash(body)
@@ -332,7 +340,11 @@ class Archive:
                 rows.clear()
                 part0_text, part0_type = body, part.content_type
             else:
-                self._store_chunk(body, digest, part.content_type, counts)
+                waiting.append((body, digest, part.content_type))
+                held += len(body)
+                if held > CHUNKS_HELD:
+                    self._store_chunks(waiting, counts)
+                    waiting, held = [], 0
             envelope = strip_signatures(part.envelope) if part.envelope else None
             rows[part.index] = _PartRow(
                 part.index, digest, part.url, part.link_expires, part.rows, envelope
@@ -342,6 +354,8 @@ class Archive:
         fetched_at = iso_seconds(self.clock.now())
         params_text = canonical_params(params)
         with db.write(self.engine) as conn:
+            for body, digest, content_type in waiting:
+                self._count(self._put_document(conn, body, digest, content_type), counts)
             new = self._put_document(conn, part0_text, rows[0].sha256, part0_type, fetched_at)
             self._count(new, counts)
             result_id = 0
@@ -391,9 +405,10 @@ class Archive:
             self.feeds.committed()  # the sender looks now, not at its next poll
         return StoredResult(result_id, [rows[i].sha256 for i in sorted(rows)])
 
-    def _store_chunk(self, body: str, digest: str, content_type: str, counts: RunCounts) -> None:
+    def _store_chunks(self, chunks: list[tuple[str, str, str]], counts: RunCounts) -> None:
         with db.write(self.engine) as conn:
-            self._count(self._put_document(conn, body, digest, content_type), counts)
+            for body, digest, content_type in chunks:
+                self._count(self._put_document(conn, body, digest, content_type), counts)
 
     def _put_document(
         self, conn: Connection, body: str, digest: str, content_type: str, now: str | None = None

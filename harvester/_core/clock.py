@@ -131,7 +131,12 @@ def iso(epoch: float) -> str:
 
 
 def iso_seconds(epoch: float) -> str:
-    """ISO-8601 UTC with a Z, to the second (for the archive and the CLI)."""
+    """ISO-8601 UTC with a Z, to the second (for the archive and the CLI). Every run stamps a
+    few, so by `time.gmtime` (a third of datetime's cost); a time within half a microsecond
+    of the next second, or outside gmtime's years, goes the datetime way, which rounds to the
+    microsecond first."""
+    if 0 <= epoch < 253_402_300_800 and epoch % 1 < 0.9999995:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
     return utc(epoch).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -65,13 +65,24 @@ def build_http_client(
 ) -> httpx.Client:
     """The one client: pooled connections, the configured timeout, no default auth (so links
     to S3 can never carry the Bearer token)."""
-    return httpx.Client(
+    client = httpx.Client(
         timeout=httpx.Timeout(settings.request_timeout, connect=min(settings.request_timeout, 10)),
         headers={"User-Agent": USER_AGENT},
         limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
         transport=transport,
         follow_redirects=False,
     )
+    client._cookies = NoCookies()  # httpx has no switch for it; see NoCookies
+    return client
+
+
+class NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing. Neither the OAuth endpoint nor /data nor its links need
+    a cookie, so none a server sets is sent back anywhere (an S3 link's host could otherwise
+    set one for the next link), and no response pays for a cookie jar's parsing."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
 
 
 def open_runtime(

@@ -129,15 +129,23 @@ def write(engine: Engine) -> Iterator[Connection]:
     PostgreSQL it is `pg_advisory_xact_lock` as the first statement: writers on every host that
     opens the same database wait for it, and it is released at commit or rollback.
     """
-    with engine.connect() as connection:
-        if is_postgres(connection):
-            with connection.begin():
-                pg.take_write_lock(connection)
-                yield connection
-            return
-        locked = connection.execution_options(sqlite_begin="IMMEDIATE")
-        with locked.begin():
-            yield locked
+    if is_postgres(engine):
+        with engine.connect() as connection, connection.begin():
+            pg.take_write_lock(connection)
+            yield connection
+        return
+    with _immediate(engine).connect() as locked, locked.begin():
+        yield locked
+
+
+def _immediate(engine: Engine) -> Engine:
+    """The engine whose transactions begin IMMEDIATE (SQLite), made once per engine: every run
+    writes twice, and options set per connection cost a copy of it each time."""
+    found: Engine | None = engine.__dict__.get("_harvester_immediate")
+    if found is None:
+        found = engine.execution_options(sqlite_begin="IMMEDIATE")
+        engine.__dict__["_harvester_immediate"] = found
+    return found
 
 
 OWN_ROW_LOCK_SECONDS = 5.0

@@ -65,6 +65,8 @@ class Run(Base):
         Index("ix_runs_job_started", "job", "started_at"),
         Index("ix_runs_status", "status"),
         Index("ix_runs_parent_run_id", "parent_run_id"),
+        Index("ix_runs_job_id", "job", "id"),  # a job's newest runs (0013)
+        Index("ix_runs_started_status", "started_at", "status"),  # runs since a time (0013)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -87,6 +89,37 @@ class Run(Base):
     # the run of a job it follows that started it, or that it waited for (0010)
     parent_run_id: Mapped[int | None] = mapped_column(Integer)
     duration_seconds: Mapped[float | None] = mapped_column(Float)  # monotonic, real (0010)
+
+
+class RunHour(Base):
+    """Runs that finished, per hour started (`started_at[:13]`), job and status: kept by
+    triggers on `runs` (0013), so the dashboard's plots read these rows, not every run."""
+
+    __tablename__ = "run_hours"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    hour: Mapped[str] = mapped_column(String(13), primary_key=True)
+    job: Mapped[str] = mapped_column(String(200), primary_key=True)
+    status: Mapped[str] = mapped_column(String(32), primary_key=True)
+    runs: Mapped[int] = mapped_column(Integer, nullable=False)
+    seconds_n: Mapped[int] = mapped_column(Integer, nullable=False)  # runs with a duration
+    seconds_sum: Mapped[float | None] = mapped_column(Float)
+    seconds_max: Mapped[float | None] = mapped_column(Float)
+    ratelimit_min: Mapped[int | None] = mapped_column(Integer)
+
+
+class RunTotal(Base):
+    """Runs that finished, per job and status, with the newest start and finish: kept by
+    triggers on `runs` (0013), for /metrics and the jobs' last success."""
+
+    __tablename__ = "run_totals"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    job: Mapped[str] = mapped_column(String(200), primary_key=True)
+    status: Mapped[str] = mapped_column(String(32), primary_key=True)
+    runs: Mapped[int] = mapped_column(Integer, nullable=False)
+    last_started_at: Mapped[str | None] = mapped_column(String(32))
+    last_finished_at: Mapped[str | None] = mapped_column(String(32))
 
 
 class Document(Base):

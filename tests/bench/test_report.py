@@ -225,3 +225,87 @@ def test_a_file_that_is_not_the_bench_json_is_one_clear_line(
     assert main([str(path), *paths]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"bench.report: {path}: not the bench's JSON") and err.count("\n") == 1
+
+
+def partial_json(scenario: str, rows: list[Result], day: str, commit: str) -> dict[str, Any]:
+    """A run of one scenario (`python -m bench --only NAME`)."""
+    return {
+        **bench_json(),
+        "generated_at": f"2026-12-{day}T07:00:00+00:00",
+        "command": f"python -m bench --only {scenario}",
+        "elapsed_seconds": 120.0,
+        "machine": {**bench_json()["machine"], "commit": commit},
+        "scenarios": [
+            {"name": scenario, "status": "ok", "seconds": 120.0, "limit": 900, "error": ""}
+        ],
+        "results": [row.as_dict() for row in rows],
+    }
+
+
+def test_a_run_of_some_scenarios_replaces_their_rows_and_keeps_the_others(
+    tmp_path: Path,
+) -> None:
+    base = tmp_path / "published.json"
+    base.write_text(json.dumps(bench_json()), encoding="utf-8")
+    faster = Result("pipeline", "Runner.run per document, direct", "µs/doc", 600.0, 321.0, 1.87)
+    pipeline = tmp_path / "pipeline.json"
+    pipeline.write_text(json.dumps(partial_json("pipeline", [faster], "05", "aaaa")), "utf-8")
+    tables = tmp_path / "tables.json"
+    finished = Result("tables", "rows per second", "rows/s", 5000.0)
+    tables.write_text(json.dumps(partial_json("tables", [finished], "06", "bbbb")), "utf-8")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{START}\nold\n{END}\n", encoding="utf-8")
+    paths = [f"--readme={readme}", f"--docs={tmp_path / 'none.md'}", f"--published={base}"]
+
+    assert main(["--merge", str(pipeline), str(tables), *paths]) == 0
+    merged = json.loads(base.read_text(encoding="utf-8"))
+    rows = [(r["scenario"], r["measurement"]) for r in merged["results"]]
+    # pipeline's two old rows give way to its one new row, in their place; the rest stay
+    assert rows == [
+        ("pipeline", faster.measurement),
+        ("ratebudget", ROWS[1].measurement),
+        ("ratebudget", ROWS[2].measurement),
+        ("memory", ROWS[4].measurement),
+        ("archive", ROWS[5].measurement),
+        ("tables", "rows per second"),
+    ]
+    assert merged["results"][0]["harvester"] == 600.0
+    # tables finished this time
+    assert {s["name"]: s["status"] for s in merged["scenarios"]} == {
+        "tables": "ok",
+        "pipeline": "ok",
+    }
+    text = readme.read_text(encoding="utf-8")
+    assert "Did not finish" not in text
+    lines = text.split(START)[1].splitlines()
+    assert "2026-12-03" in lines[1] and "(the scenarios not named below)" in lines[1]
+    assert lines[2].startswith("pipeline: Measured on 2026-12-05") and "`aaaa`" in lines[2]
+    assert "`python -m bench --only pipeline`" in lines[2]
+    assert lines[3].startswith("tables: Measured on 2026-12-06")
+    assert main([*paths, "--check"]) == 0
+
+    again = tmp_path / "again.json"  # pipeline measured again: its older note goes
+    again.write_text(json.dumps(partial_json("pipeline", [faster], "07", "cccc")), "utf-8")
+    assert main(["--merge", str(again), *paths]) == 0
+    merged = json.loads(base.read_text(encoding="utf-8"))
+    assert [(m["scenarios"], m["machine"]["commit"]) for m in merged["merged"]] == [
+        (["tables"], "bbbb"),
+        (["pipeline"], "cccc"),
+    ]
+    assert len(merged["results"]) == 6
+
+
+def test_merge_refuses_a_quick_run_and_needs_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = tmp_path / "published.json"
+    base.write_text(json.dumps(bench_json()), encoding="utf-8")
+    quick = tmp_path / "quick.json"
+    quick.write_text(json.dumps({**partial_json("memory", [], "05", "a"), "quick": True}), "utf-8")
+    paths = [f"--published={base}", f"--readme={tmp_path / 'README.md'}"]
+    before = base.read_text(encoding="utf-8")
+    assert main(["--merge", str(quick), *paths]) == 2
+    assert "a --quick run is a smoke test" in capsys.readouterr().err
+    assert base.read_text(encoding="utf-8") == before
+    with pytest.raises(SystemExit):
+        main(["--merge", *paths])

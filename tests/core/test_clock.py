@@ -163,3 +163,18 @@ def test_http_dates_in_every_form(text: str) -> None:
 )
 def test_an_unreadable_http_date_is_none(text: str | None) -> None:
     assert parse_http_date(text) is None
+
+
+def test_iso_seconds_is_what_datetime_writes_for_any_time() -> None:
+    """The fast path (gmtime) and datetime agree, the half-microsecond before a second too."""
+    import random
+    from datetime import UTC, datetime
+
+    from harvester._core.clock import iso_seconds
+
+    rng = random.Random(7)
+    moments = [rng.uniform(0, 4_102_444_800) for _ in range(2000)]
+    moments += [1_767_225_599.9999996, 1_767_225_599.9999994, 0.0, 86_399.9999999, 1e9]
+    for epoch in moments:
+        expected = datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        assert iso_seconds(epoch) == expected, epoch

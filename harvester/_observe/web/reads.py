@@ -8,14 +8,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from ..._config.jobs import JobsConfig
-from ..._core.clock import iso_seconds, parse_iso
+from ..._core.clock import iso_seconds
 from ..._core.errors import HarvesterError
 from ..._oauth.store import TokenStore
 from ..._store import db
-from ..._store.models import Document, Run, ServiceState
+from ..._store.models import Document, Run, RunHour, RunTotal, ServiceState
 from ..reports import RUN_COLUMNS, ServiceInfo, jobs_overview
 from .health import FailingJob, SessionFacts
 
@@ -63,10 +63,14 @@ def active_service(engine: Engine) -> dict[str, Any] | None:
 def failure_streaks(engine: Engine, jobs: Iterable[str], depth: int = 200) -> dict[str, int]:
     """Each job's failed runs since its last success, counted over its newest `depth` runs
     (one index range per job). Runs that decided nothing (skipped, maintenance, interrupted)
-    neither break nor extend a streak."""
+    neither break nor extend a streak. Only the jobs whose newest failure is not older than
+    their newest success (`run_totals`, a few rows) are looked at run by run: ten thousand
+    jobs cost one read, not ten thousand."""
+    wanted = set(jobs)
     streaks: dict[str, int] = {}
     with db.read(engine) as conn:
-        for job in jobs:
+        candidates = sorted(wanted.intersection(_maybe_failing(conn)))
+        for job in candidates:
             statuses = conn.execute(
                 select(Run.status)
                 .where(Run.job == job)
@@ -82,6 +86,27 @@ def failure_streaks(engine: Engine, jobs: Iterable[str], depth: int = 200) -> di
             if streak:
                 streaks[job] = streak
     return streaks
+
+
+def _maybe_failing(conn: Connection) -> set[str]:
+    """The jobs with a failed run started no earlier than their newest success (or with no
+    success at all): a superset of the jobs with a streak, read from the running figures."""
+    newest_failure: dict[str, str] = {}
+    newest_success: dict[str, str] = {}
+    for job, status, started in conn.execute(
+        select(RunTotal.job, RunTotal.status, RunTotal.last_started_at).where(
+            RunTotal.status.in_((*FAILURES, "success"))
+        )
+    ):
+        into = newest_success if status == "success" else newest_failure
+        if started is not None and started > into.get(job, ""):
+            into[job] = started
+        into.setdefault(job, "")
+    return {
+        job
+        for job, started in newest_failure.items()
+        if job not in newest_success or started >= newest_success[job]
+    }
 
 
 def failing_jobs(engine: Engine, jobs: Iterable[str]) -> tuple[FailingJob, ...]:
@@ -137,51 +162,36 @@ class History:
 
 
 def run_history(engine: Engine, since: str) -> History:
-    """Runs started since `since`: counts per hour and status, each job's mean and longest
-    duration per hour (real seconds; for runs recorded before those were, the span of their
-    times), the fewest requests left in the rate window per hour."""
+    """Runs started since the hour of `since`: counts per hour and status, each job's mean and
+    longest duration per hour (real seconds; for runs recorded before those were, the span of
+    their times), the fewest requests left in the rate window per hour. Read from the running
+    figures (`run_hours`): a row per hour, job and status, however many runs there were."""
     statement = select(
-        Run.job,
-        Run.status,
-        Run.started_at,
-        Run.finished_at,
-        Run.ratelimit_remaining,
-        Run.duration_seconds,
-    ).where(Run.started_at >= since, Run.status != "running")
+        RunHour.hour,
+        RunHour.job,
+        RunHour.status,
+        RunHour.runs,
+        RunHour.seconds_n,
+        RunHour.seconds_sum,
+        RunHour.seconds_max,
+        RunHour.ratelimit_min,
+    ).where(RunHour.hour >= since[:13])
     history = History()
-    spans: dict[tuple[str, str], list[float]] = {}
+    spans: dict[tuple[str, str], tuple[int, float, float]] = {}  # (job, hour) -> n, sum, max
     lowest: dict[str, int] = {}
     with db.read(engine) as conn:
-        for job, status, started, finished, remaining, real in conn.execute(statement):
-            hour = started[:13]
+        for hour, job, status, runs, n, total, longest, remaining in conn.execute(statement):
             key = (hour, status)
-            history.runs[key] = history.runs.get(key, 0) + 1
+            history.runs[key] = history.runs.get(key, 0) + runs
             if remaining is not None and (hour not in lowest or remaining < lowest[hour]):
                 lowest[hour] = remaining
-            if finished and status != "skipped":
-                seconds = real if real is not None else _elapsed(started, finished)
-                if seconds is None:
-                    continue
-                spans.setdefault((job, hour), []).append(seconds)
-    for (job, hour), values in sorted(spans.items()):
-        history.durations.setdefault(job, []).append((hour, sum(values) / len(values), max(values)))
+            if n and total is not None and longest is not None:
+                was_n, was_total, was_max = spans.get((job, hour), (0, 0.0, longest))
+                spans[(job, hour)] = (was_n + n, was_total + total, max(was_max, longest))
+    for (job, hour), (n, total, longest) in sorted(spans.items()):
+        history.durations.setdefault(job, []).append((hour, total / n, longest))
     history.budget = sorted(lowest.items())
     return history
-
-
-def _elapsed(started: str, finished: str) -> float | None:
-    """Seconds between two of the archive's times (`2026-11-28T06:47:01Z`); on the same day by
-    arithmetic on the text (the dashboard reads tens of thousands), else by parsing."""
-    try:
-        if started[:11] == finished[:11] and len(started) == len(finished) == 20:
-            return float(_day_seconds(finished) - _day_seconds(started))
-        return parse_iso(finished) - parse_iso(started)
-    except ValueError:
-        return None
-
-
-def _day_seconds(text: str) -> int:
-    return int(text[11:13]) * 3600 + int(text[14:16]) * 60 + int(text[17:19])
 
 
 def archive_growth(engine: Engine, days: int = 90) -> list[tuple[str, int, int]]:

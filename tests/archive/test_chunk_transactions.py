@@ -1,0 +1,83 @@
+"""A chunked result is stored in one transaction, its chunks with its part 0 (a transaction per
+chunk cost a commit, a write lock and on PostgreSQL several round trips each); chunks beyond
+what is held go ahead in transactions of their own, and a fetch that fails midway leaves no
+result behind."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, event
+
+from harvester._archive import archive as archive_module
+from harvester._archive.archive import Archive
+from harvester._archive.run import RunContext
+from harvester._config.jobs import JobSpec
+from harvester._core.cancel import CancelToken
+from harvester._core.clock import ManualClock
+from harvester._core.shapes import Part
+from harvester._store.db import open_database
+from tests.helpers import db_rows
+
+JOB = JobSpec(name="chunked", endpoint="results/search_series")
+
+
+def parts(chunks: int, fail_after: int | None = None) -> Iterator[Part]:
+    yield Part(0, json.dumps({"chunk_info": {"num_chunks": chunks}}), "application/json")
+    for k in range(1, chunks + 1):
+        if fail_after is not None and k > fail_after:
+            raise RuntimeError("the link expired")
+        yield Part(k, json.dumps([{"row": k}]), "application/json", f"https://s3.example/{k}.json")
+
+
+def commits(engine: Engine) -> list[int]:
+    seen: list[int] = []
+    event.listen(engine, "commit", lambda _conn: seen.append(1))
+    return seen
+
+
+def archive_at(path: Path) -> tuple[Archive, RunContext]:
+    engine = open_database(f"sqlite:///{path}")
+    archive = Archive(engine, ManualClock())
+    archive.tables = None
+    run_id = archive.open_run(JOB.name, "cli")
+    return archive, RunContext(JOB, run_id, CancelToken(archive.clock))
+
+
+def test_a_result_and_its_chunks_commit_once(tmp_path: Path) -> None:
+    archive, run = archive_at(tmp_path / "h.db")
+    seen = commits(archive.engine)
+    stored = archive.store_result(run, {}, parts(3))
+    assert len(seen) == 1
+    assert len(stored.parts) == 4
+    assert run.counts.documents_new == 4 and run.counts.results == 1
+    assert db_rows(tmp_path / "h.db", "SELECT count(*) FROM documents") == [(4,)]
+    archive.store_result(run, {}, parts(3))  # the same again: duplicates, one commit
+    assert len(seen) == 2 and run.counts.documents_dup == 4
+    archive.engine.dispose()
+
+
+def test_chunks_beyond_what_is_held_go_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(archive_module, "CHUNKS_HELD", 20)  # about two chunks' characters
+    archive, run = archive_at(tmp_path / "h.db")
+    seen = commits(archive.engine)
+    archive.store_result(run, {}, parts(5))
+    assert len(seen) == 3  # chunks 1-2, chunks 3-4, then chunk 5 with the result
+    assert run.counts.documents_new == 6
+    rows = db_rows(tmp_path / "h.db", "SELECT part FROM result_parts ORDER BY part")
+    assert rows == [(k,) for k in range(6)]
+    archive.engine.dispose()
+
+
+def test_a_fetch_that_fails_midway_stores_nothing_it_held(tmp_path: Path) -> None:
+    archive, run = archive_at(tmp_path / "h.db")
+    with pytest.raises(RuntimeError, match="expired"):
+        archive.store_result(run, {}, parts(3, fail_after=2))
+    assert db_rows(tmp_path / "h.db", "SELECT count(*) FROM documents") == [(0,)]
+    assert db_rows(tmp_path / "h.db", "SELECT count(*) FROM result_parts") == [(0,)]
+    archive.engine.dispose()
