@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import map_members, map_reference, map_results, map_sessions
-from .coerce import RowMaker
+from .coerce import ESCAPED, RowMaker
 from .schema import SPECS, TABLE_NAMES
 from .source import Mapper, Source
 
@@ -58,6 +58,8 @@ class Derivation:
     result_id: int
     tables: frozenset[str] = frozenset(TABLE_NAMES)
     dropped: dict[str, int] = field(default_factory=dict)  # rows without their key, per table
+    # values no column could hold, by (table, column): (how many, what was wrong)
+    refused: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[Batch]:
         mapper = MAPPERS.get(self.source.endpoint)
@@ -69,8 +71,13 @@ class Derivation:
                 continue
             make = _MAKERS[table]
             rows = []
+
+            def note(column: str, why: str, table: str = table) -> None:
+                count, _ = self.refused.get((table, column), (0, why))
+                self.refused[(table, column)] = (count + 1, why)
+
             for value in values:
-                row = make(value)
+                row = make(value, note)
                 if not make.keyed(row):
                     self.dropped[table] = self.dropped.get(table, 0) + 1
                     continue
@@ -83,15 +90,18 @@ class Derivation:
                 yield Batch(table, rank, rows)
 
     def problem(self) -> str | None:
-        """What could not be taken, in one line (None when everything was)."""
-        if not self.dropped:
+        """What could not be taken, in one line (None when everything was): the mapping's notes
+        (a list sent as something else), rows without their key, and each column that got a
+        value no column could hold (NULL, or text kept escaped)."""
+        said = list(dict.fromkeys(self.source.notes))
+        for table, n in sorted(self.dropped.items()):
+            said.append(f"{n} {table} row(s) without {'/'.join(SPECS[table].key)}")
+        for (table, column), (n, why) in sorted(self.refused.items()):
+            outcome = "kept escaped" if why == ESCAPED else f"NULL ({why})"
+            said.append(f"{table}.{column}: {n} value(s) {outcome}")
+        if not said:
             return None
-        parts = [f"{n} {table} row(s)" for table, n in sorted(self.dropped.items())]
-        keys = {t: "/".join(SPECS[t].key) for t in self.dropped}
-        named = ", ".join(
-            f"{p} without {keys[t]}" for p, t in zip(parts, sorted(self.dropped), strict=True)
-        )
-        return f"{self.source.endpoint}: {named}"
+        return f"{self.source.endpoint}: {'; '.join(said)}"
 
 
 def derived_endpoints() -> tuple[str, ...]:

@@ -86,7 +86,7 @@ class TableKeeper:
             source = Source(
                 result.endpoint,
                 {k: str(v) for k, v in result.params.items()},
-                _parse(result.part0),
+                parse_document(result.part0),
                 self._chunks(connection, result.chunks),
             )
             derivation = Derivation(source, result.result_id, self.tables)
@@ -120,18 +120,32 @@ class TableKeeper:
         """The chunks, read back and parsed one at a time (a large result stays bounded)."""
         for sha in shas:
             row = self._chunk.one(connection, {"sha256": sha}).fetchone()
-            yield _parse(row[0]) if row is not None else None
+            yield parse_document(row[0]) if row is not None else None
 
 
 class _Undecodable(ValueError):
     pass
 
 
-def _parse(text: str) -> Any:
+def parse_document(text: str) -> Any:
+    """A stored document as the tables read it. A key given twice in one object means its
+    first value, as SQLite's `json_extract` reads the stored body (Python's own rule is the
+    last), so the tables and a query of the raw JSON agree. (PostgreSQL's `jsonb` keeps the
+    last; iRacing never sends a key twice.)"""
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_first_of_each_key)
     except ValueError as exc:
         raise _Undecodable(f"the document is not JSON ({exc})") from None
+
+
+def _first_of_each_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    taken = dict(pairs)
+    if len(taken) == len(pairs):
+        return taken
+    taken = {}
+    for key, value in pairs:
+        taken.setdefault(key, value)
+    return taken
 
 
 def _one_line(exc: BaseException) -> str:

@@ -15,6 +15,7 @@ from .source import (
     Source,
     Values,
     items,
+    listed,
     need_list,
     need_object,
     obj,
@@ -96,7 +97,7 @@ def results_get(source: Source) -> Iterator[Emit]:
         raise NotDerivable(f"{source.endpoint}: the document has no subsession_id")
     subsession_id = d.get("subsession_id")
     yield "subsessions", FULL, [_subsession(d, True)]
-    rows = list(_result_rows(d, subsession_id))
+    rows = list(_result_rows(source, listed(source, d, "session_results"), subsession_id))
     yield "session_results", 0, rows
     start = d.get("start_time")
     members = [
@@ -121,8 +122,10 @@ def results_get(source: Source) -> Iterator[Emit]:
     yield from _series_and_season([d])
 
 
-def _result_rows(d: dict[str, Any], subsession_id: Any) -> Iterator[Values]:
-    for session in items(d.get("session_results")):
+def _result_rows(
+    source: Source, sessions: list[dict[str, Any]], subsession_id: Any
+) -> Iterator[Values]:
+    for session in sessions:
         simsession = {
             "subsession_id": subsession_id,
             "simsession_number": session.get("simsession_number"),
@@ -130,7 +133,7 @@ def _result_rows(d: dict[str, Any], subsession_id: Any) -> Iterator[Values]:
             "simsession_type_name": session.get("simsession_type_name"),
             "simsession_name": session.get("simsession_name"),
         }
-        for entry in items(session.get("results")):
+        for entry in listed(source, session, "results"):
             drivers = entry.get("driver_results")
             if isinstance(drivers, list):  # a team: each driver's row, with the team
                 team = {k: v for k, v in entry.items() if k != "driver_results"}
@@ -159,7 +162,7 @@ def search_rows(source: Source) -> Iterator[Emit]:
 
 def league_sessions(source: Source) -> Iterator[Emit]:
     d = need_object(source)
-    sessions = [s for s in items(d.get("sessions")) if positive(s.get("subsession_id"))]
+    sessions = [s for s in listed(source, d, "sessions") if positive(s.get("subsession_id"))]
     rows = []
     for s in sessions:
         values = _subsession(s, False)
