@@ -3,6 +3,7 @@ coercion and provenance every row gets."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,9 +42,13 @@ def endpoints_for(tables: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted({e for t in tables for e in FEEDS[t]}))
 
 
+BATCH_ROWS = 1000  # rows of one table held at once: a large document's rows stream through
+
+
 @dataclass
 class Batch:
-    """Rows for one table from one document: coerced, with their provenance."""
+    """Rows for one table from one document (at most BATCH_ROWS of them: a document gives
+    several batches of a table when it has more): coerced, with their provenance."""
 
     table: str
     rank: int
@@ -60,6 +65,7 @@ class Derivation:
     dropped: dict[str, int] = field(default_factory=dict)  # rows without their key, per table
     # values no column could hold, by (table, column): (how many, what was wrong)
     refused: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
+    batches: int = 0  # batches given so far (each at most BATCH_ROWS rows)
 
     def __iter__(self) -> Iterator[Batch]:
         mapper = MAPPERS.get(self.source.endpoint)
@@ -68,9 +74,11 @@ class Derivation:
         endpoint = self.source.endpoint
         for table, rank, values in mapper(self.source):
             if table not in self.tables:
+                if not isinstance(values, (list, tuple)):
+                    deque(values, maxlen=0)  # a lazy mapping gathers what later tables name
                 continue
             make = _MAKERS[table]
-            rows = []
+            rows: list[dict[str, Any]] = []
 
             def note(column: str, why: str, table: str = table) -> None:
                 count, _ = self.refused.get((table, column), (0, why))
@@ -86,7 +94,12 @@ class Derivation:
                     row["source"] = endpoint
                     row["source_rank"] = rank
                 rows.append(row)
+                if len(rows) >= BATCH_ROWS:  # a large document streams through in batches
+                    self.batches += 1
+                    yield Batch(table, rank, rows)
+                    rows = []
             if rows:
+                self.batches += 1
                 yield Batch(table, rank, rows)
 
     def problem(self) -> str | None:
