@@ -15,6 +15,9 @@ then `harvester tables rebuild` derives the tables. Measured side by side in one
       (`time.process_time`) and the bytes the process wrote (`/proc/self/io` `write_bytes`:
       the pages it dirtied, database and WAL alike; `wchar`, every byte handed to write(), in
       the note), each side measured alone;
+(iv)  the peak memory (tracemalloc) of deriving one large results/get document (LARGE_ROWS
+      result rows), its text parsed before: streamed in batches as the keeper does, against
+      every row held at once (what deriving did before it streamed);
 (iii) the CPU a stored document costs on the harvest path (`Runner.run` of a results/get job:
       open the run, fetch a link and its document, store, close), with the tables kept
       current against without (`Archive.tables = None`). The documents are replayed from
@@ -118,6 +121,20 @@ def run(options: Options) -> list[Result]:
             raise BenchError(f"bare rows {bare_rows} differ from the tables' {report.rows}")
         results = _queries(url, reps, report.rows["session_results"])
     per_doc = _harvest_cpu(options)
+    streamed, held, text_mb = _derive_peak(options)
+    results.append(
+        Result(
+            SCENARIO,
+            "peak memory deriving a large results/get document, streamed vs all rows held",
+            "MB",
+            streamed / MB,
+            held / MB,
+            streamed / held,
+            "ratio",
+            None,
+            f"a {text_mb:,.1f} MB document, parsed before; tracemalloc's peak",
+        )
+    )
     note = (
         f"{report.results:,} results/get documents ({rows:,} result rows, one subsession in "
         f"twenty polled twice) -> {report.rows['session_results']:,} session_results rows"
@@ -458,6 +475,42 @@ def _queries(url: str, reps: int, table_rows: int) -> list[Result]:
 
 def _met(ok: bool) -> str:
     return "met" if ok else "MISSED"
+
+
+# -- (iv) the memory of a large document ---------------------------------------------------------
+
+LARGE_ROWS = 20_000
+
+
+def _derive_peak(options: Options) -> tuple[int, int, float]:
+    """Peak bytes deriving one large document: streamed (each batch let go, as the writer
+    does) and with every row held (`rows_of`); and the document's size in MB."""
+    import tracemalloc
+
+    from harvester._tables.derive import Derivation, rows_of
+    from harvester._tables.keeper import parse_document
+    from harvester._tables.source import Source
+
+    rows = LARGE_ROWS // 10 if options.quick else LARGE_ROWS
+    document = results_document(1)
+    race = document["session_results"][1]
+    race["results"] = [_row(random.Random(i), i, i % 60, True) for i in range(rows)]
+    text = json.dumps(document, separators=(",", ":"))
+    peaks = []
+    for hold in (False, True):
+        parsed = parse_document(text)
+        gc.collect()
+        tracemalloc.start()
+        source = Source("results/get", {}, parsed, [])
+        if hold:
+            rows_of(source)
+        else:
+            for _ in Derivation(source, 1):
+                pass
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        del parsed
+    return peaks[0], peaks[1], len(text) / MB
 
 
 # -- (iii) the harvest path ---------------------------------------------------------------------
