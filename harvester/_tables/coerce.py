@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from .schema import BOOL, ID, INT, JSON, REAL, SECONDS, TEXT, TIME, Spec
@@ -200,6 +200,23 @@ def _noting(column: str, kind: str, convert: Converter) -> Callable[[Any, Note],
     return other
 
 
+_BATCHES = """
+def batches(values, note, result_id, source, rank, dropped, size):
+    rows = []
+    for one in values:
+        get = one.get
+        row = {{{cells}}}
+        if {keyed}:
+            rows.append(row)
+            if len(rows) >= size:
+                yield rows
+                rows = []
+        else:
+            dropped[0] += 1
+    if rows:
+        yield rows
+"""
+
 _FLOAT_MAX = sys.float_info.max
 PAST_FLOATS = "a number past the float range"
 
@@ -271,10 +288,22 @@ class RowMaker:
         )
         keyed = " and ".join(f"row[{k!r}] is not None" for k in spec.key)
         source += f"def keyed(row):\n    return {keyed}\n"
+        provenance = {"result_id": "result_id"}
+        if spec.entity:
+            provenance.update(source="source", source_rank="rank")
+        batch_cells = [
+            f"{col.name!r}: {provenance[col.name]}" if col.name in provenance else cell
+            for col, cell in zip(spec.columns, cells, strict=True)
+        ]
+        source += _BATCHES.format(cells=", ".join(batch_cells), keyed=keyed)
         exec(compile(source, f"<rows of {spec.name}>", "exec"), scope)  # noqa: S102
         self._make: Callable[[Mapping[str, Any], Note], dict[str, Any]] = scope["make"]
         self.keyed: Callable[[Mapping[str, Any]], bool] = scope["keyed"]
         """True if the row has every key column (a row without its key cannot be stored)."""
+        self.batches: Callable[..., Iterator[list[dict[str, Any]]]] = scope["batches"]
+        """`batches(values, note, result_id, source, rank, dropped, size)`: the rows of
+        `values` with their provenance, in lists of at most `size`; a row without its key is
+        counted in `dropped[0]` instead (the derive loop, generated: one dict a row)."""
 
     def __call__(self, values: Mapping[str, Any], note: Note = _ignore) -> dict[str, Any]:
         return self._make(values, note)

@@ -78,29 +78,19 @@ class Derivation:
                     deque(values, maxlen=0)  # a lazy mapping gathers what later tables name
                 continue
             make = _MAKERS[table]
-            rows: list[dict[str, Any]] = []
 
             def note(column: str, why: str, table: str = table) -> None:
                 count, _ = self.refused.get((table, column), (0, why))
                 self.refused[(table, column)] = (count + 1, why)
 
-            for value in values:
-                row = make(value, note)
-                if not make.keyed(row):
-                    self.dropped[table] = self.dropped.get(table, 0) + 1
-                    continue
-                row["result_id"] = self.result_id
-                if make.spec.entity:
-                    row["source"] = endpoint
-                    row["source_rank"] = rank
-                rows.append(row)
-                if len(rows) >= BATCH_ROWS:  # a large document streams through in batches
-                    self.batches += 1
-                    yield Batch(table, rank, rows)
-                    rows = []
-            if rows:
-                self.batches += 1
+            dropped = [0]
+            for rows in make.batches(
+                values, note, self.result_id, endpoint, rank, dropped, BATCH_ROWS
+            ):
+                self.batches += 1  # a large document streams through in batches
                 yield Batch(table, rank, rows)
+            if dropped[0]:
+                self.dropped[table] = self.dropped.get(table, 0) + dropped[0]
 
     def problem(self) -> str | None:
         """What could not be taken, in one line (None when everything was): the mapping's notes

@@ -187,11 +187,8 @@ class Writer:
 
 def _last_per_key(batch: Batch, spec: Spec) -> list[dict[str, Any]]:
     """One row per key (the last): a key twice in one statement is an error on PostgreSQL."""
-    if len(spec.key) == 1:
-        (name,) = spec.key
-        unique = {row[name]: row for row in batch.rows}
-    else:
-        unique = {tuple(row[c] for c in spec.key): row for row in batch.rows}
+    key = itemgetter(*spec.key)  # one value, or a tuple of them: either way hashable
+    unique = {key(row): row for row in batch.rows}
     if len(unique) == len(batch.rows):
         return batch.rows
     return list(unique.values())
