@@ -35,7 +35,7 @@ from .._core.shapes import Part
 from .._feeds.outbox import Outbox
 from .._store import db
 from .._store.models import Document, LatestResult, ResultPart, Run
-from .._tables.keeper import ResultToDerive, TableKeeper
+from .._tables.keeper import PREPARE_BYTES, Prepared, ResultToDerive, TableKeeper
 from . import process
 from .run import SERVICE_TRIGGERS, RunContext
 
@@ -325,17 +325,20 @@ class Archive:
         chunks' documents, the part-0 document, every result row, the `latest` pointer, the
         derived table rows and `in_same_transaction` (a cursor, the run's outcome, say). Chunks
         beyond CHUNKS_HELD characters go ahead in transactions of their own (documents are
-        content-addressed: one no result points at is collected later). If the fetch fails
-        midway no result becomes visible."""
-        run_id, job, endpoint, counts = run.run_id, run.job.name, run.job.endpoint, run.counts
+        content-addressed: one no result points at is collected later), and so do those of a
+        result large enough to be derived before the write lock. If the fetch fails midway no
+        result becomes visible."""
+        job, endpoint, counts = run.job.name, run.job.endpoint, run.counts
         rows: dict[int, _PartRow] = {}
         part0_text = ""
         part0_type = "application/json"
         waiting: list[tuple[str, str, str]] = []  # chunks (body, sha256, type): with part 0
         held = 0  # their characters: past CHUNKS_HELD they go in a transaction of their own
+        size = 0  # characters of the result's parts: a large one is derived before the lock
         for part in parts:
             body = strip_signatures(part.text, part.content_type)
             digest = content_hash(body)
+            size = len(body) if part.index == 0 else size + len(body)
             if part.index == 0:  # a part 0 begins the result (again, after a re-request)
                 rows.clear()
                 part0_text, part0_type = body, part.content_type
@@ -352,6 +355,47 @@ class Archive:
         if 0 not in rows:
             raise ValueError("a fetch yielded no part 0")
         fetched_at = iso_seconds(self.clock.now())
+        chunks = [rows[i].sha256 for i in sorted(rows) if i > 0]
+        prepared = None
+        if self.tables is not None and size >= PREPARE_BYTES:  # derived before the write lock
+            if waiting:  # the derivation reads the chunks: they go ahead
+                self._store_chunks(waiting, counts)
+                waiting = []
+            with db.read(self.engine) as reading:
+                early = ResultToDerive(0, endpoint, params, part0_text, chunks, fetched_at, job)
+                prepared = self.tables.prepare(reading, early)
+        try:
+            return self._commit_result(
+                run,
+                params,
+                rows,
+                part0_text,
+                part0_type,
+                fetched_at,
+                waiting,
+                chunks,
+                prepared,
+                in_same_transaction,
+            )
+        finally:
+            if prepared is not None:
+                prepared.close()
+
+    def _commit_result(
+        self,
+        run: RunContext,
+        params: Mapping[str, object],
+        rows: dict[int, _PartRow],
+        part0_text: str,
+        part0_type: str,
+        fetched_at: str,
+        waiting: list[tuple[str, str, str]],
+        chunks: list[str],
+        prepared: Prepared | None,
+        in_same_transaction: Callable[[Connection], None] | None,
+    ) -> StoredResult:
+        """The one transaction of `store_result`."""
+        run_id, job, endpoint, counts = run.run_id, run.job.name, run.job.endpoint, run.counts
         params_text = canonical_params(params)
         with db.write(self.engine) as conn:
             for body, digest, content_type in waiting:
@@ -389,13 +433,13 @@ class Archive:
             counts.results += 1
             written = self.feeds.written() if self.feeds is not None else None
             if self.tables is not None:  # the analysis-ready tables, in the same transaction
-                chunks = [rows[i].sha256 for i in sorted(rows) if i > 0]
                 self.tables.result_stored(
                     conn,
                     ResultToDerive(
                         result_id, endpoint, params, part0_text, chunks, fetched_at, job
                     ),
                     written,
+                    prepared,
                 )
             if self.feeds is not None and written:  # the rows feeds tell: the same transaction
                 self.feeds.result_stored(conn, result_id, run_id, written, fetched_at)

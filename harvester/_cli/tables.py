@@ -53,8 +53,9 @@ def tables(ctx: click.Context, fmt: str) -> None:
 def tables_rebuild(state: State, names: tuple[str, ...]) -> None:
     """Make the tables (all, or those named) again from the raw documents.
 
-    Safe while the service runs: the new rows are built beside the live ones and swapped in
-    one transaction at the end.
+    Safe while the service runs: the new tables are built beside the live ones and swapped in
+    by name in one transaction at the end. One rebuild at a time: a second one stops at once,
+    naming the one running.
     """
     from .._tables.rebuild import rebuild, table_names
 

@@ -2,7 +2,8 @@
 
 Callers never ask which database they are on; the few places where the two differ are here,
 behind one switch (`is_postgres`): the engine's settings, the write lock (`write`, and
-`write_own` for rows that need none), the lock of token grants (`grant_lock`), inserts that
+`write_own` for rows that need none), the lock of token grants (`grant_lock`), the lock that
+keeps table rebuilds one at a time (`rebuild_lock`), inserts that
 ignore or update an existing key (`insert_ignoring`, `upsert`), the planner's statistics
 (`analyze`), the read-only connection of `harvester query` (`read_only_rows`) and read
 replicas (`open_reading`, `replica_position`). Only `_store.pg` imports psycopg. The lock that
@@ -209,6 +210,50 @@ def grant_lock(engine: Engine, timeout: float) -> Iterator[None]:
         try:
             yield
         finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+_memory_rebuilds = threading.Lock()
+REBUILD_BUSY = (
+    "another `harvester tables rebuild` is running ({who}); run this one again when it ends"
+)
+
+
+@contextmanager
+def rebuild_lock(engine: Engine) -> Iterator[None]:
+    """One `harvester tables rebuild` at a time on this database, across processes and (on
+    PostgreSQL) hosts: held for the whole rebuild, never waited for: a second rebuild stops at
+    once with ConfigError naming the holder. PostgreSQL: an advisory lock of its own. A SQLite
+    file: a file lock beside it (`harvester.db.rebuild-lock`, holding the holder's pid and host);
+    in-memory SQLite: a lock of this process. A killed holder's lock ends with it."""
+    if is_postgres(engine):
+        with pg.rebuild_lock(engine, REBUILD_BUSY):
+            yield
+        return
+    path = sqlite_path(engine.url.render_as_string(hide_password=False))
+    if path is None:
+        if not _memory_rebuilds.acquire(blocking=False):
+            raise ConfigError(REBUILD_BUSY.format(who="in this process"))
+        try:
+            yield
+        finally:
+            _memory_rebuilds.release()
+        return
+    fd = os.open(path.with_name(path.name + ".rebuild-lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            held_by = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+            raise ConfigError(REBUILD_BUSY.format(who=held_by or "a process")) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {os.uname().nodename}".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)

@@ -38,6 +38,7 @@ from .._core.errors import AuthError, ConfigError, LostActiveLock, ReadOnlyViola
 # advisory lock keys (one bigint space per database): "harv" + w(rite) / g(rant)
 WRITE_LOCK_KEY = 0x68617277
 GRANT_LOCK_KEY = 0x68617267
+REBUILD_LOCK_KEY = 0x68617274  # one `harvester tables rebuild` at a time
 # the server drops a silent peer after about idle + interval * count seconds
 KEEPALIVE = {"tcp_keepalives_idle": 5, "tcp_keepalives_interval": 2, "tcp_keepalives_count": 3}
 # the server's limits on every connection of harvester: a statement, a wait for a lock (the
@@ -261,6 +262,40 @@ def grant_lock(engine: Engine, timeout: float) -> Iterator[None]:
                 yield
             finally:
                 conn.exec_driver_sql(f"SELECT pg_advisory_unlock({GRANT_LOCK_KEY})")
+        except BaseException:
+            base.invalidate()  # a connection in an unknown state never goes back to the pool
+            raise
+
+
+@contextmanager
+def rebuild_lock(engine: Engine, busy: str) -> Iterator[None]:
+    """Hold the rebuild lock (a session-level advisory lock on a connection kept for the
+    block, in autocommit) or raise ConfigError at once naming the server session that holds
+    it. A killed process's lock ends with its connection."""
+    with engine.connect() as base:
+        conn = base.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            taken = conn.exec_driver_sql(
+                f"SELECT pg_try_advisory_lock({REBUILD_LOCK_KEY})"
+            ).scalar()
+            if not taken:
+                holder = conn.exec_driver_sql(
+                    "SELECT a.pid, a.application_name, a.client_addr, a.backend_start "
+                    "FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid "
+                    "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 "
+                    f"AND l.objid = {REBUILD_LOCK_KEY} AND l.objsubid = 1"
+                ).first()
+                who = (
+                    f"PostgreSQL session {holder[0]}, {holder[1] or 'no application name'}, "
+                    f"from {holder[2] or 'a local socket'}, connected {holder[3]:%Y-%m-%d %H:%M}"
+                    if holder is not None
+                    else "a session that has just ended"
+                )
+                raise ConfigError(busy.format(who=who))
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({REBUILD_LOCK_KEY})")
         except BaseException:
             base.invalidate()  # a connection in an unknown state never goes back to the pool
             raise

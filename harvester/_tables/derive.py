@@ -3,12 +3,13 @@ coercion and provenance every row gets."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import map_members, map_reference, map_results, map_sessions
-from .coerce import RowMaker
+from .coerce import ESCAPED, RowMaker
 from .schema import SPECS, TABLE_NAMES
 from .source import Mapper, Source
 
@@ -41,9 +42,13 @@ def endpoints_for(tables: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted({e for t in tables for e in FEEDS[t]}))
 
 
+BATCH_ROWS = 1000  # rows of one table held at once: a large document's rows stream through
+
+
 @dataclass
 class Batch:
-    """Rows for one table from one document: coerced, with their provenance."""
+    """Rows for one table from one document (at most BATCH_ROWS of them: a document gives
+    several batches of a table when it has more): coerced, with their provenance."""
 
     table: str
     rank: int
@@ -58,6 +63,9 @@ class Derivation:
     result_id: int
     tables: frozenset[str] = frozenset(TABLE_NAMES)
     dropped: dict[str, int] = field(default_factory=dict)  # rows without their key, per table
+    # values no column could hold, by (table, column): (how many, what was wrong)
+    refused: dict[tuple[str, str], tuple[int, str]] = field(default_factory=dict)
+    batches: int = 0  # batches given so far (each at most BATCH_ROWS rows)
 
     def __iter__(self) -> Iterator[Batch]:
         mapper = MAPPERS.get(self.source.endpoint)
@@ -66,32 +74,37 @@ class Derivation:
         endpoint = self.source.endpoint
         for table, rank, values in mapper(self.source):
             if table not in self.tables:
+                if not isinstance(values, (list, tuple)):
+                    deque(values, maxlen=0)  # a lazy mapping gathers what later tables name
                 continue
             make = _MAKERS[table]
-            rows = []
-            for value in values:
-                row = make(value)
-                if not make.keyed(row):
-                    self.dropped[table] = self.dropped.get(table, 0) + 1
-                    continue
-                row["result_id"] = self.result_id
-                if make.spec.entity:
-                    row["source"] = endpoint
-                    row["source_rank"] = rank
-                rows.append(row)
-            if rows:
+
+            def note(column: str, why: str, table: str = table) -> None:
+                count, _ = self.refused.get((table, column), (0, why))
+                self.refused[(table, column)] = (count + 1, why)
+
+            dropped = [0]
+            for rows in make.batches(
+                values, note, self.result_id, endpoint, rank, dropped, BATCH_ROWS
+            ):
+                self.batches += 1  # a large document streams through in batches
                 yield Batch(table, rank, rows)
+            if dropped[0]:
+                self.dropped[table] = self.dropped.get(table, 0) + dropped[0]
 
     def problem(self) -> str | None:
-        """What could not be taken, in one line (None when everything was)."""
-        if not self.dropped:
+        """What could not be taken, in one line (None when everything was): the mapping's notes
+        (a list sent as something else), rows without their key, and each column that got a
+        value no column could hold (NULL, or text kept escaped)."""
+        said = list(dict.fromkeys(self.source.notes))
+        for table, n in sorted(self.dropped.items()):
+            said.append(f"{n} {table} row(s) without {'/'.join(SPECS[table].key)}")
+        for (table, column), (n, why) in sorted(self.refused.items()):
+            outcome = "kept escaped" if why == ESCAPED else f"NULL ({why})"
+            said.append(f"{table}.{column}: {n} value(s) {outcome}")
+        if not said:
             return None
-        parts = [f"{n} {table} row(s)" for table, n in sorted(self.dropped.items())]
-        keys = {t: "/".join(SPECS[t].key) for t in self.dropped}
-        named = ", ".join(
-            f"{p} without {keys[t]}" for p, t in zip(parts, sorted(self.dropped), strict=True)
-        )
-        return f"{self.source.endpoint}: {named}"
+        return f"{self.source.endpoint}: {'; '.join(said)}"
 
 
 def derived_endpoints() -> tuple[str, ...]:

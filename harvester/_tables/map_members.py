@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from .source import FULL, PARTIAL, Emit, NotDerivable, Source, items, need_list, need_object
+from .source import FULL, PARTIAL, Emit, NotDerivable, Source, listed, need_list, need_object
 
 CATEGORIES = {
     1: "oval",
@@ -63,7 +63,7 @@ def chart_data(source: Source) -> Iterator[Emit]:
         "chart_type": chart,
         "chart_type_name": CHART_TYPES.get(chart) if isinstance(chart, int) else None,
     }
-    points = items(d.get("data"))
+    points = listed(source, d, "data")
     yield (
         "member_charts",
         0,

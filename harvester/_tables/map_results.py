@@ -15,6 +15,7 @@ from .source import (
     Source,
     Values,
     items,
+    listed,
     need_list,
     need_object,
     obj,
@@ -91,38 +92,49 @@ def _series_and_season(rows: list[dict[str, Any]]) -> Iterator[Emit]:
 
 
 def results_get(source: Source) -> Iterator[Emit]:
+    """The subsession, its results (streamed: never all held at once) and the drivers, cars,
+    track, series and season they name."""
     d = need_object(source)
     if d.get("subsession_id") is None:
         raise NotDerivable(f"{source.endpoint}: the document has no subsession_id")
     subsession_id = d.get("subsession_id")
     yield "subsessions", FULL, [_subsession(d, True)]
-    rows = list(_result_rows(d, subsession_id))
-    yield "session_results", 0, rows
+    members: dict[Any, dict[str, Any]] = {}  # the first row of each driver and car
+    cars: dict[Any, Values] = {}
     start = d.get("start_time")
-    members = [
-        {
-            "cust_id": r.get("cust_id"),
-            "display_name": r.get("display_name"),
-            "club_id": r.get("club_id"),
-            "club_name": r.get("club_name"),
-            "flair_id": r.get("flair_id"),
-            "flair_name": r.get("flair_name"),
-            "country_code": r.get("country_code"),
-            "last_seen": start,
-            "ai": r.get("ai"),
-        }
-        for r in unique(rows, "cust_id")
-    ]
-    yield "members", PARTIAL_MENTION, members
-    yield "cars", PARTIAL_MENTION, unique(rows, "car_id")
+
+    def rows() -> Iterator[Values]:
+        for r in _result_rows(source, listed(source, d, "session_results"), subsession_id):
+            cust, car = r.get("cust_id"), r.get("car_id")
+            if cust is not None and cust not in members:
+                members[cust] = {
+                    "cust_id": cust,
+                    "display_name": r.get("display_name"),
+                    "club_id": r.get("club_id"),
+                    "club_name": r.get("club_name"),
+                    "flair_id": r.get("flair_id"),
+                    "flair_name": r.get("flair_name"),
+                    "country_code": r.get("country_code"),
+                    "last_seen": start,
+                    "ai": r.get("ai"),
+                }
+            if car is not None and car not in cars:
+                cars[car] = r
+            yield r
+
+    yield "session_results", 0, rows()  # consumed whole before the next is asked for
+    yield "members", PARTIAL_MENTION, list(members.values())
+    yield "cars", PARTIAL_MENTION, list(cars.values())
     track = _track(d)
     if track is not None:
         yield "tracks", PARTIAL_MENTION, [track]
     yield from _series_and_season([d])
 
 
-def _result_rows(d: dict[str, Any], subsession_id: Any) -> Iterator[Values]:
-    for session in items(d.get("session_results")):
+def _result_rows(
+    source: Source, sessions: list[dict[str, Any]], subsession_id: Any
+) -> Iterator[Values]:
+    for session in sessions:
         simsession = {
             "subsession_id": subsession_id,
             "simsession_number": session.get("simsession_number"),
@@ -130,7 +142,7 @@ def _result_rows(d: dict[str, Any], subsession_id: Any) -> Iterator[Values]:
             "simsession_type_name": session.get("simsession_type_name"),
             "simsession_name": session.get("simsession_name"),
         }
-        for entry in items(session.get("results")):
+        for entry in listed(source, session, "results"):
             drivers = entry.get("driver_results")
             if isinstance(drivers, list):  # a team: each driver's row, with the team
                 team = {k: v for k, v in entry.items() if k != "driver_results"}
@@ -159,7 +171,7 @@ def search_rows(source: Source) -> Iterator[Emit]:
 
 def league_sessions(source: Source) -> Iterator[Emit]:
     d = need_object(source)
-    sessions = [s for s in items(d.get("sessions")) if positive(s.get("subsession_id"))]
+    sessions = [s for s in listed(source, d, "sessions") if positive(s.get("subsession_id"))]
     rows = []
     for s in sessions:
         values = _subsession(s, False)

@@ -1,11 +1,14 @@
 """`harvester tables rebuild`: the tables made again from the raw documents, safely while the
 service runs.
 
-The tables are built beside the live ones (`<table>__rebuild`), a page of results per short
-write transaction (so the service's writes wait a fraction of a second at most), in the order
-the results were stored, with the same code that keeps them current. Then one transaction
-catches up with results stored meanwhile and swaps the rows in. Readers see the old rows until
-that commit and the new ones after; a crash leaves the live tables untouched.
+One rebuild at a time (`db.rebuild_lock`: a second one stops at once, naming the holder). The
+tables are built beside the live ones (`<table>__rebuild`, with their key only), a page of
+results per short write transaction (so the service's writes wait a fraction of a second at
+most), in the order the results were stored, with the same code that keeps them current. Then
+one transaction catches up with results stored meanwhile and swaps each table in by name: the
+live one is dropped, the new one renamed to it and given its indexes (no row is copied).
+Readers see the old table until that commit and the new one after; a crash leaves the live
+tables untouched, and the next rebuild drops what it left.
 """
 
 from __future__ import annotations
@@ -23,9 +26,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
-    delete,
     func,
-    insert,
     inspect,
     select,
 )
@@ -87,11 +88,21 @@ def rebuild(
     names: Iterable[str] | None = None,
     progress: Callable[[Progress], None] | None = None,
 ) -> RebuildReport:
+    """Rebuild these tables (all when none); ConfigError if another rebuild is running."""
     tables = table_names(names)
+    with db.rebuild_lock(engine):
+        return _rebuild(engine, tables, progress)
+
+
+def _rebuild(
+    engine: Engine, tables: tuple[str, ...], progress: Callable[[Progress], None] | None
+) -> RebuildReport:
     endpoints = endpoints_for(tables)
     started = time.monotonic()
     shadows_md = MetaData()
-    shadows = {n: make_table(SPECS[n], shadows_md, n + SHADOW_SUFFIX) for n in tables}
+    shadows = {
+        n: make_table(SPECS[n], shadows_md, n + SHADOW_SUFFIX, indexes=False) for n in tables
+    }
     with db.write(engine) as conn:
         for shadow in shadows.values():  # a crashed rebuild may have left them
             shadow.drop(conn, checkfirst=True)
@@ -117,12 +128,9 @@ def rebuild(
         _, caught_up = derive_stored(conn, keeper, endpoints, high, None, None)
         rows = {}
         for name in tables:
-            live, shadow = TABLES[name], shadows[name]
-            conn.execute(delete(live))
-            columns = [c.name for c in live.columns]
-            conn.execute(insert(live).from_select(columns, select(*(shadow.c[c] for c in columns))))
-            rows[name] = int(conn.execute(select(func.count()).select_from(live)).scalar() or 0)
-            shadow.drop(conn)
+            swap_in(conn, TABLES[name], shadows[name])
+            count = select(func.count()).select_from(TABLES[name])
+            rows[name] = int(conn.execute(count).scalar() or 0)
     report = RebuildReport(tables, done + caught_up, rows, time.monotonic() - started)
     log.info(
         "tables.rebuilt",
@@ -132,6 +140,35 @@ def rebuild(
         seconds=round(report.seconds, 2),
     )
     return report
+
+
+def swap_in(conn: Connection, live: Table, shadow: Table) -> None:
+    """Make the built copy the table, in the caller's transaction: drop the live one (its
+    indexes go with it), rename the copy, give it the live one's indexes (and, on PostgreSQL,
+    its key's name and the privileges granted on it). No row is copied."""
+    postgres = db.is_postgres(conn)
+    grants = _grants(conn, live.name) if postgres else []
+    live.drop(conn)
+    quote = conn.dialect.identifier_preparer.quote
+    conn.exec_driver_sql(f"ALTER TABLE {quote(shadow.name)} RENAME TO {quote(live.name)}")
+    if postgres:
+        old, new = quote(f"{shadow.name}_pkey"), quote(f"{live.name}_pkey")
+        conn.exec_driver_sql(f"ALTER INDEX {old} RENAME TO {new}")
+        for grantee, privilege in grants:
+            conn.exec_driver_sql(f"GRANT {privilege} ON {quote(live.name)} TO {quote(grantee)}")
+    for index in live.indexes:
+        index.create(conn)
+
+
+def _grants(conn: Connection, table: str) -> list[tuple[str, str]]:
+    """The privileges other roles hold on a table (a new table has none but its owner's)."""
+    rows = conn.exec_driver_sql(
+        "SELECT grantee, privilege_type FROM information_schema.role_table_grants "
+        "WHERE table_schema = current_schema() AND table_name = %(table)s "
+        "AND grantee <> current_user",
+        {"table": table},
+    ).all()
+    return [(r[0], r[1]) for r in rows]
 
 
 def _results(endpoints: Sequence[str], after: int, upto: int | None) -> Any:

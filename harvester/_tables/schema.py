@@ -472,14 +472,17 @@ def sql_type(kind: str) -> TypeEngine[object]:
     return _SQL_TYPES[kind]
 
 
-def make_table(spec: Spec, metadata: MetaData, name: str | None = None) -> Table:
-    """The Core table of a spec (under another name for a rebuild's shadow copy)."""
+def make_table(
+    spec: Spec, metadata: MetaData, name: str | None = None, indexes: bool = True
+) -> Table:
+    """The Core table of a spec (under another name, and with its key only, for a rebuild's
+    shadow copy: its other indexes are made once it has become the table)."""
     table_name = name or spec.name
     columns = [
         Column(c.name, sql_type(c.kind), nullable=c.name not in spec.key) for c in spec.columns
     ]
     table = Table(table_name, metadata, *columns, PrimaryKeyConstraint(*spec.key))
-    for cols in spec.indexes:
+    for cols in spec.indexes if indexes else ():
         Index(f"ix_{table_name}_{'_'.join(cols)}", *(table.c[c] for c in cols))
     return table
 

@@ -31,6 +31,7 @@ class Source:
     params: Mapping[str, str]
     header: Any  # part 0, parsed
     chunks: Iterable[Any] = field(default_factory=list)  # each chunk, parsed, in order
+    notes: list[str] = field(default_factory=list)  # what a mapping could not take, one line each
 
     def chunk_rows(self) -> Iterator[Any]:
         for chunk in self.chunks:
@@ -56,6 +57,20 @@ def obj(value: Any) -> dict[str, Any]:
 def items(value: Any) -> list[dict[str, Any]]:
     """The dicts of a list (anything else is skipped)."""
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def listed(source: Source, document: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """The dicts of a list field; a field present but not a list is noted (the rest of the
+    document is still taken)."""
+    value = document.get(name)
+    if value is not None and not isinstance(value, list):
+        source.notes.append(f"{name} is {_a(value)}, not a list")
+    return items(value)
+
+
+def _a(value: Any) -> str:
+    kind = {dict: "an object", str: "a string", bool: "a boolean"}.get(type(value))
+    return kind or ("a number" if isinstance(value, (int, float)) else type(value).__name__)
 
 
 def positive(value: Any) -> bool:

@@ -132,15 +132,25 @@ class Writer:
         """Apply one document's rows; return how many rows were written. The keys of the rows
         written to a table named in `written` are added to its list (the feeds' outbox reads
         those rows back in the same transaction)."""
+        return self.write_batches(connection, derivation, derivation.result_id, written)
+
+    def write_batches(
+        self,
+        connection: Connection,
+        batches: Iterable[Batch],
+        result_id: int,
+        written: dict[str, list[tuple[Any, ...]]] | None = None,
+    ) -> int:
+        """`write`, for one document's batches derived beforehand (see `keeper.Prepared`)."""
         scopes: dict[tuple[str, tuple[Any, ...]], bool] = {}  # (table, scope) -> taken
         count = 0
-        for batch in derivation:
+        for batch in batches:
             statements = self._sql.get(batch.table)
             if statements is None:
                 continue
             rows = _last_per_key(batch, statements.spec)
             if not statements.spec.entity:
-                rows = self._take_scopes(connection, statements, derivation.result_id, rows, scopes)
+                rows = self._take_scopes(connection, statements, result_id, rows, scopes)
             if rows:
                 statements.write.many(connection, rows)
                 count += len(rows)
@@ -177,11 +187,8 @@ class Writer:
 
 def _last_per_key(batch: Batch, spec: Spec) -> list[dict[str, Any]]:
     """One row per key (the last): a key twice in one statement is an error on PostgreSQL."""
-    if len(spec.key) == 1:
-        (name,) = spec.key
-        unique = {row[name]: row for row in batch.rows}
-    else:
-        unique = {tuple(row[c] for c in spec.key): row for row in batch.rows}
+    key = itemgetter(*spec.key)  # one value, or a tuple of them: either way hashable
+    unique = {key(row): row for row in batch.rows}
     if len(unique) == len(batch.rows):
         return batch.rows
     return list(unique.values())
