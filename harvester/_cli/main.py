@@ -23,6 +23,7 @@ from .._core.errors import ConfigError, HarvesterError, TokenKeyError
 from .._core.posix import require_posix
 from .._core.redact import redact_text
 from .._core.run_status import RunStatus
+from .._core.text import printable, printable_json
 from .._oauth.keys import generate_key
 from .._oauth.store import rotate_encryption
 from .._service.runtime import open_runtime
@@ -119,7 +120,7 @@ def run(state: State, names: tuple[str, ...]) -> None:
         queue_feeds(runtime, config)
         for name in names:
             outcome = runtime.runner.run(config.jobs[name], trigger="cli")
-            click.echo(outcome.summary())
+            click.echo(printable(outcome.summary()))
             failed += not outcome.ok
     if failed:
         sys.exit(1)
@@ -241,7 +242,7 @@ def backfill(state: State, job_name: str, since: str, until: str | None) -> None
             sys.exit(130)
     if bar:
         bar.close()
-    click.echo(outcome.summary())
+    click.echo(printable(outcome.summary()))
     if not outcome.ok:
         sys.exit(1)
 
@@ -272,20 +273,20 @@ def get(state: State, endpoint: str, params: tuple[str, ...], raw: bool, save: b
         values[name.strip()] = value
     with state.runtime() as runtime:
         api = Api(runtime)
-        if raw:
+        if raw:  # exactly as received, but never a control sequence on a terminal
+            terminal = sys.stdout.isatty()
             for part in api.fetch(endpoint, values, save=save).documents:
-                click.echo(part.text)
+                click.echo(printable(part.text, keep="\n\t") if terminal else part.text)
             return
         data = api.get(endpoint, values, save=save)
     pretty = sys.stdout.isatty()
-    click.echo(
-        json.dumps(
-            data,
-            indent=2 if pretty else None,
-            separators=None if pretty else (",", ":"),
-            ensure_ascii=False,
-        )
+    text = json.dumps(
+        data,
+        indent=2 if pretty else None,
+        separators=None if pretty else (",", ":"),
+        ensure_ascii=False,
     )
+    click.echo(printable_json(text))
 
 
 @cli.command()
@@ -336,6 +337,12 @@ def runs(
     type=click.IntRange(1),
     help="Stop once the answer written passes this many bytes.",
 )
+@click.option(
+    "--raw-csv",
+    is_flag=True,
+    help="CSV cells exactly as stored: no `'` before a cell that starts like a formula "
+    "(= + - @), no control character escaped.",
+)
 @pass_state
 def query(
     state: State,
@@ -345,6 +352,7 @@ def query(
     timeout: float,
     max_value_bytes: int,
     max_bytes: int,
+    raw_csv: bool,
 ) -> None:
     """Run read-only SQL on the archive (tables runs, results, latest_results, result_rows).
 
@@ -352,7 +360,7 @@ def query(
     """
     limits = QueryLimits(timeout, max_value_bytes, max_bytes, limit)
     with run_sql(state.settings.reading_url, sql, limits) as answer:
-        for chunk in bounded(render_stream(answer.columns, answer.rows, fmt), max_bytes):
+        for chunk in bounded(render_stream(answer.columns, answer.rows, fmt, raw_csv), max_bytes):
             click.echo(chunk, nl=False)
 
 
@@ -556,7 +564,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:  # one line, as every other error: what, and where to look
         where = exc.ctx.command_path if exc.ctx else "harvester"
-        message = exc.format_message().rstrip(".")
+        message = printable(exc.format_message().rstrip("."))
         click.echo(f"harvester: error: {message} (see `{where} --help`)", err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -588,7 +596,7 @@ def _fail(exc: BaseException, code: int, unexpected: bool = False) -> None:
     message = str(exc) or type(exc).__name__
     if unexpected:
         message = f"unexpected {type(exc).__name__}: {message} (LOG_LEVEL=DEBUG shows details)"
-    click.echo(f"harvester: error: {redact_text(message)}", err=True)
+    click.echo(f"harvester: error: {printable(redact_text(message))}", err=True)
     sys.exit(code)
 
 

@@ -14,7 +14,7 @@ import click
 from .._config.settings import Settings, load_settings
 from .._core.errors import ConfigError
 from .._core.logs import configure_logging
-from .._core.text import did_you_mean, nearest
+from .._core.text import did_you_mean, nearest, printable
 from .._service.runtime import open_runtime
 from .._store.db import open_database, open_reading, sqlite_path
 
@@ -72,7 +72,8 @@ pass_state = click.make_pass_decorator(State, ensure=True)
 
 
 def emit(data: dict[str, Any], fmt: str) -> None:
-    """A record as JSON, or as aligned `key  value` lines (nested values as k=v pairs)."""
+    """A record as JSON, or as aligned `key  value` lines (nested values as k=v pairs); the
+    values may be a server's (a user name, a scope): each line is `printable`."""
     if fmt == "json":
         click.echo(json.dumps(data, indent=2, sort_keys=False))
         return
@@ -82,7 +83,7 @@ def emit(data: dict[str, Any], fmt: str) -> None:
             value = ", ".join(f"{k}={'-' if v is None else v}" for k, v in value.items()) or "-"
         elif isinstance(value, list):
             value = ", ".join(map(str, value)) or "-"
-        click.echo(f"{key:<{width}}  {'-' if value is None else value}")
+        click.echo(printable(f"{key:<{width}}  {'-' if value is None else value}"))
 
 
 def load_job_config(state: State, path: Path | None = None, strict: bool = False) -> JobsConfig:
