@@ -23,7 +23,7 @@ from .._core.errors import ConfigError, HarvesterError, TokenKeyError
 from .._core.posix import require_posix
 from .._core.redact import redact_text
 from .._core.run_status import RunStatus
-from .._core.text import printable, printable_json
+from .._core.text import error_line, printable, printable_json
 from .._oauth.keys import generate_key
 from .._oauth.store import rotate_encryption
 from .._service.runtime import open_runtime
@@ -591,13 +591,31 @@ def _debug_wanted() -> bool:
 
 
 def _fail(exc: BaseException, code: int, unexpected: bool = False) -> None:
+    """One line on stderr and exit; the traceback (and a database error's SQL statement) only
+    with LOG_LEVEL=DEBUG."""
     if _debug_wanted():
         click.echo(redact_text("".join(traceback.format_exception(exc))), err=True)
-    message = str(exc) or type(exc).__name__
-    if unexpected:
+    message = error_line(exc, limit=2000)
+    if _from_database(exc):
+        message = (
+            f"the database failed: {message} "
+            "(HARVESTER_DATABASE_URL; LOG_LEVEL=DEBUG shows the SQL statement)"
+        )
+    elif unexpected:
         message = f"unexpected {type(exc).__name__}: {message} (LOG_LEVEL=DEBUG shows details)"
     click.echo(f"harvester: error: {printable(redact_text(message))}", err=True)
     sys.exit(code)
+
+
+def _from_database(exc: BaseException) -> bool:
+    """An error the database or its driver raised (SQLAlchemy, sqlite3, psycopg)."""
+    import sqlite3
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return isinstance(exc, SQLAlchemyError | sqlite3.Error) or type(exc).__module__.startswith(
+        "psycopg"
+    )
 
 
 from .catalog import catalog  # noqa: E402

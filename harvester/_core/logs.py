@@ -15,7 +15,7 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from .redact import redact
-from .text import printable
+from .text import error_line, printable
 
 _NOISY_LIBRARIES = ("httpx", "httpcore", "apscheduler", "alembic", "hpack", "urllib3")
 _handler: logging.Handler | None = None
@@ -35,7 +35,7 @@ def _drop_tracebacks(_: WrappedLogger, __: str, event_dict: EventDict) -> EventD
     if exc_info:
         exc = exc_info[1] if isinstance(exc_info, tuple) else exc_info
         if isinstance(exc, BaseException):
-            event_dict.setdefault("error", f"{type(exc).__name__}: {exc}")
+            event_dict.setdefault("error", f"{type(exc).__name__}: {error_line(exc)}")
     return event_dict
 
 

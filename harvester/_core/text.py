@@ -21,6 +21,23 @@ def printable(text: str, keep: str = "") -> str:
     return "".join(ch if ch.isprintable() or ch in keep else repr(ch)[1:-1] for ch in text)
 
 
+_SQL_TAIL = re.compile(r"\s*(?:\[SQL: |\[parameters: |\(Background on this error at: ).*", re.S)
+_DRIVER = re.compile(r"^\((?:[A-Za-z_][\w.]*)\)\s*")  # SQLAlchemy's "(sqlite3.DatabaseError) "
+
+
+def error_line(exc: BaseException, limit: int = 500) -> str:
+    """An exception as the one printable line a person reads. A database error from SQLAlchemy
+    carries the driver's message, then the whole SQL statement, its parameters and a link, over
+    many lines: only the driver's message is kept (the statement is for LOG_LEVEL=DEBUG, whose
+    traceback shows it); so is a PostgreSQL error's first line (its `LINE 1: ...` and hint are
+    not)."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig) if isinstance(orig, BaseException) else str(exc)
+    text = _DRIVER.sub("", _SQL_TAIL.sub("", text))
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    return printable(line)[:limit] or type(exc).__name__
+
+
 def printable_json(text: str) -> str:
     """JSON text fit for a terminal and still the same JSON: `json.dumps` escapes C0 but
     writes DEL, C1 controls and bidi overrides as they are; they become `\\u` escapes (inside
