@@ -75,9 +75,7 @@ def postgres_copy(archive: Archive, postgres_server: PostgresServer) -> Iterator
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-@pytest.mark.parametrize(
-    ("page", "line", "sql"), QUERIES, ids=[f"{p}:{n}" for p, n, _ in QUERIES]
-)
+@pytest.mark.parametrize(("page", "line", "sql"), QUERIES, ids=[f"{p}:{n}" for p, n, _ in QUERIES])
 def test_every_documented_query_runs_on_both_backends(
     page: str,
     line: int,
