@@ -354,7 +354,13 @@ def query(
     max_bytes: int,
     raw_csv: bool,
 ) -> None:
-    """Run read-only SQL on the archive (tables runs, results, latest_results, result_rows).
+    """Run read-only SQL on the archive.
+
+    \b
+    The analysis tables (plain columns, each entity once; docs: Analysis tables):
+      subsessions, session_results, laps, event_log, members, member_charts,
+      series, seasons, cars, tracks (and tables_skipped: what they could not take)
+    The raw archive: runs, results, latest_results, result_rows, latest_result_rows
 
     Rows are written as they come. SQL starting with `--` (a comment) is taken as the SQL.
     """

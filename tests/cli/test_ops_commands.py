@@ -277,3 +277,25 @@ def test_a_record_s_text_lines_escape_a_server_s_controls(
     emit({"user": "max\x1b[2J", "scope": ["iracing.auth", "\nfake: line"]}, "text")
     out = capsys.readouterr().out
     assert out.splitlines() == ["user   max\\x1b[2J", "scope  iracing.auth, \\nfake: line"]
+
+
+@pytest.mark.parametrize(
+    ("table", "meant"),
+    [("races", "`session_results` or `subsessions`"), ("run", "`runs`"), ("lap", "`laps`")],
+)
+def test_a_missing_table_names_the_nearest_there_are(
+    run_cli: Callable[..., CliResult], env: dict[str, str], table: str, meant: str
+) -> None:
+    result = run_cli("query", f"SELECT * FROM {table}", env=env)
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert f"no such table: {table}; did you mean {meant}" in result.err
+    assert "`harvester query --help` names the tables and views" in result.err
+
+
+def test_query_help_names_every_analysis_table_and_view() -> None:
+    from harvester._tables import TABLE_NAMES
+
+    text = cli.commands["query"].get_help(click.Context(cli.commands["query"]))
+    for name in (*TABLE_NAMES, "runs", "results", "latest_results", "result_rows"):
+        assert re.search(rf"\b{name}\b", text), name
