@@ -94,7 +94,7 @@ def catalog_endpoint(ctx: click.Context, fmt: str | None) -> None:
 @pass_state
 def catalog_diff(state: State) -> None:
     """What changed between the last two stored catalogues."""
-    with state.database() as engine:
+    with state.existing() as engine:
         stored = stored_catalogues(engine, 2)
     if len(stored) < 2:
         click.echo(

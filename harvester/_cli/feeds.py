@@ -32,7 +32,7 @@ def feeds(ctx: click.Context, fmt: str) -> None:
 
     state = ctx.ensure_object(State)
     config = load_job_config(state)
-    with state.database() as engine, db.read(engine) as conn:
+    with state.existing() as engine, db.read(engine) as conn:
         statuses = feed_statuses(conn, config.feeds)
     columns = ("feed", "pending", "sent", "failed", "skipped", "last_sent_at", "last_error")
     rows = []

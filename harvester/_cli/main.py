@@ -27,7 +27,7 @@ from .._core.text import error_line, printable, printable_json
 from .._oauth.keys import generate_key
 from .._oauth.store import rotate_encryption
 from .._service.runtime import open_runtime
-from .._store.db import create_db_engine, upgrade
+from .._store.db import create_db_engine, sqlite_path, upgrade
 from .._store.query import MAX_ANSWER_BYTES, MAX_VALUE_BYTES, QueryLimits, bounded
 from .._store.query import query as run_sql
 from .._version import __version__
@@ -85,7 +85,7 @@ def auth_login(state: State, force: bool) -> None:
 @pass_state
 def auth_status(state: State, fmt: str) -> None:
     """Show the stored session: user, scope, expiries, password logins used (never a secret)."""
-    with state.runtime() as runtime:
+    with state.reading_or_empty() as engine, state.runtime(engine=engine) as runtime:
         status = runtime.session.status()
     emit(status.as_dict(), fmt)
 
@@ -138,7 +138,7 @@ def jobs(ctx: click.Context, fmt: str) -> None:
     from .._observe.reports import jobs_overview, service_info
 
     state = ctx.ensure_object(State)
-    with state.database() as engine:
+    with state.reading_or_empty() as engine:
         info = service_info(engine, state.settings.database_url)
         config, refused = _jobs_in_use(state, engine, info)
         rows = jobs_overview(engine, config, info)
@@ -395,7 +395,8 @@ def status(state: State, fmt: str) -> None:
     from .._observe.reports import run_counts_since, service_info
 
     settings = state.settings
-    with state.reading() as engine, state.runtime(engine=engine) as runtime:
+    missing = state.archive_missing()
+    with state.reading_or_empty() as engine, state.runtime(engine=engine) as runtime:
         info = service_info(runtime.engine, settings.reading_url, runtime.clock)
         try:
             session: dict[str, Any] = runtime.session.status().as_dict()
@@ -407,7 +408,11 @@ def status(state: State, fmt: str) -> None:
         counts = run_counts_since(runtime.engine, day_ago)
     copy = settings.reads_replica and info.replica_behind is None  # a SQLite file's copy
     data = {
-        "database": reading_what(settings.reads_replica, info.replica_behind),
+        "database": (
+            f"none yet at {sqlite_path(settings.reading_url)} (harvester run or start creates it)"
+            if missing
+            else reading_what(settings.reads_replica, info.replica_behind)
+        ),
         "service": (
             "unknown (a copy of the database does not show its lock)"
             if copy
