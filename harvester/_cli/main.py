@@ -47,7 +47,7 @@ if TYPE_CHECKING:  # loaded by the commands that need them
 def cli() -> None:
     """Harvest iRacing's /data API on a schedule into a SQLite archive.
 
-    Settings come from the environment and a .env file (see the README).
+    Settings come from the environment and a .env file (docs/configuration.md).
     """
 
 
