@@ -11,7 +11,16 @@ import pytest
 
 from tests.helpers import CliResult
 
-JOBS = "jobs:\n  member_info: {endpoint: member/info, every: 1h}\n"
+JOBS = """
+jobs:
+  member_info: {endpoint: member/info, every: 1h}
+feeds:
+  winners:
+    table: session_results
+    key: [subsession_id, cust_id]
+    template: "{{ display_name }} won {{ subsession_id }}"
+    targets: ["json://localhost/"]
+"""
 
 READING = [
     ("runs",),
@@ -21,6 +30,7 @@ READING = [
     ("tables",),
     ("catalog", "diff"),
     ("feeds",),
+    ("feeds", "test", "winners", "--dry-run"),
     ("jobs",),
     ("status",),
     ("auth", "status"),
