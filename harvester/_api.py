@@ -25,9 +25,9 @@ from ._config.jobs import JobSpec
 from ._config.settings import Settings, load_settings
 from ._config.templates import TemplateError, render
 from ._core.clock import Clock, utc
-from ._core.errors import ConfigError, HarvesterError
+from ._core.errors import BadRequest, ConfigError, HarvesterError
 from ._core.shapes import Part, find_chunk_info, normalise_endpoint
-from ._core.text import ParamValue, parse_json, query_value
+from ._core.text import ParamValue, parse_json, printable, query_value
 from ._oauth.session import OAuthSession
 from ._service.runtime import Runtime, open_runtime
 
@@ -147,10 +147,26 @@ class Api:
         path = normalise_endpoint(endpoint)
         values = {name: query_value(value) for name, value in {**(params or {}), **more}.items()}
         query = self._resolve(path, values)
-        if save:
-            return self._fetch_and_save(path, query)
-        documents = list(self._runtime.client.fetch(path, query))
+        try:
+            if save:
+                return self._fetch_and_save(path, query)
+            documents = list(self._runtime.client.fetch(path, query))
+        except BadRequest as exc:
+            raise BadRequest(f"{exc}{self._catalogue_note(path)}", exc.status) from None
         return Result(path, query, _last_result(documents))
+
+    def _catalogue_note(self, path: str) -> str:
+        """Where a bad request's reader looks next: the stored catalogue's note for the
+        endpoint (iRacing's own word on its parameters), and the command that shows it whole."""
+        where = f" (`harvester catalog {path}` shows its parameters)"
+        try:
+            stored = stored_catalogues(self._runtime.engine, 1)
+            endpoint = parse_catalogue(stored[0][1]).get(path) if stored else None
+        except Exception:  # a note is a hint: never the reason a request's error is lost
+            return where
+        if endpoint is None or not endpoint.note:
+            return where
+        return f"; the catalogue's note for {path}: {printable(endpoint.note)[:300]}{where}"
 
     def get(
         self,

@@ -73,3 +73,17 @@ def test_each_kind_of_rule_broken_is_seen(copy: Path) -> None:
             target.write_text(original)
         broken = [row for row in output.splitlines() if row.endswith("BROKEN")]
         assert any(contract in row for row in broken), f"{path}: {line!r}\n{output}"
+
+
+def test_no_text_of_the_package_sends_a_reader_to_the_readme() -> None:
+    """What the README said moved to the docs site: help, errors, comments and templates name
+    the docs page (docs/jobs.md...), never "the README"."""
+    package = REPO / "harvester"
+    found = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in sorted(package.rglob("*"))
+        if path.suffix in (".py", ".yaml")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "readme" in line.lower()
+    ]
+    assert not found, found

@@ -200,3 +200,17 @@ def test_harvester_get_checks_parameters_against_the_catalogue(
     typo = run_cli("get", "results/get", "-p", "subsesion_id=5", env=env)
     assert typo.code == 2
     assert "did you mean `subsession_id`" in typo.err
+
+
+def test_a_bad_request_points_to_the_catalogue_s_note(api: harvester.Api) -> None:
+    with pytest.raises(harvester.BadRequest) as before:
+        api.get("results/search_series")  # no catalogue stored yet: where to look, still
+    assert "`harvester catalog results/search_series` shows its parameters" in str(before.value)
+    api.fetch("doc", save=True)
+    with pytest.raises(harvester.BadRequest) as caught:
+        api.get("results/search_series")
+    message = str(caught.value)
+    assert message.startswith("results/search_series: bad request: ")
+    assert "; the catalogue's note for results/search_series: " in message
+    assert message.endswith("(`harvester catalog results/search_series` shows its parameters)")
+    assert "\n" not in message

@@ -11,7 +11,7 @@ import click
 from .._config.catalog import closest, describe, diff, entry, listing, stored_catalogues
 from .._core.errors import ConfigError
 from .._core.shapes import normalise_endpoint
-from .._core.text import did_you_mean
+from .._core.text import did_you_mean, printable, printable_json
 from .output import FORMATS, render
 from .state import State, pass_state
 
@@ -81,10 +81,12 @@ def catalog_endpoint(ctx: click.Context, fmt: str | None) -> None:
         hint = did_you_mean(closest(document, path), " (`harvester catalog` lists them)")
         raise ConfigError(f"{path!r} is not in the /data catalogue of {fetched_at}{hint}")
     if fmt == "json":
-        click.echo(json.dumps({"endpoint": path, **found}, indent=2, ensure_ascii=False))
+        click.echo(
+            printable_json(json.dumps({"endpoint": path, **found}, indent=2, ensure_ascii=False))
+        )
         return
-    for line in describe(path, found):
-        click.echo(line)
+    for line in describe(path, found):  # the catalogue's notes are the server's text
+        click.echo(printable(line))
     click.echo(f"(catalogue fetched {fetched_at})")
 
 
@@ -92,7 +94,7 @@ def catalog_endpoint(ctx: click.Context, fmt: str | None) -> None:
 @pass_state
 def catalog_diff(state: State) -> None:
     """What changed between the last two stored catalogues."""
-    with state.database() as engine:
+    with state.existing() as engine:
         stored = stored_catalogues(engine, 2)
     if len(stored) < 2:
         click.echo(
@@ -108,4 +110,4 @@ def catalog_diff(state: State) -> None:
         else f"catalogue {old_at} -> {new_at}: no change in endpoints or parameters"
     )
     for line in lines:
-        click.echo(line)
+        click.echo(printable(line))

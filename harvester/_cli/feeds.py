@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .._core.errors import ConfigError
-from .._core.text import did_you_mean, nearest
+from .._core.text import did_you_mean, nearest, printable
 from .output import FORMATS, render
 from .state import State, load_job_config, pass_state
 
@@ -32,7 +32,7 @@ def feeds(ctx: click.Context, fmt: str) -> None:
 
     state = ctx.ensure_object(State)
     config = load_job_config(state)
-    with state.database() as engine, db.read(engine) as conn:
+    with state.existing() as engine, db.read(engine) as conn:
         statuses = feed_statuses(conn, config.feeds)
     columns = ("feed", "pending", "sent", "failed", "skipped", "last_sent_at", "last_error")
     rows = []
@@ -61,7 +61,7 @@ def feeds_test(state: State, name: str, dry_run: bool) -> None:
 
     config = load_job_config(state)
     feed = find_feed(config, name)
-    with state.database() as engine, db.read(engine) as conn:
+    with state.existing() as engine, db.read(engine) as conn:
         row = latest_row(conn, feed)
     if row is None:
         raise ConfigError(f"feed {name!r}: no row matches it yet (nothing stored, or `where`)")
@@ -71,14 +71,14 @@ def feeds_test(state: State, name: str, dry_run: bool) -> None:
         raise ConfigError(
             f"feed {name!r}: the template cannot render the newest row: {exc}"
         ) from None
-    click.echo(message)
+    click.echo(printable(message, keep="\n"))  # the row's values are a server's text
     if dry_run:
         return
     failed = 0
     for target in feed.targets:
         outcome = Sender(target.url).send(message)
         verdict = "sent" if outcome.taken else f"not sent: {outcome.reason}"
-        click.echo(f"{target.label}: {verdict}", err=not outcome.taken)
+        click.echo(printable(f"{target.label}: {verdict}"), err=not outcome.taken)
         failed += not outcome.taken
     if failed:
         sys.exit(1)

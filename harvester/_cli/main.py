@@ -23,10 +23,11 @@ from .._core.errors import ConfigError, HarvesterError, TokenKeyError
 from .._core.posix import require_posix
 from .._core.redact import redact_text
 from .._core.run_status import RunStatus
+from .._core.text import error_line, printable, printable_json
 from .._oauth.keys import generate_key
 from .._oauth.store import rotate_encryption
 from .._service.runtime import open_runtime
-from .._store.db import create_db_engine, upgrade
+from .._store.db import create_db_engine, sqlite_path, upgrade
 from .._store.query import MAX_ANSWER_BYTES, MAX_VALUE_BYTES, QueryLimits, bounded
 from .._store.query import query as run_sql
 from .._version import __version__
@@ -46,7 +47,7 @@ if TYPE_CHECKING:  # loaded by the commands that need them
 def cli() -> None:
     """Harvest iRacing's /data API on a schedule into a SQLite archive.
 
-    Settings come from the environment and a .env file (see the README).
+    Settings come from the environment and a .env file (docs/configuration.md).
     """
 
 
@@ -84,7 +85,7 @@ def auth_login(state: State, force: bool) -> None:
 @pass_state
 def auth_status(state: State, fmt: str) -> None:
     """Show the stored session: user, scope, expiries, password logins used (never a secret)."""
-    with state.runtime() as runtime:
+    with state.reading_or_empty() as engine, state.runtime(engine=engine) as runtime:
         status = runtime.session.status()
     emit(status.as_dict(), fmt)
 
@@ -119,7 +120,7 @@ def run(state: State, names: tuple[str, ...]) -> None:
         queue_feeds(runtime, config)
         for name in names:
             outcome = runtime.runner.run(config.jobs[name], trigger="cli")
-            click.echo(outcome.summary())
+            click.echo(printable(outcome.summary()))
             failed += not outcome.ok
     if failed:
         sys.exit(1)
@@ -137,7 +138,7 @@ def jobs(ctx: click.Context, fmt: str) -> None:
     from .._observe.reports import jobs_overview, service_info
 
     state = ctx.ensure_object(State)
-    with state.database() as engine:
+    with state.reading_or_empty() as engine:
         info = service_info(engine, state.settings.database_url)
         config, refused = _jobs_in_use(state, engine, info)
         rows = jobs_overview(engine, config, info)
@@ -241,7 +242,7 @@ def backfill(state: State, job_name: str, since: str, until: str | None) -> None
             sys.exit(130)
     if bar:
         bar.close()
-    click.echo(outcome.summary())
+    click.echo(printable(outcome.summary()))
     if not outcome.ok:
         sys.exit(1)
 
@@ -272,20 +273,20 @@ def get(state: State, endpoint: str, params: tuple[str, ...], raw: bool, save: b
         values[name.strip()] = value
     with state.runtime() as runtime:
         api = Api(runtime)
-        if raw:
+        if raw:  # exactly as received, but never a control sequence on a terminal
+            terminal = sys.stdout.isatty()
             for part in api.fetch(endpoint, values, save=save).documents:
-                click.echo(part.text)
+                click.echo(printable(part.text, keep="\n\t") if terminal else part.text)
             return
         data = api.get(endpoint, values, save=save)
     pretty = sys.stdout.isatty()
-    click.echo(
-        json.dumps(
-            data,
-            indent=2 if pretty else None,
-            separators=None if pretty else (",", ":"),
-            ensure_ascii=False,
-        )
+    text = json.dumps(
+        data,
+        indent=2 if pretty else None,
+        separators=None if pretty else (",", ":"),
+        ensure_ascii=False,
     )
+    click.echo(printable_json(text))
 
 
 @cli.command()
@@ -336,6 +337,12 @@ def runs(
     type=click.IntRange(1),
     help="Stop once the answer written passes this many bytes.",
 )
+@click.option(
+    "--raw-csv",
+    is_flag=True,
+    help="CSV cells exactly as stored: no `'` before a cell that starts like a formula "
+    "(= + - @), no control character escaped.",
+)
 @pass_state
 def query(
     state: State,
@@ -345,14 +352,21 @@ def query(
     timeout: float,
     max_value_bytes: int,
     max_bytes: int,
+    raw_csv: bool,
 ) -> None:
-    """Run read-only SQL on the archive (tables runs, results, latest_results, result_rows).
+    """Run read-only SQL on the archive.
+
+    \b
+    The analysis tables (plain columns, each entity once; docs: Analysis tables):
+      subsessions, session_results, laps, event_log, members, member_charts,
+      series, seasons, cars, tracks (and tables_skipped: what they could not take)
+    The raw archive: runs, results, latest_results, result_rows, latest_result_rows
 
     Rows are written as they come. SQL starting with `--` (a comment) is taken as the SQL.
     """
     limits = QueryLimits(timeout, max_value_bytes, max_bytes, limit)
     with run_sql(state.settings.reading_url, sql, limits) as answer:
-        for chunk in bounded(render_stream(answer.columns, answer.rows, fmt), max_bytes):
+        for chunk in bounded(render_stream(answer.columns, answer.rows, fmt, raw_csv), max_bytes):
             click.echo(chunk, nl=False)
 
 
@@ -381,7 +395,8 @@ def status(state: State, fmt: str) -> None:
     from .._observe.reports import run_counts_since, service_info
 
     settings = state.settings
-    with state.reading() as engine, state.runtime(engine=engine) as runtime:
+    missing = state.archive_missing()
+    with state.reading_or_empty() as engine, state.runtime(engine=engine) as runtime:
         info = service_info(runtime.engine, settings.reading_url, runtime.clock)
         try:
             session: dict[str, Any] = runtime.session.status().as_dict()
@@ -393,7 +408,11 @@ def status(state: State, fmt: str) -> None:
         counts = run_counts_since(runtime.engine, day_ago)
     copy = settings.reads_replica and info.replica_behind is None  # a SQLite file's copy
     data = {
-        "database": reading_what(settings.reads_replica, info.replica_behind),
+        "database": (
+            f"none yet at {sqlite_path(settings.reading_url)} (harvester run or start creates it)"
+            if missing
+            else reading_what(settings.reads_replica, info.replica_behind)
+        ),
         "service": (
             "unknown (a copy of the database does not show its lock)"
             if copy
@@ -556,7 +575,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:  # one line, as every other error: what, and where to look
         where = exc.ctx.command_path if exc.ctx else "harvester"
-        message = exc.format_message().rstrip(".")
+        message = printable(exc.format_message().rstrip("."))
         click.echo(f"harvester: error: {message} (see `{where} --help`)", err=True)
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -583,13 +602,31 @@ def _debug_wanted() -> bool:
 
 
 def _fail(exc: BaseException, code: int, unexpected: bool = False) -> None:
+    """One line on stderr and exit; the traceback (and a database error's SQL statement) only
+    with LOG_LEVEL=DEBUG."""
     if _debug_wanted():
         click.echo(redact_text("".join(traceback.format_exception(exc))), err=True)
-    message = str(exc) or type(exc).__name__
-    if unexpected:
+    message = error_line(exc, limit=2000)
+    if _from_database(exc):
+        message = (
+            f"the database failed: {message} "
+            "(HARVESTER_DATABASE_URL; LOG_LEVEL=DEBUG shows the SQL statement)"
+        )
+    elif unexpected:
         message = f"unexpected {type(exc).__name__}: {message} (LOG_LEVEL=DEBUG shows details)"
-    click.echo(f"harvester: error: {redact_text(message)}", err=True)
+    click.echo(f"harvester: error: {printable(redact_text(message))}", err=True)
     sys.exit(code)
+
+
+def _from_database(exc: BaseException) -> bool:
+    """An error the database or its driver raised (SQLAlchemy, sqlite3, psycopg)."""
+    import sqlite3
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return isinstance(exc, SQLAlchemyError | sqlite3.Error) or type(exc).__module__.startswith(
+        "psycopg"
+    )
 
 
 from .catalog import catalog  # noqa: E402

@@ -26,7 +26,7 @@ Type=exec
 User={user}
 Group={user}
 # the database, its key file, .env and jobs.yaml live here; `harvester auth login` must run
-# here too, with the same environment file (see the README)
+# here too, with the same environment file (the docs' page docs/deploy.md)
 WorkingDirectory={workdir}
 # IRACING_* and HARVESTER_* settings; chmod 600, owned by root
 EnvironmentFile={env_file}
@@ -98,6 +98,31 @@ def render_unit(user: str, workdir: str, env_file: str, bin_path: str, health: b
     )
 
 
+# what the unit's own hardening hides from the service: PrivateTmp=yes gives it empty /tmp and
+# /var/tmp, ProtectHome=yes empty /home, /root and /run/user
+HIDDEN = {
+    "/tmp": "PrivateTmp=yes",  # noqa: S108 (a path the unit hides, never written here)
+    "/var/tmp": "PrivateTmp=yes",  # noqa: S108
+    "/home": "ProtectHome=yes",
+    "/root": "ProtectHome=yes",
+    "/run/user": "ProtectHome=yes",
+}
+
+
+def hidden_by_the_unit(bin_path: str) -> str | None:
+    """Why the unit's service could not run `bin_path` (an executable in a temporary or home
+    folder, which its own PrivateTmp/ProtectHome hides), as one warning line; or None."""
+    path = Path(bin_path)
+    for folder, setting in HIDDEN.items():
+        if path.is_relative_to(folder):
+            return (
+                f"warning: ExecStart {bin_path} is under {folder}, which the unit's {setting} "
+                "hides from the service: install harvester elsewhere (e.g. /opt/harvester/.venv) "
+                "and pass --bin"
+            )
+    return None
+
+
 @click.command("systemd-unit")
 @click.option("--user", default="harvester", show_default=True, help="The service's user.")
 @click.option(
@@ -125,10 +150,11 @@ def systemd_unit(
     """Print the systemd unit for `harvester start`.
 
     Save it as /etc/systemd/system/harvester.service."""
-    click.echo(
-        render_unit(user, workdir, env_file, bin_path or default_bin(), not no_health_check),
-        nl=False,
-    )
+    executable = bin_path or default_bin()
+    warning = hidden_by_the_unit(executable)
+    if warning:
+        click.echo(warning, err=True)
+    click.echo(render_unit(user, workdir, env_file, executable, not no_health_check), nl=False)
 
 
 def health_url() -> str:

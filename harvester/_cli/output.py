@@ -1,4 +1,8 @@
-"""Rows to text for the CLI: an aligned table, CSV, a JSON array, or JSON lines (pure)."""
+"""Rows to text for the CLI: an aligned table, CSV, a JSON array, or JSON lines (pure).
+
+The values are the archive's, so a server's: none reaches the terminal as a control sequence
+(`_core.text.printable`, `printable_json`), and a CSV cell that starts like a formula is
+neutralised with a leading `'` unless the caller asks for the values raw."""
 
 from __future__ import annotations
 
@@ -9,23 +13,30 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from .._core.text import csv_cell, printable, printable_json
+
 FORMATS = ("table", "csv", "json", "ndjson")
 MAX_CELL = 80
 
 
-def render(columns: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str) -> str:
-    return "".join(render_stream(columns, rows, fmt))
+def render(
+    columns: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str, raw_csv: bool = False
+) -> str:
+    return "".join(render_stream(columns, rows, fmt, raw_csv))
 
 
-def render_stream(columns: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str) -> Iterator[str]:
+def render_stream(
+    columns: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str, raw_csv: bool = False
+) -> Iterator[str]:
     """The text of an answer piece by piece, as its rows arrive (a table waits for all its
-    rows, to align them, but keeps only their cut cells)."""
+    rows, to align them, but keeps only their cut cells). `raw_csv`: CSV cells exactly as
+    stored (no formula neutralised, no control character escaped)."""
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(columns)
         for row in rows:
-            writer.writerow(row)
+            writer.writerow(row if raw_csv else [_csv_value(value) for value in row])
             yield _drain(buffer)
         yield _drain(buffer)
     elif fmt == "json":
@@ -47,13 +58,19 @@ def json_object(columns: Sequence[str], row: Sequence[Any]) -> str:
     as infinity) is written as PostgreSQL's to_json writes it, the string "Infinity",
     "-Infinity" or "NaN": Python's own `Infinity` is not JSON, and a reader refuses it."""
     values = {name: _json_value(value) for name, value in zip(columns, row, strict=True)}
-    return json.dumps(values, default=str, allow_nan=False)
+    return printable_json(json.dumps(values, default=str, allow_nan=False))
 
 
 def _json_value(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
     return value
+
+
+def _csv_value(value: Any) -> Any:
+    """A CSV cell fit for a spreadsheet and a terminal: no formula, no control sequence (a
+    value's line breaks and tabs stay: CSV quotes them)."""
+    return csv_cell(printable(value, keep="\n\t")) if isinstance(value, str) else value
 
 
 def _drain(buffer: io.StringIO) -> str:
@@ -79,5 +96,5 @@ def table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def _cell(value: Any) -> str:
     text = "" if value is None else str(value)
-    text = text.replace("\n", " ")
+    text = printable(text.replace("\n", " "))
     return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"

@@ -112,6 +112,30 @@ class Settings:
     def has_credentials(self) -> bool:
         return all((self.client_id, self.client_secret, self.username, self.password))
 
+    @property
+    def missing_credentials(self) -> list[str]:
+        """The credential variables not set, by name (none when all four are)."""
+        values = {
+            "IRACING_CLIENT_ID": self.client_id,
+            "IRACING_CLIENT_SECRET": self.client_secret,
+            "IRACING_USERNAME": self.username,
+            "IRACING_PASSWORD": self.password,
+        }
+        return [name for name, value in values.items() if not value]
+
+    def credentials_wanted(self) -> str:
+        """What to set for a password login, one line: the four variables when none is set,
+        else only those missing (a typo in one name does not read as "set all four")."""
+        missing = self.missing_credentials
+        if len(missing) == 4:
+            return (
+                "set IRACING_CLIENT_ID, IRACING_CLIENT_SECRET, IRACING_USERNAME and "
+                "IRACING_PASSWORD (environment or .env)"
+            )
+        names = ", ".join(missing[:-1]) + (" and " if len(missing) > 1 else "") + missing[-1]
+        verb = "is" if len(missing) == 1 else "are"
+        return f"{names} {verb} not set (the other credentials are; environment or .env)"
+
     def secrets(self) -> list[str]:
         """The configured secrets, for the log redactor."""
         values = (self.client_secret, self.password, self.http_token, self.alert_webhook)

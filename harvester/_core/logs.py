@@ -15,6 +15,7 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from .redact import redact
+from .text import error_line, printable
 
 _NOISY_LIBRARIES = ("httpx", "httpcore", "apscheduler", "alembic", "hpack", "urllib3")
 _handler: logging.Handler | None = None
@@ -34,8 +35,19 @@ def _drop_tracebacks(_: WrappedLogger, __: str, event_dict: EventDict) -> EventD
     if exc_info:
         exc = exc_info[1] if isinstance(exc_info, tuple) else exc_info
         if isinstance(exc, BaseException):
-            event_dict.setdefault("error", f"{type(exc).__name__}: {exc}")
+            event_dict.setdefault("error", f"{type(exc).__name__}: {error_line(exc)}")
     return event_dict
+
+
+def _one_line_values(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """For the console: a value (a server's message, `runs.error`) never breaks the line or
+    reaches the terminal as a control sequence; a DEBUG traceback keeps its lines."""
+    return {
+        key: printable(value, keep="\n" if key == "exception" else "")
+        if isinstance(value, str)
+        else value
+        for key, value in event_dict.items()
+    }
 
 
 def configure_logging(
@@ -62,14 +74,15 @@ def configure_logging(
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=_is_terminal(stream))
     )
+    processors: list[Processor] = [
+        structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+        exceptions,
+        redact_processor,
+    ]
+    if fmt != "json":  # JSON escapes every control character itself
+        processors.append(_one_line_values)
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=pre_chain,
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            exceptions,
-            redact_processor,
-            renderer,
-        ],
+        foreign_pre_chain=pre_chain, processors=[*processors, renderer]
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)

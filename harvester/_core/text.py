@@ -6,16 +6,83 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 
-def printable(text: str) -> str:
-    """One line, fit for a message: line breaks, control characters and lone surrogates are
-    escaped as Python would write them (`\\n`, `\\x07`, `\\ud800`)."""
+def printable(text: str, keep: str = "") -> str:
+    """One line, fit for a message or a terminal: line breaks, control characters (C0, DEL,
+    C1: a server's `\\x1b[2J` never reaches a terminal as an escape), bidi overrides and lone
+    surrogates are escaped as Python would write them (`\\n`, `\\x1b`, `\\ud800`). The
+    characters in `keep` stay as they are (`"\\n\\t"` for a CSV cell, which may span lines)."""
     if text.isprintable():
         return text
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return "".join(ch if ch.isprintable() or ch in keep else repr(ch)[1:-1] for ch in text)
+
+
+_SQL_TAIL = re.compile(r"\s*(?:\[SQL: |\[parameters: |\(Background on this error at: ).*", re.S)
+_DRIVER = re.compile(r"^\((?:[A-Za-z_][\w.]*)\)\s*")  # SQLAlchemy's "(sqlite3.DatabaseError) "
+
+
+def error_line(exc: BaseException, limit: int = 500) -> str:
+    """An exception as the one printable line a person reads. A database error from SQLAlchemy
+    carries the driver's message, then the whole SQL statement, its parameters and a link, over
+    many lines: only the driver's message is kept (the statement is for LOG_LEVEL=DEBUG, whose
+    traceback shows it); so is a PostgreSQL error's first line (its `LINE 1: ...` and hint are
+    not)."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig) if isinstance(orig, BaseException) else str(exc)
+    text = _DRIVER.sub("", _SQL_TAIL.sub("", text))
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    return printable(line)[:limit] or type(exc).__name__
+
+
+def printable_json(text: str) -> str:
+    """JSON text fit for a terminal and still the same JSON: `json.dumps` escapes C0 but
+    writes DEL, C1 controls and bidi overrides as they are; they become `\\u` escapes (inside
+    a string the value is unchanged; outside one only the layout's line breaks occur)."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == "\n" else _json_escape(ch) for ch in text)
+
+
+def _json_escape(ch: str) -> str:
+    code = ord(ch)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+_MENTION = re.compile(r"(?<!\w)@(?=[\w&!#])")
+_ANGLE = re.compile(r"<(?=[@#!&]|[a-z][a-z0-9+.-]*:)", re.IGNORECASE)
+_SLACK_LINK = re.compile(r"<([a-z][a-z0-9+.-]*:[^|>\s]*)\|([^>]*)>", re.IGNORECASE)
+_MD_LINK = re.compile(r"\[([^\]\n]*)\]\(\s*<?([^)>\s]*)>?[^)\n]*\)")
+ZWSP = "\u200b"  # zero-width space: shown as nothing, but no mention or link is parsed
+
+
+def chat_safe(text: str) -> str:
+    """A value from a server or the archive fit to go into a chat message (Slack, Discord)
+    without acting there: `@everyone`, `@here`, `<!channel>`, `<@U123>`, `<#C1>` are broken by
+    a zero-width space and tell no one; a disguised link (`[text](http://evil)`,
+    `<http://evil|text>`) loses its markup and shows its address: `text (http://evil)`."""
+    text = _SLACK_LINK.sub(lambda m: f"{m[2]} ({m[1]})", text)
+    text = _MD_LINK.sub(lambda m: f"{m[1]} ({m[2]})" if m[2] else m[1], text)
+    text = _ANGLE.sub("<" + ZWSP, text)
+    return _MENTION.sub("@" + ZWSP, text)
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A cell a spreadsheet will not run: text that starts like a formula (`=HYPERLINK(...)`,
+    `+`, `-`, `@`, a tab or carriage return) gets a leading `'` (OWASP's advice); numbers and
+    other text are left as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
 
 
 def parse_json(text: str) -> Any:

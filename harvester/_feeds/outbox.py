@@ -30,6 +30,7 @@ from sqlalchemy.sql import ColumnElement
 from .._core.clock import iso_seconds
 from .._core.durations import parse_moment
 from .._core.logs import get_logger
+from .._core.text import error_line
 from .._store import db
 from .._store.models import ResultPart, Run
 from .._tables.schema import SPECS, TABLE_NAMES, TABLES
@@ -361,8 +362,7 @@ def _values(text_value: str | None) -> dict[str, Any]:
 
 
 def _line(exc: BaseException) -> str:
-    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return first[:300]
+    return error_line(exc, limit=300)
 
 
 def latest_row(conn: Connection, feed: FeedSpec) -> dict[str, Any] | None:

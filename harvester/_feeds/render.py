@@ -4,7 +4,9 @@ A template sees the row's columns by name and a few helpers for what iRacing's n
 `lap_time(seconds)` (1:23.456), `position(finish_position)` (P1 from iRacing's 0),
 `signed(n)` (+12, -3, ±0) and `irating_delta(oldi_rating, newi_rating)` (+35). The sandbox
 refuses attribute tricks (no `__class__`, no `mro`), `range` is bounded, and an undefined name
-is an error, so a mistake fails that row with its reason instead of sending a blank.
+is an error, so a mistake fails that row with its reason instead of sending a blank. Every
+value printed is `chat_safe` (no `@everyone`, no disguised link from a server's text); the
+template's own text is the user's and stays as written.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes
 from jinja2.sandbox import SandboxedEnvironment
+
+from .._core.text import chat_safe
 
 MAX_MESSAGE = 1900  # characters: under Discord's 2000, the tightest of the usual targets
 MAX_RANGE = 1000
@@ -71,9 +75,19 @@ HELPERS: dict[str, Callable[..., Any]] = {
 }
 
 
+def _chat_value(value: Any) -> Any:
+    """Jinja2's finalize hook: every `{{ value }}` a template prints passes here, the
+    template's own text never does. A value is the archive's (a driver's name, a series
+    name: a server's text), so a mention or a disguised link in it is neutralised."""
+    return chat_safe(value) if isinstance(value, str) else value
+
+
 def _environment() -> SandboxedEnvironment:
     env = SandboxedEnvironment(
-        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=False,
+        finalize=_chat_value,
     )
     env.globals.clear()
     env.globals.update(HELPERS)

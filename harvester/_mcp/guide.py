@@ -2,9 +2,10 @@
 columns with kind, unit and meaning, the schema as one document, and how the tables relate.
 
 The analysis tables are described by `_tables.schema.SPECS`, the very specs that build them and
-document them in the README and Datasette; the raw archive's tables and views are described
-here. The secret tables (`_store.query.SECRET_TABLES`) and the bookkeeping nobody asks about
-(locks, seen keys, migration state) are in neither list, so they are never offered.
+document them on the docs site (docs/columns.md) and in Datasette; the raw archive's tables and
+views are described here. The secret tables (`_store.query.SECRET_TABLES`) and the bookkeeping
+nobody asks about (locks, seen keys, migration state) are in neither list, so they are never
+offered.
 """
 
 from __future__ import annotations

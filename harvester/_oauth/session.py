@@ -285,10 +285,10 @@ class OAuthSession:
             raise NotLoggedIn(LOGGED_OUT)
         if self.settings.has_credentials:
             return self._log_in(reuse_stored=True)
+        some = len(self.settings.missing_credentials) < 4
         raise NotLoggedIn(
-            "no stored OAuth session and no credentials: set IRACING_CLIENT_ID, "
-            "IRACING_CLIENT_SECRET, IRACING_USERNAME and IRACING_PASSWORD, then run "
-            "`harvester auth login`"
+            f"no stored OAuth session and {'incomplete' if some else 'no'} credentials: "
+            f"{self.settings.credentials_wanted()}, then run `harvester auth login`"
         )
 
     def _record(self, work: Callable[[Connection], T]) -> T:
@@ -542,10 +542,7 @@ class OAuthSession:
 
     def _require_credentials(self) -> None:
         if not self.settings.has_credentials:
-            raise NotLoggedIn(
-                "credentials are missing: set IRACING_CLIENT_ID, IRACING_CLIENT_SECRET, "
-                "IRACING_USERNAME and IRACING_PASSWORD (environment or .env)"
-            )
+            raise NotLoggedIn(f"credentials are incomplete: {self.settings.credentials_wanted()}")
 
     @staticmethod
     def _register(tokens: Tokens) -> None:

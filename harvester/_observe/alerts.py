@@ -27,6 +27,7 @@ from .._core.clock import Clock
 from .._core.logs import get_logger
 from .._core.redact import redact_text
 from .._core.retry import Retries
+from .._core.text import chat_safe
 from .._feeds.delivery import RETRY_BASE, RETRY_CAP, Sender
 
 log = get_logger("harvester.alerts")
@@ -82,8 +83,10 @@ class AlertRules:
 
 
 def alert_text(text: str) -> str:
-    """The message as sent: redacted, and short enough for Discord (2000 characters)."""
-    clean = redact_text(text)
+    """The message as sent: redacted, chat-safe (a run's error or a refused jobs file is a
+    server's or a user's text: no mention, no disguised link acts) and short enough for
+    Discord (2000 characters)."""
+    clean = chat_safe(redact_text(text))
     if len(clean) > MAX_TEXT:
         clean = clean[: MAX_TEXT - 1] + "…"
     return clean

@@ -86,7 +86,8 @@ def run_backfill(
     spec = job.incremental
     if spec is None:
         raise ConfigError(
-            f"backfill needs a cursor job: {job.name} has no `incremental` (see the README)"
+            f"backfill needs a cursor job: {job.name} has no `incremental` "
+            "(docs/jobs.md: Incremental harvesting)"
         )
     engine = runtime.engine
     runtime.archive.mark_interrupted()  # a killed backfill's run is over: say so

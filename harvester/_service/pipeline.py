@@ -28,7 +28,7 @@ from .._core.clock import iso_seconds
 from .._core.logs import get_logger
 from .._core.retry import backoff_delay
 from .._core.run_status import RunStatus
-from .._core.text import printable
+from .._core.text import error_line
 from .dispatch import Actions, Cause, Dispatch
 from .runner import RunOutcome
 from .runtime import Runtime
@@ -149,7 +149,7 @@ class Pipeline:
                     spec, cause.trigger, stop=self.cancel, parent_run=cause.parent_run
                 )
         except Exception as exc:  # the runner records its own failures; this is a last guard
-            log.error("run.crashed", job=name, error=printable(str(exc).split("\n")[0]))
+            log.error("run.crashed", job=name, error=error_line(exc))
         finally:
             self._finished(name, outcome)
         if outcome is None or spec is None:
@@ -198,7 +198,7 @@ class Pipeline:
                 self.runtime.engine, spec.name, fan.job, fan.steps, now
             )
         except Exception as exc:  # its own schedule reads them later
-            log.warning("run.follow_failed", job=spec.name, error=printable(str(exc))[:300])
+            log.warning("run.follow_failed", job=spec.name, error=error_line(exc, limit=300))
             return False
         return new > 0
 

@@ -32,7 +32,7 @@ from .._core.logs import get_logger
 from .._core.redact import redact_text
 from .._core.run_status import RunStatus
 from .._core.shapes import Part
-from .._core.text import parse_json, printable, query_value, storable
+from .._core.text import error_line, parse_json, printable, query_value, storable
 from .._fetch.data_client import DataClient
 from .._fetch.maintenance import MaintenancePause
 from .._store import db
@@ -136,7 +136,7 @@ class Runner:
                 return outcome
             run_id = self.archive.open_run(job.name, trigger, parent_run)
         except Exception as exc:  # the database refused (busy too long, disk full): nothing ran
-            reason = printable(f"the run could not be recorded: {exc}")
+            reason = f"the run could not be recorded: {error_line(exc)}"
             log.error("run.not_recorded", job=job.name, error=reason)
             return RunOutcome(0, job.name, RunStatus.FAILED, reason, RunCounts(), 0.0)
         deadline = self.clock.now() + self.clock_seconds(job.timeout) if job.timeout else None
@@ -162,7 +162,10 @@ class Runner:
                 raise
             except Exception as exc:  # a bug, or the database refused: record it, keep going
                 log.exception("run.crashed")
-                status, error = RunStatus.FAILED, f"unexpected {type(exc).__name__}: {exc}"
+                status, error = (
+                    RunStatus.FAILED,
+                    f"unexpected {type(exc).__name__}: {error_line(exc)}",
+                )
             if not closed and (unrecorded := self._finish(run, status, error)):
                 status, error = RunStatus.FAILED, unrecorded
         outcome = RunOutcome(run_id, job.name, status, error, counts, run.seconds())
@@ -317,7 +320,7 @@ class Runner:
         try:
             self.archive.finish_run(run.run_id, status, run.counts, error, run.seconds())
         except Exception as exc:
-            reason = printable(f"the run's outcome could not be recorded: {exc}")
+            reason = f"the run's outcome could not be recorded: {error_line(exc)}"
             log.error("run.not_closed", status=status, error=reason)
             return reason
         return None

@@ -23,6 +23,7 @@ from .._config.triggers import Trigger as APTrigger
 from .._config.triggers import build_trigger, first_fire, next_fire_after
 from .._core.clock import Clock, utc
 from .._core.logs import get_logger
+from .._core.text import error_line
 
 log = get_logger("harvester.scheduler")
 
@@ -188,7 +189,9 @@ class JobScheduler:
             try:
                 self._on_due(due)
             except Exception as exc:  # one look's trouble must not stop the schedule
-                log.error("scheduler.dispatch_failed", jobs=[n for n, _ in due], error=str(exc))
+                log.error(
+                    "scheduler.dispatch_failed", jobs=[n for n, _ in due], error=error_line(exc)
+                )
         with self._lock:
             if generation == self._generation:  # else entries were added meanwhile: look again
                 self.looked_at = looking_at

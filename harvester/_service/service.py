@@ -41,7 +41,7 @@ from .._core.clock import iso_seconds, parse_iso
 from .._core.errors import ConfigError, LostActiveLock
 from .._core.logs import get_logger
 from .._core.run_status import RunStatus
-from .._core.text import printable
+from .._core.text import error_line
 from .._feeds.control import Feeds
 from .._feeds.worker import FeedSender
 from .._observe.reports import standby_alive
@@ -264,7 +264,7 @@ class Service:
         try:
             taken = self.lock.try_acquire()
         except Exception as exc:
-            reason = printable(str(exc).strip().split("\n")[0])[:300] or type(exc).__name__
+            reason = error_line(exc, limit=300)
             if not self._lock_failing:
                 log.warning("service.lock_try_failed", error=reason)
             self._lock_failing = True
@@ -296,7 +296,7 @@ class Service:
                 values = {"heartbeat_at": now, "state": state, "stopped_at": None}
                 db.upsert(conn, ServiceState, {"id": self._standby_row}, values, on_insert=who)
         except Exception as exc:  # a heartbeat must never stop the service
-            log.warning("service.heartbeat_failed", error=printable(str(exc).split("\n")[0]))
+            log.warning("service.heartbeat_failed", error=error_line(exc))
 
     def serve(self) -> None:
         """Until asked to stop: watch jobs.yaml, reload on request, write the heartbeat."""
@@ -354,7 +354,7 @@ class Service:
             self.runtime.archive.analyze()
             log.info("service.upkeep", orphan_documents_removed=removed)
         except Exception as exc:  # upkeep must never stop the service
-            log.warning("service.upkeep_failed", error=str(exc))
+            log.warning("service.upkeep_failed", error=error_line(exc))
 
     def stop(self, keep_watch: bool = False) -> Watch | None:
         """No new runs; runs in flight finish or are cancelled (recorded interrupted). With
@@ -485,7 +485,7 @@ class Service:
                 self._prune_standbys(conn)
             self._jobs_text_saved = self._jobs_text_saved or "jobs_text" in values
         except Exception as exc:  # a heartbeat must never stop the service
-            log.warning("service.heartbeat_failed", error=printable(str(exc).split("\n")[0]))
+            log.warning("service.heartbeat_failed", error=error_line(exc))
 
     def _state_row(self, started: bool, stopped: bool) -> tuple[dict[str, Any], dict[str, Any]]:
         """The heartbeat's values, and the row's identity for when it is first written."""
@@ -635,5 +635,4 @@ def run_service(
 
 
 def _first_line(exc: BaseException) -> str:
-    text = printable(str(exc).strip().split("\n")[0])[:300]
-    return text or type(exc).__name__
+    return error_line(exc, limit=300)

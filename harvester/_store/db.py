@@ -37,6 +37,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from .._core.errors import AuthError, ConfigError
+from .._core.text import error_line
 from . import pg
 
 if os.name == "posix":  # elsewhere harvester stops at start-up (harvester.posix)
@@ -406,7 +407,7 @@ def upgrade(engine: Engine) -> bool:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except OperationalError as exc:
-        raise ConfigError(f"cannot open the database: {exc.orig}") from None
+        raise ConfigError(f"cannot open the database: {error_line(exc)}") from None
     return True
 
 
@@ -429,7 +430,7 @@ def open_reading(url: str, setting: str) -> Engine:
             current = MigrationContext.configure(connection).get_current_revision()
     except OperationalError as exc:
         engine.dispose()
-        raise ConfigError(f"{setting}: cannot open the database: {exc.orig}") from None
+        raise ConfigError(f"{setting}: cannot open the database: {error_line(exc)}") from None
     if current != head:
         engine.dispose()
         raise ConfigError(

@@ -35,7 +35,7 @@ from sqlalchemy import Connection, Engine
 
 from .._core.errors import ConfigError
 from .._core.logs import get_logger
-from .._core.text import printable
+from .._core.text import error_line
 from . import pg
 from .db import read, replica_position
 
@@ -366,4 +366,4 @@ class LeaseLock:
 
 
 def _line(exc: BaseException) -> str:
-    return printable(str(exc).strip().split("\n")[0])[:300] or type(exc).__name__
+    return error_line(exc, limit=300)

@@ -34,6 +34,7 @@ from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 
 from .._core.errors import AuthError, ConfigError, LostActiveLock, ReadOnlyViolation
+from .._core.text import error_line
 
 # advisory lock keys (one bigint space per database): "harv" + w(rite) / g(rant)
 WRITE_LOCK_KEY = 0x68617277
@@ -480,7 +481,7 @@ def read_only(
             **CLIENT,
         )
     except psycopg.OperationalError as exc:
-        raise ConfigError(f"cannot open the database: {str(exc).strip()}") from None
+        raise ConfigError(f"cannot open the database: {error_line(exc)}") from None
     from psycopg.types.string import TextLoader
 
     for json_type in ("json", "jsonb"):  # JSON values as the server's text, as SQLite gives them

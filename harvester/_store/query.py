@@ -17,7 +17,9 @@ read of them, PostgreSQL's planner names every table a statement would read befo
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import re
 import signal
 import sqlite3
 import threading
@@ -30,6 +32,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .._core.errors import ConfigError, ReadOnlyViolation
+from .._core.text import did_you_mean, nearest
 from . import db
 from .db import sqlite_path
 from .pg import hidden_refusal
@@ -176,7 +179,65 @@ def query(
     """One read-only statement; its rows are read as the caller iterates. It is stopped after
     `limits.timeout` seconds or on Ctrl-C (SQLite would otherwise never give the process back);
     every SQLite error, while preparing or while reading, is one ConfigError line. A statement
-    reading a `hidden` table is refused before it runs."""
+    reading a `hidden` table is refused before it runs; one naming a table that does not exist
+    is told the nearest names there are."""
+    with contextlib.ExitStack() as stack:
+        try:
+            answer = stack.enter_context(_query(database_url, sql, limits, hidden))
+        except ConfigError as exc:
+            raise _with_suggestion(exc, database_url, hidden) from None
+        yield answer
+
+
+_MISSING_TABLE = re.compile(r'no such table: (?:main\.)?(\S+)|relation "([^"]+)" does not exist')
+_RELATIONS = {
+    "sqlite": "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+    "AND name NOT LIKE 'sqlite%'",
+    "postgresql": "SELECT table_name FROM information_schema.tables "
+    "WHERE table_schema = current_schema()",
+}
+
+
+# what a reader may call a table by another name: the tables it means
+_MEANT = {
+    "race": ("session_results", "subsessions"),
+    "driver": ("members", "session_results"),
+    "event": ("event_log",),
+    "rating": ("member_charts",),
+}
+
+
+def _with_suggestion(exc: ConfigError, database_url: str, hidden: Collection[str]) -> ConfigError:
+    """A missing table's error with the nearest tables and views there are (`races`: did you
+    mean `laps`?), never a hidden one; any other error as it was."""
+    found = _MISSING_TABLE.search(str(exc))
+    if found is None or isinstance(exc, ReadOnlyViolation):
+        return exc
+    missing = (found.group(1) or found.group(2)).strip("\"'`[]")
+    backend = "postgresql" if db.is_postgres_url(database_url) else "sqlite"
+    try:
+        with _query(database_url, _RELATIONS[backend], QueryLimits(timeout=5.0), hidden) as names:
+            visible = {str(row[0]) for row in names.rows} - {name.lower() for name in hidden}
+    except ConfigError:
+        return exc
+    visible.discard("alembic_version")
+    meant = [t for word, tables in _MEANT.items() if word in missing.lower() for t in tables]
+    close = [t for t in meant if t in visible]
+    close += [
+        t for t in nearest(missing.lower(), sorted(visible), n=3, cutoff=0.5) if t not in close
+    ]
+    close = close[:3]
+    hint = did_you_mean(close, "") + " (`harvester query --help` names the tables and views)"
+    return type(exc)(f"{exc}{hint}")
+
+
+@contextmanager
+def _query(
+    database_url: str,
+    sql: str,
+    limits: QueryLimits | None = None,
+    hidden: Collection[str] = (),
+) -> Iterator[Answer]:
     limits = limits or QueryLimits()
     if db.is_postgres_url(database_url):
         with db.read_only_rows(database_url, sql, limits.timeout, hidden) as (columns, stream):

@@ -23,6 +23,7 @@ from typing import IO, Any
 from sqlalchemy import Connection, Dialect, Table, bindparam, delete, select
 
 from .._core.logs import get_logger
+from .._core.text import error_line
 from .._store.models import Document
 from .derive import MAPPERS, Batch, Derivation
 from .schema import SKIPPED
@@ -214,6 +215,4 @@ def _first_of_each_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    text = text or type(exc).__name__
-    return text[:500]
+    return error_line(exc)

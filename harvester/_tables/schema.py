@@ -1,8 +1,8 @@
 """The analysis-ready tables: each column's name, kind, meaning and unit, in one place.
 
 The same specs make the SQLAlchemy Core tables (portable: SQLite and PostgreSQL), coerce the
-values a mapping picks from a document, and document the columns (README, Datasette). Two kinds
-of table:
+values a mapping picks from a document, and document the columns (docs/columns.md, Datasette).
+Two kinds of table:
 
 - an *entity* table holds one row per key (a subsession, a member, a car...), from the best
   document that names it: the fullest source (`source_rank`), then the newest (`result_id`);

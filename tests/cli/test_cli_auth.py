@@ -185,3 +185,39 @@ def test_logout_sticks_until_auth_login(
     assert run_cli("auth", "login", env=env).code == 0
     assert run_cli("run", "info", env=env).code == 0
     assert sim.state()["password_grants"] == 2
+
+
+@pytest.mark.parametrize(
+    ("unset", "named"),
+    [
+        (("IRACING_PASSWORD",), "IRACING_PASSWORD is not set"),
+        (("IRACING_CLIENT_ID", "IRACING_USERNAME"), "IRACING_CLIENT_ID and IRACING_USERNAME are"),
+    ],
+)
+def test_partial_credentials_name_the_missing_ones(
+    run_cli: Callable[..., CliResult],
+    tmp_path: Path,
+    loopback: RunningSimulator,
+    unset: tuple[str, ...],
+    named: str,
+) -> None:
+    env = env_for(_settings(tmp_path, loopback))
+    env.update(dict.fromkeys(unset, ""))
+    result = run_cli("auth", "login", env=env)
+    assert result.code != 0
+    (line,) = [line for line in result.err.splitlines() if line.startswith("harvester: error")]
+    assert named in line
+    assert "IRACING_CLIENT_SECRET" not in line  # set: not asked for again
+
+
+def test_no_credentials_at_all_name_all_four() -> None:
+    settings = Settings(client_id="", client_secret="", username="", password="")
+    assert settings.missing_credentials == [
+        "IRACING_CLIENT_ID",
+        "IRACING_CLIENT_SECRET",
+        "IRACING_USERNAME",
+        "IRACING_PASSWORD",
+    ]
+    assert "set IRACING_CLIENT_ID, IRACING_CLIENT_SECRET, IRACING_USERNAME and" in (
+        settings.credentials_wanted()
+    )

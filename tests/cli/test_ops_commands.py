@@ -246,3 +246,56 @@ def test_a_group_alone_shows_its_help_not_an_error(run_cli: Callable[..., CliRes
     result = run_cli("auth")
     assert "Usage: harvester auth" in result.err and "Commands:" in result.err
     assert "harvester: error" not in result.err
+
+
+def test_query_never_prints_a_control_sequence_and_neutralises_csv_formulas(
+    run_cli: Callable[..., CliResult], env: dict[str, str]
+) -> None:
+    sql = "SELECT char(27) || '[2J' || char(155) AS name, '=HYPERLINK(\"http://e\",\"x\")' AS f"
+    table = run_cli("query", sql, env=env).out
+    assert "\x1b" not in table and "\x9b" not in table
+    assert "\\x1b[2J\\x9b" in table
+    rows = list(csv.reader(io.StringIO(run_cli("query", sql, "--format", "csv", env=env).out)))
+    assert rows[1] == ["\\x1b[2J\\x9b", '\'=HYPERLINK("http://e","x")']
+    raw = run_cli("query", sql, "--format", "csv", "--raw-csv", env=env).out
+    assert list(csv.reader(io.StringIO(raw)))[1][1] == '=HYPERLINK("http://e","x")'
+
+
+def test_an_error_with_a_server_s_text_stays_one_printable_line(
+    run_cli: Callable[..., CliResult], env: dict[str, str]
+) -> None:
+    result = run_cli("query", 'SELECT * FROM "no\nsuch\x1b[2J"', env=env)
+    assert result.code == 2
+    assert result.err.count("\n") == 1 and "\x1b" not in result.err
+
+
+def test_a_record_s_text_lines_escape_a_server_s_controls(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from harvester._cli.state import emit
+
+    emit({"user": "max\x1b[2J", "scope": ["iracing.auth", "\nfake: line"]}, "text")
+    out = capsys.readouterr().out
+    assert out.splitlines() == ["user   max\\x1b[2J", "scope  iracing.auth, \\nfake: line"]
+
+
+@pytest.mark.parametrize(
+    ("table", "meant"),
+    [("races", "`session_results` or `subsessions`"), ("run", "`runs`"), ("lap", "`laps`")],
+)
+def test_a_missing_table_names_the_nearest_there_are(
+    run_cli: Callable[..., CliResult], env: dict[str, str], table: str, meant: str
+) -> None:
+    result = run_cli("query", f"SELECT * FROM {table}", env=env)
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert f"no such table: {table}; did you mean {meant}" in result.err
+    assert "`harvester query --help` names the tables and views" in result.err
+
+
+def test_query_help_names_every_analysis_table_and_view() -> None:
+    from harvester._tables import TABLE_NAMES
+
+    text = cli.commands["query"].get_help(click.Context(cli.commands["query"]))
+    for name in (*TABLE_NAMES, "runs", "results", "latest_results", "result_rows"):
+        assert re.search(rf"\b{name}\b", text), name

@@ -127,3 +127,40 @@ def test_numbers_json_cannot_hold_are_written_as_postgresql_writes_them(fmt: str
     parsed = parse_json(text)  # refuses NaN and Infinity
     expected = {"a": "Infinity", "b": "-Infinity", "c": "NaN", "d": 1.5, "e": 10**30}
     assert parsed == ([expected] if fmt == "json" else expected)
+
+
+# -- a server's text never reaches the terminal as a control sequence ---------------------------
+
+HOSTILE = "\x1b[2J\x1b]0;owned\x07name\x9b31m"
+
+
+def test_table_cells_escape_control_characters() -> None:
+    line = render(("name",), [(HOSTILE,)], "table").splitlines()[2]
+    assert line == "\\x1b[2J\\x1b]0;owned\\x07name\\x9b31m"
+    assert line.isprintable()
+
+
+@pytest.mark.parametrize("fmt", ["json", "ndjson"])
+def test_json_formats_carry_the_value_without_a_control_character(fmt: str) -> None:
+    text = render(("name",), [(HOSTILE,)], fmt)
+    assert all(ch.isprintable() or ch == "\n" for ch in text)
+    rows = json.loads(text) if fmt == "json" else [json.loads(text)]
+    assert rows == [{"name": HOSTILE}]
+
+
+def test_csv_neutralises_formulas_and_control_characters_by_default() -> None:
+    rows = [('=HYPERLINK("http://evil","click")', "-1+1", -1, "two\nlines", HOSTILE)]
+    text = render(("a", "b", "c", "d", "e"), rows, "csv")
+    assert list(csv.reader(io.StringIO(text)))[1] == [
+        '\'=HYPERLINK("http://evil","click")',
+        "'-1+1",
+        "-1",  # a number is not a formula
+        "two\nlines",  # CSV quotes a line break: it stays
+        "\\x1b[2J\\x1b]0;owned\\x07name\\x9b31m",
+    ]
+
+
+def test_raw_csv_writes_the_values_as_stored() -> None:
+    rows = [('=HYPERLINK("http://evil","click")', HOSTILE)]
+    text = render(("a", "b"), rows, "csv", raw_csv=True)
+    assert list(csv.reader(io.StringIO(text)))[1] == list(rows[0])

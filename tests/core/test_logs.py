@@ -104,3 +104,13 @@ def test_tracebacks_only_at_debug() -> None:
     line = json.loads(stream.getvalue())
     assert line["error"] == "ValueError: boom"
     assert "Traceback" not in stream.getvalue()
+
+
+def test_the_console_format_keeps_a_value_on_its_line_and_off_the_terminal_controls() -> None:
+    stream = io.StringIO()
+    configure_logging("INFO", "human", stream)
+    logging.getLogger("somelibrary").warning("server said: bad\nline\x1b[2J\x9b")
+    get_logger("harvester.test").warning("run.failed", error="bad\nline\x1b[2J\x9b")
+    assert stream.getvalue().count("\n") == 2
+    assert "\x1b[2J" not in stream.getvalue() and "\x9b" not in stream.getvalue()
+    assert "bad\\nline\\x1b[2J\\x9b" in stream.getvalue()

@@ -9,10 +9,13 @@ import pytest
 
 from harvester._core.text import (
     ParamValue,
+    chat_safe,
+    csv_cell,
     did_you_mean,
     nearest,
     parse_json,
     printable,
+    printable_json,
     query_value,
     storable,
 )
@@ -162,3 +165,69 @@ def test_did_you_mean_ends_a_one_line_error() -> None:
     assert did_you_mean(["a", "b"]) == "; did you mean `a` or `b`?"
     assert did_you_mean([], " (see `harvester jobs`)") == " (see `harvester jobs`)"
     assert did_you_mean([]) == ""
+
+
+# -- text for terminals and chats ----------------------------------------------------------------
+
+
+def test_printable_keeps_only_what_it_is_told_to() -> None:
+    text = "a\nb\tc\x1b[2Jd\x9be\r"
+    assert printable(text, keep="\n\t") == "a\nb\tc\\x1b[2Jd\\x9be\\r"
+    assert printable(text) == "a\\nb\\tc\\x1b[2Jd\\x9be\\r"
+
+
+@pytest.mark.parametrize(
+    "value", ["del\x7f", "csi\x9b31m", "bidi\u202eevil", "tag\U000e0001", "plain", "日本語 🏁"]
+)
+def test_printable_json_is_the_same_json_without_a_control_character(value: str) -> None:
+    text = json.dumps({"v": value}, indent=2, ensure_ascii=False)
+    shown = printable_json(text)
+    assert json.loads(shown) == {"v": value}
+    assert all(ch.isprintable() or ch == "\n" for ch in shown)
+
+
+@pytest.mark.parametrize(
+    ("text", "sent"),
+    [
+        ("@everyone look", "@\u200beveryone look"),
+        ("hi @here", "hi @\u200bhere"),
+        ("<!channel> now", "<\u200b!channel> now"),
+        ("<!here>", "<\u200b!here>"),
+        ("<@U024BE7LH>", "<\u200b@\u200bU024BE7LH>"),
+        ("<@&123> role", "<\u200b@\u200b&123> role"),
+        ("<#C024BE7LR>", "<\u200b#C024BE7LR>"),
+        ("[results](http://evil.example/x)", "results (http://evil.example/x)"),
+        ("[p1](<https://evil.example>)", "p1 (https://evil.example)"),
+        ("<http://evil.example|iracing.com>", "iracing.com (http://evil.example)"),
+        ("<https://evil.example>", "<\u200bhttps://evil.example>"),
+    ],
+)
+def test_chat_safe_neutralises_mentions_and_disguised_links(text: str, sent: str) -> None:
+    assert chat_safe(text) == sent
+
+
+@pytest.mark.parametrize(
+    "text", ["Max Verstappen", "mail max@example.com", "P1 <3", "a < b > c", "[sic] (really)"]
+)
+def test_chat_safe_leaves_ordinary_text_alone(text: str) -> None:
+    assert chat_safe(text) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ('=HYPERLINK("http://evil","x")', '\'=HYPERLINK("http://evil","x")'),
+        ("+1+2", "'+1+2"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("Max", "Max"),
+        ("", ""),
+        (-5, -5),
+        (1.5, 1.5),
+        (None, None),
+    ],
+)
+def test_csv_cell_neutralises_formulas_only(value: object, cell: object) -> None:
+    assert csv_cell(value) == cell

@@ -64,6 +64,8 @@ EXCLUDED: dict[str, str] = {
     "which runs",
     r"^export HARVESTER_DATABASE_URL=postgresql://harvester@db\.example\.com/": "an example "
     "server; the `harvester db copy` below runs against a PostgreSQL test database instead",
+    r"::json|to_char\(": "PostgreSQL's dialect (docs/postgres.md): tests/docs/test_queries.py runs "
+    "it on a PostgreSQL copy of this archive",
     r"^harvester mcp": "serves until stopped (stdio or HTTP): tests/mcp drives `python -m "
     "harvester mcp` with the MCP SDK's own client over both transports, `--folder` and the "
     "token rule included",

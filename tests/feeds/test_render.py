@@ -47,3 +47,22 @@ def test_a_digest_shows_the_first_rows_and_counts_the_rest() -> None:
     assert shown == [0, 1, 2] and failed == []
     long = Renderer("{{ 'x' * 5000 }}").row({})
     assert len(long) == MAX_MESSAGE and long.endswith("…")
+
+
+def test_values_are_chat_safe_but_the_template_s_own_text_is_not_touched() -> None:
+    template = "@here {{ display_name }} won [{{ series }}]({{ link }}) <!channel>"
+    text = Renderer(template).row(
+        {
+            "display_name": "@everyone <@U1>",
+            "series": "[free money](http://evil.example)",
+            "link": "<http://evil.example|iracing.com>",
+        }
+    )
+    assert text == (
+        "@here @\u200beveryone <\u200b@\u200bU1> won "
+        "[free money (http://evil.example)](iracing.com (http://evil.example)) <!channel>"
+    )
+
+
+def test_a_number_is_printed_as_it_is() -> None:
+    assert Renderer("{{ n }} {{ lap_time(t) }}").row({"n": 3, "t": 83.456}) == "3 1:23.456"

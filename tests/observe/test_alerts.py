@@ -213,3 +213,14 @@ def test_a_full_queue_drops_rather_than_waits(clock: ManualClock) -> None:
     for i in range(250):
         sender.send(Alert(f"c{i}:raised", "x"))
     assert sender.dropped == 50
+
+
+def test_an_alert_s_server_text_tells_no_one_and_hides_no_link() -> None:
+    text = alert_text(
+        "harvester@host: job x has failed 3 runs in a row; last error: "
+        "@everyone see [the fix](http://evil.example) <!channel>"
+    )
+    assert text == (
+        "harvester@host: job x has failed 3 runs in a row; last error: "
+        "@\u200beveryone see the fix (http://evil.example) <\u200b!channel>"
+    )

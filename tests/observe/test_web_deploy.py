@@ -46,3 +46,31 @@ def test_healthcheck_says_no_when_nothing_answers(run_cli: Callable[..., CliResu
     assert "no answer" in result.err
     off = run_cli("healthcheck", env={"HARVESTER_HTTP": "off"})
     assert off.code != 0 and "HARVESTER_HTTP is off" in off.err
+
+
+@pytest.mark.parametrize(
+    ("bin_path", "setting"),
+    [
+        ("/home/ann/harvester/.venv/bin/harvester", "ProtectHome=yes"),
+        ("/root/.venv/bin/harvester", "ProtectHome=yes"),
+        ("/tmp/try/.venv/bin/harvester", "PrivateTmp=yes"),
+        ("/var/tmp/h/bin/harvester", "PrivateTmp=yes"),
+    ],
+)
+def test_an_executable_the_unit_hides_is_warned_about_and_still_written(
+    run_cli: Callable[..., CliResult], bin_path: str, setting: str
+) -> None:
+    result = run_cli("systemd-unit", "--bin", bin_path)
+    assert result.code == 0
+    assert f"ExecStart={bin_path} start" in result.out.splitlines()
+    assert result.err.count("\n") == 1
+    assert result.err.startswith(f"warning: ExecStart {bin_path} is under ")
+    assert setting in result.err
+
+
+@pytest.mark.parametrize("bin_path", ["/opt/harvester/.venv/bin/harvester", "/homestead/bin/h"])
+def test_an_executable_the_unit_sees_gets_no_warning(
+    run_cli: Callable[..., CliResult], bin_path: str
+) -> None:
+    result = run_cli("systemd-unit", "--bin", bin_path)
+    assert result.code == 0 and result.err == ""

@@ -4,6 +4,7 @@ simulator, and the analysis tables fill from them."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -122,3 +123,16 @@ def test_jobs_init_defaults_to_the_settings_jobs_file(
     done = run_cli("jobs", "init", env={"HARVESTER_JOBS": str(target)})
     assert done.code == 0, done.err
     assert target.read_text(encoding="utf-8") == template_text("starter")
+
+
+@pytest.mark.parametrize("name", list(TEMPLATES))
+def test_the_tables_a_template_names_exist(name: str) -> None:
+    """A comment's `The tables fill from these jobs: a, b...` names real analysis tables."""
+    from harvester._tables import TABLE_NAMES
+
+    comments = " ".join(
+        line.lstrip("# ") for line in template_text(name).splitlines() if line.startswith("#")
+    )
+    for listed in re.findall(r"tables fill from these jobs: ([\w, ]+)", comments):
+        named = [word.strip() for word in listed.split(",") if word.strip()]
+        assert named and set(named) <= set(TABLE_NAMES), (name, named)

@@ -23,6 +23,7 @@ from ..._config.settings import Settings
 from ..._core.clock import Clock, iso_seconds
 from ..._core.logs import get_logger
 from ..._core.redact import redact_text
+from ..._core.text import error_line
 from ..._feeds.status import target_statuses
 from ..._fetch.maintenance import MaintenancePause
 from ..._fetch.ratelimit import RateBudget
@@ -153,7 +154,7 @@ class BoundedReads:
             return None, f"the database did not answer within {self.seconds:g} s"
         if failure:
             exc = failure[0]
-            line = redact_text(str(exc).strip().split("\n")[0])[:200] or type(exc).__name__
+            line = redact_text(error_line(exc, limit=200))
             return None, f"the database cannot be read ({line})"
         return box[0], None
 
