@@ -67,8 +67,12 @@ def chat_safe(text: str) -> str:
     without acting there: `@everyone`, `@here`, `<!channel>`, `<@U123>`, `<#C1>` are broken by
     a zero-width space and tell no one; a disguised link (`[text](http://evil)`,
     `<http://evil|text>`) loses its markup and shows its address: `text (http://evil)`."""
-    text = _SLACK_LINK.sub(lambda m: f"{m[2]} ({m[1]})", text)
-    text = _MD_LINK.sub(lambda m: f"{m[1]} ({m[2]})" if m[2] else m[1], text)
+    while True:  # a link nested in one (`[x]([a](http://evil))`) shows once its outer goes
+        plain = _SLACK_LINK.sub(lambda m: f"{m[2]} ({m[1]})", text)
+        plain = _MD_LINK.sub(lambda m: f"{m[1]} ({m[2]})" if m[2] else m[1], plain)
+        if plain == text:  # each pass removes markup: this ends
+            break
+        text = plain
     text = _ANGLE.sub("<" + ZWSP, text)
     return _MENTION.sub("@" + ZWSP, text)
 
