@@ -17,14 +17,21 @@ from .._core.durations import parse_moment
 _TEMPLATE = re.compile(r"\{([^{}]*)\}")
 _RELATIVE = re.compile(r"^(now|today)?\s*([+-].+)$")  # the offset in the grammar of durations.py
 KNOWN = "{now}, {today}, {-7d}, {now-12h}, {today-1d}, {env:NAME}"
-# credentials and keys: never sent as a parameter nor stored with one
-_SECRET_VARIABLES = (
-    "IRACING_CLIENT_SECRET",
-    "IRACING_PASSWORD",
-    "HARVESTER_KEY",
-    "CLIENT_SECRET",
-    "PASSWORD",
-)
+# harvester's own settings (the database URLs, the dashboard token, the alert webhook, the keys)
+# and iRacing's credentials, and anything named like a secret: a parameter is sent to iRacing in
+# a query string and stored with its run, a feed's target receives the messages
+_IRACING_CREDENTIALS = frozenset({"IRACING_CLIENT_SECRET", "IRACING_PASSWORD", "IRACING_USERNAME"})
+_SECRET_WORDS = ("SECRET", "PASSWORD", "PASSWD", "TOKEN", "API_KEY", "PRIVATE_KEY", "CREDENTIAL")
+
+
+def is_secret_variable(name: str) -> bool:
+    """Whether `{env:NAME}` would hand out a secret harvester holds (IRACING_CUST_ID is fine)."""
+    upper = name.upper()
+    return (
+        upper.startswith("HARVESTER_")
+        or upper in _IRACING_CREDENTIALS
+        or any(word in upper for word in _SECRET_WORDS)
+    )
 
 
 class TemplateError(ValueError):
@@ -49,10 +56,10 @@ def _expand(expression: str, now: float, env: Mapping[str, str]) -> str:
         name = text[4:].strip()
         if not name:
             raise TemplateError("{env:} needs a variable name, e.g. {env:IRACING_CUST_ID}")
-        if name.upper().startswith(_SECRET_VARIABLES):
+        if is_secret_variable(name):
             raise TemplateError(
-                f"{{env:{name}}}: harvester's own settings are not parameters (the value would be "
-                "sent to iRacing and stored in the archive)"
+                f"{{env:{name}}}: harvester's own settings and secrets are never template values "
+                "(a parameter is sent to iRacing and stored with its run)"
             )
         if name not in env:
             raise UnsetVariable(

@@ -100,6 +100,38 @@ def test_templates() -> None:
             render(bad, now, env)
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "HARVESTER_HTTP_TOKEN",
+        "HARVESTER_ALERT_WEBHOOK",
+        "HARVESTER_DATABASE_URL",
+        "HARVESTER_READ_DATABASE_URL",
+        "HARVESTER_KEY",
+        "harvester_key_file",
+        "IRACING_PASSWORD",
+        "IRACING_CLIENT_SECRET",
+        "IRACING_USERNAME",
+        "PGPASSWORD",
+        "GITHUB_TOKEN",
+        "MY_API_KEY",
+    ],
+)
+def test_a_secret_variable_is_never_a_template_value(name: str) -> None:
+    """`{env:HARVESTER_HTTP_TOKEN}` in a job's params was sent to iRacing in the query string
+    and stored in results.params; every harvester setting and any secret-named variable is
+    refused, even when set, and the error names it without its value."""
+    env = {name: "s3cr3t-value"}
+    with pytest.raises(TemplateError, match="never template values") as refused:
+        render(f"{{env:{name}}}", 0.0, env)
+    assert name in str(refused.value) and "s3cr3t-value" not in str(refused.value)
+
+
+def test_the_cust_id_and_other_plain_variables_are_template_values() -> None:
+    env = {"IRACING_CUST_ID": "123", "LEAGUE_ID": "7", "HOME_TRACK": "spa"}
+    assert [render(f"{{env:{n}}}", 0.0, env) for n in env] == ["123", "7", "spa"]
+
+
 def test_json_paths() -> None:
     document = {"races": [{"subsession_id": 1}, {"subsession_id": 2}, {"other": 3}]}
     assert list(extract(document, compile_path("$.races[*].subsession_id"))) == [1, 2]

@@ -116,6 +116,29 @@ def test_an_unset_variable_leaves_other_commands_working(
     assert validate.code == 1 and "MY_CUST_ID is not set" in validate.err
 
 
+def test_a_job_reading_harvesters_own_secret_is_refused_at_its_line(
+    tmp_path: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    """`{env:HARVESTER_HTTP_TOKEN}` as a parameter is an error at its line: the job never runs,
+    so the token is never sent to iRacing nor stored in results.params."""
+    text = ENV_JOBS.replace("MY_CUST_ID", "HARVESTER_HTTP_TOKEN")
+    path = write(tmp_path, text)
+    env = {
+        "HARVESTER_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}",
+        "HARVESTER_HTTP_TOKEN": "dashboard-token-value",
+    }
+    validate: CliResult = run_cli("jobs", "validate", env=env)
+    assert validate.code == 1
+    assert validate.err.startswith(f"{path.name}:2: jobs.mine.params.cust_id:")
+    assert "never template values" in validate.err
+    assert "dashboard-token-value" not in validate.err + validate.out
+    refused: CliResult = run_cli("run", "mine", env=env)
+    assert refused.code != 0 and "dashboard-token-value" not in refused.err + refused.out
+    assert not (tmp_path / "h.db").exists() or "dashboard-token-value" not in (
+        tmp_path / "h.db"
+    ).read_bytes().decode("latin-1")
+
+
 def test_validate_counts_only_your_jobs_and_says_the_catalogue_was_skipped(
     tmp_path: Path, run_cli: Callable[..., CliResult]
 ) -> None:
