@@ -24,8 +24,6 @@ from .._core.posix import require_posix
 from .._core.redact import redact_text
 from .._core.run_status import RunStatus
 from .._core.text import error_line, printable, printable_json
-from .._oauth.keys import generate_key
-from .._oauth.store import rotate_encryption
 from .._service.runtime import open_runtime
 from .._store.db import create_db_engine, sqlite_path, upgrade
 from .._store.query import MAX_ANSWER_BYTES, MAX_VALUE_BYTES, QueryLimits, bounded
@@ -49,58 +47,6 @@ def cli() -> None:
 
     Settings come from the environment and a .env file (docs/configuration.md).
     """
-
-
-# -- auth ------------------------------------------------------------------------------------
-
-
-@cli.group()
-def auth() -> None:
-    """Log in once, see the session, log out."""
-
-
-@auth.command("login")
-@click.option("--force", is_flag=True, help="Log in with the password even if a session exists.")
-@pass_state
-def auth_login(state: State, force: bool) -> None:
-    """Start the shared OAuth session (a password login only when no usable session is stored)."""
-    with state.runtime() as runtime:
-        before = runtime.store.count_events("password_grant")
-        tokens = runtime.session.login(force=force)
-        used = runtime.store.count_events("password_grant") - before
-    how = "logged in with the password grant" if used else "reused the stored session"
-    click.echo(
-        f"{how}: {state.settings.username}, access token valid until "
-        f"{iso_seconds(tokens.access_expires_at)}"
-        + (
-            f", refresh token until {iso_seconds(tokens.refresh_expires_at)}"
-            if tokens.refresh_expires_at
-            else ""
-        )
-    )
-
-
-@auth.command("status")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
-@pass_state
-def auth_status(state: State, fmt: str) -> None:
-    """Show the stored session: user, scope, expiries, password logins used (never a secret)."""
-    with state.reading_or_empty() as engine, state.runtime(engine=engine) as runtime:
-        status = runtime.session.status()
-    emit(status.as_dict(), fmt)
-
-
-@auth.command("logout")
-@pass_state
-def auth_logout(state: State) -> None:
-    """Revoke the session at iRacing (when reachable) and delete the stored tokens; nothing
-    logs in again until `harvester auth login`."""
-    with state.runtime() as runtime:
-        deleted = runtime.session.logout()
-    click.echo(
-        ("logged out: stored tokens deleted" if deleted else "no stored session")
-        + "; nothing logs in again until `harvester auth login`"
-    )
 
 
 # -- jobs and runs ---------------------------------------------------------------------------
@@ -475,7 +421,8 @@ def start(state: State, workers: int, grace: float, http: str | None) -> None:
     Exits 0 when asked to stop, non-zero on an error, and 75 when it lost its lock where it
     cannot wait as standby (SQLite). On PostgreSQL a service that loses its lease or its
     database goes back to standby and takes over again when it can."""
-    from .._service.service import ServiceOptions, Signals, run_service
+    from .._service.lifetime import Signals, run_service
+    from .._service.service import ServiceOptions
 
     signals = Signals()
     signals.install()  # before the database is opened: a stop during start-up is orderly too
@@ -495,28 +442,6 @@ def start(state: State, workers: int, grace: float, http: str | None) -> None:
             err=True,
         )
         sys.exit(code)
-
-
-# -- keys ------------------------------------------------------------------------------------
-
-
-@cli.group()
-def keys() -> None:
-    """Manage the encryption keys of the stored tokens."""
-
-
-@keys.command("rotate")
-@pass_state
-def keys_rotate(state: State) -> None:
-    """Re-encrypt the stored tokens with the newest key, all or nothing."""
-    with state.database() as engine:
-        click.echo(rotate_encryption(state.settings, engine))
-
-
-@keys.command("generate")
-def keys_generate() -> None:
-    """Print a new key, for HARVESTER_KEY."""
-    click.echo(generate_key().decode("ascii"))
 
 
 # -- db --------------------------------------------------------------------------------------
@@ -539,7 +464,11 @@ def db_upgrade(state: State) -> None:
     click.echo("database upgraded" if changed else "database is up to date")
 
 
-from .observe import healthcheck, systemd_unit  # noqa: E402 (attached after the core)
+from .auth import auth, keys  # noqa: E402 (attached after the core)
+from .observe import healthcheck, systemd_unit  # noqa: E402
+
+cli.add_command(auth)
+cli.add_command(keys)
 
 cli.add_command(demo)
 cli.add_command(simulate)

@@ -11,8 +11,8 @@ for a while, then cancels them (they are recorded `interrupted`) and exits 0.
 
 Losing the lease or the database is not the end: the service steps down and, where a standby
 can wait (PostgreSQL), goes back to standby in the same process and takes over again when it
-can (`run_service`). Where it cannot (SQLite), it exits with EXIT_STEPPED_DOWN, and the unit's
-restart policy brings it back.
+can (`lifetime.run_service`). Where it cannot (SQLite), it exits with EXIT_STEPPED_DOWN, and
+the unit's restart policy brings it back.
 """
 
 from __future__ import annotations
@@ -20,14 +20,12 @@ from __future__ import annotations
 import json
 import os
 import random
-import signal
 import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection, delete, func, select
@@ -60,9 +58,6 @@ log = get_logger("harvester.service")
 
 SERVICE_ROW = 1
 UPKEEP_SECONDS = 86400.0
-# `harvester start` exits with this after losing its lock where it cannot wait as standby
-# (EX_TEMPFAIL: try again later; the systemd unit restarts it)
-EXIT_STEPPED_DOWN = 75
 # what losing the database looks like from the service (a lost lease fences its writes)
 DATABASE_LOST = (DBAPIError, LostActiveLock)
 
@@ -382,7 +377,7 @@ class Service:
                 log.warning("service.lost_active_lock", at="stop")
             except DBAPIError as exc:  # the database is gone: whoever is active next marks them
                 self.role = "stepped_down"
-                log.warning("service.database_lost", at="stop", error=_first_line(exc))
+                log.warning("service.database_lost", at="stop", error=error_line(exc, limit=300))
         self.feeds.stop()
         watch = self._end_watch(keep_watch)
         self.lock.release()
@@ -550,89 +545,3 @@ class Service:
                 "service.standby_rows_pruned",
                 standbys=[f"{row.host} pid {row.pid}" for row in dead],
             )
-
-
-class Signals:
-    """SIGTERM/SIGINT (stop) and SIGHUP (reload), caught from the very start of `harvester
-    start` (before the database is even opened) and passed on to the service once it exists:
-    a stop asked for during start-up still ends in an orderly stop."""
-
-    def __init__(self) -> None:
-        self.stop_requested = threading.Event()
-        self._service: Service | None = None
-        self._previous: dict[int, Any] = {}
-
-    def install(self) -> None:
-        for sig, handler in (
-            (signal.SIGTERM, self._stop),
-            (signal.SIGINT, self._stop),
-            (signal.SIGHUP, self._reload),
-        ):
-            self._previous[sig] = signal.signal(sig, handler)
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-    def attach(self, service: Service) -> None:
-        self._service = service
-        if self.stop_requested.is_set():
-            service.request_stop()
-
-    def _stop(self, signum: int, _: FrameType | None) -> None:
-        log.info("service.signal", signal=signal.Signals(signum).name)
-        self.stop_requested.set()
-        if self._service is not None:
-            self._service.request_stop()
-
-    def _reload(self, _: int, __: FrameType | None) -> None:
-        log.info("service.signal", signal="SIGHUP")
-        if self._service is not None:
-            self._service.request_reload()
-
-
-def run_service(
-    runtime: Runtime, jobs_path: Path, options: ServiceOptions, signals: Signals
-) -> int:
-    """`harvester start`: run until SIGTERM or SIGINT (`signals`, installed by the caller as
-    early as it can, are handed to each service once it exists). Returns the exit status: 0
-    when asked to stop; EXIT_STEPPED_DOWN when the lock was lost and this database allows no
-    standby (SQLite). On PostgreSQL a service that lost its lease or its database steps down
-    and a new one waits as standby in this process, with the same endpoint, until it can take
-    over again: one blip of the database never leaves the process stopped."""
-    watch: Watch | None = None
-    while True:
-        service = Service(runtime, jobs_path, options, watch)
-        signals.attach(service)
-        lost: BaseException | None = None
-        try:
-            service.start()
-            service.serve()
-        except DATABASE_LOST as exc:
-            if not service.lock.supports_standby:
-                service.stop()
-                raise
-            lost = exc
-            service.role = "stepped_down"
-        except BaseException:
-            service.stop()
-            raise
-        # serve() returns when asked to stop, or stepped down
-        stepped_down = service.role == "stepped_down"
-        again = (
-            stepped_down and service.lock.supports_standby and not signals.stop_requested.is_set()
-        )
-        watch = service.stop(keep_watch=again)
-        if not stepped_down or signals.stop_requested.is_set():
-            return 0
-        if not again:
-            return EXIT_STEPPED_DOWN
-        log.warning(
-            "service.back_to_standby",
-            pid=os.getpid(),
-            cause=_first_line(lost) if lost is not None else "lost the active lock",
-        )
-
-
-def _first_line(exc: BaseException) -> str:
-    return error_line(exc, limit=300)

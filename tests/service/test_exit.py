@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from harvester._core.clock import ManualClock
+from harvester._service.lifetime import EXIT_STEPPED_DOWN, Signals, run_service
 from harvester._service.runtime import open_runtime
-from harvester._service.service import EXIT_STEPPED_DOWN, ServiceOptions, Signals, run_service
+from harvester._service.service import ServiceOptions
 from harvester._store.lock import InstanceLock
 from harvester.simulator import RunningSimulator, Simulator, SimulatorTransport
 from tests.helpers import REPO, CliResult, env_for, make_settings, wait_for
