@@ -20,7 +20,7 @@ token refreshed 60 s early). Then random SIGKILLs of a harvesting service count 
 tokens actually spent twice.
 
 The fault tools (a TCP proxy that freezes, a private PostgreSQL server, a network namespace)
-are the failover tests' own, from tests/helpers.py. Needs a PostgreSQL server
+are the failover tests' own, from tests/helpers.py, and so are their jobs. Needs a PostgreSQL server
 (HARVESTER_BENCH_POSTGRES); the partition needs root and PostgreSQL's server binaries, and is
 reported as not measured, with the reason, where it cannot run.
 """
@@ -54,19 +54,6 @@ ADMIN_URL = os.environ.get(
 )
 GOAL = Goal("<", 15.0, "every < 15 s")
 NONE = Goal("==", 0.0, "= 0", on="harvester")
-JOBS = """
-jobs:
-  recent:
-    endpoint: results/search_series
-    every: 5m
-    incremental: {cursor: end_time, param: finish_range_begin, start: -1d, window: 1d,
-                  key: subsession_id}
-  details:
-    endpoint: results/get
-    every: 5m
-    for_each: {job: recent, path: "$[*].subsession_id", param: subsession_id, max_items: 30}
-  info: {endpoint: member/info, every: 2m}
-"""
 NOW = "extract(epoch FROM clock_timestamp())"
 CONNECTED = (
     "EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = l.backend_pid "
@@ -142,6 +129,13 @@ class Tally:
         )
 
 
+def ha_jobs() -> str:
+    """The failover tests' jobs: a search, its fan-out, a quick direct job."""
+    from tests.helpers import HA_JOBS
+
+    return HA_JOBS
+
+
 class Services:
     """`harvester start` processes on one database (`define` them, then enter), each reaching
     it directly or through a TCP proxy of its own (the frozen-proxy case freezes the active
@@ -160,7 +154,7 @@ class Services:
         if sim_address is not None:
             self.server.url = f"http://{sim_address}:{self.server.url.rsplit(':', 1)[1]}"
             self.sim.set_base_url(self.server.url)
-        (folder / "jobs.yaml").write_text(JOBS)
+        (folder / "jobs.yaml").write_text(ha_jobs())
         self.urls: dict[str, str] = {}
         self.prefixes: dict[str, list[str]] = {}
         self.proxies: dict[str, Any] = {}
@@ -504,7 +498,7 @@ def _kill_campaign(kills: int) -> Result:
         _database("harvester_bench_kills") as url,
         RunningSimulator(sim) as server,
     ):
-        (folder / "jobs.yaml").write_text(JOBS)
+        (folder / "jobs.yaml").write_text(ha_jobs())
         env = env_for(simulator_settings(folder, server.url, database_url=url))
         env.update(HARVESTER_CLOCK=clock.spec(), LOG_LEVEL="WARNING")
         lived = 0.0

@@ -31,6 +31,21 @@ from harvester.simulator.messages import SimRequest, SimResponse
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "tests" / "data"
 
+# the active/standby tests' jobs (and bench/takeover's): a search, its fan-out, a direct job
+HA_JOBS = """
+jobs:
+  recent:
+    endpoint: results/search_series
+    every: 5m
+    incremental: {cursor: end_time, param: finish_range_begin, start: -1d, window: 1d,
+                  key: subsession_id}
+  details:
+    endpoint: results/get
+    every: 5m
+    for_each: {job: recent, path: "$[*].subsession_id", param: subsession_id, max_items: 30}
+  info: {endpoint: member/info, every: 2m}
+"""
+
 
 def make_settings(folder: Path, base_url: str, **overrides: object) -> Settings:
     return simulator_settings(folder, base_url, **overrides)

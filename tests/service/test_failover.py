@@ -29,6 +29,7 @@ from harvester._core.clock import ScaledClock
 from harvester._store.pg import WRITE_LOCK_KEY, application_names
 from harvester.simulator import RunningSimulator, SimConfig, Simulator
 from tests.helpers import (
+    HA_JOBS,
     Netns,
     PrivateCluster,
     TcpProxy,
@@ -41,19 +42,6 @@ from tests.helpers import (
 
 LEASE = 5.0
 BOUND = 3 * (LEASE + 1.0)  # the lease, a standby's poll; three times over for a loaded machine
-JOBS = """
-jobs:
-  recent:
-    endpoint: results/search_series
-    every: 5m
-    incremental: {cursor: end_time, param: finish_range_begin, start: -1d, window: 1d,
-                  key: subsession_id}
-  details:
-    endpoint: results/get
-    every: 5m
-    for_each: {job: recent, path: "$[*].subsession_id", param: subsession_id, max_items: 30}
-  info: {endpoint: member/info, every: 2m}
-"""
 NOW = "extract(epoch FROM clock_timestamp())"
 HOLDER = f"SELECT pid FROM service_lease WHERE holder IS NOT NULL AND expires_at > {NOW}"
 
@@ -77,7 +65,7 @@ class Harvest:
             self.server.url = f"http://{sim_address}:{self.server.url.rsplit(':', 1)[1]}"
             self.sim.set_base_url(self.server.url)
         self.server.start()
-        (folder / "jobs.yaml").write_text(JOBS)
+        (folder / "jobs.yaml").write_text(HA_JOBS)
         self.processes: list[subprocess.Popen[str]] = []
         self.logs: dict[int, list[str]] = {}
         self._readers: list[threading.Thread] = []

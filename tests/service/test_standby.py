@@ -34,6 +34,7 @@ from harvester._store.lease import LeaseLock
 from harvester._store.models import ServiceState
 from harvester.simulator import RunningSimulator, SimConfig, Simulator, SimulatorTransport
 from tests.helpers import (
+    HA_JOBS,
     HeldRequest,
     db_rows,
     env_for,
@@ -45,19 +46,6 @@ from tests.helpers import (
     watch_of,
 )
 
-JOBS = """
-jobs:
-  recent:
-    endpoint: results/search_series
-    every: 5m
-    incremental: {cursor: end_time, param: finish_range_begin, start: -1d, window: 1d,
-                  key: subsession_id}
-  details:
-    endpoint: results/get
-    every: 5m
-    for_each: {job: recent, path: "$[*].subsession_id", param: subsession_id, max_items: 30}
-  info: {endpoint: member/info, every: 2m}
-"""
 HOUR = 3600.0
 ACTIVE = "SELECT pid FROM service WHERE id = 1 AND stopped_at IS NULL"
 
@@ -83,7 +71,7 @@ def test_two_services_for_a_simulated_hour_and_a_takeover(
     monkeypatch.setattr(sim.store, "handle", held)
     began = clock.now()
     with RunningSimulator(sim) as server:
-        (tmp_path / "jobs.yaml").write_text(JOBS)
+        (tmp_path / "jobs.yaml").write_text(HA_JOBS)
         env = env_for(make_settings(tmp_path, server.url, database_url=postgres_url))
         env["HARVESTER_CLOCK"] = clock.spec()
         first = start(env, tmp_path)
