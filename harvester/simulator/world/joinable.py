@@ -13,6 +13,7 @@ from typing import Any
 from .data import CARS_BY_ID, CATEGORIES, LICENSE_GROUPS, TRACK_CATEGORY
 from .model import MAX_DURATION, Model, Slot, Split, iso_seconds, mix
 from .refs import helmet
+from .season_docs import conditions
 
 SPECTATOR_SLOTS = 20
 _FARMS = ((1, "US-East", "us-east.png"), (3, "EU-Central", "eu-central.png"))
@@ -32,20 +33,7 @@ def registered(model: Model, slot: Slot, split: Split, now: float) -> int:
 def _weather(model: Model, split: Split) -> dict[str, Any]:
     h = mix(model.seed, 25, split.subsession_id)
     return {
-        "version": 2,
-        "type": 3,
-        "temp_units": 0,
-        "temp_value": 60 + h % 30,
-        "rel_humidity": 40 + (h >> 8) % 40,
-        "allow_fog": False,
-        "fog": 0,
-        "wind_dir": (h >> 16) % 8,
-        "wind_units": 0,
-        "wind_value": (h >> 20) % 10,
-        "skies": (h >> 24) % 4,
-        "weather_var_initial": 0,
-        "weather_var_ongoing": 0,
-        "time_of_day": (h >> 28) % 4,
+        **conditions(h),
         "simulated_start_time": iso_seconds(split.start - 3600 * ((h >> 32) % 8))[:-1],
         "simulated_time_offsets": [0, 3600, 7200],
         "simulated_time_multiplier": 1,

@@ -79,15 +79,13 @@ def _car_classes(series: Series) -> list[dict[str, Any]]:
     ]
 
 
-def weather(model: Model, season_id: int, week: int, start: float) -> dict[str, Any]:
-    """A race week's weather: fixed conditions with a forecast and a summary."""
-    h = mix(model.seed, 40, season_id, week)
-    temp = 60 + h % 30
+def conditions(h: int) -> dict[str, Any]:
+    """The fixed conditions every weather block starts with, drawn from the hash `h`."""
     return {
         "version": 2,
         "type": 3,
         "temp_units": 0,
-        "temp_value": temp,
+        "temp_value": 60 + h % 30,
         "rel_humidity": 40 + (h >> 8) % 40,
         "allow_fog": False,
         "fog": 0,
@@ -98,6 +96,15 @@ def weather(model: Model, season_id: int, week: int, start: float) -> dict[str, 
         "weather_var_initial": 0,
         "weather_var_ongoing": 0,
         "time_of_day": (h >> 28) % 4,
+    }
+
+
+def weather(model: Model, season_id: int, week: int, start: float) -> dict[str, Any]:
+    """A race week's weather: fixed conditions with a forecast and a summary."""
+    h = mix(model.seed, 40, season_id, week)
+    temp = 60 + h % 30
+    return {
+        **conditions(h),
         "simulated_start_time": iso_seconds(start + 13 * 3600)[:-1],
         "simulated_time_offsets": [0, 3600],
         "simulated_time_multiplier": 1,
