@@ -210,11 +210,11 @@ def full_disk_campaign(tmp_path: Path, hours: float, step: float = 30.0) -> None
         refused = [o for o in service.outcomes if (o.error or "").startswith("the /data catalogue")]
         assert refused  # and a hostile catalogue did come
         with runtime.engine.connect() as conn:
-            statuses = dict(
+            statuses: dict[str, int] = dict(
                 conn.execute(text("SELECT status, count(*) FROM runs GROUP BY status")).all()
             )
             assert statuses.get("running", 0) == 0
-            last = dict(
+            last: dict[str, str] = dict(
                 conn.execute(
                     text(
                         "SELECT job, status FROM runs WHERE id IN (SELECT max(id) FROM runs "
