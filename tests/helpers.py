@@ -336,6 +336,30 @@ class HeldRequest:
             self.armed = True
 
 
+class FullDisk:
+    """A SQLite archive whose disk is full while `full` is set: every write transaction fails at
+    its commit with SQLite's own error, as a real full disk fails the WAL append (SQLite's
+    `max_page_count` cannot stand in: a run's row fits in a page that has room). Its writes are
+    rolled back; reads go on, as they do on a full disk."""
+
+    def __init__(self, engine: Engine) -> None:
+        from sqlalchemy import event
+
+        self.full = False
+        self.refused = 0  # commits refused so far
+        event.listen(engine, "commit", self._commit)
+
+    def _commit(self, connection: Any) -> None:
+        import sqlite3
+
+        from sqlalchemy.exc import OperationalError
+
+        if self.full and connection.get_execution_options().get("sqlite_begin") == "IMMEDIATE":
+            self.refused += 1
+            cause = sqlite3.OperationalError("database or disk is full")
+            raise OperationalError("COMMIT", None, cause)
+
+
 # -- the running service's endpoint, narrowed -------------------------------------------------
 # a service that runs no endpoint fails the test here, with the reason, not as an AttributeError
 

@@ -27,11 +27,14 @@ from sqlalchemy import (
     update,
 )
 
+from .._config.catalog import CATALOG_ENDPOINT, catalogue_problem
 from .._core.clock import Clock, iso_seconds
 from .._core.counts import RunCounts
+from .._core.errors import BadCatalogue
 from .._core.redact import redact_text, strip_signatures
 from .._core.run_status import FINAL_STATUSES, RunStatus
 from .._core.shapes import Part
+from .._core.text import parse_json
 from .._feeds.outbox import Outbox
 from .._store import db
 from .._store.models import Document, LatestResult, ResultPart, Run
@@ -354,6 +357,8 @@ class Archive:
             )
         if 0 not in rows:
             raise ValueError("a fetch yielded no part 0")
+        if endpoint == CATALOG_ENDPOINT:
+            _check_catalogue(part0_text)
         fetched_at = iso_seconds(self.clock.now())
         chunks = [rows[i].sha256 for i in sorted(rows) if i > 0]
         prepared = None
@@ -501,3 +506,17 @@ class Archive:
         """Refresh the query planner's statistics (quick: sampled), so the views stay fast as
         the archive grows. The service does this at start-up and daily."""
         db.analyze(self.engine)
+
+
+def _check_catalogue(text: str) -> None:
+    """/data/doc is what every command and the service check jobs against: one that is no
+    usable catalogue is refused before it is stored (BadCatalogue, the run's reason)."""
+    try:
+        document = parse_json(text)
+    except ValueError:
+        document = text
+    problem = catalogue_problem(document)
+    if problem is not None:
+        raise BadCatalogue(
+            f"the /data catalogue was not stored (the last good one stays in force): {problem}"
+        )

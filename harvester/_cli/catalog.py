@@ -38,6 +38,8 @@ def stored_catalogue(state: State) -> tuple[str, Any]:
             if not outcome.ok:
                 raise ConfigError(f"could not fetch the catalogue: {outcome.error}")
             stored = stored_catalogues(runtime.engine, 1)
+    if not stored:  # stored, yet not good: cannot be, but never an IndexError
+        raise ConfigError("could not fetch the catalogue: no usable catalogue is stored")
     return stored[0]
 
 

@@ -1,5 +1,11 @@
 """/data/doc, the API's own catalogue: reading it, checking jobs against it, and what changed
-between two copies (the API drifts every season). Pure, but for `stored_catalogues`."""
+between two copies (the API drifts every season). Pure, but for `stored_catalogues`.
+
+A catalogue is a server's text, so untrusted: `catalogue_problem` says why one is unusable (a
+list where an object belongs, say). The archive refuses to store such a one, and
+`stored_catalogues` passes over one an older version stored, so a hostile /data/doc never
+reaches the commands and the service that read it; the readers below never raise on any
+JSON either."""
 
 from __future__ import annotations
 
@@ -10,13 +16,17 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from .._core.text import did_you_mean, nearest, query_value
+from .._core.logs import get_logger
+from .._core.text import did_you_mean, nearest, printable, query_value
 from .._store import db
 from .._store.models import Document, ResultPart
 from .jobs import JobsConfig, JobSpec, Problem, Schedule
 from .templates import has_template
 
 CATALOG_ENDPOINT = "doc"
+NAME_SHOWN = 60  # characters of a server's key named in a refusal
+
+log = get_logger("harvester.catalog")
 
 
 @dataclass(frozen=True)
@@ -35,7 +45,8 @@ class EndpointDoc:
 
 
 def parse_catalogue(document: Any) -> dict[str, EndpointDoc]:
-    """`{service: {method: {link, parameters, note, expirationSeconds}}}` to endpoints by path."""
+    """`{service: {method: {link, parameters, note, expirationSeconds}}}` to endpoints by path.
+    Whatever is not of that shape is left out: never an exception."""
     endpoints: dict[str, EndpointDoc] = {}
     if not isinstance(document, dict):
         return endpoints
@@ -45,20 +56,21 @@ def parse_catalogue(document: Any) -> dict[str, EndpointDoc]:
         for method, entry in methods.items():
             if not isinstance(entry, dict):
                 continue
+            parameters = entry.get("parameters")
             params = {
                 name: ParamDoc(
-                    str(spec.get("type", "string")),
-                    bool(spec.get("required", False)),
+                    spec["type"] if isinstance(spec.get("type"), str) else "string",
+                    spec.get("required") is True,
                     _note(spec.get("note")),
                 )
-                for name, spec in (entry.get("parameters") or {}).items()
+                for name, spec in (parameters if isinstance(parameters, dict) else {}).items()
                 if isinstance(spec, dict)
             }
             expiration = entry.get("expirationSeconds")
             endpoints[f"{service}/{method}"] = EndpointDoc(
                 f"{service}/{method}",
                 params,
-                expiration if isinstance(expiration, int) else None,
+                expiration if _is_count(expiration) else None,
                 _note(entry.get("note")),
             )
     return endpoints
@@ -66,12 +78,98 @@ def parse_catalogue(document: Any) -> dict[str, EndpointDoc]:
 
 def _note(value: Any) -> str | None:
     if isinstance(value, list):
-        return " ".join(str(v) for v in value)
-    return str(value) if value else None
+        return " ".join(v for v in value if isinstance(v, str)) or None
+    return value if isinstance(value, str) and value else None
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# -- checking a catalogue --------------------------------------------------------------------
+
+
+def catalogue_problem(document: Any) -> str | None:
+    """Why `document` is no /data catalogue harvester can use (one line naming the first
+    place), or None. Keys iRacing adds are welcome; a known key of the wrong kind is not."""
+    if not isinstance(document, dict):
+        return f"the document is {_kind(document)}, not an object of services"
+    endpoints = 0
+    for service, methods in document.items():
+        where = _shown(service)
+        if not isinstance(methods, dict):
+            return f"{where} is {_kind(methods)}, not an object of endpoints"
+        for method, entry in methods.items():
+            problem = _entry_problem(f"{where}.{_shown(method)}", entry)
+            if problem is not None:
+                return problem
+            endpoints += 1
+    return None if endpoints else "it names no endpoint"
+
+
+def _entry_problem(where: str, entry: Any) -> str | None:
+    if not isinstance(entry, dict):
+        return f"{where} is {_kind(entry)}, not an object"
+    link, expiration = entry.get("link"), entry.get("expirationSeconds")
+    if link is not None and not isinstance(link, str):
+        return f"{where}.link is {_kind(link)}, not a string"
+    if expiration is not None and not _is_count(expiration):
+        return f"{where}.expirationSeconds is {_kind(expiration)}, not a whole number of seconds"
+    problem = _note_problem(f"{where}.note", entry.get("note"))
+    if problem is not None:
+        return problem
+    parameters = entry.get("parameters")
+    if parameters is None:
+        return None
+    if not isinstance(parameters, dict):
+        return f"{where}.parameters is {_kind(parameters)}, not an object"
+    for name, spec in parameters.items():
+        at = f"{where}.parameters.{_shown(name)}"
+        if not isinstance(spec, dict):
+            return f"{at} is {_kind(spec)}, not an object"
+        kind, required = spec.get("type"), spec.get("required")
+        if kind is not None and not isinstance(kind, str):
+            return f"{at}.type is {_kind(kind)}, not a string"
+        if required is not None and not isinstance(required, bool):
+            return f"{at}.required is {_kind(required)}, not true or false"
+        problem = _note_problem(f"{at}.note", spec.get("note"))
+        if problem is not None:
+            return problem
+    return None
+
+
+def _note_problem(where: str, note: Any) -> str | None:
+    """A note is text, or a list of texts (iRacing writes some notes so)."""
+    if note is None or isinstance(note, str):
+        return None
+    if isinstance(note, list) and all(isinstance(line, str) for line in note):
+        return None
+    return f"{where} is {_kind(note)}, not text"
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return "a number" if not isinstance(value, int) or value >= 0 else "a negative number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    return "an object"
+
+
+def _shown(name: str) -> str:
+    """A server's key, as a refusal names it: one printable line, not too long."""
+    text = printable(str(name))
+    return text if len(text) <= NAME_SHOWN else text[: NAME_SHOWN - 1] + "…"
 
 
 def stored_catalogues(engine: Engine, count: int = 2) -> list[tuple[str, Any]]:
-    """The newest distinct stored catalogues, newest first: (fetched_at, document)."""
+    """The newest distinct good stored catalogues, newest first: (fetched_at, document). A bad
+    one (stored by a version that did not check) is passed over with a warning, once."""
     with db.read(engine) as conn:
         rows = conn.execute(
             select(ResultPart.fetched_at, ResultPart.sha256, Document.body)
@@ -86,12 +184,32 @@ def stored_catalogues(engine: Engine, count: int = 2) -> list[tuple[str, Any]]:
                 continue
             seen.add(sha)
             try:
-                found.append((str(fetched_at), json.loads(body)))
+                document = json.loads(body)
             except ValueError:
+                document = body
+            problem = catalogue_problem(document)
+            if problem is not None:
+                _warn_bad(f"{engine.url}#{sha}", str(fetched_at), problem)
                 continue
+            found.append((str(fetched_at), document))
             if len(found) == count:
                 break
     return found
+
+
+_warned: set[str] = set()  # the bad stored catalogues (database#sha) named in this process
+
+
+def _warn_bad(which: str, fetched_at: str, problem: str) -> None:
+    if which in _warned:
+        return
+    _warned.add(which)
+    log.warning(
+        "catalog.bad_stored",
+        fetched_at=fetched_at,
+        problem=problem,
+        action="passed over: the previous good catalogue (if any) is used",
+    )
 
 
 # -- checking jobs ---------------------------------------------------------------------------
@@ -297,8 +415,9 @@ def describe(path: str, raw: Mapping[str, Any]) -> list[str]:
     whether it is required and its note (nothing cut)."""
     doc = parse_catalogue({path.partition("/")[0]: {path.partition("/")[2]: raw}})[path]
     lines = [path]
-    if raw.get("link"):
-        lines.append(f"  link: {raw['link']}")
+    link = raw.get("link")
+    if isinstance(link, str) and link:
+        lines.append(f"  link: {link}")
     if doc.note:
         lines.append(f"  note: {doc.note}")
     expiry = doc.expiration_seconds

@@ -77,6 +77,11 @@ class Maintenance(ApiError):
         self.resume_at = resume_at
 
 
+class BadCatalogue(ApiError):
+    """/data/doc answered something that is no usable catalogue: not stored, the last good one
+    stays in force."""
+
+
 class ServerError(ApiError):
     """5xx, HTML pages, timeouts, resets or truncated bodies after the bounded retries."""
 

@@ -2,7 +2,8 @@
 
 `AlertRules` is pure: it is told the state of each condition (a job failing N runs in a row, the
 session unusable, maintenance longer than an hour, the refresh token about to expire with no way
-to renew it, a feed's target failing again and again, an edit of jobs.yaml refused) and says
+to renew it, a feed's target failing again and again, an edit of jobs.yaml refused, runs the
+database refuses to record) and says
 which messages are due. A message goes out when a condition's state differs from the last one
 announced, at most once per cause (condition and state) per hour: a flapping job does not flood
 the channel, and what is announced last is always the truth.

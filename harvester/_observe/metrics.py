@@ -3,10 +3,11 @@
 Two kinds of numbers. What the database holds (runs by job and status, last successes,
 password logins, the archive's size) is read back at each scrape by a collector, so those
 counters survive a restart and always match the `runs` table. What only this process sees
-(requests by kind, responses by status, run durations) is counted in memory from the shared
-httpx client's event hooks and the service's run events; a restart resets them, as Prometheus
-expects. Gauges (rate budget, maintenance pause, token expiries) are read from the service's
-objects when scraped. Nothing here can reach a token: expiries are times, never values.
+(requests by kind, responses by status, run durations, runs the database refused to record)
+is counted in memory from the shared httpx client's event hooks and the service's run events;
+a restart resets them, as Prometheus expects. Gauges (rate budget, maintenance pause, token
+expiries) are read from the service's objects when scraped. Nothing here can reach a token:
+expiries are times, never values.
 """
 
 from __future__ import annotations
@@ -91,6 +92,13 @@ class ServiceMetrics:
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
+        self.not_recorded = Counter(
+            "harvester_runs_not_recorded",
+            "Runs the database refused to record (a full disk, a database busy too long), by "
+            "job: nothing of them was stored (since this process started).",
+            ["job"],
+            registry=self.registry,
+        )
         for kind in ("data", "link", "chunk", "token"):
             self.requests.labels(kind)  # present (at 0) before the first request
         self.registry.register(ArchiveCollector(engine, clock, live))
@@ -101,8 +109,11 @@ class ServiceMetrics:
         http.event_hooks["request"].append(self._on_request)
         http.event_hooks["response"].append(self._on_response)
 
-    def observe_run(self, job: str, seconds: float) -> None:
-        self.durations.labels(job).observe(max(seconds, 0.0))
+    def observe_run(self, job: str, seconds: float, recorded: bool = True) -> None:
+        if recorded:
+            self.durations.labels(job).observe(max(seconds, 0.0))
+        else:  # not in the runs table, so not in harvester_runs_total: counted here
+            self.not_recorded.labels(job).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -50,6 +50,9 @@ class RunOutcome:
     error: str | None
     counts: RunCounts
     duration: float
+    # False: the database refused to record it (a full disk, a database busy too long): the
+    # service's health, a metric and an alert say so until a run is recorded again
+    recorded: bool = True
 
     @property
     def ok(self) -> bool:
@@ -138,7 +141,9 @@ class Runner:
         except Exception as exc:  # the database refused (busy too long, disk full): nothing ran
             reason = f"the run could not be recorded: {error_line(exc)}"
             log.error("run.not_recorded", job=job.name, error=reason)
-            return RunOutcome(0, job.name, RunStatus.FAILED, reason, RunCounts(), 0.0)
+            return RunOutcome(
+                0, job.name, RunStatus.FAILED, reason, RunCounts(), 0.0, recorded=False
+            )
         deadline = self.clock.now() + self.clock_seconds(job.timeout) if job.timeout else None
         run = RunContext(job, run_id, CancelToken(self.clock, stop, deadline), started=started)
         cancel, counts = run.cancel, run.counts
@@ -166,9 +171,12 @@ class Runner:
                     RunStatus.FAILED,
                     f"unexpected {type(exc).__name__}: {error_line(exc)}",
                 )
-            if not closed and (unrecorded := self._finish(run, status, error)):
+            unrecorded = None if closed else self._finish(run, status, error)
+            if unrecorded is not None:
                 status, error = RunStatus.FAILED, unrecorded
-        outcome = RunOutcome(run_id, job.name, status, error, counts, run.seconds())
+        outcome = RunOutcome(
+            run_id, job.name, status, error, counts, run.seconds(), recorded=unrecorded is None
+        )
         self._log(outcome, trigger, parent_run)
         return outcome
 

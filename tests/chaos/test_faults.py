@@ -154,3 +154,94 @@ def test_fault_campaign_short(tmp_path: Path, backend: str) -> None:
 @pytest.mark.chaos
 def test_fault_campaign_long(tmp_path: Path, backend: str) -> None:
     campaign(tmp_path, hours=12.0, backend=backend)
+
+
+def full_disk_campaign(tmp_path: Path, hours: float, step: float = 30.0) -> None:
+    """`hours` of simulated time on SQLite while the disk fills and frees at random and /data/doc
+    turns hostile now and then: the service never dies, health says when runs cannot be
+    recorded, no bad catalogue is stored, and once the disk is free every job converges with
+    nothing stored twice and nothing left `running`."""
+    import random
+
+    from harvester._config.catalog import catalogue_problem
+    from tests.helpers import FullDisk, watch_of
+
+    rng = random.Random(22)
+    clock = ManualClock()
+    sim = Simulator(SimConfig(chunk_size=30, **SCALED_LINKS), clock)
+    settings = make_settings(tmp_path, sim.base_url, http=("127.0.0.1", 0))
+    (tmp_path / "jobs.yaml").write_text(
+        JOBS.replace(
+            "catalog: {endpoint: doc, every: 1d, enabled: false}",
+            "catalog: {endpoint: doc, every: 15m}",
+        )
+    )
+    begin = clock.now()
+    calm_at = begin + hours * 3600.0 - 45 * MINUTE
+    unhealthy = 0
+    with open_runtime(settings, transport=SimulatorTransport(sim), clock=clock) as runtime:
+        disk = FullDisk(runtime.engine)
+        service = Service(runtime, tmp_path / "jobs.yaml", ServiceOptions(workers=4))
+        service.start()
+        try:
+            while clock.now() < begin + hours * 3600.0:
+                now = clock.now()
+
+                def settled(now: float = now) -> bool:
+                    looked_at = service.scheduler.looked_at
+                    return looked_at is not None and looked_at >= now and not service.running
+
+                wait_for(settled, timeout=120)
+                calm = now >= calm_at
+                disk.full = not calm and rng.random() < 0.2
+                hostile = not calm and rng.random() < 0.3
+                sim.config.catalog_changes = (
+                    {"results": {"get": {"parameters": rng.choice([[], "x", 7, True])}}}
+                    if hostile
+                    else {}
+                )
+                health = watch_of(service).health().body
+                unhealthy += health["recording"] != "ok"
+                clock.advance(step)
+        finally:
+            disk.full = False
+            service.stop()
+        assert disk.refused > 0 and unhealthy > 0  # the disk did fill, and health said so
+        refused = [o for o in service.outcomes if (o.error or "").startswith("the /data catalogue")]
+        assert refused  # and a hostile catalogue did come
+        with runtime.engine.connect() as conn:
+            statuses: dict[str, int] = dict(
+                conn.execute(text("SELECT status, count(*) FROM runs GROUP BY status")).all()
+            )
+            assert statuses.get("running", 0) == 0
+            last: dict[str, str] = dict(
+                conn.execute(
+                    text(
+                        "SELECT job, status FROM runs WHERE id IN (SELECT max(id) FROM runs "
+                        "WHERE status != 'skipped' GROUP BY job)"
+                    )
+                ).all()
+            )
+            assert set(last.values()) == {"success"}, last
+            docs = conn.execute(
+                text(
+                    "SELECT d.body FROM result_parts p JOIN documents d ON d.sha256 = p.sha256 "
+                    "WHERE p.endpoint = 'doc' AND p.part = 0"
+                )
+            ).all()
+            assert docs and all(catalogue_problem(json.loads(body)) is None for (body,) in docs)
+            for job in ("details", "event_logs"):
+                fetched = Counter(
+                    json.loads(params)["subsession_id"]
+                    for (params,) in conn.execute(
+                        text(f"SELECT params FROM results WHERE job = '{job}' AND part = 0")
+                    )
+                )
+                assert fetched and max(fetched.values()) == 1, job
+            assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
+    print(f"full disk campaign: runs {statuses}, commits refused {disk.refused}")
+
+
+@pytest.mark.chaos
+def test_full_disk_and_hostile_catalogue_campaign(tmp_path: Path) -> None:
+    full_disk_campaign(tmp_path, hours=4.0)

@@ -84,3 +84,24 @@ def test_the_token_card_says_expires_in_or_expired_ago() -> None:
     assert expiry_text(30) == "expires in 30 s"
     assert expiry_text(-2 * 86400 - 1) == "expired 2.0 d ago"
     assert expiry_text(5400) == "expires in 1.5 h"
+
+
+def test_every_metric_is_documented(tmp_path: Path) -> None:
+    """An operator finds each metric, as /metrics names it, in the docs (operations.md lists
+    most; feeds.md and pipeline.md their own)."""
+    engine = open_database(f"sqlite:///{tmp_path / 'h.db'}")
+    facts = LiveFacts(1, 1, False, 1.0, 2.0)
+    metrics = ServiceMetrics(engine, ManualClock(), lambda: facts, OAUTH, DATA)
+    metrics.observe_run("info", 1.0)
+    metrics.observe_run("info", 0.0, recorded=False)
+    docs = Path(__file__).parents[2] / "docs"
+    text = "\n".join(page.read_text() for page in docs.glob("*.md"))
+    names = {
+        sample.name
+        for family in text_string_to_metric_families(metrics.render().decode())
+        for sample in family.samples
+        if not sample.name.endswith(("_created", "_bucket", "_count", "_sum"))
+    }
+    assert "harvester_runs_not_recorded_total" in names
+    assert sorted(name for name in names if name not in text) == []
+    engine.dispose()

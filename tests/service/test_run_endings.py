@@ -27,7 +27,7 @@ from harvester._service.runtime import Runtime, open_runtime
 from harvester._service.service import Service, ServiceOptions
 from harvester.simulator import SimConfig, Simulator, SimulatorTransport
 from harvester.simulator.config import SCALED_LINKS
-from tests.helpers import make_settings, wait_for
+from tests.helpers import FullDisk, job, make_settings, wait_for
 
 
 def rows(rt: Runtime, sql: str) -> list[dict[str, object]]:
@@ -266,3 +266,42 @@ def test_a_saved_get_whose_chunk_fails_keeps_no_partial_result(
         runtime = api._runtime
         assert rows(runtime, "SELECT status FROM runs") == [{"status": "failed"}]
         assert stored(runtime)["results"] == 0 and stored(runtime)["result_parts"] == 0
+
+
+# -- a full disk -----------------------------------------------------------------------------
+
+
+def test_a_run_the_full_disk_refuses_to_open_is_not_recorded(
+    runtime: Runtime, log_stream: io.StringIO
+) -> None:
+    disk = FullDisk(runtime.engine)
+    disk.full = True
+    outcome = runtime.runner.run(job("info", "member/info"))
+    assert outcome.run_id == 0 and not outcome.recorded and outcome.status == "failed"
+    assert outcome.error == "the run could not be recorded: database or disk is full"
+    assert rows(runtime, "SELECT id FROM runs") == [] and stored(runtime) == NOTHING
+    logged = [json.loads(line) for line in log_stream.getvalue().splitlines()]
+    assert [e["job"] for e in logged if e["event"] == "run.not_recorded"] == ["info"]
+    disk.full = False
+    again = runtime.runner.run(job("info", "member/info"))
+    assert again.ok and again.recorded and again.run_id > 0
+
+
+def test_a_run_whose_outcome_the_full_disk_refuses_is_not_recorded(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk = FullDisk(runtime.engine)
+    opened = runtime.archive.open_run
+
+    def open_then_fill(*args: Any, **kwargs: Any) -> int:
+        run_id = opened(*args, **kwargs)
+        disk.full = True  # the disk fills while the run fetches
+        return run_id
+
+    monkeypatch.setattr(runtime.archive, "open_run", open_then_fill)
+    outcome = runtime.runner.run(job("info", "member/info"))
+    assert outcome.run_id > 0 and not outcome.recorded and outcome.status == "failed"
+    assert outcome.error == "the run's outcome could not be recorded: database or disk is full"
+    assert stored(runtime) == NOTHING  # its result was refused with its outcome
+    disk.full = False
+    assert runtime.archive.mark_interrupted() == 1  # left running: the next start says so

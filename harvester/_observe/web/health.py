@@ -13,6 +13,10 @@ active one holds (its loop never waits for the write lock).
 
 A database that does not answer is unhealthy on every role (503, with the reason): nothing can
 be harvested, and a standby could not take over.
+
+So is an active service whose last run the database refused to record (a full disk): every run
+fails and nothing is archived, until a run is recorded again. A standby runs nothing, so never
+reports it.
 """
 
 from __future__ import annotations
@@ -86,6 +90,8 @@ class HealthFacts:
     config_rejected: str | None = None  # the refused edit's first problem (file:line: ...)
     config_rejected_at: float | None = None
     database: str | None = None  # why the database does not answer (None: it does)
+    # the active service's runs cannot be recorded (a full disk): since when, the last error
+    not_recorded: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,9 @@ def assess(facts: HealthFacts) -> Health:
         reasons.append("this service lost the active lock and is stopping; another takes over")
     if facts.database is not None:
         reasons.append(f"the database does not answer: {facts.database}")
+    not_recorded = facts.not_recorded if facts.role == "active" else None  # a standby runs none
+    if not_recorded is not None:
+        reasons.append(f"runs cannot be recorded in the database: {not_recorded}")
     session = facts.session
     if session is None:
         session_problem: str | None = "unknown (the database could not be read)"
@@ -148,6 +157,7 @@ def assess(facts: HealthFacts) -> Health:
             "refresh_expires_at": _when(session.refresh_expires_at if session else None),
         },
         "database": "ok" if facts.database is None else facts.database,
+        "recording": "ok" if not_recorded is None else not_recorded,
         "maintenance": {
             "paused": paused,
             "since": _when(facts.maintenance_since) if paused else None,

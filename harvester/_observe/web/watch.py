@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -103,6 +104,22 @@ class FinishedRun(Protocol):
     def job(self) -> str: ...
     @property
     def duration(self) -> float: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def recorded(self) -> bool: ...  # False: the database refused to record it
+
+
+@dataclass(frozen=True)
+class Unrecorded:
+    """The last run the database refused to record, and since when none has been."""
+
+    job: str
+    error: str
+    since: float  # harvester's clock
+
+    def reason(self) -> str:
+        return f"since {iso_seconds(self.since)}; last: job {self.job}, {self.error}"
 
 
 log = get_logger("harvester.watch")
@@ -183,6 +200,8 @@ class Watch:
         self._maintenance_since: float | None = None
         self._finished: set[str] = set()  # jobs with a run finished since the last check
         self._failing: dict[str, int] = {}  # job -> streak, while announced or due
+        # the last run the database refused to record, until one is recorded again
+        self._unrecorded: Unrecorded | None = None
         self._host = socket.gethostname()
         self._reads = BoundedReads(HEALTH_READ_SECONDS, monotonic)
         self.server = (  # first: a busy port leaves nothing installed behind
@@ -227,6 +246,8 @@ class Watch:
         are the active service's to raise."""
         with self._lock:
             self._beat = self._monotonic()
+            if self.service.role != "active":  # runs nothing: nothing of recording to report
+                self._unrecorded = None
         if self.service.role != "active":
             return
         try:
@@ -235,9 +256,15 @@ class Watch:
             log.warning("watch.check_failed", error=f"{type(exc).__name__}: {exc}"[:300])
 
     def run_finished(self, outcome: FinishedRun) -> None:
-        self.metrics.observe_run(outcome.job, outcome.duration)
+        self.metrics.observe_run(outcome.job, outcome.duration, outcome.recorded)
+        now = self.service.runtime.clock.now()
         with self._lock:
             self._finished.add(outcome.job)
+            if outcome.recorded:
+                self._unrecorded = None
+            else:  # a full disk is an outage, not a log line: health, metric, alert
+                since = self._unrecorded.since if self._unrecorded is not None else now
+                self._unrecorded = Unrecorded(outcome.job, outcome.error or "-", since)
 
     # -- alerts -------------------------------------------------------------------------------
 
@@ -253,8 +280,19 @@ class Watch:
             if not paused:
                 self._maintenance_since = None
             finished, self._finished = self._finished, set()
+            unrecorded = self._unrecorded
         if self.sender is None:
             return
+        self._raise(
+            "recording",
+            unrecorded is not None,
+            now,
+            f"runs cannot be recorded in the database since "
+            f"{iso_seconds(unrecorded.since if unrecorded else now)} (a full disk?): nothing is "
+            f"being archived; last: job {unrecorded.job if unrecorded else '-'}, "
+            f"{unrecorded.error if unrecorded else '-'}",
+            "runs are recorded in the database again",
+        )
         self._check_jobs(finished, now)
         self._check_feed_targets(now)
         facts = session_facts(rt.store, now, self.settings.has_credentials)
@@ -365,6 +403,7 @@ class Watch:
         with self._lock:
             beat = self._beat
             since = self._maintenance_since
+            unrecorded = self._unrecorded
         interval = self.service.options.heartbeat_interval
         role = self.service.role
         jobs = self.service.config.jobs
@@ -394,6 +433,7 @@ class Watch:
                 config_rejected=self.service.config_rejected,
                 config_rejected_at=self.service.config_rejected_at,
                 database=problem or self.service.database_problem,
+                not_recorded=unrecorded.reason() if unrecorded is not None else None,
             )
         )
 
