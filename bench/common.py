@@ -44,6 +44,22 @@ class Options:
     profile: bool = False  # scenarios that can print a cProfile of harvester's side do so
 
 
+def wait_until(
+    condition: Callable[[], bool],
+    timeout: float,
+    what: str = "the expected state",
+    poll: float = 0.02,
+) -> None:
+    """Poll what another process or thread makes true, bounded: a scenario that never gets
+    there fails with `what`, not a hang. `poll` stays coarse where a condition opens a
+    database connection (a PostgreSQL backend is a process of its own)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise BenchError(f"{what} not reached in {timeout:.0f} s")
+        time.sleep(poll)
+
+
 # -- measuring ---------------------------------------------------------------------------------
 
 

@@ -27,8 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,39 +43,17 @@ from harvester._store.db import open_database
 
 from . import archive as archive_bench
 from . import archive_workload
-from .common import BenchError, Goal, Options, Result, scratch
+from .common import BenchError, Goal, Options, Result, scratch, wait_until
+from .pg import require_server, scratch_database
 
 SCENARIO = "postgres"
-ADMIN_URL = os.environ.get(
-    "HARVESTER_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 TAKEOVER_GOAL = Goal("<", 15.0, "< 15 s", on="harvester")
 INGEST_GOAL = Goal("<=", 1.5, "≤ 1.5×")
 COPIED = ("runs", "documents", "result_parts", "latest")
 
 
-@contextmanager
-def _database(name: str) -> Iterator[str]:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {name}")
-    try:
-        yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
 def run(options: Options) -> list[Result]:
-    try:
-        import psycopg
-
-        psycopg.connect(ADMIN_URL, connect_timeout=3).close()
-    except Exception as exc:
-        raise BenchError(f"no PostgreSQL server at {ADMIN_URL}: {exc}") from None
+    require_server()
     results = _ingest(options)
     results += _queries(options)
     results.append(_takeover(options))
@@ -170,7 +147,7 @@ class _Backends:
 
 def _ingest(options: Options) -> list[Result]:
     count = 100 if options.quick else 1000
-    with scratch(SCENARIO) as folder, _database("harvester_bench_ingest") as pg_url:
+    with scratch(SCENARIO) as folder, scratch_database("harvester_bench_ingest") as pg_url:
         sqlite_cpu, sqlite_wall, _ = _ingest_cpu(f"sqlite:///{folder / 'ingest.db'}", count)
         pg_cpu, pg_wall, server = _ingest_cpu(pg_url, count)
     total = pg_cpu + (server or 0.0)
@@ -225,7 +202,7 @@ def _copy_into_postgres(path: Path, url: str) -> float:
 def _queries(options: Options) -> list[Result]:
     target = 30_000 if options.quick else 1_000_000
     reps = 5 if options.quick else 9
-    with scratch(SCENARIO) as folder, _database("harvester_bench_archive") as pg_url:
+    with scratch(SCENARIO) as folder, scratch_database("harvester_bench_archive") as pg_url:
         path = folder / "harvester.db"
         jobs = archive_workload.make_jobs()
         built = archive_workload.build(path, jobs, target)
@@ -297,14 +274,6 @@ def _active_pid(url: str) -> int | None:
     return int(row[0]) if row else None
 
 
-def _wait(condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise BenchError("the services did not reach the expected state in time")
-        time.sleep(0.02)
-
-
 def _takeover(options: Options) -> Result:
     from harvester.simulator import RunningSimulator, SimConfig, Simulator
     from harvester.simulator.config import (
@@ -319,7 +288,7 @@ def _takeover(options: Options) -> Result:
     times: list[float] = []
     with (
         scratch(SCENARIO) as folder,
-        _database("harvester_bench_takeover") as url,
+        scratch_database("harvester_bench_takeover") as url,
         RunningSimulator(Simulator(SimConfig(), clock)) as server,
     ):
         (folder / "jobs.yaml").write_text(JOBS)
@@ -349,7 +318,7 @@ def _takeover(options: Options) -> Result:
         active = start()
         processes = [active]
         try:
-            _wait(lambda: _active_pid(url) == active.pid, 60)
+            wait_until(lambda: _active_pid(url) == active.pid, 60, "the first service active")
             for _ in range(rounds):
                 standby = start()
                 processes.append(standby)
@@ -361,7 +330,7 @@ def _takeover(options: Options) -> Result:
                 def taken_over(pid: int = standby.pid) -> bool:
                     return _active_pid(url) == pid
 
-                _wait(taken_over, 60)
+                wait_until(taken_over, 60, "the standby taking over")
                 times.append(time.monotonic() - killed)
                 active = standby
         finally:

@@ -12,12 +12,7 @@ seconds (goal: every trial under 15 s) and, over all its trials, the writes a re
 made after its replacement, the services left stopped and the refresh tokens spent twice (the
 simulator counts them).
 
-The refresh window: the time from sending a refresh grant to having committed its rotated
-tokens (where a kill loses them, and costs one password login), measured over many refreshes
-against the simulator over loopback HTTP on SQLite and PostgreSQL; the chance that a kill at a
-random moment lands in it is that window over the time between refreshes (540 s: a 600 s access
-token refreshed 60 s early). Then random SIGKILLs of a harvesting service count the refresh
-tokens actually spent twice.
+The refresh window and the kills aimed at it: refresh_window.py.
 
 The fault tools (a TCP proxy that freezes, a private PostgreSQL server, a network namespace)
 are the failover tests' own, from tests/helpers.py, and so are their jobs. Needs a PostgreSQL server
@@ -28,8 +23,6 @@ reported as not measured, with the reason, where it cannot run.
 from __future__ import annotations
 
 import contextlib
-import os
-import random
 import secrets
 import signal
 import statistics
@@ -37,21 +30,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harvester._core.clock import ManualClock, ScaledClock
+from harvester._core.clock import ScaledClock
 from harvester._store.pg import WRITE_LOCK_KEY, application_names, libpq_url
 
-from .common import BenchError, Goal, Options, Result, scratch, sim_settings
+from . import refresh_window
+from .common import BenchError, Goal, Options, Result, scratch, wait_until
+from .pg import require_server, scratch_database
+from .pg import rows as pg_rows
+from .refresh_window import ha_jobs
 
 SCENARIO = "takeover"
-ADMIN_URL = os.environ.get(
-    "HARVESTER_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 GOAL = Goal("<", 15.0, "every < 15 s")
 NONE = Goal("==", 0.0, "= 0", on="harvester")
 NOW = "extract(epoch FROM clock_timestamp())"
@@ -63,20 +55,17 @@ FRESH = (
     f"SELECT l.pid, l.term, l.backend_pid FROM service_lease l WHERE l.holder IS NOT NULL "
     f"AND l.expires_at > {NOW} AND {CONNECTED}"
 )
-REFRESH_INTERVAL = 540.0  # seconds between refreshes of a running service (600 s tokens, 60 early)
 
 
 def run(options: Options) -> list[Result]:
-    try:
-        import psycopg
-
-        psycopg.connect(ADMIN_URL, connect_timeout=3).close()
-    except Exception as exc:
-        raise BenchError(f"no PostgreSQL server at {ADMIN_URL}: {exc}") from None
+    require_server()
     trials = 2 if options.quick else 5
     results: list[Result] = []
     tallies: list[Tally] = []
-    with scratch(SCENARIO) as folder, _database("harvester_bench_takeover") as url:
+    with (
+        scratch(SCENARIO) as folder,
+        scratch_database("harvester_bench_takeover", migrate=True) as url,
+    ):
         services = Services(folder / "shared", url)
         for name in ("a", "b"):
             services.define(name, url, proxied=True)
@@ -93,7 +82,7 @@ def run(options: Options) -> list[Result]:
                 results.append(tally.result())
         results.append(_partition(folder / "partition", trials, tallies))
     results += _totals(tallies)
-    results += _refresh_window(options)
+    results += refresh_window.measure(options)
     return results
 
 
@@ -127,13 +116,6 @@ class Tally:
             f"{self.refresh_reuses}, password logins {self.password_grants}"
             + (f"; {self.note}" if self.note else ""),
         )
-
-
-def ha_jobs() -> str:
-    """The failover tests' jobs: a search, its fan-out, a quick direct job."""
-    from tests.helpers import HA_JOBS
-
-    return HA_JOBS
 
 
 class Services:
@@ -175,10 +157,10 @@ class Services:
         self.server.start()
         first, *others = self.urls
         self.start(first)
-        _wait(lambda: self.holder() == self.processes[first].pid, 60)
+        wait_until(lambda: self.holder() == self.processes[first].pid, 60)
         for name in others:
             self.start(name)
-            _wait(lambda n=name: self.standby(self.processes[n].pid), 60)  # type: ignore[misc]
+            wait_until(lambda n=name: self.standby(self.processes[n].pid), 60)  # type: ignore[misc]
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -221,15 +203,12 @@ class Services:
         """Until a run of `pid` finishes after now."""
         done = f"SELECT count(*) FROM runs WHERE pid = {pid} AND status = 'success'"
         before = self.rows(done)[0][0]
-        _wait(lambda: self.rows(done)[0][0] > before, 60)
+        wait_until(lambda: self.rows(done)[0][0] > before, 60)
 
     # -- reading the database --------------------------------------------------------------
 
     def rows(self, sql: str) -> list[tuple[Any, ...]]:
-        import psycopg
-
-        with psycopg.connect(libpq_url(self.direct), autocommit=True, connect_timeout=5) as conn:
-            return [tuple(row) for row in conn.execute(sql).fetchall()]
+        return pg_rows(self.direct, sql)
 
     def holder(self) -> int | None:
         found = self.rows(FRESH)
@@ -254,7 +233,7 @@ class Services:
         return tally
 
     def _trial(self, case: str, tally: Tally) -> None:
-        _wait(lambda: self.holder() is not None, 60)
+        wait_until(lambda: self.holder() is not None, 60)
         pid = self.holder()
         name = next(n for n, p in self.processes.items() if p.pid == pid)
         other = "b" if name == "a" else "a"
@@ -272,18 +251,18 @@ class Services:
                 return int(found[0][2]) != backend
             return int(found[0][0]) == self.processes[other].pid
 
-        _wait(replaced, 120)
+        wait_until(replaced, 120)
         tally.times.append(time.monotonic() - started)
         holder = self.holder()
         serving = "SELECT pid FROM service WHERE id = 1 AND stopped_at IS NULL"
-        _wait(lambda: self.rows(serving) == [(holder,)], 60)  # took over the old one's runs
+        wait_until(lambda: self.rows(serving) == [(holder,)], 60)  # took over the old one's runs
         before = set(self.runs_of(pid))
         self._undo(case, name)
         if case == "sigkill":
             self.start(name)
         new_pid = self.processes[name].pid
         if holder != pid:  # replaced: it waits as standby again, by itself
-            _wait(lambda: self.standby(new_pid), 120)
+            wait_until(lambda: self.standby(new_pid), 120)
             tally.late_writes += len(set(self.runs_of(pid)) ^ before)
         tally.left_stopped += sum(p.poll() is not None for p in self.processes.values())
 
@@ -315,20 +294,28 @@ class Services:
     def _freeze_inside_a_write(self, process: subprocess.Popen[bytes], tag: str) -> float:
         names = "', '".join(application_names(tag))
         write_lock = (
-            "SELECT a.pid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "SELECT a.state FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
             f"WHERE l.locktype = 'advisory' AND l.granted AND l.objid = {WRITE_LOCK_KEY} "
             f"AND a.application_name IN ('{names}')"
         )
-        stuck = f"{write_lock} AND a.state = 'idle in transaction'"
         import psycopg
 
         with psycopg.connect(libpq_url(self.direct), autocommit=True) as watcher:
+            seen: list[list[str]] = []
+
+            def settled() -> bool:
+                """Frozen, the transaction waits for a client that cannot answer, or it had
+                committed already (then go on at once, before the lease could lapse)."""
+                seen.append([str(state) for (state,) in watcher.execute(write_lock).fetchall()])
+                return seen[-1] == [] or "idle in transaction" in seen[-1]
+
             for _ in range(500):
-                _wait(lambda: bool(watcher.execute(write_lock).fetchall()), 60)
+                wait_until(lambda: bool(watcher.execute(write_lock).fetchall()), 60)
                 process.send_signal(signal.SIGSTOP)
                 started = time.monotonic()
                 with contextlib.suppress(BenchError):
-                    _wait(lambda: bool(watcher.execute(stuck).fetchall()), 2)
+                    wait_until(settled, 2)
+                if seen and "idle in transaction" in seen[-1]:
                     return started
                 process.send_signal(signal.SIGCONT)
         raise BenchError("never caught the active service inside a write transaction")
@@ -369,18 +356,18 @@ def _partition(folder: Path, trials: int, tallies: list[Tally]) -> Result:
             for _ in range(trials):
                 if services.holder() != inside.pid:
                     services.restart("host")  # its lease released: the one inside takes it
-                    _wait(lambda: services.holder() == inside.pid, 60)
+                    wait_until(lambda: services.holder() == inside.pid, 60)
                     host = services.processes["host"]
-                    _wait(lambda h=host.pid: services.standby(h), 60)  # type: ignore[misc]
+                    wait_until(lambda h=host.pid: services.standby(h), 60)  # type: ignore[misc]
                 services.harvesting(inside.pid)
                 space.partition()
                 started = time.monotonic()
                 try:
-                    _wait(lambda h=host.pid: services.holder() == h, 120)  # type: ignore[misc]
+                    wait_until(lambda h=host.pid: services.holder() == h, 120)  # type: ignore[misc]
                     tally.times.append(time.monotonic() - started)
                 finally:
                     space.heal()
-                _wait(lambda: services.standby(inside.pid), 120)
+                wait_until(lambda: services.standby(inside.pid), 120)
                 tally.left_stopped += sum(p.poll() is not None for p in (inside, host))
             tally.refresh_reuses = counters["refresh_reuses"] - reuses
             tally.password_grants = counters["password_grants"] - grants
@@ -422,245 +409,7 @@ def _totals(tallies: list[Tally]) -> list[Result]:
     ]
 
 
-# -- the refresh window ---------------------------------------------------------------------------
-
-
-def _refresh_window(options: Options) -> list[Result]:
-    refreshes = 50 if options.quick else 300
-    results = []
-    with scratch(SCENARIO) as folder, _database("harvester_bench_window") as pg_url:
-        for label, url in (
-            ("SQLite", f"sqlite:///{folder / 'window.db'}"),
-            ("PostgreSQL", pg_url),
-        ):
-            windows = _windows(folder / label, url, refreshes)
-            median = statistics.median(windows)
-            results.append(
-                Result(
-                    SCENARIO,
-                    f"refresh window on {label}: token sent to rotated tokens committed",
-                    "ms",
-                    median * 1000,
-                    note=f"{refreshes} refreshes against the simulator over loopback HTTP; "
-                    f"p99 {_percentile(windows, 0.99) * 1000:.1f} ms, max "
-                    f"{max(windows) * 1000:.1f} ms; a kill at a random moment lands in it about "
-                    f"once in {REFRESH_INTERVAL / median:,.0f} kills (a refresh every "
-                    f"{REFRESH_INTERVAL:.0f} s) and costs one password login",
-                )
-            )
-    results.append(_kill_campaign(5 if options.quick else 20))
-    results += _aimed_kills(2 if options.quick else 5)
-    return results
-
-
-def _windows(folder: Path, url: str, refreshes: int) -> list[float]:
-    from harvester._oauth.endpoint import TokenEndpoint
-    from harvester._service.runtime import open_runtime
-    from harvester.simulator import RunningSimulator, SimConfig, Simulator
-
-    clock = ManualClock()
-    windows: list[float] = []
-    sent: list[float] = []
-    post = TokenEndpoint.post
-
-    def timed_post(self: TokenEndpoint, form: dict[str, str], attempts: int = 2) -> Any:
-        if form.get("grant_type") == "refresh_token":
-            sent.append(time.perf_counter())
-        return post(self, form, attempts)
-
-    with RunningSimulator(Simulator(SimConfig(), clock)) as server:
-        settings = sim_settings(folder, server.url, database_url=url)
-        with open_runtime(settings, clock=clock) as rt:
-            rt.session.login()
-            TokenEndpoint.post = timed_post  # type: ignore[method-assign]
-            try:
-                for _ in range(refreshes):
-                    clock.advance(545)
-                    rt.session.access_token()  # returns once the tokens are committed
-                    windows.append(time.perf_counter() - sent[-1])
-            finally:
-                TokenEndpoint.post = post  # type: ignore[method-assign]
-    return windows
-
-
-def _kill_campaign(kills: int) -> Result:
-    """SIGKILL a harvesting service at random moments (restarting it each time) and count
-    the refresh tokens spent twice: each one was a kill inside the refresh window."""
-    from harvester._cli.demo import simulator_settings
-    from harvester.simulator import RunningSimulator, SimConfig, Simulator
-    from tests.helpers import env_for
-
-    rng = random.Random(7)
-    clock = ScaledClock(120.0)  # a refresh every 4.5 real seconds
-    sim = Simulator(SimConfig(chunk_size=25, latency=0.005), clock)
-    with (
-        scratch(SCENARIO) as folder,
-        _database("harvester_bench_kills") as url,
-        RunningSimulator(sim) as server,
-    ):
-        (folder / "jobs.yaml").write_text(ha_jobs())
-        env = env_for(simulator_settings(folder, server.url, database_url=url))
-        env.update(HARVESTER_CLOCK=clock.spec(), LOG_LEVEL="WARNING")
-        lived = 0.0
-        for _ in range(kills):
-            process = subprocess.Popen(
-                [sys.executable, "-m", "harvester", "start"],
-                env=env,
-                cwd=folder,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            try:
-                holder = (
-                    f"SELECT 1 FROM service_lease WHERE pid = {process.pid} AND {NOW} < expires_at"
-                )
-                _wait(lambda q=holder: bool(_rows(url, q)), 60)  # type: ignore[misc]
-                wait = rng.uniform(0.0, 9.0)  # two refreshes' time
-                time.sleep(wait)
-                lived += wait
-            finally:
-                process.send_signal(signal.SIGKILL)
-                process.wait(30)
-        counters = sim.oauth.counters
-        return Result(
-            SCENARIO,
-            f"refresh tokens spent twice after {kills} random SIGKILLs",
-            "count",
-            float(counters["refresh_reuses"]),
-            note=f"{counters['refreshes']} refreshes in {lived:.0f} s of harvesting (a refresh "
-            f"every 4.5 s, 120 times iRacing's rate), {counters['password_grants']} password "
-            "logins; each token spent twice is a kill inside the refresh window",
-        )
-
-
-class _Aim:
-    """In front of the simulator: holds the next refresh grant ("during"), or the next /data
-    request after a refresh was answered ("after"), until released."""
-
-    def __init__(self, sim: Any) -> None:
-        import threading
-
-        self.sim = sim
-        self.oauth, self.data = sim.oauth.handle, sim.data.handle
-        self.mode: str | None = None
-        self.reached = threading.Event()
-        self.release = threading.Event()
-        self._answered = False
-        sim.oauth.handle, sim.data.handle = self._oauth, self._data
-
-    def arm(self, mode: str) -> None:
-        self.reached.clear()
-        self.release.clear()
-        self._answered = False
-        self.mode = mode
-
-    def _oauth(self, request: Any) -> Any:
-        refresh = b"grant_type=refresh_token" in (request.body or b"")
-        if refresh and self.mode == "during":
-            self.mode = None
-            self.reached.set()
-            self.release.wait(60)
-        response = self.oauth(request)
-        if refresh and self.mode == "after":
-            self._answered = True
-        return response
-
-    def _data(self, request: Any) -> Any:
-        if self.mode == "after" and self._answered:
-            self.mode = None
-            self.reached.set()
-            self.release.wait(60)
-        return self.data(request)
-
-
-def _aimed_kills(kills: int) -> list[Result]:
-    """SIGKILL a service inside the refresh window on purpose (its refresh grant sent, the
-    answer not yet back), and just after it (the next /data request after the answer): the
-    first costs a refresh token spent twice and one password login each time, the second
-    nothing (the rotated tokens were committed before they were used)."""
-    from harvester._cli.demo import simulator_settings
-    from harvester.simulator import RunningSimulator, SimConfig, Simulator
-    from tests.helpers import env_for
-
-    results = []
-    for mode, label in (("during", "inside the refresh window"), ("after", "just after it")):
-        clock = ScaledClock(120.0)
-        sim = Simulator(SimConfig(latency=0.005), clock)
-        aim = _Aim(sim)
-        with (
-            scratch(SCENARIO) as folder,
-            _database("harvester_bench_aimed") as url,
-            RunningSimulator(sim) as server,
-        ):
-            (folder / "jobs.yaml").write_text("jobs:\n  info: {endpoint: member/info, every: 1m}\n")
-            env = env_for(simulator_settings(folder, server.url, database_url=url))
-            env.update(HARVESTER_CLOCK=clock.spec(), LOG_LEVEL="WARNING")
-            counters = sim.oauth.counters
-            for number in range(kills + 1):  # the last start only shows what the kills cost
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "harvester", "start"],
-                    env=env,
-                    cwd=folder,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                try:
-                    ran = f"SELECT 1 FROM runs WHERE pid = {process.pid} AND status = 'success'"
-                    _wait(lambda q=ran: bool(_rows(url, q)), 60)  # type: ignore[misc]
-                    if number < kills:
-                        aim.arm(mode)
-                        if not aim.reached.wait(60):
-                            raise BenchError("no refresh came to aim at")
-                finally:
-                    process.send_signal(signal.SIGKILL)
-                    process.wait(30)
-                    aim.release.set()
-            results.append(
-                Result(
-                    SCENARIO,
-                    f"refresh tokens spent twice after {kills} SIGKILLs {label}",
-                    "count",
-                    float(counters["refresh_reuses"]),
-                    note=f"{counters['password_grants']} password logins in all (the first "
-                    "start's included)"
-                    + (
-                        ": each kill inside the window cost one token spent twice and one "
-                        "password login"
-                        if mode == "during"
-                        else ": the rotated tokens were committed before they were used"
-                    ),
-                )
-            )
-    return results
-
-
 # -- helpers --------------------------------------------------------------------------------------
-
-
-@contextmanager
-def _database(name: str) -> Iterator[str]:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    from harvester._store.db import open_database
-
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {name}")
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    try:
-        open_database(url).dispose()
-        yield url
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def _rows(url: str, sql: str) -> list[tuple[Any, ...]]:
-    import psycopg
-
-    with psycopg.connect(libpq_url(url), autocommit=True, connect_timeout=5) as conn:
-        return [tuple(row) for row in conn.execute(sql).fetchall()]
 
 
 def _host_port(url: str) -> tuple[str, int]:
@@ -668,16 +417,3 @@ def _host_port(url: str) -> tuple[str, int]:
 
     parsed = make_url(url)
     return parsed.host or "127.0.0.1", parsed.port or 5432
-
-
-def _wait(condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise BenchError("the services did not reach the expected state in time")
-        time.sleep(0.02)
-
-
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
