@@ -30,13 +30,14 @@ typecheck: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
+# every test but the long chaos campaigns, on every core (at most four workers; an idle worker
+# takes tests queued for a busy one, so the longest do not end the run alone)
 pytest: $(STAMP)
-	$(BIN)/pytest -q -m "not chaos"
+	$(BIN)/pytest -q -n auto --maxprocesses 4 --dist worksteal -m "not chaos"
 
-# the loop while changing code: lint, types, and every test but the slow and chaos ones, on
-# every core (at most four); `make test` runs everything in one process, in order
+# the loop while changing code: lint, types, and every test but the slow and chaos ones
 test-fast: lint typecheck
-	$(BIN)/pytest -q -n auto --maxprocesses 4 -m "not slow and not chaos"
+	$(BIN)/pytest -q -n auto --maxprocesses 4 --dist worksteal -m "not slow and not chaos"
 
 # every scenario, full size (about half an hour); then the README's table from its JSON
 bench: $(STAMP)
