@@ -32,6 +32,11 @@ log = get_logger("harvester.scheduler")
 LONGEST_WAIT = 60.0
 
 
+# a datetime holds microseconds: `now` made one and read back can land just after `now` (about
+# 4 starts in 10), which recorded a start-up's first runs as "schedule"
+AT_ONCE = 0.001
+
+
 def first_run_time(schedule: Schedule, now: float, last_started: float | None) -> datetime:
     """When an interval job first runs after a (re)start: one interval after its last run, or
     now if that is already past (a run missed while harvester was down still happens, once)."""
@@ -123,7 +128,7 @@ class JobScheduler:
                 trigger = build_trigger(schedule, first)
                 # interval jobs first fire at `first`; for cron the trigger alone decides
                 fire = first if schedule.every else first_fire(trigger, now)
-                at_once = fire is not None and fire.timestamp() <= now
+                at_once = fire is not None and fire.timestamp() <= now + AT_ONCE
                 self._entries[name] = _Due(
                     name, reason if at_once else Trigger.SCHEDULE, trigger, fire
                 )

@@ -436,6 +436,31 @@ def endpoint_of(endpoints: list[str], n: int) -> str:
 # -- the loop on harvester's clock -----------------------------------------------------------
 
 
+@pytest.mark.parametrize("now", [1796668591.8474338, 1796668591.0, 1796668591.5])
+def test_a_job_due_at_start_up_fires_as_startup_whatever_the_microseconds(now: float) -> None:
+    """`now` as a datetime reads back a hair later for about 4 instants in 10 (this one
+    included): a never-run job was then recorded "schedule", not "startup"."""
+    clock = ManualClock(now)
+    due: list[tuple[str, str]] = []
+    scheduler = JobScheduler(clock, due.extend)
+    spec = JobSpec(name="info", endpoint="member/info", schedule=Schedule(every=600))
+    cron = JobSpec(
+        name="daily", endpoint="constants/categories", schedule=Schedule(cron="* * * * *")
+    )
+    scheduler.start()
+    try:
+        scheduler.sync({"info": spec}, {}, reason="startup")
+        wait_for(lambda: len(due) == 1)
+        assert due == [("info", "startup")]
+        scheduler.sync({"info": spec, "daily": cron}, {"info": now}, reason="reload")
+        clock.advance(60)
+        scheduler.wakeup()
+        wait_for(lambda: len(due) == 2)
+        assert due[1] == ("daily", "schedule")  # a cron job is due at its next minute
+    finally:
+        scheduler.shutdown()
+
+
 def test_the_loop_fires_on_the_injected_clock_with_jitter_and_coalesces() -> None:
     clock = ManualClock(at("2026-01-01T00:00:00").timestamp())
     due: list[tuple[str, str, float]] = []
