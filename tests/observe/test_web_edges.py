@@ -251,12 +251,20 @@ def test_a_client_that_goes_away_leaves_one_json_line_at_most(
     _assert_json_log(served, capfd)
 
 
-def test_a_post_body_is_not_read_as_the_next_request(serve: Any) -> None:
+def test_a_post_body_is_not_read_as_the_next_request(
+    serve: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A POST is refused as every other request harvester does not serve: 405 with Allow, the
+    connection closed, and one `web.refused` line (it left none before)."""
     served = serve()
     answer = served.exchange(
         b"POST /api/runs HTTP/1.1\r\nHost: localhost\r\nContent-Length: 12\r\n\r\nGET / HTTP/1.1"
     )
     assert status_of(answer) == 405 and answer.count(b"HTTP/1.1 ") == 1
+    assert b"Allow: GET, HEAD" in answer
+    events = _assert_json_log(served, capfd)
+    refused = [e for e in events if e["event"] == "web.refused"]
+    assert [(e["status"], e["method"], e["path"]) for e in refused] == [(405, "POST", "/api/runs")]
 
 
 def test_the_machines_own_name_is_answered_on_any_address() -> None:

@@ -333,13 +333,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"error": f"no such path: {path[:100]}"}, head)
 
     def do_POST(self) -> None:
-        self.close_connection = True  # its body is never read: it must not become a request
-        self._json(
-            405,
-            {"error": "read-only: GET only"},
-            False,
-            {"Allow": "GET, HEAD", "Connection": "close"},
-        )
+        # a refusal like the others (one log line); the connection closes, so the body, never
+        # read, cannot become a request
+        self._refuse(405, "read-only: GET only", {"Allow": "GET, HEAD"})
 
     do_PUT = do_DELETE = do_PATCH = do_POST
 
