@@ -293,6 +293,9 @@ class DataClient:
         except httpx.RequestError as exc:
             counts.requests += 1
             return _transport_cause(exc)
+        except ApiError:  # answered, then refused: too large, too slow, an unknown encoding
+            counts.requests += 1
+            raise
         counts.requests += 1
         counts.bytes += len(response.content)
         self.budget.update(response.headers)

@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from harvester._config.jobs import JobSpec
 from harvester._core.errors import ApiError
@@ -37,8 +38,8 @@ class Hostile(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))
-        for name, text in (extra or {}).items():
-            self.send_header(name, text)
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
 
@@ -136,9 +137,14 @@ def _run(runtime: Runtime, endpoint: str, timeout: float | None = None) -> tuple
 
 def test_an_endless_body_stops_at_the_size_cap(tmp_path: Path, hostile: str) -> None:
     with _runtime(tmp_path, hostile) as runtime:
-        status, error = _run(runtime, "endless")
-    assert status == "failed"
-    assert "larger than 1000000 bytes (HARVESTER_MAX_DOCUMENT_BYTES)" in error
+        spec = JobSpec(name="hostile", endpoint="hostile/endless", params={})
+        outcome = runtime.runner.run(spec)
+        with runtime.engine.connect() as conn:
+            recorded = conn.execute(text("SELECT requests FROM runs")).scalar_one()
+    assert outcome.status == "failed"
+    assert "larger than 1000000 bytes (HARVESTER_MAX_DOCUMENT_BYTES)" in str(outcome.error)
+    # the request was made and answered, then refused: it counts (it was recorded 0)
+    assert outcome.counts.requests == recorded == 1
 
 
 def test_a_gzip_bomb_stops_at_the_size_cap_after_decompression(

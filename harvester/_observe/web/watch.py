@@ -345,7 +345,8 @@ class Watch:
                 f"job:{job}",
                 failing,
                 now,
-                f"job {job} has failed {streak} runs in a row; last error: {error or '-'}",
+                f"job {job} has failed {streak} run{'s' if streak != 1 else ''} in a row; "
+                f"last error: {error or '-'}",
                 f"job {job} succeeded again",
             )
             if not failing and (sent or not self.rules.announced(f"job:{job}")):
