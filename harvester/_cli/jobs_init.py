@@ -67,10 +67,22 @@ def jobs_init(file: Path | None, name: str, force: bool, list_only: bool) -> Non
         partial.replace(path)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write the jobs file: {exc.strerror or exc}") from None
-    needs = sorted({part.split("}")[0] for part in text.split("{env:")[1:]})
-    jobs = yaml.safe_load(text)["jobs"]
+    parsed = yaml.safe_load(text)
+    jobs = parsed["jobs"]
+    needs = sorted(_variables(parsed))  # the values' own, not a comment's {env:NAME}
     click.echo(f"{path}: written from the {name} template ({len(jobs)} jobs)")
     if needs:
         click.echo(f"set {', '.join(needs)} in .env, then: harvester jobs validate {path}")
     else:
         click.echo(f"next: harvester jobs validate {path}")
+
+
+def _variables(value: object) -> set[str]:
+    """The `{env:NAME}` names a parsed jobs file's values use."""
+    if isinstance(value, str):
+        return {part.split("}")[0].strip() for part in value.split("{env:")[1:]}
+    if isinstance(value, dict):
+        return set().union(*(_variables(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_variables(v) for v in value))
+    return set()

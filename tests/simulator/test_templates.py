@@ -123,6 +123,8 @@ def test_jobs_init_defaults_to_the_settings_jobs_file(
     done = run_cli("jobs", "init", env={"HARVESTER_JOBS": str(target)})
     assert done.code == 0, done.err
     assert target.read_text(encoding="utf-8") == template_text("starter")
+    # the starter's comments mention {env:NAME} and {env:IRACING_CUST_ID}; its jobs need none
+    assert done.out.splitlines()[-1] == f"next: harvester jobs validate {target}"
 
 
 @pytest.mark.parametrize("name", list(TEMPLATES))
