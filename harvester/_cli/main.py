@@ -151,7 +151,12 @@ def jobs_validate(state: State, file: Path | None) -> None:
         if config.catalogue_at
         else "catalogue checks skipped: no catalogue stored yet (`harvester catalog` fetches it)"
     )
-    click.echo(f"{config.path}: {len(own)} job(s), {enabled} enabled: valid; {checked}")
+    feeds = (
+        f", {len(config.feeds)} feed(s), {sum(f.enabled for f in config.feeds.values())} enabled"
+        if config.feeds
+        else ""
+    )
+    click.echo(f"{config.path}: {len(own)} job(s), {enabled} enabled{feeds}: valid; {checked}")
 
 
 @cli.command()

@@ -7,10 +7,11 @@ login name of whoever runs the process (Windows always sets it), never the iRaci
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,11 @@ class Settings:
     def env(self) -> Mapping[str, str]:
         return os.environ if self.environment is None else self.environment
 
+    def reread_env(self) -> None:
+        """Pick up an edited `.env` for `{env:NAME}` (a jobs.yaml reload does, SIGHUP too)."""
+        if isinstance(self.environment, Environment):
+            self.environment.reread()
+
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
@@ -140,6 +146,37 @@ class Settings:
         """The configured secrets, for the log redactor."""
         values = (self.client_secret, self.password, self.http_token, self.alert_webhook)
         return [value for value in values if value]
+
+
+class Environment(Mapping[str, str]):
+    """The variables `{env:NAME}` reads: the process environment over `.env`. One object, held
+    by every copy of the settings, so `reread()` (a jobs.yaml reload calls it) makes an edited
+    `.env` count everywhere at once; harvester's own settings stay as read at start."""
+
+    def __init__(self, process: Mapping[str, str], env_file: Path | None) -> None:
+        self._process = dict(process)
+        self._file = env_file
+        self._values = self._read()
+
+    def _read(self) -> dict[str, str]:
+        file_env: dict[str, str] = {}
+        if self._file is not None and self._file.is_file():
+            file_env = {k: v for k, v in dotenv_values(self._file).items() if v is not None}
+        return {**file_env, **self._process}
+
+    def reread(self) -> None:
+        """Read `.env` again (an unreadable one leaves the values as they were)."""
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            self._values = self._read()
+
+    def __getitem__(self, name: str) -> str:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
 
 
 def load_settings(
@@ -215,7 +252,9 @@ def load_settings(
         alert_after=_positive_int(
             "HARVESTER_ALERT_AFTER", get("HARVESTER_ALERT_AFTER"), defaults.alert_after
         ),
-        environment={**file_env, **process_env},
+        environment=Environment(
+            process_env, Path(env_file).absolute() if env_file is not None else None
+        ),
     )
 
 

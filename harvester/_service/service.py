@@ -412,6 +412,7 @@ class Service:
         if not forced and fingerprint == self._fingerprint:
             return False
         self._fingerprint = fingerprint
+        self.runtime.settings.reread_env()  # a variable added to .env with the job that uses it
         try:
             config = load_jobs_file(
                 self.jobs_path, self.runtime.engine, strict=False, env=self.runtime.settings.env()
@@ -455,8 +456,8 @@ class Service:
     def _warn(config: JobsConfig) -> None:
         for warning in config.warnings:
             log.warning("jobs.warning", problem=str(warning))
-        for problem in config.rejected:  # the job is disabled until jobs.yaml is fixed
-            log.error("jobs.rejected_by_catalogue", problem=str(problem))
+        for problem in config.rejected:  # disabled until fixed: the catalogue, an unset variable
+            log.error("jobs.disabled", problem=str(problem))
 
     # -- bookkeeping ------------------------------------------------------------------------
 

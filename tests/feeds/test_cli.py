@@ -52,6 +52,19 @@ def env(tmp_path: Path, receiver: WebhookReceiver) -> Iterator[dict[str, str]]:
         yield values
 
 
+def test_jobs_validate_counts_the_feeds_and_an_unset_target_disables_one(
+    tmp_path: Path, run_cli: Callable[..., CliResult]
+) -> None:
+    (tmp_path / "jobs.yaml").write_text(textwrap.dedent(JOBS))
+    env = {"HARVESTER_DATABASE_URL": f"sqlite:///{tmp_path / 'h.db'}", "LEAGUE_HOOK": "json://x"}
+    valid = run_cli("jobs", "validate", env=env)
+    assert valid.code == 0, valid.err
+    assert "2 job(s), 2 enabled, 1 feed(s), 1 enabled: valid" in valid.out
+    env.pop("LEAGUE_HOOK")
+    unset = run_cli("jobs", "validate", env=env)
+    assert unset.code == 1 and "LEAGUE_HOOK is not set" in unset.err
+
+
 @pytest.mark.slow
 def test_feeds_lists_what_waits_and_feeds_test_renders_and_sends(
     run_cli: Callable[..., CliResult], env: dict[str, str], receiver: WebhookReceiver

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from harvester._config.jobs import JobSpec, Schedule
+from harvester._config.settings import Environment
 from harvester._config.triggers import fire_times
 from harvester._core.clock import Clock, ManualClock, ScaledClock
 from harvester._core.logs import configure_logging
@@ -218,6 +219,44 @@ def test_reload_adds_removes_and_changes_jobs(harness: Harness, clock: ManualClo
     wait_for(lambda: len(runs(harness.runtime, "job = 'awards'")) == 1)
     info_next = service.scheduler.next_runs()["info"]
     assert info_next is not None and info_next <= clock.now() + 300
+
+
+def test_a_reload_reads_an_edited_env_file_for_its_templates(
+    tmp_path: Path, sim: Simulator, clock: ManualClock
+) -> None:
+    """A job and the `.env` line it needs, added while the service runs: the reload reads
+    `.env` again, so the job runs (it was disabled as unset until a restart); the process
+    environment still wins over the file."""
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("")
+    environment = Environment({"LEAGUE": "from-process"}, dotenv)
+    harness = Harness(tmp_path, sim, clock, environment=environment)
+    stream = io.StringIO()
+    configure_logging("INFO", "json", stream)
+    try:
+        harness.write("jobs:\n  info: {endpoint: member/info, every: 10m}\n")
+        service = harness.start()
+        wait_for(lambda: len(runs(harness.runtime)) == 1)
+        dotenv.write_text("MY_CUST_ID=123\nLEAGUE=from-file\n")
+        harness.write("""
+            jobs:
+              info: {endpoint: member/info, every: 10m}
+              mine: {endpoint: member/info, every: 1h, params: {cust_id: "{env:MY_CUST_ID}"}}
+        """)
+        assert service.reload() is True
+        assert service.config.jobs["mine"].enabled
+        wait_for(lambda: len(runs(harness.runtime, "job = 'mine'")) == 1)
+        assert harness.settings.env()["LEAGUE"] == "from-process"
+        assert '"jobs.disabled"' not in stream.getvalue()
+        dotenv.write_text("")  # the variable gone again: the job is disabled, with its reason
+        assert service.reload(forced=True) is True
+        assert not service.config.jobs["mine"].enabled
+        disabled = [
+            json.loads(line) for line in stream.getvalue().splitlines() if '"jobs.disabled"' in line
+        ]
+        assert disabled and "MY_CUST_ID is not set" in disabled[0]["problem"]
+    finally:
+        harness.close()
 
 
 def test_an_invalid_edit_is_logged_and_the_previous_jobs_keep_running(
