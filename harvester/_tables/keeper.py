@@ -129,16 +129,19 @@ class TableKeeper:
         result: ResultToDerive,
         written: dict[str, list[tuple[Any, ...]]] | None = None,
         prepared: Prepared | None = None,
+        isolated: bool = True,
     ) -> bool:
         """Derive one stored result (or write what `prepare` derived of it); True if all of it
         was taken. Never raises for the document's sake: the harvest goes on regardless.
-        `written`: see `Writer.write`."""
+        `written`: see `Writer.write`. `isolated=False` (a rebuild's group of results under
+        one savepoint of its own): no savepoint here, and a failure raises for the caller to
+        undo the group and derive it again one result at a time."""
         if result.endpoint not in MAPPERS:
             return True
         if prepared is not None and prepared.failed is not None:
             self._skip(connection, result, prepared.failed)
             return False
-        savepoint = connection.begin_nested()
+        savepoint = connection.begin_nested() if isolated else None
         try:
             if prepared is not None:
                 batches = prepared.batches(result.result_id)
@@ -151,10 +154,13 @@ class TableKeeper:
                 self.writer.write(connection, derivation, written)
                 problem = derivation.problem()
         except Exception as exc:  # a shape we do not know, or a value the database refused
+            if savepoint is None:
+                raise
             savepoint.rollback()
             self._skip(connection, result, _one_line(exc))
             return False
-        savepoint.commit()
+        if savepoint is not None:
+            savepoint.commit()
         if problem is not None:
             self._skip(connection, result, problem)
             return False

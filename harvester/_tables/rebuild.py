@@ -25,7 +25,6 @@ from sqlalchemy import (
     MetaData,
     Table,
     and_,
-    bindparam,
     func,
     inspect,
     select,
@@ -38,13 +37,13 @@ from .._store.models import Document, ResultPart
 from .derive import endpoints_for
 from .keeper import ResultToDerive, TableKeeper
 from .schema import SPECS, TABLE_NAMES, TABLES, make_table
-from .writer import _Statement
 
 log = get_logger("harvester.tables")
 
 PARTS: Table = ResultPart.__table__  # type: ignore[assignment]
 DOCUMENTS: Table = Document.__table__  # type: ignore[assignment]
 PAGE = 100  # results read per query
+GROUP = 20  # results derived under one savepoint
 WRITE_BUDGET_SECONDS = 0.25  # longest a rebuild holds the write lock, but for the final swap
 SHADOW_SUFFIX = "__rebuild"
 
@@ -187,13 +186,11 @@ def derive_stored(
     """Derive the stored results with ids in (after, upto], in order, until the budget is
     spent; return the last id done and how many were."""
     began = time.monotonic()
+
+    def out_of_time() -> bool:
+        return budget_seconds is not None and time.monotonic() - began > budget_seconds
+
     done = 0
-    chunks = _Statement(
-        conn.dialect,
-        select(PARTS.c.sha256)
-        .where(PARTS.c.result_id == bindparam("result_id"), PARTS.c.part >= bindparam("chunk"))
-        .order_by(PARTS.c.part),
-    )
     while True:
         page = conn.execute(
             select(
@@ -210,17 +207,66 @@ def derive_stored(
             .order_by(PARTS.c.id)
             .limit(PAGE)
         ).all()
-        for row in page:
-            shas = [r[0] for r in chunks.one(conn, {"result_id": row.id, "chunk": 1}).fetchall()]
-            _derive_one(conn, keeper, row, shas)
-            after, done = row.id, done + 1
-            if budget_seconds is not None and time.monotonic() - began > budget_seconds:
+        chunks = _chunks_of(conn, [row.id for row in page])
+        for start in range(0, len(page), GROUP):
+            group = page[start : start + GROUP]
+            n = _derive_group(conn, keeper, group, chunks, out_of_time)
+            after, done = group[n - 1].id, done + n
+            if out_of_time():
                 return after, done
         if len(page) < PAGE:
             return after, done
 
 
-def _derive_one(conn: Connection, keeper: TableKeeper, row: Any, chunks: list[str]) -> None:
+def _chunks_of(conn: Connection, result_ids: list[int]) -> dict[int, list[str]]:
+    """The chunks (parts 1...) of a page of results, in order, by result: one query a page."""
+    found: dict[int, list[str]] = {}
+    if not result_ids:
+        return found
+    rows = conn.execute(
+        select(PARTS.c.result_id, PARTS.c.sha256)
+        .where(PARTS.c.result_id.in_(result_ids), PARTS.c.part >= 1)
+        .order_by(PARTS.c.result_id, PARTS.c.part)
+    )
+    for result_id, sha in rows:
+        found.setdefault(int(result_id), []).append(sha)
+    return found
+
+
+def _derive_group(
+    conn: Connection,
+    keeper: TableKeeper,
+    group: Sequence[Any],
+    chunks: dict[int, list[str]],
+    out_of_time: Callable[[], bool],
+) -> int:
+    """Derive a few results under one savepoint (a savepoint each cost a tenth of a
+    rebuild); if one fails, undo them and derive each under its own, so the bad one is
+    skipped with its reason and the others kept. Returns how many were done (at least one)."""
+    savepoint = conn.begin_nested()
+    done = 0
+    try:
+        for row in group:
+            _derive_one(conn, keeper, row, chunks.get(row.id, []), isolated=False)
+            done += 1
+            if out_of_time():
+                break
+    except Exception:  # redone one by one below, where each failure is named
+        savepoint.rollback()
+        done = 0
+        for row in group:
+            _derive_one(conn, keeper, row, chunks.get(row.id, []))
+            done += 1
+            if out_of_time():
+                break
+        return done
+    savepoint.commit()
+    return done
+
+
+def _derive_one(
+    conn: Connection, keeper: TableKeeper, row: Any, chunks: list[str], isolated: bool = True
+) -> None:
     try:
         params = json.loads(row.params)
     except ValueError:
@@ -230,6 +276,7 @@ def _derive_one(conn: Connection, keeper: TableKeeper, row: Any, chunks: list[st
     keeper.result_stored(
         conn,
         ResultToDerive(row.id, row.endpoint, params, row.body, chunks, row.fetched_at, row.job),
+        isolated=isolated,
     )
 
 

@@ -19,6 +19,7 @@ from harvester._store import db
 from harvester._tables import rebuild as rebuild_module
 from harvester._tables.rebuild import Progress, rebuild
 from harvester._tables.schema import TABLE_NAMES
+from harvester._tables.writer import Writer
 from tests.tables.test_store import doc, query, snapshot, store
 
 WAIT = 120  # seconds a thread may take at most before the test fails (never slept)
@@ -81,6 +82,52 @@ def test_a_second_rebuild_stops_at_once_and_the_first_one_finishes_whole(
     assert query(engine, "SELECT count(*) FROM tables_skipped") == [(0,)]
     rebuild(engine)  # the lock was let go
     assert snapshot(engine) == before
+
+
+def test_one_result_failing_in_a_group_is_skipped_and_its_group_kept(
+    archive: Archive, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuild derives results a group at a time under one savepoint: one that fails
+    undoes its group, which is derived again one result at a time, so only that one is
+    skipped (with its reason) and the others, chunked ones included, are kept."""
+    fill(archive, 7)
+    bad = store(archive, "results/event_log", doc("event_log_header"), doc("event_log_chunk"))
+    # after the bad one, in the same group: a chunked result
+    store(
+        archive,
+        "results/lap_data",
+        doc("lap_data_header"),
+        doc("lap_data_chunk"),
+        subsession_id="81000001",
+        simsession_number="0",
+        cust_id="1001",
+    )
+    fill(archive, 3)
+    before = snapshot(engine)
+    assert before["laps"] and before["event_log"]
+    monkeypatch.setattr(rebuild_module, "GROUP", 5)
+    write = Writer.write
+
+    def refuse_one(self: Writer, conn: Any, derivation: Any, written: Any = None) -> None:
+        if derivation.result_id == bad:
+            raise RuntimeError("this value was refused")
+        write(self, conn, derivation, written)
+
+    monkeypatch.setattr(Writer, "write", refuse_one)
+    report = rebuild(engine)
+    after = snapshot(engine)
+    assert after["event_log"] == [] and before["event_log"] != []
+    assert {t: rows for t, rows in after.items() if t != "event_log"} == {
+        t: rows for t, rows in before.items() if t != "event_log"
+    }
+    assert report.results == 12
+    assert query(engine, "SELECT result_id, reason FROM tables_skipped") == [
+        (bad, "this value was refused")
+    ]
+    monkeypatch.setattr(Writer, "write", write)
+    rebuild(engine)  # fixed: it is derived again, and no longer skipped
+    assert snapshot(engine) == before
+    assert query(engine, "SELECT count(*) FROM tables_skipped") == [(0,)]
 
 
 def test_a_rebuild_swaps_the_tables_in_and_copies_no_row(archive: Archive, engine: Engine) -> None:
