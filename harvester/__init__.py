@@ -17,6 +17,7 @@ from ._config.settings import Settings, load_settings
 from ._core.errors import (
     ApiError,
     AuthError,
+    BadCatalogue,
     BadRequest,
     Cancelled,
     ConfigError,
@@ -46,6 +47,7 @@ __all__ = [
     "Api",
     "ApiError",
     "AuthError",
+    "BadCatalogue",
     "BadRequest",
     "BodyTooLarge",
     "Cancelled",

@@ -93,6 +93,15 @@ def run_harvester(
     )
 
 
+# `python -m harvester`, but with Ctrl-C (SIGINT) raising KeyboardInterrupt even when the tests
+# run as a background job: a shell starts those with SIGINT ignored, a child inherits that, and
+# Python then leaves it ignored (a background `harvester run` rightly does not see Ctrl-C)
+WITH_CTRL_C = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from harvester._cli.main import main; main(sys.argv[1:])"
+)
+
+
 def start_harvester(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, output: bool = False
 ) -> subprocess.Popen[str]:
@@ -100,7 +109,7 @@ def start_harvester(
     is kept in pipes only when the test reads it (`output=True`), else discarded."""
     sink = subprocess.PIPE if output else subprocess.DEVNULL
     return subprocess.Popen(
-        [sys.executable, "-m", "harvester", *args],
+        [sys.executable, "-c", WITH_CTRL_C, *args],
         env=env,
         cwd=cwd,
         stdout=sink,
