@@ -30,14 +30,18 @@ typecheck: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
-# every test but the long chaos campaigns, on every core (at most four workers; an idle worker
-# takes tests queued for a busy one, so the longest do not end the run alone)
+# pytest's workers: two a core (the tests wait on processes, sockets and the disk more than they
+# compute: on 2 cores 4 workers took 6 min, 2 took 7 and 6 took 7.5), at most eight; an idle
+# worker takes tests queued for a busy one, so the longest do not end the run alone
+WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n * 2 > 8 ? 8 : n * 2 )))
+
+# every test but the long chaos campaigns
 pytest: $(STAMP)
-	$(BIN)/pytest -q -n auto --maxprocesses 4 --dist worksteal -m "not chaos"
+	$(BIN)/pytest -q -n $(WORKERS) --dist worksteal -m "not chaos"
 
 # the loop while changing code: lint, types, and every test but the slow and chaos ones
 test-fast: lint typecheck
-	$(BIN)/pytest -q -n auto --maxprocesses 4 --dist worksteal -m "not slow and not chaos"
+	$(BIN)/pytest -q -n $(WORKERS) --dist worksteal -m "not slow and not chaos"
 
 # every scenario, full size (about half an hour); then the README's table from its JSON
 bench: $(STAMP)

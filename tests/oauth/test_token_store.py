@@ -212,6 +212,7 @@ def test_a_key_file_larger_than_any_list_of_keys_is_refused(tmp_path: Path) -> N
         read_key_file(path)
 
 
+@pytest.mark.slow  # a command in a process of its own, each
 @pytest.mark.parametrize("command", [("auth", "login"), ("run", "member_info"), ("keys", "rotate")])
 def test_commands_with_a_fifo_as_the_key_file_end_with_one_line(
     tmp_path: Path, loopback: RunningSimulator, backend: str, command: tuple[str, ...]

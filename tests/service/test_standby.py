@@ -317,6 +317,7 @@ def end_lease_connection(one: InProcess, postgres_url: str) -> None:
     assert db_rows(postgres_url, f"SELECT pg_terminate_backend({backend})") == [(True,)]
 
 
+@pytest.mark.slow
 def test_an_active_service_whose_lease_is_taken_writes_nothing_more_and_steps_down(
     two: tuple[InProcess, InProcess, Simulator], postgres_url: str
 ) -> None:

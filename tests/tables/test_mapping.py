@@ -249,6 +249,7 @@ def test_coercions() -> None:
     assert as_text({"a": 1}) == '{"a":1}' and as_text(7) == "7"
 
 
+@pytest.mark.slow  # an 18 MB document
 def test_a_large_document_streams_through_in_bounded_batches() -> None:
     """Deriving never holds all of a large document's rows: they reach the writer in batches of
     at most BATCH_ROWS, and the memory deriving takes (the document parsed before) stays far
