@@ -5,10 +5,6 @@ They go through Apprise (the feeds' rails): a plain http(s) webhook, or any Appr
 from __future__ import annotations
 
 import io
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -19,50 +15,7 @@ from harvester._service.runtime import open_runtime
 from harvester._service.service import Service, ServiceOptions
 from harvester.simulator import Simulator, SimulatorTransport
 from tests.helpers import make_settings, watch_of
-
-
-class Receiver:
-    """A webhook on 127.0.0.1:<ephemeral>: answers each POST with the next status of `answers`
-    (then 200) and keeps the bodies it accepted."""
-
-    def __init__(self) -> None:
-        self.accepted: list[dict[str, str]] = []
-        self.attempts = 0
-        self.answers: list[int] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.attempts += 1
-                status = receiver.answers.pop(0) if receiver.answers else 200
-                if status == 200:
-                    receiver.accepted.append(json.loads(body))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/T000/s3cr3t-key"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def texts(self) -> list[str]:
-        return [body["text"] for body in self.accepted]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
+from tests.observe.receiver import Receiver
 
 
 def test_a_scripted_failure_recovery_and_maintenance_alert_exactly_once_each(

@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from harvester._core.clock import ManualClock
 from harvester._core.logs import configure_logging
 from harvester.simulator import Simulator
-from tests.helpers import CliResult, env_for, wait_for, watch_of
-from tests.observe.test_alerts import Receiver
+from tests.helpers import CliResult, env_for, watch_of
+from tests.observe.receiver import Receiver
 from tests.observe.test_web import Running
 
 GOOD = """\
@@ -30,23 +29,8 @@ BROKEN = GOOD.replace("every: 1h}\n  cats", "every: soon}\n  cats")
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def running(
-    tmp_path: Path, sim: Simulator, clock: ManualClock, receiver: Receiver
-) -> Iterator[Running]:
-    r = Running(tmp_path, sim, clock, alert_webhook=receiver.url)
-    r.service.jobs_path.write_text(GOOD)
-    r.runtime.session.login()
-    r.start()
-    wait_for(lambda: len(r.service.outcomes) == 2)
-    yield r
-    r.close()
+def running(alerting: Callable[[str], Running]) -> Running:
+    return alerting(GOOD)
 
 
 def metric(running: Running, name: str) -> float:

@@ -6,8 +6,7 @@ write's commit fails as SQLite's does on a full disk); the clock is the test's."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -15,9 +14,8 @@ from sqlalchemy import text
 
 from harvester._core.clock import ManualClock
 from harvester._observe.web.health import HealthFacts, assess
-from harvester.simulator import Simulator
-from tests.helpers import FullDisk, wait_for, watch_of
-from tests.observe.test_alerts import Receiver
+from tests.helpers import FullDisk, watch_of
+from tests.observe.receiver import Receiver
 from tests.observe.test_web import Running
 
 JOBS = """\
@@ -29,23 +27,8 @@ jobs:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def running(
-    tmp_path: Path, sim: Simulator, clock: ManualClock, receiver: Receiver
-) -> Iterator[Running]:
-    r = Running(tmp_path, sim, clock, alert_webhook=receiver.url)
-    r.service.jobs_path.write_text(JOBS)
-    r.runtime.session.login()
-    r.start()
-    wait_for(lambda: len(r.service.outcomes) == 2)
-    yield r
-    r.close()
+def running(alerting: Callable[[str], Running]) -> Running:
+    return alerting(JOBS)
 
 
 def not_recorded(running: Running) -> dict[str, float]:
