@@ -286,7 +286,7 @@ def _targets(f: _Feed) -> tuple[tuple[Target, ...], bool]:
             f.add(item.line, where, "a target is an Apprise URL or exactly {env:NAME}")
             continue
         try:
-            url = templates.render(text, 0.0, f.env) if _ENV_ONLY.match(text) else text
+            url = templates.env_value(text, f.env) if _ENV_ONLY.match(text) else text
         except templates.UnsetVariable as exc:
             f.unset.append(Problem(f.file, item.line, where, str(exc).replace("job", "feed")))
             unset = True

@@ -54,19 +54,12 @@ def _expand(expression: str, now: float, env: Mapping[str, str]) -> str:
         return utc(now).strftime("%Y-%m-%d")
     if text.startswith("env:"):
         name = text[4:].strip()
-        if not name:
-            raise TemplateError("{env:} needs a variable name, e.g. {env:IRACING_CUST_ID}")
         if is_secret_variable(name):
             raise TemplateError(
                 f"{{env:{name}}}: harvester's own settings and secrets are never template values "
                 "(a parameter is sent to iRacing and stored with its run)"
             )
-        if name not in env:
-            raise UnsetVariable(
-                f"{{env:{name}}}: the environment variable {name} is not set (in the "
-                "environment or .env); the job is disabled"
-            )
-        return env[name]
+        return _variable(name, env)
     match = _RELATIVE.match(text)
     if match:
         base, offset = match.groups()
@@ -78,6 +71,27 @@ def _expand(expression: str, now: float, env: Mapping[str, str]) -> str:
             return utc(moment).strftime("%Y-%m-%d")
         return iso_minute(moment)
     raise TemplateError(f"unknown template {{{text}}} (known: {KNOWN})")
+
+
+def _variable(name: str, env: Mapping[str, str]) -> str:
+    if not name:
+        raise TemplateError("{env:} needs a variable name, e.g. {env:IRACING_CUST_ID}")
+    if name not in env:
+        raise UnsetVariable(
+            f"{{env:{name}}}: the environment variable {name} is not set (in the "
+            "environment or .env); the job is disabled"
+        )
+    return env[name]
+
+
+def env_value(reference: str, env: Mapping[str, str]) -> str:
+    """A feed target's `{env:NAME}`, whatever the name: a target URL is a secret itself (a
+    webhook's key), goes only to its own service and is never stored, so the refusal of
+    secret-named variables, which guards parameters, does not apply."""
+    inner = reference.strip()
+    if not (inner.startswith("{env:") and inner.endswith("}")):
+        raise TemplateError(f"{reference!r} is not {{env:NAME}}")
+    return _variable(inner[5:-1].strip(), env)
 
 
 def render(value: str, now: float, env: Mapping[str, str]) -> str:

@@ -80,6 +80,16 @@ def test_an_unset_target_variable_disables_only_that_feed() -> None:
     assert rejected.field == "feeds.f.targets[1]" and "HOOK is not set" in rejected.message
 
 
+def test_a_target_may_come_from_a_secret_named_variable() -> None:
+    """A target URL is a key itself: `{env:TELEGRAM_BOT_TOKEN}` is read (the refusal of
+    secret-named variables guards job parameters, which go to iRacing and into the archive)."""
+    text = feed(targets='["{env:TELEGRAM_BOT_TOKEN}"]')
+    env = {"TELEGRAM_BOT_TOKEN": "tgram://123456789:AbCdEf-secret/987654"}
+    config = parse_jobs(text, "jobs.yaml", env=env)
+    assert config.rejected == () and config.feeds["f"].enabled
+    assert [t.scheme for t in config.feeds["f"].targets] == ["tgram"]
+
+
 def test_the_discord_example_of_the_feeds_page_is_a_valid_jobs_file() -> None:
     """What a league admin pastes from docs/feeds.md loads as it is."""
     from harvester._cli.jobs_init import template_text
