@@ -156,18 +156,18 @@ class Environment(Mapping[str, str]):
     def __init__(self, process: Mapping[str, str], env_file: Path | None) -> None:
         self._process = dict(process)
         self._file = env_file
-        self._values = self._read()
+        self.from_file = self._read_file()  # what `.env` says, for the settings themselves
+        self._values = {**self.from_file, **self._process}
 
-    def _read(self) -> dict[str, str]:
-        file_env: dict[str, str] = {}
-        if self._file is not None and self._file.is_file():
-            file_env = {k: v for k, v in dotenv_values(self._file).items() if v is not None}
-        return {**file_env, **self._process}
+    def _read_file(self) -> dict[str, str]:
+        if self._file is None or not self._file.is_file():
+            return {}
+        return {k: v for k, v in dotenv_values(self._file).items() if v is not None}
 
     def reread(self) -> None:
         """Read `.env` again (an unreadable one leaves the values as they were)."""
         with contextlib.suppress(OSError, UnicodeDecodeError):
-            self._values = self._read()
+            self._values = {**self._read_file(), **self._process}
 
     def __getitem__(self, name: str) -> str:
         return self._values[name]
@@ -185,9 +185,10 @@ def load_settings(
 ) -> Settings:
     """Read settings; a bad value raises ConfigError naming the variable."""
     process_env = dict(os.environ if environ is None else environ)
-    file_env: dict[str, str] = {}
-    if env_file is not None and Path(env_file).is_file():
-        file_env = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+    environment = Environment(
+        process_env, Path(env_file).absolute() if env_file is not None else None
+    )
+    file_env = environment.from_file
 
     def get(name: str) -> str | None:
         if name in process_env:
@@ -252,9 +253,7 @@ def load_settings(
         alert_after=_positive_int(
             "HARVESTER_ALERT_AFTER", get("HARVESTER_ALERT_AFTER"), defaults.alert_after
         ),
-        environment=Environment(
-            process_env, Path(env_file).absolute() if env_file is not None else None
-        ),
+        environment=environment,
     )
 
 
