@@ -121,6 +121,12 @@ class Unrecorded:
     def reason(self) -> str:
         return f"since {iso_seconds(self.since)}; last: job {self.job}, {self.error}"
 
+    def alert(self) -> str:
+        return (
+            f"runs cannot be recorded in the database since {iso_seconds(self.since)} (a full "
+            f"disk?): nothing is being archived; last: job {self.job}, {self.error}"
+        )
+
 
 log = get_logger("harvester.watch")
 
@@ -287,10 +293,7 @@ class Watch:
             "recording",
             unrecorded is not None,
             now,
-            f"runs cannot be recorded in the database since "
-            f"{iso_seconds(unrecorded.since if unrecorded else now)} (a full disk?): nothing is "
-            f"being archived; last: job {unrecorded.job if unrecorded else '-'}, "
-            f"{unrecorded.error if unrecorded else '-'}",
+            unrecorded.alert() if unrecorded is not None else "",
             "runs are recorded in the database again",
         )
         self._check_jobs(finished, now)
