@@ -1,10 +1,16 @@
-"""A webhook the alert tests send to, on loopback."""
+"""A webhook the alert tests send to, on loopback, and what a service's checks sent it."""
 
 from __future__ import annotations
 
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+
+from tests.helpers import watch_of
+
+if TYPE_CHECKING:
+    from tests.observe.test_web import Running
 
 
 class Receiver:
@@ -42,3 +48,12 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def alerts(running: Running, receiver: Receiver) -> list[str]:
+    """Run the service's checks now, wait for what they send, and return every text received."""
+    watch = watch_of(running.service)
+    watch.check()
+    assert watch.sender is not None
+    watch.sender.join()
+    return receiver.texts()

@@ -15,8 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from harvester._core.logs import configure_logging
 from harvester.simulator import Simulator
-from tests.helpers import CliResult, env_for, watch_of
-from tests.observe.receiver import Receiver
+from tests.helpers import CliResult, env_for
+from tests.observe.receiver import Receiver, alerts
 from tests.observe.test_web import Running
 
 GOOD = """\
@@ -37,14 +37,6 @@ def metric(running: Running, name: str) -> float:
     families = text_string_to_metric_families(running.get("/metrics").text)
     [value] = [s.value for f in families for s in f.samples if s.name == name]
     return float(value)
-
-
-def alerts(running: Running, receiver: Receiver) -> list[str]:
-    watch = watch_of(running.service)
-    watch.check()
-    assert watch.sender is not None
-    watch.sender.join()
-    return receiver.texts()
 
 
 def test_a_refused_edit_shows_everywhere_until_a_good_file_is_loaded(

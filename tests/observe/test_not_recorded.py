@@ -14,8 +14,8 @@ from sqlalchemy import text
 
 from harvester._core.clock import ManualClock
 from harvester._observe.web.health import HealthFacts, assess
-from tests.helpers import FullDisk, watch_of
-from tests.observe.receiver import Receiver
+from tests.helpers import FullDisk
+from tests.observe.receiver import Receiver, alerts
 from tests.observe.test_web import Running
 
 JOBS = """\
@@ -40,14 +40,6 @@ def not_recorded(running: Running) -> dict[str, float]:
         for s in f.samples
         if s.name == "harvester_runs_not_recorded_total"
     }
-
-
-def alerts(running: Running, receiver: Receiver) -> list[str]:
-    watch = watch_of(running.service)
-    watch.check()
-    assert watch.sender is not None
-    watch.sender.join()
-    return receiver.texts()
 
 
 def runs(running: Running) -> int:
