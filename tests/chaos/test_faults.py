@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from harvester._core.clock import ManualClock
 from harvester._service.runtime import open_runtime
@@ -95,6 +95,36 @@ def campaign(tmp_path: Path, hours: float, backend: str, step: float = 30.0) -> 
         check(runtime.engine, sim, service)
 
 
+def run_statuses(conn: Connection) -> Counter[str]:
+    return Counter(
+        dict(conn.execute(text("SELECT status, count(*) FROM runs GROUP BY status")).all())
+    )
+
+
+def assert_every_job_converged(conn: Connection) -> None:
+    """Every job's last run (after the calm came) succeeded."""
+    last: dict[str, str] = dict(
+        conn.execute(
+            text(
+                "SELECT job, status FROM runs WHERE id IN (SELECT max(id) FROM runs "
+                "WHERE status != 'skipped' GROUP BY job)"
+            )
+        ).all()
+    )
+    assert set(last.values()) == {"success"}, last
+
+
+def assert_each_subsession_stored_once(conn: Connection) -> None:
+    for job in ("details", "event_logs"):
+        fetched = Counter(
+            json.loads(params)["subsession_id"]
+            for (params,) in conn.execute(
+                text(f"SELECT params FROM results WHERE job = '{job}' AND part = 0")
+            )
+        )
+        assert fetched and max(fetched.values()) == 1, job  # nothing stored twice
+
+
 def check(engine: Engine, sim: Simulator, service: Service) -> None:
     state = sim.state()
     assert state["password_grants"] <= 2  # the first login, and one after the revocation
@@ -103,35 +133,17 @@ def check(engine: Engine, sim: Simulator, service: Service) -> None:
     assert state["data"].get("rate_limited", 0) > 0  # the storm happened
     assert state["data"].get("maintenance", 0) > 0
     with engine.connect() as conn:
-        statuses: Counter[str] = Counter(
-            dict(conn.execute(text("SELECT status, count(*) FROM runs GROUP BY status")).all())
-        )
+        statuses = run_statuses(conn)
         assert statuses["maintenance"] >= 1 and statuses["skipped"] >= 1
         assert statuses["running"] == 0
-        # every job converged: its last run (after the calm came) succeeded
-        last: dict[str, str] = dict(
-            conn.execute(
-                text(
-                    "SELECT job, status FROM runs WHERE id IN (SELECT max(id) FROM runs "
-                    "WHERE status != 'skipped' GROUP BY job)"
-                )
-            ).all()
-        )
-        assert set(last.values()) == {"success"}, last
+        assert_every_job_converged(conn)
         assert (
             conn.execute(
                 text("SELECT count(*) FROM fanout_items WHERE status IN ('pending', 'failed')")
             ).scalar()
             == 0
         )
-        for job in ("details", "event_logs"):
-            fetched = Counter(
-                json.loads(params)["subsession_id"]
-                for (params,) in conn.execute(
-                    text(f"SELECT params FROM results WHERE job = '{job}' AND part = 0")
-                )
-            )
-            assert fetched and max(fetched.values()) == 1, job  # nothing stored twice
+        assert_each_subsession_stored_once(conn)
         if engine.dialect.name == "sqlite":  # PostgreSQL checks its foreign keys on every write
             assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
             assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
@@ -210,19 +222,9 @@ def full_disk_campaign(tmp_path: Path, hours: float, step: float = 30.0) -> None
         refused = [o for o in service.outcomes if (o.error or "").startswith("the /data catalogue")]
         assert refused  # and a hostile catalogue did come
         with runtime.engine.connect() as conn:
-            statuses: dict[str, int] = dict(
-                conn.execute(text("SELECT status, count(*) FROM runs GROUP BY status")).all()
-            )
-            assert statuses.get("running", 0) == 0
-            last: dict[str, str] = dict(
-                conn.execute(
-                    text(
-                        "SELECT job, status FROM runs WHERE id IN (SELECT max(id) FROM runs "
-                        "WHERE status != 'skipped' GROUP BY job)"
-                    )
-                ).all()
-            )
-            assert set(last.values()) == {"success"}, last
+            statuses = run_statuses(conn)
+            assert statuses["running"] == 0
+            assert_every_job_converged(conn)
             docs = conn.execute(
                 text(
                     "SELECT d.body FROM result_parts p JOIN documents d ON d.sha256 = p.sha256 "
@@ -230,14 +232,7 @@ def full_disk_campaign(tmp_path: Path, hours: float, step: float = 30.0) -> None
                 )
             ).all()
             assert docs and all(catalogue_problem(json.loads(body)) is None for (body,) in docs)
-            for job in ("details", "event_logs"):
-                fetched = Counter(
-                    json.loads(params)["subsession_id"]
-                    for (params,) in conn.execute(
-                        text(f"SELECT params FROM results WHERE job = '{job}' AND part = 0")
-                    )
-                )
-                assert fetched and max(fetched.values()) == 1, job
+            assert_each_subsession_stored_once(conn)
             assert conn.execute(text("PRAGMA integrity_check")).scalar() == "ok"
     print(f"full disk campaign: runs {statuses}, commits refused {disk.refused}")
 
