@@ -148,6 +148,21 @@ def test_a_bad_stored_catalogue_is_one_warning_per_process(
     assert len(warned) == 1 and "results.get.parameters is a list" in warned[0]
 
 
+def _cli_env(tmp_path: Path, loopback: RunningSimulator) -> dict[str, str]:
+    """A folder with one job, and the environment of commands run there."""
+    (tmp_path / "jobs.yaml").write_text("jobs:\n  info: {endpoint: member/info, every: 1h}\n")
+    return env_for(make_settings(tmp_path, loopback.url))
+
+
+def _cli_store_unchecked(
+    run_cli: Callable[..., CliResult], monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> None:
+    """`harvester run catalog` as an older harvester ran it: storing whatever /data/doc said."""
+    with monkeypatch.context() as patch:
+        patch.setattr("harvester._archive.archive.catalogue_problem", lambda _: None)
+        assert run_cli("run", "catalog", env=env).code == 0
+
+
 def _one_clean_line(result: CliResult) -> None:
     """No traceback; a failure says why in one line (`harvester: error: ...`, or for `run` the
     run's summary line)."""
@@ -167,13 +182,10 @@ def test_every_command_works_over_a_bad_stored_catalogue(
     monkeypatch: pytest.MonkeyPatch,
     changes: dict[str, Any],
 ) -> None:
-    (tmp_path / "jobs.yaml").write_text("jobs:\n  info: {endpoint: member/info, every: 1h}\n")
-    env = env_for(make_settings(tmp_path, loopback.url))
+    env = _cli_env(tmp_path, loopback)
     assert run_cli("run", "catalog", env=env).code == 0
     sim.config.catalog_changes = changes
-    with monkeypatch.context() as patch:  # stored by an older harvester
-        patch.setattr("harvester._archive.archive.catalogue_problem", lambda _: None)
-        assert run_cli("run", "catalog", env=env).code == 0
+    _cli_store_unchecked(run_cli, monkeypatch, env)  # stored by an older harvester
     refused = run_cli("run", "catalog", env=env)  # this one refuses it: one line, exit 1
     assert refused.code == 1 and "the /data catalogue" in refused.out
     _one_clean_line(refused)
@@ -200,12 +212,9 @@ def test_commands_with_only_a_bad_stored_catalogue(
     sim: Simulator,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    (tmp_path / "jobs.yaml").write_text("jobs:\n  info: {endpoint: member/info, every: 1h}\n")
-    env = env_for(make_settings(tmp_path, loopback.url))
+    env = _cli_env(tmp_path, loopback)
     sim.config.catalog_changes = CRASHING[3]
-    with monkeypatch.context() as patch:
-        patch.setattr("harvester._archive.archive.catalogue_problem", lambda _: None)
-        assert run_cli("run", "catalog", env=env).code == 0
+    _cli_store_unchecked(run_cli, monkeypatch, env)
     validated = run_cli("jobs", "validate", env=env)
     assert validated.code == 0 and "catalogue checks skipped" in validated.out
     listed = run_cli("catalog", env=env)  # none good is stored: fetched, and refused again
@@ -225,12 +234,9 @@ def test_start_serves_over_a_bad_stored_catalogue(
     sim: Simulator,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    (tmp_path / "jobs.yaml").write_text("jobs:\n  info: {endpoint: member/info, every: 1h}\n")
-    env = env_for(make_settings(tmp_path, loopback.url))
+    env = _cli_env(tmp_path, loopback)
     sim.config.catalog_changes = CRASHING[0]
-    with monkeypatch.context() as patch:
-        patch.setattr("harvester._archive.archive.catalogue_problem", lambda _: None)
-        assert run_cli("run", "catalog", env=env).code == 0
+    _cli_store_unchecked(run_cli, monkeypatch, env)
     process = start_harvester("start", env=env, cwd=tmp_path, output=True)
     try:
         database = tmp_path / "harvester.db"
