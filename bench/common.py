@@ -9,9 +9,11 @@ import io
 import math
 import pstats
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,20 @@ class Options:
 
     quick: bool = False  # scaled-down sizes: a smoke test, not a measurement
     profile: bool = False  # scenarios that can print a cProfile of harvester's side do so
+
+
+def start_service(
+    env: Mapping[str, str], folder: Path, *options: str, prefix: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    """`harvester start OPTIONS` in `folder` as its own process, its output discarded;
+    `prefix` runs it inside something (a network namespace)."""
+    return subprocess.Popen(
+        [*prefix, sys.executable, "-m", "harvester", "start", *options],
+        env=dict(env),
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def wait_until(

@@ -21,8 +21,6 @@ from __future__ import annotations
 import json
 import signal
 import statistics
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -46,7 +44,16 @@ from harvester._service.runtime import open_runtime
 from harvester._store import db
 from harvester.simulator import SimConfig, Simulator, SimulatorTransport
 
-from .common import BenchError, Goal, Options, Result, scratch, sim_settings, wait_until
+from .common import (
+    BenchError,
+    Goal,
+    Options,
+    Result,
+    scratch,
+    sim_settings,
+    start_service,
+    wait_until,
+)
 
 SCENARIO = "feeds"
 HOOK_KEY = "bench-hook-key"
@@ -264,12 +271,12 @@ def kill_campaign(kills: int, per_round: int) -> tuple[int, int, int]:
                 room = max(0, 500 - pending(engine))
                 queue(engine, config, queued, room)
                 queued += room
-                process = _start(env, folder)
+                process = start_service(env, folder)
                 seen = receiver.count()
                 wait_until(_more_than(receiver, seen + 5), 60, "the service sending")
                 process.send_signal(signal.SIGKILL)
                 process.wait(timeout=30)
-            process = _start(env, folder)
+            process = start_service(env, folder)
             try:
                 wait_until(lambda: pending(engine) == 0, 300, "the last start to tell everything")
             finally:
@@ -305,16 +312,6 @@ def _env(settings: Any, folder: Path, hook: str) -> dict[str, str]:
         }
     )
     return env
-
-
-def _start(env: dict[str, str], folder: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "harvester", "start"],
-        env=env,
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 # -- the scenario --------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ import signal
 import sqlite3
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,7 +42,7 @@ from harvester._store.db import open_database
 
 from . import archive as archive_bench
 from . import archive_workload
-from .common import BenchError, Goal, Options, Result, scratch, wait_until
+from .common import BenchError, Goal, Options, Result, scratch, start_service, wait_until
 from .pg import require_server, scratch_database
 
 SCENARIO = "postgres"
@@ -307,13 +306,7 @@ def _takeover(options: Options) -> Result:
         )
 
         def start() -> subprocess.Popen[bytes]:
-            return subprocess.Popen(
-                [sys.executable, "-m", "harvester", "start"],
-                env=env,
-                cwd=folder,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            return start_service(env, folder)
 
         active = start()
         processes = [active]

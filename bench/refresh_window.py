@@ -11,15 +11,13 @@ from __future__ import annotations
 import random
 import signal
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from harvester._core.clock import ManualClock, ScaledClock
 
-from .common import BenchError, Options, Result, scratch, sim_settings, wait_until
+from .common import BenchError, Options, Result, scratch, sim_settings, start_service, wait_until
 from .pg import rows as pg_rows
 from .pg import scratch_database
 
@@ -117,13 +115,7 @@ def _kill_campaign(kills: int) -> Result:
         env.update(HARVESTER_CLOCK=clock.spec(), LOG_LEVEL="WARNING")
         lived = 0.0
         for _ in range(kills):
-            process = subprocess.Popen(
-                [sys.executable, "-m", "harvester", "start"],
-                env=env,
-                cwd=folder,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
+            process = start_service(env, folder)
             try:
                 holder = (
                     f"SELECT 1 FROM service_lease WHERE pid = {process.pid} AND {NOW} < expires_at"
@@ -211,13 +203,7 @@ def _aimed_kills(kills: int) -> list[Result]:
             env.update(HARVESTER_CLOCK=clock.spec(), LOG_LEVEL="WARNING")
             counters = sim.oauth.counters
             for number in range(kills + 1):  # the last start only shows what the kills cost
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "harvester", "start"],
-                    env=env,
-                    cwd=folder,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+                process = start_service(env, folder)
                 try:
                     ran = f"SELECT 1 FROM runs WHERE pid = {process.pid} AND status = 'success'"
                     wait_until(lambda q=ran: bool(pg_rows(url, q)), 60)  # type: ignore[misc]

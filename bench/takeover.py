@@ -27,7 +27,6 @@ import secrets
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from harvester._core.clock import ScaledClock
 from harvester._store.pg import WRITE_LOCK_KEY, application_names, libpq_url
 
 from . import refresh_window
-from .common import BenchError, Goal, Options, Result, scratch, wait_until
+from .common import BenchError, Goal, Options, Result, scratch, start_service, wait_until
 from .pg import require_server, scratch_database
 from .pg import rows as pg_rows
 from .refresh_window import ha_jobs
@@ -184,12 +183,8 @@ class Services:
         settings = simulator_settings(self.folder, self.server.url, database_url=self.urls[name])
         env = env_for(settings)
         env.update(HARVESTER_CLOCK=self.clock.spec(), LOG_LEVEL="WARNING")
-        self.processes[name] = subprocess.Popen(
-            [*self.prefixes[name], sys.executable, "-m", "harvester", "start", "--grace", "2"],
-            env=env,
-            cwd=self.folder,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        self.processes[name] = start_service(
+            env, self.folder, "--grace", "2", prefix=self.prefixes[name]
         )
 
     def restart(self, name: str) -> None:
