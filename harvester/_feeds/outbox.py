@@ -117,17 +117,14 @@ class Outbox:
         status = SKIPPED if trigger == "backfill" else PENDING
         queued = 0
         for feed in feeds.values():
-            savepoint = conn.begin_nested()
             try:
-                rows = list(self._new_rows(conn, feed, result_id, written))
-                queued += insert_rows(conn, feed, rows, status, run_id, now)
+                with db.savepoint(conn, "feeds"):
+                    rows = list(self._new_rows(conn, feed, result_id, written))
+                    queued += insert_rows(conn, feed, rows, status, run_id, now)
             except Exception as exc:  # a filter the database refuses: never fails the harvest
-                savepoint.rollback()
                 log.error(
                     "feed.queue_failed", feed=feed.name, result_id=result_id, error=_line(exc)
                 )
-                continue
-            savepoint.commit()
         return queued if status == PENDING else 0
 
     def _new_rows(

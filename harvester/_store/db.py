@@ -273,6 +273,22 @@ def read(engine: Engine) -> Iterator[Connection]:
         yield connection
 
 
+@contextmanager
+def savepoint(connection: Connection, name: str = "harvester") -> Iterator[None]:
+    """A savepoint in the caller's transaction, on the driver's connection: if the block
+    raises, what it wrote is undone and the transaction goes on. (SQLAlchemy's `begin_nested`
+    costs some 80 µs a time, sixty times the two statements: on every result derived.)"""
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
+        cursor.execute(f"RELEASE SAVEPOINT {name}")
+        raise
+    cursor.execute(f"RELEASE SAVEPOINT {name}")
+
+
 class Prepared:
     """A Core statement compiled once for the engine's dialect and run on the DBAPI cursor of
     the caller's transaction.

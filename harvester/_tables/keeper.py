@@ -17,6 +17,7 @@ import json
 import pickle
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -24,6 +25,7 @@ from sqlalchemy import Connection, Dialect, Table, bindparam, delete, select
 
 from .._core.logs import get_logger
 from .._core.text import error_line
+from .._store import db
 from .._store.models import Document
 from .derive import MAPPERS, Batch, Derivation
 from .schema import SKIPPED
@@ -141,26 +143,23 @@ class TableKeeper:
         if prepared is not None and prepared.failed is not None:
             self._skip(connection, result, prepared.failed)
             return False
-        savepoint = connection.begin_nested() if isolated else None
         try:
-            if prepared is not None:
-                batches = prepared.batches(result.result_id)
-                self.writer.write_batches(connection, batches, result.result_id, written)
-                problem = prepared.problem
-            else:
-                derivation = Derivation(
-                    self._source(connection, result), result.result_id, self.tables
-                )
-                self.writer.write(connection, derivation, written)
-                problem = derivation.problem()
+            with db.savepoint(connection, "tables") if isolated else nullcontext():
+                if prepared is not None:
+                    batches = prepared.batches(result.result_id)
+                    self.writer.write_batches(connection, batches, result.result_id, written)
+                    problem = prepared.problem
+                else:
+                    derivation = Derivation(
+                        self._source(connection, result), result.result_id, self.tables
+                    )
+                    self.writer.write(connection, derivation, written)
+                    problem = derivation.problem()
         except Exception as exc:  # a shape we do not know, or a value the database refused
-            if savepoint is None:
+            if not isolated:
                 raise
-            savepoint.rollback()
             self._skip(connection, result, _one_line(exc))
             return False
-        if savepoint is not None:
-            savepoint.commit()
         if problem is not None:
             self._skip(connection, result, problem)
             return False

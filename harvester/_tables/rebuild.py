@@ -243,24 +243,21 @@ def _derive_group(
     """Derive a few results under one savepoint (a savepoint each cost a tenth of a
     rebuild); if one fails, undo them and derive each under its own, so the bad one is
     skipped with its reason and the others kept. Returns how many were done (at least one)."""
-    savepoint = conn.begin_nested()
     done = 0
     try:
-        for row in group:
-            _derive_one(conn, keeper, row, chunks.get(row.id, []), isolated=False)
-            done += 1
-            if out_of_time():
-                break
+        with db.savepoint(conn, "tables_group"):
+            for row in group:
+                _derive_one(conn, keeper, row, chunks.get(row.id, []), isolated=False)
+                done += 1
+                if out_of_time():
+                    break
     except Exception:  # redone one by one below, where each failure is named
-        savepoint.rollback()
         done = 0
         for row in group:
             _derive_one(conn, keeper, row, chunks.get(row.id, []))
             done += 1
             if out_of_time():
                 break
-        return done
-    savepoint.commit()
     return done
 
 
