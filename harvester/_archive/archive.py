@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -40,7 +41,7 @@ from .._store import db
 from .._store.models import Document, LatestResult, ResultPart, Run
 from .._tables.keeper import PREPARE_BYTES, Prepared, ResultToDerive, TableKeeper
 from . import process
-from .run import SERVICE_TRIGGERS, RunContext
+from .run import SERVICE_TRIGGERS, RunContext, Unwritten
 
 RUNNING = RunStatus.RUNNING
 HOST = socket.gethostname()  # runs record which host and pid ran them
@@ -76,6 +77,22 @@ def content_hash(body: str) -> str:
 # chunk bodies held to go in the result's own transaction (one transaction per result, not one
 # per chunk too); a result with more is stored in transactions of about this many characters
 CHUNKS_HELD = 8_000_000
+
+ROWS_PER_STATEMENT = 50  # documents or chunk parts per multi-row INSERT
+DOCUMENT_COLUMNS = ("sha256", "body", "size", "content_type", "first_seen_at")
+PART_COLUMNS = (
+    "run_id",
+    "job",
+    "endpoint",
+    "params",
+    "fetched_at",
+    "part",
+    "sha256",
+    "url",
+    "link_expires",
+    "rows",
+    "envelope",
+)
 
 RUNS = cast(Table, Run.__table__)
 PARTS = cast(Table, ResultPart.__table__)
@@ -134,30 +151,9 @@ def _statements(engine: Engine) -> dict[str, db.Prepared]:
                 "duration_seconds",
             )
         ),
-        "put_document": db.insert_ignoring(engine, DOCUMENTS, ["sha256"]).values(
-            binds("sha256", "body", "size", "content_type", "first_seen_at")
+        "insert_part0": db.insert_own_id(  # part 0 is its result: it points at itself
+            engine, PARTS, binds(*PART_COLUMNS), "result_id"
         ),
-        "insert_part": insert(PARTS)
-        .values(
-            binds(
-                "run_id",
-                "job",
-                "endpoint",
-                "params",
-                "fetched_at",
-                "part",
-                "sha256",
-                "url",
-                "link_expires",
-                "rows",
-                "envelope",
-                "result_id",
-            )
-        )
-        .returning(PARTS.c.id),
-        "own_result": update(PARTS)  # part 0 is its result: it points at itself
-        .where(PARTS.c.id == bindparam("part_id"))
-        .values(result_id=bindparam("part_id")),
         "set_latest": latest.on_conflict_do_update(
             index_elements=["job", "endpoint", "params"],
             set_={"result_id": latest.excluded.result_id},
@@ -181,6 +177,68 @@ class Archive:
         """A new `running` row; `parent_run` is the run of a job it follows that started it."""
         now = iso_seconds(self.clock.now())
         return self._insert_run(job, trigger, RUNNING, now, None, None, parent_run)
+
+    def unwritten(self, trigger: str, parent_run: int | None = None) -> Unwritten:
+        """A run opened without writing its row yet (see `Unwritten`): started now."""
+        return Unwritten(trigger, parent_run, iso_seconds(self.clock.now()))
+
+    def write_run_row(self, conn: Connection, run: RunContext, unless_ended: bool = False) -> int:
+        """The run's row, written as `running` in the caller's transaction if it is not yet
+        (and, `unless_ended`, if the run is not over); its id, 0 if not written. A caller whose
+        transaction rolls back forgets a row written in it (`_row_of`)."""
+        unwritten = run.unwritten
+        if unwritten is None:
+            return run.run_id
+        with unwritten.lock:
+            if run.run_id == 0 and not (unless_ended and unwritten.ended):
+                run.run_id = self._insert_run_in(
+                    conn,
+                    run.job.name,
+                    unwritten.trigger,
+                    RUNNING,
+                    unwritten.started_at,
+                    None,
+                    None,
+                    unwritten.parent_run,
+                )
+            return run.run_id
+
+    def write_running(self, runs: Iterable[RunContext]) -> int:
+        """Write as `running` the rows of runs still unwritten and not over (a run that
+        outlasts a second shows, and a process killed meanwhile leaves it to be marked
+        interrupted); how many were written."""
+        waiting = [r for r in runs if r.unwritten is not None and not r.unwritten.ended]
+        if not waiting:
+            return 0
+        written = 0
+        with db.write(self.engine) as conn:
+            for run in waiting:
+                if run.run_id == 0 and self.write_run_row(conn, run, unless_ended=True):
+                    written += 1
+        return written
+
+    def end_run(self, run: RunContext, status: str, error: str | None, seconds: float) -> None:
+        """Record a run's outcome: its row closed, written first if it was not (one
+        transaction)."""
+        if run.unwritten is not None:
+            run.unwritten.ended = True
+        with self._row_of(run) as conn:
+            self.close_run(conn, run.run_id, status, run.counts, error, seconds)
+
+    @contextmanager
+    def _row_of(self, run: RunContext) -> Iterator[Connection]:
+        """A write transaction in which the run's row exists (written now if need be); if it
+        rolls back, a row written in it is forgotten."""
+        fresh = run.unwritten is not None and run.run_id == 0
+        try:
+            with db.write(self.engine) as conn:
+                self.write_run_row(conn, run)
+                yield conn
+        except BaseException:
+            if fresh and run.unwritten is not None:
+                with run.unwritten.lock:
+                    run.run_id = 0
+            raise
 
     def finish_run(
         self,
@@ -244,23 +302,38 @@ class Archive:
     ) -> int:
         """A new row in `runs`, owned by this process (pid, start time, host); its id."""
         with db.write(self.engine) as conn:
-            result = self._sql["open_run"].execute(
-                conn,
-                {
-                    "job": job,
-                    "trigger": trigger,
-                    "status": status.value,
-                    "started_at": started_at,
-                    "finished_at": finished_at,
-                    "error": error,
-                    "pid": self.identity.pid,
-                    "process_started_at": self.identity.started_at,
-                    "host": HOST,
-                    "parent_run_id": parent_run,
-                    "duration_seconds": 0.0 if finished_at is not None else None,
-                },
+            return self._insert_run_in(
+                conn, job, trigger, status, started_at, finished_at, error, parent_run
             )
-            return int(result.fetchone()[0])
+
+    def _insert_run_in(
+        self,
+        conn: Connection,
+        job: str,
+        trigger: str,
+        status: RunStatus,
+        started_at: str,
+        finished_at: str | None,
+        error: str | None,
+        parent_run: int | None,
+    ) -> int:
+        result = self._sql["open_run"].execute(
+            conn,
+            {
+                "job": job,
+                "trigger": trigger,
+                "status": status.value,
+                "started_at": started_at,
+                "finished_at": finished_at,
+                "error": error,
+                "pid": self.identity.pid,
+                "process_started_at": self.identity.started_at,
+                "host": HOST,
+                "parent_run_id": parent_run,
+                "duration_seconds": 0.0 if finished_at is not None else None,
+            },
+        )
+        return int(result.fetchone()[0])
 
     def mark_interrupted(self, active_service: bool = False) -> int:
         """Runs left `running` by this process or by one that no longer exists become
@@ -331,7 +404,7 @@ class Archive:
         content-addressed: one no result points at is collected later), and so do those of a
         result large enough to be derived before the write lock. If the fetch fails midway no
         result becomes visible."""
-        job, endpoint, counts = run.job.name, run.job.endpoint, run.counts
+        job, endpoint = run.job.name, run.job.endpoint
         rows: dict[int, _PartRow] = {}
         part0_text = ""
         part0_type = "application/json"
@@ -349,7 +422,7 @@ class Archive:
                 waiting.append((body, digest, part.content_type))
                 held += len(body)
                 if held > CHUNKS_HELD:
-                    self._store_chunks(waiting, counts)
+                    self._store_chunks(run, waiting)
                     waiting, held = [], 0
             envelope = strip_signatures(part.envelope) if part.envelope else None
             rows[part.index] = _PartRow(
@@ -364,7 +437,7 @@ class Archive:
         prepared = None
         if self.tables is not None and size >= PREPARE_BYTES:  # derived before the write lock
             if waiting:  # the derivation reads the chunks: they go ahead
-                self._store_chunks(waiting, counts)
+                self._store_chunks(run, waiting)
                 waiting = []
             with db.read(self.engine) as reading:
                 early = ResultToDerive(0, endpoint, params, part0_text, chunks, fetched_at, job)
@@ -400,37 +473,20 @@ class Archive:
         in_same_transaction: Callable[[Connection], None] | None,
     ) -> StoredResult:
         """The one transaction of `store_result`."""
-        run_id, job, endpoint, counts = run.run_id, run.job.name, run.job.endpoint, run.counts
+        job, endpoint, counts = run.job.name, run.job.endpoint, run.counts
         params_text = canonical_params(params)
-        with db.write(self.engine) as conn:
-            for body, digest, content_type in waiting:
-                self._count(self._put_document(conn, body, digest, content_type), counts)
-            new = self._put_document(conn, part0_text, rows[0].sha256, part0_type, fetched_at)
-            self._count(new, counts)
-            result_id = 0
-            for index in sorted(rows):
-                row = rows[index]
-                inserted = self._sql["insert_part"].execute(
-                    conn,
-                    {
-                        "run_id": run_id,
-                        "job": job,
-                        "endpoint": endpoint,
-                        "params": params_text,
-                        "fetched_at": fetched_at,
-                        "part": index,
-                        "sha256": row.sha256,
-                        "url": row.url,
-                        "link_expires": row.link_expires,
-                        "rows": row.rows,
-                        "envelope": row.envelope,
-                        "result_id": result_id or None,
-                    },
-                )
-                part_id = int(inserted.fetchone()[0])
-                if index == 0:
-                    result_id = part_id
-                    self._sql["own_result"].execute(conn, {"part_id": part_id})
+        with self._row_of(run) as conn:
+            run_id = run.run_id
+            documents = [*waiting, (part0_text, rows[0].sha256, part0_type)]
+            self._put_documents(conn, documents, counts, fetched_at)
+            shared = {
+                "run_id": run_id,
+                "job": job,
+                "endpoint": endpoint,
+                "params": params_text,
+                "fetched_at": fetched_at,
+            }
+            result_id = self._insert_parts(conn, [rows[i] for i in sorted(rows)], shared)
             self._sql["set_latest"].execute(
                 conn,
                 {"job": job, "endpoint": endpoint, "params": params_text, "result_id": result_id},
@@ -454,26 +510,67 @@ class Archive:
             self.feeds.committed()  # the sender looks now, not at its next poll
         return StoredResult(result_id, [rows[i].sha256 for i in sorted(rows)])
 
-    def _store_chunks(self, chunks: list[tuple[str, str, str]], counts: RunCounts) -> None:
-        with db.write(self.engine) as conn:
-            for body, digest, content_type in chunks:
-                self._count(self._put_document(conn, body, digest, content_type), counts)
+    def _store_chunks(self, run: RunContext, chunks: list[tuple[str, str, str]]) -> None:
+        """Chunks stored ahead of their result, in a transaction of their own: the run's row
+        first, so that orphan collection sees a run in flight and leaves them be."""
+        with self._row_of(run) as conn:
+            self._put_documents(conn, chunks, run.counts, iso_seconds(self.clock.now()))
 
-    def _put_document(
-        self, conn: Connection, body: str, digest: str, content_type: str, now: str | None = None
-    ) -> bool:
-        """Insert a document unless its content is already stored; True if it was new."""
-        result = self._sql["put_document"].execute(
-            conn,
-            {
-                "sha256": digest,
-                "body": body,
-                "size": len(body.encode("utf-8")),
-                "content_type": content_type,
-                "first_seen_at": now or iso_seconds(self.clock.now()),
-            },
-        )
-        return bool(result.rowcount)
+    def _put_documents(
+        self, conn: Connection, documents: list[tuple[str, str, str]], counts: RunCounts, now: str
+    ) -> None:
+        """Insert the documents (body, sha256, content type) whose content is not stored yet,
+        a statement per ROWS_PER_STATEMENT (one round trip, not one each), counting which
+        were new and which were stored already."""
+        for start in range(0, len(documents), ROWS_PER_STATEMENT):
+            batch = documents[start : start + ROWS_PER_STATEMENT]
+            values: dict[str, Any] = {}
+            for i, (body, digest, content_type) in enumerate(batch):
+                values[f"sha256_{i}"] = digest
+                values[f"body_{i}"] = body
+                values[f"size_{i}"] = len(body.encode("utf-8"))
+                values[f"content_type_{i}"] = content_type
+                values[f"first_seen_at_{i}"] = now
+            new = {row[0] for row in self._batch("documents", len(batch)).execute(conn, values)}
+            for _, digest, _ in batch:
+                self._count(digest in new, counts)
+                new.discard(digest)  # the same content twice in a result: new once
+
+    def _insert_parts(self, conn: Connection, parts: list[_PartRow], shared: dict[str, Any]) -> int:
+        """A result's rows, in the order of its parts: part 0 pointing at itself (it is the
+        result) and its chunks pointing at it, a statement per ROWS_PER_STATEMENT; its id."""
+        first, chunks = parts[0], parts[1:]
+        cursor = self._sql["insert_part0"].execute(conn, {**shared, **_part_values(first)})
+        result_id = int(cursor.fetchone()[0])
+        for start in range(0, len(chunks), ROWS_PER_STATEMENT):
+            batch = chunks[start : start + ROWS_PER_STATEMENT]
+            values: dict[str, Any] = {}
+            for i, part in enumerate(batch):
+                row = {**shared, **_part_values(part), "result_id": result_id}
+                values.update({f"{name}_{i}": value for name, value in row.items()})
+            self._batch("parts", len(batch)).execute(conn, values)
+        return result_id
+
+    def _batch(self, table: str, rows: int) -> db.Prepared:
+        """The multi-row INSERT of `rows` documents or chunk parts, prepared once."""
+        key = f"{table}:{rows}"
+        statement = self._sql.get(key)
+        if statement is None:
+            names: tuple[str, ...] = DOCUMENT_COLUMNS
+            if table == "documents":
+                base = db.insert_ignoring(self.engine, DOCUMENTS, ["sha256"])
+                returning: Any = DOCUMENTS.c.sha256
+            else:
+                names, base, returning = (*PART_COLUMNS, "result_id"), insert(PARTS), None
+            rows_of: list[dict[str, Any]] = [
+                {n: bindparam(f"{n}_{i}") for n in names} for i in range(rows)
+            ]
+            built = base.values(rows_of)
+            statement = db.Prepared(
+                self.engine, built.returning(returning) if returning is not None else built
+            )
+            self._sql[key] = statement
+        return statement
 
     @staticmethod
     def _count(new: bool, counts: RunCounts) -> None:
@@ -506,6 +603,17 @@ class Archive:
         """Refresh the query planner's statistics (quick: sampled), so the views stay fast as
         the archive grows. The service does this at start-up and daily."""
         db.analyze(self.engine)
+
+
+def _part_values(part: _PartRow) -> dict[str, Any]:
+    return {
+        "part": part.index,
+        "sha256": part.sha256,
+        "url": part.url,
+        "link_expires": part.link_expires,
+        "rows": part.rows,
+        "envelope": part.envelope,
+    }
 
 
 def _check_catalogue(text: str) -> None:

@@ -8,6 +8,7 @@ archive (documents, results, rows), and is what the run's row records when it cl
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -40,15 +41,33 @@ SERVICE_TRIGGERS = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass
+class Unwritten:
+    """What a run's row will say once it is written: a plain job's run is written in the
+    transaction that stores its result (one commit for the whole run, not one to open it and
+    one to store), earlier as `running` when it outlasts a second or stores chunks ahead (see
+    `Archive.write_run_row`), or with its outcome when it ends without a result."""
+
+    trigger: str
+    parent_run: int | None
+    started_at: str  # harvester's clock, as stored
+    ended: bool = False  # the run is over: nothing writes it as `running` any more
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
 class RunContext:
-    """One run in flight: what the runner hands to the code that does the run's work."""
+    """One run in flight: what the runner hands to the code that does the run's work.
+
+    `run_id` is its row in `runs`; 0 while the row of a run opened `unwritten` is not written
+    yet (the archive writes it and sets the id)."""
 
     job: JobSpec
     run_id: int
     cancel: CancelToken
     counts: RunCounts = field(default_factory=RunCounts)
     started: float = field(default_factory=time.monotonic)  # for its duration, in real seconds
+    unwritten: Unwritten | None = None
 
     def seconds(self) -> float:
         """Real (monotonic) seconds since the run started, whatever harvester's clock does."""

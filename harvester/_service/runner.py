@@ -36,6 +36,7 @@ from .._core.text import error_line, parse_json, printable, query_value, storabl
 from .._fetch.data_client import DataClient
 from .._fetch.maintenance import MaintenancePause
 from .._store import db
+from .run_watch import RunWatch
 
 log = get_logger("harvester.runner")
 
@@ -118,6 +119,11 @@ class Runner:
         self.archive = archive
         self.clock = clock
         self.pause = pause
+        self.watch = RunWatch(archive)  # writes the rows of unwritten runs that last
+
+    def close(self) -> None:
+        """No more runs: the watch ends."""
+        self.watch.close()
 
     def run(
         self,
@@ -137,7 +143,10 @@ class Runner:
                 outcome = RunOutcome(run_id, job.name, RunStatus.SKIPPED, reason, RunCounts(), 0.0)
                 self._log(outcome, trigger, parent_run)
                 return outcome
-            run_id = self.archive.open_run(job.name, trigger, parent_run)
+            # a plain job's run is written with its result: one transaction (see Unwritten)
+            plain = body is None and job.for_each is None and job.incremental is None
+            unwritten = self.archive.unwritten(trigger, parent_run) if plain else None
+            run_id = 0 if plain else self.archive.open_run(job.name, trigger, parent_run)
         except Exception as exc:  # the database refused (busy too long, disk full): nothing ran
             reason = f"the run could not be recorded: {error_line(exc)}"
             log.error("run.not_recorded", job=job.name, error=reason)
@@ -145,12 +154,16 @@ class Runner:
                 0, job.name, RunStatus.FAILED, reason, RunCounts(), 0.0, recorded=False
             )
         deadline = self.clock.now() + self.clock_seconds(job.timeout) if job.timeout else None
-        run = RunContext(job, run_id, CancelToken(self.clock, stop, deadline), started=started)
-        cancel, counts = run.cancel, run.counts
+        cancel = CancelToken(self.clock, stop, deadline)
+        run = RunContext(job, run_id, cancel, started=started, unwritten=unwritten)
+        if unwritten is not None:
+            self.watch.add(run)
+        counts = run.counts
         status: RunStatus = RunStatus.SUCCESS
         error: str | None = None
         closed = False  # a plain job closes its run in the transaction that stores its result
-        with structlog.contextvars.bound_contextvars(job=job.name, run_id=run_id):
+        bound = {"run_id": run_id} if run_id else {}  # an unwritten run has no id yet
+        with structlog.contextvars.bound_contextvars(job=job.name, **bound):
             try:
                 if body is not None:
                     body(run)
@@ -174,8 +187,10 @@ class Runner:
             unrecorded = None if closed else self._finish(run, status, error)
             if unrecorded is not None:
                 status, error = RunStatus.FAILED, unrecorded
+        if unwritten is not None:
+            unwritten.ended = True
         outcome = RunOutcome(
-            run_id, job.name, status, error, counts, run.seconds(), recorded=unrecorded is None
+            run.run_id, job.name, status, error, counts, run.seconds(), recorded=unrecorded is None
         )
         self._log(outcome, trigger, parent_run)
         return outcome
@@ -323,11 +338,16 @@ class Runner:
 
     def _finish(self, run: RunContext, status: RunStatus, error: str | None) -> str | None:
         """Close the run; never raises. Returns why it could not be closed (a full disk, a
-        database busy too long): the row stays `running` until this process's next
-        `mark_interrupted` (at shutdown or the next start) says `interrupted`."""
+        database busy too long): a written row stays `running` until this process's next
+        `mark_interrupted` (at shutdown or the next start) says `interrupted`; an unwritten
+        run leaves none."""
         try:
-            self.archive.finish_run(run.run_id, status, run.counts, error, run.seconds())
+            self.archive.end_run(run, status, error, run.seconds())
         except Exception as exc:
+            if run.run_id == 0:  # never written: the run left no trace in the database
+                reason = f"the run could not be recorded: {error_line(exc)}"
+                log.error("run.not_recorded", status=status, error=reason)
+                return reason
             reason = f"the run's outcome could not be recorded: {error_line(exc)}"
             log.error("run.not_closed", status=status, error=reason)
             return reason

@@ -44,6 +44,7 @@ class Runtime:
     runner: Runner
 
     def close(self) -> None:
+        self.runner.close()
         self.client.close()
         self.http.close()
         self.engine.dispose()

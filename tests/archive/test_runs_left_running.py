@@ -12,6 +12,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import OperationalError
 
 from harvester._archive.process import current, process_start_time, still_running
+from harvester._archive.run import RunContext
 from harvester._core.clock import ManualClock, iso_seconds
 from harvester._service.runtime import Runtime
 from harvester._store import db
@@ -105,14 +106,34 @@ def test_closing_a_run_on_a_full_disk_does_not_raise(
     def disk_full(*args: object, **kwargs: object) -> None:
         raise OperationalError("UPDATE runs", {}, Exception("database or disk is full"))
 
-    monkeypatch.setattr(runtime.archive, "finish_run", disk_full)
-    monkeypatch.setattr(runtime.archive, "store_result", disk_full)
+    def written_then_full(run: RunContext, *args: object) -> None:
+        runtime.archive.write_running([run])  # it lasted: the watch wrote it as running
+        disk_full()
+
+    monkeypatch.setattr(runtime.archive, "end_run", disk_full)
+    monkeypatch.setattr(runtime.archive, "store_result", written_then_full)
     outcome = runtime.runner.run(job("info", "member/info"))
-    assert outcome.status == "failed"
+    assert outcome.status == "failed" and not outcome.recorded
     assert outcome.error is not None and "could not be recorded" in outcome.error
     monkeypatch.undo()
     assert runtime.archive.mark_interrupted() == 1  # ours, left running: now interrupted
     assert _status(runtime, outcome.run_id) == "interrupted"
+
+
+def test_a_quick_run_the_full_disk_refused_leaves_no_row(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OperationalError("INSERT INTO runs", {}, Exception("database or disk is full"))
+
+    monkeypatch.setattr(runtime.archive, "end_run", disk_full)
+    monkeypatch.setattr(runtime.archive, "store_result", disk_full)
+    outcome = runtime.runner.run(job("info", "member/info"))
+    assert outcome.status == "failed" and not outcome.recorded and outcome.run_id == 0
+    monkeypatch.undo()
+    assert runtime.archive.mark_interrupted() == 0
+    with db.read(runtime.engine) as conn:
+        assert conn.execute(select(Run.id)).all() == []
 
 
 def test_a_killed_backfill_run_is_interrupted_by_the_next_backfill(

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import text
 
 import harvester
+from harvester._archive.run import RunContext
 from harvester._config.jobs import JobSpec
 from harvester._config.settings import Settings
 from harvester._core.clock import ManualClock, ScaledClock, parse_iso
@@ -291,14 +292,14 @@ def test_a_run_whose_outcome_the_full_disk_refuses_is_not_recorded(
     runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     disk = FullDisk(runtime.engine)
-    opened = runtime.archive.open_run
+    store = runtime.archive.store_result
 
-    def open_then_fill(*args: Any, **kwargs: Any) -> int:
-        run_id = opened(*args, **kwargs)
-        disk.full = True  # the disk fills while the run fetches
-        return run_id
+    def written_then_fill(run: RunContext, *args: Any) -> Any:
+        runtime.archive.write_running([run])  # it lasted: the watch wrote it as running
+        disk.full = True  # then the disk fills while the run fetches
+        return store(run, *args)
 
-    monkeypatch.setattr(runtime.archive, "open_run", open_then_fill)
+    monkeypatch.setattr(runtime.archive, "store_result", written_then_fill)
     outcome = runtime.runner.run(job("info", "member/info"))
     assert outcome.run_id > 0 and not outcome.recorded and outcome.status == "failed"
     assert outcome.error == "the run's outcome could not be recorded: database or disk is full"
