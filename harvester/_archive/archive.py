@@ -176,7 +176,8 @@ class Archive:
     def open_run(self, job: str, trigger: str, parent_run: int | None = None) -> int:
         """A new `running` row; `parent_run` is the run of a job it follows that started it."""
         now = iso_seconds(self.clock.now())
-        return self._insert_run(job, trigger, RUNNING, now, None, None, parent_run)
+        with db.write(self.engine) as conn:
+            return self._insert_run(conn, job, trigger, RUNNING, now, parent_run=parent_run)
 
     def unwritten(self, trigger: str, parent_run: int | None = None) -> Unwritten:
         """A run opened without writing its row yet (see `Unwritten`): started now."""
@@ -191,15 +192,13 @@ class Archive:
             return run.run_id
         with unwritten.lock:
             if run.run_id == 0 and not (unless_ended and unwritten.ended):
-                run.run_id = self._insert_run_in(
+                run.run_id = self._insert_run(
                     conn,
                     run.job.name,
                     unwritten.trigger,
                     RUNNING,
                     unwritten.started_at,
-                    None,
-                    None,
-                    unwritten.parent_run,
+                    parent_run=unwritten.parent_run,
                 )
             return run.run_id
 
@@ -288,35 +287,23 @@ class Archive:
     ) -> int:
         """A run that was due but did not touch the API (maintenance pause, overlap)."""
         now = iso_seconds(self.clock.now())
-        return self._insert_run(job, trigger, RunStatus.SKIPPED, now, now, reason, parent_run)
-
-    def _insert_run(
-        self,
-        job: str,
-        trigger: str,
-        status: RunStatus,
-        started_at: str,
-        finished_at: str | None,
-        error: str | None,
-        parent_run: int | None,
-    ) -> int:
-        """A new row in `runs`, owned by this process (pid, start time, host); its id."""
         with db.write(self.engine) as conn:
-            return self._insert_run_in(
-                conn, job, trigger, status, started_at, finished_at, error, parent_run
+            return self._insert_run(
+                conn, job, trigger, RunStatus.SKIPPED, now, now, reason, parent_run
             )
 
-    def _insert_run_in(
+    def _insert_run(
         self,
         conn: Connection,
         job: str,
         trigger: str,
         status: RunStatus,
         started_at: str,
-        finished_at: str | None,
-        error: str | None,
-        parent_run: int | None,
+        finished_at: str | None = None,
+        error: str | None = None,
+        parent_run: int | None = None,
     ) -> int:
+        """A new row in `runs`, owned by this process (pid, start time, host); its id."""
         result = self._sql["open_run"].execute(
             conn,
             {

@@ -9,8 +9,6 @@ with the first run it watches and ended when it has none left, so an idle runner
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -35,29 +33,35 @@ class RunWatch:
         self.archive = archive
         self.write_after = write_after
         self.monotonic = monotonic
-        self._due: list[tuple[float, int, RunContext]] = []  # (when, order, run): a heap
-        self._order = itertools.count()
+        self._runs: dict[int, RunContext] = {}  # the runs in flight, unwritten, by id()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
 
     def add(self, run: RunContext) -> None:
-        """Watch `run` (unwritten) from now on: its row is written if it is not over in time."""
+        """Watch `run` (unwritten) until `remove`: its row is written if it lasts."""
         with self._changed:
-            heapq.heappush(self._due, (run.started + self.write_after, next(self._order), run))
+            self._runs[id(run)] = run
             if self._thread is None and not self._closed:
                 self._thread = threading.Thread(
                     target=self._watch, name="harvester-run-watch", daemon=True
                 )
                 self._thread.start()
 
-    def write_due(self) -> int:
-        """Write the rows of the watched runs that are due and not over; how many were."""
-        now = self.monotonic()
-        due: list[RunContext] = []
+    def remove(self, run: RunContext) -> None:
+        """The run is over: no longer watched."""
         with self._changed:
-            while self._due and self._due[0][0] <= now:
-                due.append(heapq.heappop(self._due)[2])
+            self._runs.pop(id(run), None)
+
+    def write_due(self) -> int:
+        """Write the rows of the watched runs that are due and not written; how many were."""
+        now = self.monotonic()
+        with self._changed:
+            due = [
+                run
+                for run in self._runs.values()
+                if run.run_id == 0 and run.started + self.write_after <= now
+            ]
         if not due:
             return 0
         try:
@@ -66,23 +70,35 @@ class RunWatch:
             log.warning("run.not_written", error=error_line(exc), runs=len(due))
             return 0
 
+    def stop(self) -> None:
+        """No runs in flight (a service stopped): the thread ends now; the next run's `add`
+        starts another."""
+        self._end(closed=False)
+
     def close(self) -> None:
-        """Stop watching (the runtime closes): the thread ends; runs left are not written."""
+        """Stop watching for good (the runtime closes): runs left are not written."""
+        self._end(closed=True)
+
+    def _end(self, closed: bool) -> None:
         with self._changed:
-            self._closed = True
-            self._due.clear()
+            self._closed = self._closed or closed
+            self._runs.clear()
             self._changed.notify_all()
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join()
 
     def _watch(self) -> None:
+        """Wake when the oldest run in flight comes due (about once a second however many
+        runs go by: a run that ended meanwhile is simply gone), write, and end when none is
+        left."""
         while True:
             with self._changed:
-                if not self._due or self._closed:
+                waiting = [r.started for r in self._runs.values() if r.run_id == 0]
+                if self._closed or not self._runs:
                     self._thread = None
                     return
-                wait = self._due[0][0] - self.monotonic()
+                wait = min(waiting, default=self.monotonic()) + self.write_after - self.monotonic()
                 if wait > 0:
                     self._changed.wait(wait)
                     continue

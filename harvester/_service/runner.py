@@ -177,6 +177,7 @@ class Runner:
                 status, error = exc.outcome, str(exc)
             except KeyboardInterrupt:
                 self._finish(run, RunStatus.INTERRUPTED, "interrupted (Ctrl-C)")
+                self.watch.remove(run)
                 raise
             except Exception as exc:  # a bug, or the database refused: record it, keep going
                 log.exception("run.crashed")
@@ -189,6 +190,7 @@ class Runner:
                 status, error = RunStatus.FAILED, unrecorded
         if unwritten is not None:
             unwritten.ended = True
+            self.watch.remove(run)
         outcome = RunOutcome(
             run.run_id, job.name, status, error, counts, run.seconds(), recorded=unrecorded is None
         )

@@ -367,6 +367,7 @@ class Service:
             idle = self.pipeline.wait_idle(self.options.cancel_seconds)
         # every worker thread ends with the service (unless a run ignored its cancellation)
         self.pipeline.shutdown(wait=idle)
+        self.runtime.runner.watch.stop()  # and the watch over the runs it ran
         left = 0
         if self.role == "active":  # stepped down: the new active one marks our runs
             try:

@@ -81,3 +81,34 @@ def test_a_fetch_that_fails_midway_stores_nothing_it_held(tmp_path: Path) -> Non
     assert db_rows(tmp_path / "h.db", "SELECT count(*) FROM documents") == [(0,)]
     assert db_rows(tmp_path / "h.db", "SELECT count(*) FROM result_parts") == [(0,)]
     archive.engine.dispose()
+
+
+def test_a_results_rows_go_in_batches_counted_and_pointing_at_part_0(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Documents and chunk rows go in a multi-row statement at a time (three rows here, so a
+    result of 7 parts takes several): each document counted once as new, a repeat as unchanged;
+    part 0 points at itself and every chunk at part 0, on both databases."""
+    monkeypatch.setattr(archive_module, "ROWS_PER_STATEMENT", 3)
+    engine = open_database(backend)
+    archive = Archive(engine, ManualClock())
+    archive.tables = None
+    run = RunContext(JOB, archive.open_run(JOB.name, "cli"), CancelToken(archive.clock))
+    bodies = [json.dumps([{"row": k % 4}]) for k in range(1, 7)]  # chunks 5, 6 repeat 1, 2
+    result = [Part(0, json.dumps({"chunk_info": {"num_chunks": 6}}), "application/json")]
+    result += [Part(k, body, "application/json") for k, body in enumerate(bodies, 1)]
+    database = backend if backend.startswith("postgresql") else backend.removeprefix("sqlite:///")
+    first = archive.store_result(run, {"n": 1}, iter(result))
+    assert (run.counts.documents_new, run.counts.documents_dup) == (5, 2)
+    again = archive.store_result(run, {"n": 2}, iter(result))
+    assert (run.counts.documents_new, run.counts.documents_dup) == (5, 9)
+    for stored in (first, again):
+        rows = db_rows(
+            database,
+            f"SELECT id, part, result_id FROM result_parts WHERE result_id = {stored.result_id} "
+            "ORDER BY id",
+        )
+        assert [part for _, part, _ in rows] == list(range(7))
+        assert rows[0][0] == stored.result_id and {r for *_, r in rows} == {stored.result_id}
+    assert first.result_id < again.result_id
+    engine.dispose()

@@ -97,8 +97,11 @@ def test_a_killed_run_leaves_no_partial_result_and_becomes_interrupted(
     database = tmp_path / "harvester.db"
     process = start_harvester("run", "recent_results", env=env, cwd=tmp_path)
     try:
-        # four chunks are fetched (held for the result's one transaction) when it is killed
+        # four chunks are fetched (held for the result's one transaction) when it is killed,
+        # once the run has lasted long enough to be written as running (a run killed in its
+        # first second leaves no row: it stored nothing)
         assert held.reached.wait(60), "the run never reached its 5th chunk"
+        wait_for(lambda: db_rows(database, "SELECT status FROM runs") == [("running",)])
         os.kill(process.pid, signal.SIGKILL)
     finally:
         process.wait(timeout=30)

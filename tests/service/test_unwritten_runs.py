@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -77,7 +77,7 @@ def test_the_watch_writes_a_run_that_lasts_as_running(runtime: Runtime) -> None:
     written = threading.Event()
     write_running = archive.write_running
 
-    def noting(runs: list[RunContext]) -> int:
+    def noting(runs: Iterable[RunContext]) -> int:
         count = write_running(runs)
         written.set()
         return count
@@ -99,7 +99,7 @@ def test_the_watch_writes_a_run_that_lasts_as_running(runtime: Runtime) -> None:
     assert [status for _, status, _ in runs_of(runtime.engine, JOB.name)] == ["success"]
 
 
-def test_the_watch_writes_only_runs_due_and_not_over(runtime: Runtime) -> None:
+def test_the_watch_writes_only_runs_due_and_still_in_flight(runtime: Runtime) -> None:
     archive = runtime.archive
     now = [100.0]
     watch = RunWatch(archive, write_after=1.0, monotonic=lambda: now[0])
@@ -111,6 +111,7 @@ def test_the_watch_writes_only_runs_due_and_not_over(runtime: Runtime) -> None:
         watch.add(over)
         assert watch.write_due() == 0  # not due yet
         over.unwritten.ended = True
+        watch.remove(over)
         now[0] = 101.5
         watch.write_due()
     finally:
