@@ -161,6 +161,11 @@ class JobScheduler:
                 if name in self._specs
             }
 
+    def retries_pending(self) -> set[str]:
+        """The jobs with a retry scheduled and not yet handed over."""
+        with self._lock:
+            return {due.job for key, due in self._entries.items() if key.endswith("#retry")}
+
     def wakeup(self) -> None:
         """Look at the clock now (a ManualClock was moved, say)."""
         self._wake.set()

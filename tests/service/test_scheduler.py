@@ -324,6 +324,9 @@ def test_a_failed_run_is_retried(harness: Harness, sim: Simulator, clock: Manual
     harness.start()
     wait_for(lambda: len(runs(harness.runtime, "status != 'running'")) == 1)
     assert runs(harness.runtime)[0]["status"] == "failed"
+    # the retry is scheduled once the run has returned (after its row): wait for it, or the
+    # clock would move before the back-off is counted from it
+    wait_for(lambda: harness.running.scheduler.retries_pending() == {"info"})
     clock.advance(120)  # the back-off of the first retry is 30-60 s
     harness.running.scheduler.wakeup()
     wait_for(lambda: len(runs(harness.runtime, "status = 'success'")) == 1)
