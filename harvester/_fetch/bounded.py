@@ -48,7 +48,7 @@ class Limits:
 
 def bounded_get(
     http: httpx.Client,
-    url: str,
+    url: str | httpx.URL,
     label: str,
     limits: Limits,
     cancel: CancelToken,

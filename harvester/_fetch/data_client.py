@@ -343,8 +343,8 @@ class DataClient:
         self, url: str, label: str, cancel: CancelToken, counts: RunCounts | None
     ) -> _Body:
         """GET a pre-signed link: no Authorization header, no rate budget, bounded retries."""
-        self.links.check(url, label)
-        trace = watch_connection(self.links, url, label)  # a name: judged on its address
+        target = self.links.check(url, label)  # parsed once: checked, watched, sent
+        trace = watch_connection(self.links, target, label)  # a name: judged on its address
         extensions = {"trace": trace} if trace is not None else {}
         last_cause = ""
         for _ in Retries(MAX_ATTEMPTS, 1.0, 30.0, self.rng, cancel.sleep):
@@ -352,7 +352,7 @@ class DataClient:
             try:
                 response = bounded_get(
                     self.http,
-                    url,
+                    target,
                     label,
                     self.limits,
                     cancel,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import cached_property
 
 import httpx
 
@@ -36,13 +37,22 @@ class LinkPolicy:
     api_url: str
     hosts: tuple[str, ...] = DEFAULT_DOWNLOAD_HOSTS
 
-    def check(self, url: str, label: str) -> None:
-        """Raise LinkRefused (or ApiError for a URL httpx cannot send) naming why."""
+    @cached_property
+    def _api(self) -> httpx.URL:
+        return httpx.URL(self.api_url)
+
+    @cached_property
+    def _api_host(self) -> str:
+        return host_of(self._api)
+
+    def check(self, url: str, label: str) -> httpx.URL:
+        """The URL, parsed, if it may be followed; else raise LinkRefused (or ApiError for a
+        URL httpx cannot send) naming why."""
         try:
             target = httpx.URL(url)
         except httpx.InvalidURL as exc:
             raise ApiError(f"{label} is not a usable URL ({exc})") from None
-        api = httpx.URL(self.api_url)
+        api = self._api
         if target.scheme not in ("https", "http"):
             scheme = f"{target.scheme}:" if target.scheme else "a URL without a scheme"
             raise LinkRefused(f"{label} is refused: {scheme} is not http(s)")
@@ -52,7 +62,7 @@ class LinkPolicy:
         if not host:
             raise ApiError(f"{label} is not a usable URL (it has no host)")
         if self.is_api_host(host) or self.is_named(host):
-            return
+            return target
         address = numeric_address(host)
         if address is not None and is_internal(address):
             shown = host if host == str(address) else f"{host} is {address}, which"
@@ -67,11 +77,12 @@ class LinkPolicy:
                 f"{label} is refused: {host} is not a download host "
                 "(HARVESTER_DOWNLOAD_HOSTS lists the allowed ones)"
             )
+        return target
 
     def is_api_host(self, host: str) -> bool:
         """True for the API's own host, however either is spelled (its links need no check:
         where the API is, harvester already talks to)."""
-        api_host = host_of(httpx.URL(self.api_url))
+        api_host = self._api_host
         if host == api_host:
             return True
         address, api_address = numeric_address(host), numeric_address(api_host)

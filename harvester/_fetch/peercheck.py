@@ -21,11 +21,11 @@ from .linkpolicy import LinkPolicy, host_of
 Trace = Callable[[str, dict[str, Any]], None]
 
 
-def watch_connection(policy: LinkPolicy, url: str, label: str) -> Trace | None:
+def watch_connection(policy: LinkPolicy, url: httpx.URL, label: str) -> Trace | None:
     """An httpx `trace` callback that refuses (LinkRefused) a connection for `url` made to an
     address that is not public; None for a link to the API's own host or to a host the operator
     named exactly (no check needed)."""
-    host = host_of(httpx.URL(url))
+    host = host_of(url)
     if policy.is_api_host(host) or policy.is_named(host):
         return None
     direct = False  # the connection is to the link's host itself (not to a proxy)

@@ -291,6 +291,6 @@ def test_a_name_is_judged_on_the_address_it_connected_to(
             "the link",
             limits,
             CancelToken(ManualClock()),
-            extensions={"trace": watch_connection(policy, url, "the link")},
+            extensions={"trace": watch_connection(policy, httpx.URL(url), "the link")},
         )
     assert served["/internal/secret.json"] == 0
