@@ -222,6 +222,7 @@ def run(options: Options) -> list[Result]:
                 f"median of {reps} after a warm-up (pages over loopback HTTP); baseline: the "
                 f"same on an empty archive; {JOBS} jobs, {DAYS} days of runs, 5,000 documents; "
                 f"/healthz: {health_jobs:,} more jobs, 2 runs each, 1 in 100 failing now",
+                readme=path == "/metrics",  # beside GET /: the two pages the goal names
             )
         )
     return results

@@ -192,7 +192,8 @@ def run(options: Options) -> list[Result]:
             "ratio",
             GOALS.get(ours, GOAL) if ours in GOAL_ROWS else None,
             row_note,
-            readme=ours == "big_received_before",  # the figure before, beside the goal's
+            # the figure before, beside the goal's; and the link goal beside the direct one
+            readme=ours in ("big_received_before", "runner_link"),
         )
         for measurement, ours, theirs, row_note in rows
     ]

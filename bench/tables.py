@@ -162,6 +162,7 @@ def run(options: Options) -> list[Result]:
             ours.cpu / bare.cpu,
             "ratio",
             REBUILD_CPU_GOAL,
+            readme=True,  # #26's rebuild goals: CPU and bytes, beside the wall time
         )
     )
     results.append(
@@ -175,6 +176,7 @@ def run(options: Options) -> list[Result]:
             "ratio",
             REBUILD_BYTES_GOAL,
             f"write() calls: {ours.handed / MB:,.0f} MB vs {bare.handed / MB:,.0f} MB",
+            readme=True,
         )
     )
     on, off = per_doc
