@@ -183,24 +183,26 @@ class Archive:
         """A run opened without writing its row yet (see `Unwritten`): started now."""
         return Unwritten(trigger, parent_run, iso_seconds(self.clock.now()))
 
-    def write_run_row(self, conn: Connection, run: RunContext, unless_ended: bool = False) -> int:
-        """The run's row, written as `running` in the caller's transaction if it is not yet
-        (and, `unless_ended`, if the run is not over); its id, 0 if not written. A caller whose
-        transaction rolls back forgets a row written in it (`_row_of`)."""
+    def write_run_row(self, conn: Connection, run: RunContext, unless_ended: bool = False) -> bool:
+        """Write the run's row as `running` in the caller's transaction if it is not written
+        yet (and, `unless_ended`, if the run is not over); True if it was written now. The
+        caller holds the write lock, so no one else writes it meanwhile; if its transaction
+        rolls back, it forgets the id (`_rows_of`)."""
         unwritten = run.unwritten
         if unwritten is None:
-            return run.run_id
+            return False
         with unwritten.lock:
-            if run.run_id == 0 and not (unless_ended and unwritten.ended):
-                run.run_id = self._insert_run(
-                    conn,
-                    run.job.name,
-                    unwritten.trigger,
-                    RUNNING,
-                    unwritten.started_at,
-                    parent_run=unwritten.parent_run,
-                )
-            return run.run_id
+            if run.run_id != 0 or (unless_ended and unwritten.ended):
+                return False
+            run.run_id = self._insert_run(
+                conn,
+                run.job.name,
+                unwritten.trigger,
+                RUNNING,
+                unwritten.started_at,
+                parent_run=unwritten.parent_run,
+            )
+            return True
 
     def write_running(self, runs: Iterable[RunContext]) -> int:
         """Write as `running` the rows of runs still unwritten and not over (a run that
@@ -209,12 +211,9 @@ class Archive:
         waiting = [r for r in runs if r.unwritten is not None and not r.unwritten.ended]
         if not waiting:
             return 0
-        written = 0
-        with db.write(self.engine) as conn:
-            for run in waiting:
-                if run.run_id == 0 and self.write_run_row(conn, run, unless_ended=True):
-                    written += 1
-        return written
+        with self._rows_of(waiting, unless_ended=True) as (_, written):
+            pass
+        return len(written)
 
     def end_run(self, run: RunContext, status: str, error: str | None, seconds: float) -> None:
         """Record a run's outcome: its row closed, written first if it was not (one
@@ -226,15 +225,27 @@ class Archive:
 
     @contextmanager
     def _row_of(self, run: RunContext) -> Iterator[Connection]:
-        """A write transaction in which the run's row exists (written now if need be); if it
-        rolls back, a row written in it is forgotten."""
-        fresh = run.unwritten is not None and run.run_id == 0
+        """A write transaction in which the run's row exists (written now if need be)."""
+        with self._rows_of([run]) as (conn, _):
+            yield conn
+
+    @contextmanager
+    def _rows_of(
+        self, runs: list[RunContext], unless_ended: bool = False
+    ) -> Iterator[tuple[Connection, list[RunContext]]]:
+        """A write transaction that first writes the rows of `runs` not written yet (see
+        `write_run_row`), and the runs it wrote; if it rolls back, their ids are forgotten (a
+        rolled-back id may be given to another row)."""
+        written: list[RunContext] = []
         try:
             with db.write(self.engine) as conn:
-                self.write_run_row(conn, run)
-                yield conn
+                for run in runs:
+                    if self.write_run_row(conn, run, unless_ended):
+                        written.append(run)
+                yield conn, written
         except BaseException:
-            if fresh and run.unwritten is not None:
+            for run in written:
+                assert run.unwritten is not None
                 with run.unwritten.lock:
                     run.run_id = 0
             raise
@@ -264,7 +275,7 @@ class Archive:
         if status not in FINAL_STATUSES:
             raise ValueError(f"unknown run status {status!r}")
         status = RunStatus(status)
-        self._sql["close_run"].execute(
+        closed = self._sql["close_run"].execute(
             conn,
             {
                 "run_id": run_id,
@@ -281,6 +292,8 @@ class Archive:
                 "duration_seconds": round(seconds, 3) if seconds is not None else None,
             },
         )
+        if closed.rowcount != 1:  # never an outcome recorded for no run
+            raise RuntimeError(f"run {run_id} is not in the runs table")
 
     def record_skipped(
         self, job: str, trigger: str, reason: str, parent_run: int | None = None

@@ -21,6 +21,7 @@ from .._core.text import error_line
 log = get_logger("harvester.runner")
 
 WRITE_AFTER = 1.0  # real seconds a run may go unwritten
+MIN_PERIOD = 0.05  # the watch never looks more often than this
 
 
 class RunWatch:
@@ -33,7 +34,9 @@ class RunWatch:
         self.archive = archive
         self.write_after = write_after
         self.monotonic = monotonic
-        self._runs: dict[int, RunContext] = {}  # the runs in flight, unwritten, by id()
+        # the runs in flight (by id()), each with when its row is due: a second after it
+        # started, then a second after each write the database refused
+        self._runs: dict[int, tuple[RunContext, float]] = {}
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -41,7 +44,7 @@ class RunWatch:
     def add(self, run: RunContext) -> None:
         """Watch `run` (unwritten) until `remove`: its row is written if it lasts."""
         with self._changed:
-            self._runs[id(run)] = run
+            self._runs[id(run)] = (run, run.started + self.write_after)
             if self._thread is None and not self._closed:
                 self._thread = threading.Thread(
                     target=self._watch, name="harvester-run-watch", daemon=True
@@ -54,14 +57,13 @@ class RunWatch:
             self._runs.pop(id(run), None)
 
     def write_due(self) -> int:
-        """Write the rows of the watched runs that are due and not written; how many were."""
+        """Write the rows of the watched runs that are due (unwritten, not over); how many
+        were. One the database refuses is tried again a period later, not at once."""
         now = self.monotonic()
         with self._changed:
-            due = [
-                run
-                for run in self._runs.values()
-                if run.run_id == 0 and run.started + self.write_after <= now
-            ]
+            due = [run for run, at in self._runs.values() if at <= now and _waiting(run)]
+            for run in due:
+                self._runs[id(run)] = (run, now + self._period())
         if not due:
             return 0
         try:
@@ -88,18 +90,26 @@ class RunWatch:
         if thread is not None and thread is not threading.current_thread():
             thread.join()
 
+    def _period(self) -> float:
+        return max(self.write_after, MIN_PERIOD)
+
     def _watch(self) -> None:
-        """Wake when the oldest run in flight comes due (about once a second however many
-        runs go by: a run that ended meanwhile is simply gone), write, and end when none is
-        left."""
+        """Wake when the first watched run comes due (about once a second however many runs
+        go by: a run that ended meanwhile is simply gone), write, and end when none is left."""
         while True:
             with self._changed:
-                waiting = [r.started for r in self._runs.values() if r.run_id == 0]
                 if self._closed or not self._runs:
                     self._thread = None
                     return
-                wait = min(waiting, default=self.monotonic()) + self.write_after - self.monotonic()
+                now = self.monotonic()
+                due = [at for run, at in self._runs.values() if _waiting(run)]
+                wait = min(due) - now if due else self._period()
                 if wait > 0:
                     self._changed.wait(wait)
                     continue
             self.write_due()
+
+
+def _waiting(run: RunContext) -> bool:
+    """Not written yet, and not over."""
+    return run.run_id == 0 and not (run.unwritten is not None and run.unwritten.ended)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 
@@ -120,6 +121,7 @@ class Runner:
         self.clock = clock
         self.pause = pause
         self.watch = RunWatch(archive)  # writes the rows of unwritten runs that last
+        self.recording = True  # False while the database refuses to record runs
 
     def close(self) -> None:
         """No more runs: the watch ends."""
@@ -143,11 +145,16 @@ class Runner:
                 outcome = RunOutcome(run_id, job.name, RunStatus.SKIPPED, reason, RunCounts(), 0.0)
                 self._log(outcome, trigger, parent_run)
                 return outcome
-            # a plain job's run is written with its result: one transaction (see Unwritten)
-            plain = body is None and job.for_each is None and job.incremental is None
+            # a plain job's run is written with its result: one transaction (see Unwritten);
+            # while the database refuses to record runs, each is opened first, as the others
+            # are, so that one it cannot record does not call the API for nothing
+            plain = (
+                body is None and job.for_each is None and job.incremental is None and self.recording
+            )
             unwritten = self.archive.unwritten(trigger, parent_run) if plain else None
             run_id = 0 if plain else self.archive.open_run(job.name, trigger, parent_run)
         except Exception as exc:  # the database refused (busy too long, disk full): nothing ran
+            self.recording = False
             reason = f"the run could not be recorded: {error_line(exc)}"
             log.error("run.not_recorded", job=job.name, error=reason)
             return RunOutcome(
@@ -156,14 +163,12 @@ class Runner:
         deadline = self.clock.now() + self.clock_seconds(job.timeout) if job.timeout else None
         cancel = CancelToken(self.clock, stop, deadline)
         run = RunContext(job, run_id, cancel, started=started, unwritten=unwritten)
-        if unwritten is not None:
-            self.watch.add(run)
         counts = run.counts
         status: RunStatus = RunStatus.SUCCESS
         error: str | None = None
         closed = False  # a plain job closes its run in the transaction that stores its result
         bound = {"run_id": run_id} if run_id else {}  # an unwritten run has no id yet
-        with structlog.contextvars.bound_contextvars(job=job.name, **bound):
+        with structlog.contextvars.bound_contextvars(job=job.name, **bound), self._watched(run):
             try:
                 if body is not None:
                     body(run)
@@ -177,7 +182,6 @@ class Runner:
                 status, error = exc.outcome, str(exc)
             except KeyboardInterrupt:
                 self._finish(run, RunStatus.INTERRUPTED, "interrupted (Ctrl-C)")
-                self.watch.remove(run)
                 raise
             except Exception as exc:  # a bug, or the database refused: record it, keep going
                 log.exception("run.crashed")
@@ -188,14 +192,25 @@ class Runner:
             unrecorded = None if closed else self._finish(run, status, error)
             if unrecorded is not None:
                 status, error = RunStatus.FAILED, unrecorded
-        if unwritten is not None:
-            unwritten.ended = True
-            self.watch.remove(run)
+        self.recording = unrecorded is None
         outcome = RunOutcome(
-            run.run_id, job.name, status, error, counts, run.seconds(), recorded=unrecorded is None
+            run.run_id, job.name, status, error, counts, run.seconds(), recorded=self.recording
         )
         self._log(outcome, trigger, parent_run)
         return outcome
+
+    @contextmanager
+    def _watched(self, run: RunContext) -> Iterator[None]:
+        """An unwritten run is watched while it goes on (however it ends)."""
+        if run.unwritten is None:
+            yield
+            return
+        self.watch.add(run)
+        try:
+            yield
+        finally:
+            run.unwritten.ended = True
+            self.watch.remove(run)
 
     def clock_seconds(self, real: float) -> float:
         """Seconds of harvester's clock that take `real` seconds: a job's timeout is real time,

@@ -201,9 +201,7 @@ def take_write_lock(connection: Connection) -> None:
     fence = _fences.get(connection.engine)
     if fence is not None and not fence.alive():
         raise LostActiveLock(LOST)
-    # on the driver's cursor: SQLAlchemy's execution machinery costs more than this round trip
-    driver = connection.connection.driver_connection
-    driver.execute(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")  # type: ignore[union-attr]
+    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
     if fence is not None and not (fence.holds(connection) and fence.alive()):
         raise LostActiveLock(LOST)
 

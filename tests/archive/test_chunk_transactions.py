@@ -112,3 +112,17 @@ def test_a_results_rows_go_in_batches_counted_and_pointing_at_part_0(
         assert rows[0][0] == stored.result_id and {r for *_, r in rows} == {stored.result_id}
     assert first.result_id < again.result_id
     engine.dispose()
+
+
+def test_the_same_content_twice_in_one_statement_is_new_once(backend: str) -> None:
+    engine = open_database(backend)
+    archive = Archive(engine, ManualClock())
+    archive.tables = None
+    run = RunContext(JOB, archive.open_run(JOB.name, "cli"), CancelToken(archive.clock))
+    same = json.dumps([{"row": 1}])
+    result = [Part(0, json.dumps({"chunk_info": {"num_chunks": 3}}), "application/json")]
+    result += [Part(k, same, "application/json") for k in (1, 2, 3)]
+    stored = archive.store_result(run, {}, iter(result))
+    assert (run.counts.documents_new, run.counts.documents_dup) == (2, 2)
+    assert len(stored.parts) == 4 and len(set(stored.parts)) == 2
+    engine.dispose()

@@ -272,17 +272,25 @@ def test_a_saved_get_whose_chunk_fails_keeps_no_partial_result(
 # -- a full disk -----------------------------------------------------------------------------
 
 
-def test_a_run_the_full_disk_refuses_to_open_is_not_recorded(
-    runtime: Runtime, log_stream: io.StringIO
+def test_a_run_the_full_disk_refuses_to_record_is_not_recorded(
+    runtime: Runtime, sim: Simulator, log_stream: io.StringIO
 ) -> None:
+    """A plain run finds the disk full when it stores its result (its row goes in with it):
+    nothing of it is recorded. The next runs, while the disk stays full, are refused before
+    they call the API (they open their row first, and cannot)."""
+    runtime.session.login()
     disk = FullDisk(runtime.engine)
     disk.full = True
     outcome = runtime.runner.run(job("info", "member/info"))
     assert outcome.run_id == 0 and not outcome.recorded and outcome.status == "failed"
     assert outcome.error == "the run could not be recorded: database or disk is full"
     assert rows(runtime, "SELECT id FROM runs") == [] and stored(runtime) == NOTHING
+    asked = sim.state()["data"]["requests"]
+    refused = runtime.runner.run(job("info", "member/info"))
+    assert refused.error == outcome.error and not refused.recorded
+    assert sim.state()["data"]["requests"] == asked  # not called for a run it cannot record
     logged = [json.loads(line) for line in log_stream.getvalue().splitlines()]
-    assert [e["job"] for e in logged if e["event"] == "run.not_recorded"] == ["info"]
+    assert [e["job"] for e in logged if e["event"] == "run.not_recorded"] == ["info", "info"]
     disk.full = False
     again = runtime.runner.run(job("info", "member/info"))
     assert again.ok and again.recorded and again.run_id > 0

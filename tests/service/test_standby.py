@@ -91,6 +91,9 @@ def test_two_services_for_a_simulated_hour_and_a_takeover(
             assert db_rows(postgres_url, mine) == [(0,)]
             held.arm()  # the kill lands in a download, certainly inside a run
             assert held.reached.wait(60), "no run downloaded anything"
+            # the held run lasts: written as running by then (a plain run is written with its
+            # result, or as running once it outlasts a second)
+            wait_for(lambda: bool(db_rows(postgres_url, running)), timeout=60)
             killed_at = time.monotonic()
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=30)

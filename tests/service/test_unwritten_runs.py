@@ -54,6 +54,7 @@ def parts(chunks: int) -> Iterator[Part]:
 
 def test_a_plain_run_commits_once_with_its_result(runtime: Runtime, clock: ManualClock) -> None:
     runtime.session.login()  # the tokens are stored: in transactions of their own
+    runtime.runner.watch.write_after = 1e9  # however slow the machine, the run is not "long"
     started = iso_seconds(clock.now())
     seen = commits(runtime.engine)
     outcome = runtime.runner.run(job("categories", "constants/categories"))
@@ -64,6 +65,7 @@ def test_a_plain_run_commits_once_with_its_result(runtime: Runtime, clock: Manua
 
 def test_a_plain_run_that_fails_is_written_once_with_its_reason(runtime: Runtime) -> None:
     runtime.session.login()
+    runtime.runner.watch.write_after = 1e9
     seen = commits(runtime.engine)
     outcome = runtime.runner.run(job("nowhere", "no/such_endpoint"))
     assert not outcome.ok and outcome.error
@@ -160,3 +162,54 @@ def test_a_rolled_back_result_leaves_no_id_behind(runtime: Runtime) -> None:
     archive.end_run(run, "failed", "the disk is full", 1.0)
     [(run_id, status, _)] = runs_of(runtime.engine, JOB.name)
     assert run_id == run.run_id and status == "failed"
+
+
+def test_the_watch_leaves_a_run_that_is_over_and_waits_after_a_refusal(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that ended (its outcome on its way) is never written as running; a write the
+    database refuses is tried again a period later, not at once (the watch never spins)."""
+    archive = runtime.archive
+    now = [100.0]
+    handed: list[int] = []
+
+    def refusing(runs: Iterable[RunContext]) -> int:
+        handed.append(len(list(runs)))
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(archive, "write_running", refusing)
+    watch = RunWatch(archive, write_after=1.0, monotonic=lambda: now[0])
+    over, lasting = unwritten_run(archive), unwritten_run(archive)
+    over.started = lasting.started = 100.0
+    assert over.unwritten is not None
+    over.unwritten.ended = True  # over, but not yet removed: its outcome is being written
+    try:
+        watch.add(over)
+        watch.add(lasting)
+        now[0] = 101.5
+        assert watch.write_due() == 0 and handed == [1]  # only the lasting one, refused
+        assert watch.write_due() == 0 and handed == [1]  # not again at once
+        now[0] = 102.6
+        assert watch.write_due() == 0 and handed == [1, 1]  # a period later
+    finally:
+        watch.close()
+
+
+def test_a_watch_write_that_rolls_back_leaves_no_id_behind(runtime: Runtime) -> None:
+    """The watch's transaction fails after the row's INSERT (at its commit, say): the run
+    keeps no id a later row could be given, and its outcome is written as a row of its own."""
+    archive = runtime.archive
+    run = unwritten_run(archive)
+
+    def refuse(_conn: object) -> None:
+        raise RuntimeError("the disk is full")
+
+    event.listen(runtime.engine, "commit", refuse)
+    with pytest.raises(RuntimeError):
+        archive.write_running([run])
+    event.remove(runtime.engine, "commit", refuse)
+    assert run.run_id == 0
+    other = archive.open_run("other", "schedule")
+    archive.end_run(run, "failed", "boom", 1.0)
+    assert [(r[0], r[1]) for r in runs_of(runtime.engine, JOB.name)] == [(run.run_id, "failed")]
+    assert run.run_id != other
