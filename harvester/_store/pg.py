@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from .._core.errors import AuthError, ConfigError, LostActiveLock, ReadOnlyViolation
 from .._core.text import error_line
@@ -201,9 +202,26 @@ def take_write_lock(connection: Connection) -> None:
     fence = _fences.get(connection.engine)
     if fence is not None and not fence.alive():
         raise LostActiveLock(LOST)
-    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+    driver_execute(connection, f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
     if fence is not None and not (fence.holds(connection) and fence.alive()):
         raise LostActiveLock(LOST)
+
+
+def driver_execute(connection: Connection, sql: str) -> None:
+    """Run `sql` on the driver's connection, skipping SQLAlchemy's execution machinery (on the
+    path of every write it costs more client CPU than the round trip), and fail as that
+    machinery would: a driver's error becomes SQLAlchemy's (`OperationalError`, ...), which the
+    service's handling of a lost database knows, and a broken connection is invalidated."""
+    dialect = connection.dialect
+    try:
+        connection.connection.driver_connection.execute(sql)  # type: ignore[union-attr]
+    except dialect.loaded_dbapi.Error as exc:
+        lost = dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
+        if lost:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(
+            sql, None, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
+        ) from exc
 
 
 def fence(engine: Engine, lease: Fence) -> None:
