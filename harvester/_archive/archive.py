@@ -41,20 +41,11 @@ from .._store import db
 from .._store.models import Document, LatestResult, ResultPart, Run
 from .._tables.keeper import PREPARE_BYTES, Prepared, ResultToDerive, TableKeeper
 from . import process
+from .result_rows import PartRow, ResultRows
 from .run import SERVICE_TRIGGERS, RunContext, Unwritten
 
 RUNNING = RunStatus.RUNNING
 HOST = socket.gethostname()  # runs record which host and pid ran them
-
-
-@dataclass(frozen=True)
-class _PartRow:
-    index: int
-    sha256: str
-    url: str | None
-    link_expires: str | None
-    rows: int | None
-    envelope: str | None
 
 
 @dataclass
@@ -77,22 +68,6 @@ def content_hash(body: str) -> str:
 # chunk bodies held to go in the result's own transaction (one transaction per result, not one
 # per chunk too); a result with more is stored in transactions of about this many characters
 CHUNKS_HELD = 8_000_000
-
-ROWS_PER_STATEMENT = 50  # documents or chunk parts per multi-row INSERT
-DOCUMENT_COLUMNS = ("sha256", "body", "size", "content_type", "first_seen_at")
-PART_COLUMNS = (
-    "run_id",
-    "job",
-    "endpoint",
-    "params",
-    "fetched_at",
-    "part",
-    "sha256",
-    "url",
-    "link_expires",
-    "rows",
-    "envelope",
-)
 
 RUNS = cast(Table, Run.__table__)
 PARTS = cast(Table, ResultPart.__table__)
@@ -151,9 +126,6 @@ def _statements(engine: Engine) -> dict[str, db.Prepared]:
                 "duration_seconds",
             )
         ),
-        "insert_part0": db.insert_own_id(  # part 0 is its result: it points at itself
-            engine, PARTS, binds(*PART_COLUMNS), "result_id"
-        ),
         "set_latest": latest.on_conflict_do_update(
             index_elements=["job", "endpoint", "params"],
             set_={"result_id": latest.excluded.result_id},
@@ -167,6 +139,7 @@ class Archive:
         self.engine = engine
         self.clock = clock
         self._sql = _statements(engine)
+        self._rows = ResultRows(engine)
         self.tables: TableKeeper | None = TableKeeper(engine.dialect)  # None: raw archive only
         self.feeds: Outbox | None = None  # set where jobs.yaml's feeds are told (`_feeds`)
         self.identity = process.current()
@@ -405,7 +378,7 @@ class Archive:
         result large enough to be derived before the write lock. If the fetch fails midway no
         result becomes visible."""
         job, endpoint = run.job.name, run.job.endpoint
-        rows: dict[int, _PartRow] = {}
+        rows: dict[int, PartRow] = {}
         part0_text = ""
         part0_type = "application/json"
         waiting: list[tuple[str, str, str]] = []  # chunks (body, sha256, type): with part 0
@@ -425,7 +398,7 @@ class Archive:
                     self._store_chunks(run, waiting)
                     waiting, held = [], 0
             envelope = strip_signatures(part.envelope) if part.envelope else None
-            rows[part.index] = _PartRow(
+            rows[part.index] = PartRow(
                 part.index, digest, part.url, part.link_expires, part.rows, envelope
             )
         if 0 not in rows:
@@ -463,7 +436,7 @@ class Archive:
         self,
         run: RunContext,
         params: Mapping[str, object],
-        rows: dict[int, _PartRow],
+        rows: dict[int, PartRow],
         part0_text: str,
         part0_type: str,
         fetched_at: str,
@@ -478,7 +451,7 @@ class Archive:
         with self._row_of(run) as conn:
             run_id = run.run_id
             documents = [*waiting, (part0_text, rows[0].sha256, part0_type)]
-            self._put_documents(conn, documents, counts, fetched_at)
+            self._rows.put_documents(conn, documents, counts, fetched_at)
             shared = {
                 "run_id": run_id,
                 "job": job,
@@ -486,7 +459,7 @@ class Archive:
                 "params": params_text,
                 "fetched_at": fetched_at,
             }
-            result_id = self._insert_parts(conn, [rows[i] for i in sorted(rows)], shared)
+            result_id = self._rows.insert_parts(conn, [rows[i] for i in sorted(rows)], shared)
             self._sql["set_latest"].execute(
                 conn,
                 {"job": job, "endpoint": endpoint, "params": params_text, "result_id": result_id},
@@ -514,70 +487,7 @@ class Archive:
         """Chunks stored ahead of their result, in a transaction of their own: the run's row
         first, so that orphan collection sees a run in flight and leaves them be."""
         with self._row_of(run) as conn:
-            self._put_documents(conn, chunks, run.counts, iso_seconds(self.clock.now()))
-
-    def _put_documents(
-        self, conn: Connection, documents: list[tuple[str, str, str]], counts: RunCounts, now: str
-    ) -> None:
-        """Insert the documents (body, sha256, content type) whose content is not stored yet,
-        a statement per ROWS_PER_STATEMENT (one round trip, not one each), counting which
-        were new and which were stored already."""
-        for start in range(0, len(documents), ROWS_PER_STATEMENT):
-            batch = documents[start : start + ROWS_PER_STATEMENT]
-            values: dict[str, Any] = {}
-            for i, (body, digest, content_type) in enumerate(batch):
-                values[f"sha256_{i}"] = digest
-                values[f"body_{i}"] = body
-                values[f"size_{i}"] = len(body.encode("utf-8"))
-                values[f"content_type_{i}"] = content_type
-                values[f"first_seen_at_{i}"] = now
-            new = {row[0] for row in self._batch("documents", len(batch)).execute(conn, values)}
-            for _, digest, _ in batch:
-                self._count(digest in new, counts)
-                new.discard(digest)  # the same content twice in a result: new once
-
-    def _insert_parts(self, conn: Connection, parts: list[_PartRow], shared: dict[str, Any]) -> int:
-        """A result's rows, in the order of its parts: part 0 pointing at itself (it is the
-        result) and its chunks pointing at it, a statement per ROWS_PER_STATEMENT; its id."""
-        first, chunks = parts[0], parts[1:]
-        cursor = self._sql["insert_part0"].execute(conn, {**shared, **_part_values(first)})
-        result_id = int(cursor.fetchone()[0])
-        for start in range(0, len(chunks), ROWS_PER_STATEMENT):
-            batch = chunks[start : start + ROWS_PER_STATEMENT]
-            values: dict[str, Any] = {}
-            for i, part in enumerate(batch):
-                row = {**shared, **_part_values(part), "result_id": result_id}
-                values.update({f"{name}_{i}": value for name, value in row.items()})
-            self._batch("parts", len(batch)).execute(conn, values)
-        return result_id
-
-    def _batch(self, table: str, rows: int) -> db.Prepared:
-        """The multi-row INSERT of `rows` documents or chunk parts, prepared once."""
-        key = f"{table}:{rows}"
-        statement = self._sql.get(key)
-        if statement is None:
-            names: tuple[str, ...] = DOCUMENT_COLUMNS
-            if table == "documents":
-                base = db.insert_ignoring(self.engine, DOCUMENTS, ["sha256"])
-                returning: Any = DOCUMENTS.c.sha256
-            else:
-                names, base, returning = (*PART_COLUMNS, "result_id"), insert(PARTS), None
-            rows_of: list[dict[str, Any]] = [
-                {n: bindparam(f"{n}_{i}") for n in names} for i in range(rows)
-            ]
-            built = base.values(rows_of)
-            statement = db.Prepared(
-                self.engine, built.returning(returning) if returning is not None else built
-            )
-            self._sql[key] = statement
-        return statement
-
-    @staticmethod
-    def _count(new: bool, counts: RunCounts) -> None:
-        if new:
-            counts.documents_new += 1
-        else:
-            counts.documents_dup += 1
+            self._rows.put_documents(conn, chunks, run.counts, iso_seconds(self.clock.now()))
 
     # -- upkeep --------------------------------------------------------------------------
 
@@ -603,17 +513,6 @@ class Archive:
         """Refresh the query planner's statistics (quick: sampled), so the views stay fast as
         the archive grows. The service does this at start-up and daily."""
         db.analyze(self.engine)
-
-
-def _part_values(part: _PartRow) -> dict[str, Any]:
-    return {
-        "part": part.index,
-        "sha256": part.sha256,
-        "url": part.url,
-        "link_expires": part.link_expires,
-        "rows": part.rows,
-        "envelope": part.envelope,
-    }
 
 
 def _check_catalogue(text: str) -> None:

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, event
 
 from harvester._archive import archive as archive_module
+from harvester._archive import result_rows
 from harvester._archive.archive import Archive
 from harvester._archive.run import RunContext
 from harvester._config.jobs import JobSpec
@@ -89,7 +90,7 @@ def test_a_results_rows_go_in_batches_counted_and_pointing_at_part_0(
     """Documents and chunk rows go in a multi-row statement at a time (three rows here, so a
     result of 7 parts takes several): each document counted once as new, a repeat as unchanged;
     part 0 points at itself and every chunk at part 0, on both databases."""
-    monkeypatch.setattr(archive_module, "ROWS_PER_STATEMENT", 3)
+    monkeypatch.setattr(result_rows, "ROWS_PER_STATEMENT", 3)
     engine = open_database(backend)
     archive = Archive(engine, ManualClock())
     archive.tables = None
