@@ -48,7 +48,7 @@ from sqlalchemy.exc import OperationalError
 
 from .._core.errors import AuthError, ConfigError
 from .._core.text import error_line
-from . import pg
+from . import liveness, pg
 
 if os.name == "posix":  # elsewhere harvester stops at start-up (harvester.posix)
     import fcntl
@@ -101,6 +101,7 @@ def create_db_engine(
         _configure_sqlite(engine, read_only)
     else:
         pg.track_connections(engine, tag)
+        liveness.ping_when_in_doubt(engine)
     return engine
 
 

@@ -107,7 +107,6 @@ def engine_arguments(url: str, tag: str, read_only: bool = False) -> tuple[str, 
     parsed = make_url(url).set(drivername="postgresql+psycopg")
     options = _options(LIMITS) + (" -c default_transaction_read_only=on" if read_only else "")
     return parsed.render_as_string(hide_password=False), {
-        "pool_pre_ping": True,
         "connect_args": {
             "application_name": application_names(tag)[0],
             "options": options,
