@@ -38,7 +38,7 @@ from .._core.shapes import Part
 from .._core.text import parse_json
 from .._feeds.outbox import Outbox
 from .._store import db
-from .._store.models import Document, LatestResult, ResultPart, Run
+from .._store.models import Document, ResultPart, Run
 from .._tables.keeper import PREPARE_BYTES, Prepared, ResultToDerive, TableKeeper
 from . import process
 from .result_rows import PartRow, ResultRows
@@ -71,20 +71,15 @@ CHUNKS_HELD = 8_000_000
 
 RUNS = cast(Table, Run.__table__)
 PARTS = cast(Table, ResultPart.__table__)
-LATEST = cast(Table, LatestResult.__table__)
 DOCUMENTS = cast(Table, Document.__table__)
 
 
 def _statements(engine: Engine) -> dict[str, db.Prepared]:
-    """The statements of every run, prepared once per engine (see `db.Prepared`). Two are
-    upserts, written for SQLite and PostgreSQL."""
+    """The statements of every run, prepared once per engine (see `db.Prepared`)."""
 
     def binds(*names: str) -> dict[str, Any]:
         return {name: bindparam(name) for name in names}
 
-    latest = db.dialect_insert(engine, LATEST).values(
-        binds("job", "endpoint", "params", "result_id")
-    )
     statements = {
         "open_run": insert(RUNS)
         .values(
@@ -125,10 +120,6 @@ def _statements(engine: Engine) -> dict[str, db.Prepared]:
                 "rows_dup",
                 "duration_seconds",
             )
-        ),
-        "set_latest": latest.on_conflict_do_update(
-            index_elements=["job", "endpoint", "params"],
-            set_={"result_id": latest.excluded.result_id},
         ),
     }
     return {name: db.Prepared(engine, statement) for name, statement in statements.items()}
@@ -451,7 +442,6 @@ class Archive:
         with self._row_of(run) as conn:
             run_id = run.run_id
             documents = [*waiting, (part0_text, rows[0].sha256, part0_type)]
-            self._rows.put_documents(conn, documents, counts, fetched_at)
             shared = {
                 "run_id": run_id,
                 "job": job,
@@ -459,11 +449,8 @@ class Archive:
                 "params": params_text,
                 "fetched_at": fetched_at,
             }
-            result_id = self._rows.insert_parts(conn, [rows[i] for i in sorted(rows)], shared)
-            self._sql["set_latest"].execute(
-                conn,
-                {"job": job, "endpoint": endpoint, "params": params_text, "result_id": result_id},
-            )
+            parts = [rows[i] for i in sorted(rows)]
+            result_id = self._rows.write(conn, documents, parts, shared, counts)
             counts.results += 1
             written = self.feeds.written() if self.feeds is not None else None
             if self.tables is not None:  # the analysis-ready tables, in the same transaction

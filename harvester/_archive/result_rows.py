@@ -1,20 +1,41 @@
-"""A result's rows as statements: its documents and its chunk rows a multi-row INSERT at a
-time, its part 0 pointing at itself in its own INSERT (one round trip each on PostgreSQL, where
-a statement a row cost one each), the documents counted new or already stored as they go in."""
+"""A result's rows as statements: its documents, its part 0 pointing at itself, its chunk rows
+pointing at part 0, and the `latest` pointer, the documents counted new or already stored as
+they go in.
+
+SQLite answers in-process, so there each is a multi-row INSERT of its own. On PostgreSQL every
+statement is a round trip, which costs both processes more CPU than the rows themselves: there a
+result of up to ROWS_PER_STATEMENT documents and parts is one statement, its INSERTs chained by
+data-modifying CTEs (all of them see the id part 0 draws from the sequence under the write lock;
+the foreign keys are checked at the statement's end, when every row is in)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, bindparam, insert
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    func,
+    insert,
+    null,
+    select,
+    union_all,
+)
+from sqlalchemy import (
+    cast as sql_cast,
+)
+from sqlalchemy.dialects import postgresql
 
 from .._core.counts import RunCounts
 from .._store import db
-from .._store.models import Document, ResultPart
+from .._store.models import Document, LatestResult, ResultPart
 
 PARTS = cast(Table, ResultPart.__table__)
 DOCUMENTS = cast(Table, Document.__table__)
+LATEST = cast(Table, LatestResult.__table__)
 
 ROWS_PER_STATEMENT = 50  # documents or chunk parts per multi-row INSERT
 DOCUMENT_COLUMNS = ("sha256", "body", "size", "content_type", "first_seen_at")
@@ -48,13 +69,78 @@ class ResultRows:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.postgres = db.is_postgres(engine)
         binds: dict[str, Any] = {name: bindparam(name) for name in PART_COLUMNS}
+        latest = db.dialect_insert(engine, LATEST).values(
+            {name: bindparam(name) for name in ("job", "endpoint", "params", "result_id")}
+        )
         self._sql: dict[str, db.Prepared] = {
             # part 0 is its result: it points at itself
             "insert_part0": db.Prepared(
                 engine, db.insert_own_id(engine, PARTS, binds, "result_id")
             ),
+            "set_latest": db.Prepared(
+                engine,
+                latest.on_conflict_do_update(
+                    index_elements=["job", "endpoint", "params"],
+                    set_={"result_id": latest.excluded.result_id},
+                ),
+            ),
         }
+
+    def write(
+        self,
+        conn: Connection,
+        documents: list[tuple[str, str, str]],
+        parts: list[PartRow],
+        shared: dict[str, Any],
+        counts: RunCounts,
+    ) -> int:
+        """A result's rows: its documents (body, sha256, content type) not stored yet, its
+        parts in order (part 0 first) and the `latest` pointer of its job and request; the id
+        of its part 0, which is the result's."""
+        now = shared["fetched_at"]
+        if self.postgres:  # the last ROWS_PER_STATEMENT documents and the first parts: one go
+            ahead, documents = documents[:-ROWS_PER_STATEMENT], documents[-ROWS_PER_STATEMENT:]
+            self.put_documents(conn, ahead, counts, now)
+            first, after = parts[:ROWS_PER_STATEMENT], parts[ROWS_PER_STATEMENT:]
+            result_id = self._write_in_one(conn, documents, first, shared, counts)
+            self._insert_chunks(conn, after, shared, result_id)
+            return result_id
+        self.put_documents(conn, documents, counts, now)
+        result_id = self._insert_parts(conn, parts, shared)
+        latest = {name: shared[name] for name in ("job", "endpoint", "params")}
+        self._sql["set_latest"].execute(conn, {**latest, "result_id": result_id})
+        return result_id
+
+    def _write_in_one(
+        self,
+        conn: Connection,
+        documents: list[tuple[str, str, str]],
+        parts: list[PartRow],
+        shared: dict[str, Any],
+        counts: RunCounts,
+    ) -> int:
+        """PostgreSQL: the documents, the parts and `latest` in one statement (one round trip
+        where there were four)."""
+        values: dict[str, Any] = {**shared, **_document_values(documents, shared["fetched_at"])}
+        for i, part in enumerate(parts):
+            values.update({f"p_{name}_{i}": value for name, value in _values_of(part).items()})
+        key = f"one:{len(documents)}:{len(parts)}"
+        statement = self._sql.get(key)
+        if statement is None:
+            statement = self._sql[key] = db.Prepared(
+                self.engine, _one_statement(len(documents), len(parts))
+            )
+        new: set[str] = set()
+        result_id = 0
+        for digest, part0 in statement.execute(conn, values).fetchall():
+            if part0 is not None:
+                result_id = int(part0)
+            else:
+                new.add(digest)
+        _count_documents(documents, new, counts)
+        return result_id
 
     def put_documents(
         self, conn: Connection, documents: list[tuple[str, str, str]], counts: RunCounts, now: str
@@ -64,24 +150,23 @@ class ResultRows:
         were new and which were stored already."""
         for start in range(0, len(documents), ROWS_PER_STATEMENT):
             batch = documents[start : start + ROWS_PER_STATEMENT]
-            values: dict[str, Any] = {}
-            for i, (body, digest, content_type) in enumerate(batch):
-                values[f"sha256_{i}"] = digest
-                values[f"body_{i}"] = body
-                values[f"size_{i}"] = len(body.encode("utf-8"))
-                values[f"content_type_{i}"] = content_type
-                values[f"first_seen_at_{i}"] = now
+            values = _document_values(batch, now)
             new = {row[0] for row in self._batch("documents", len(batch)).execute(conn, values)}
-            for _, digest, _ in batch:
-                _count(digest in new, counts)
-                new.discard(digest)  # the same content twice in a result: new once
+            _count_documents(batch, new, counts)
 
-    def insert_parts(self, conn: Connection, parts: list[PartRow], shared: dict[str, Any]) -> int:
+    def _insert_parts(self, conn: Connection, parts: list[PartRow], shared: dict[str, Any]) -> int:
         """A result's rows, in the order of its parts: part 0 pointing at itself (it is the
         result) and its chunks pointing at it, a statement per ROWS_PER_STATEMENT; its id."""
         first, chunks = parts[0], parts[1:]
         cursor = self._sql["insert_part0"].execute(conn, {**shared, **_values_of(first)})
         result_id = int(cursor.fetchone()[0])
+        self._insert_chunks(conn, chunks, shared, result_id)
+        return result_id
+
+    def _insert_chunks(
+        self, conn: Connection, chunks: list[PartRow], shared: dict[str, Any], result_id: int
+    ) -> None:
+        """Chunk rows pointing at their result, a statement per ROWS_PER_STATEMENT."""
         for start in range(0, len(chunks), ROWS_PER_STATEMENT):
             batch = chunks[start : start + ROWS_PER_STATEMENT]
             values: dict[str, Any] = {}
@@ -89,7 +174,6 @@ class ResultRows:
                 row = {**shared, **_values_of(part), "result_id": result_id}
                 values.update({f"{name}_{i}": value for name, value in row.items()})
             self._batch("parts", len(batch)).execute(conn, values)
-        return result_id
 
     def _batch(self, table: str, rows: int) -> db.Prepared:
         """The multi-row INSERT of `rows` documents or chunk parts, prepared once."""
@@ -113,11 +197,75 @@ class ResultRows:
         return statement
 
 
-def _count(new: bool, counts: RunCounts) -> None:
-    if new:
-        counts.documents_new += 1
-    else:
-        counts.documents_dup += 1
+def _document_values(documents: list[tuple[str, str, str]], now: str) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for i, (body, digest, content_type) in enumerate(documents):
+        values[f"sha256_{i}"] = digest
+        values[f"body_{i}"] = body
+        values[f"size_{i}"] = len(body.encode("utf-8"))
+        values[f"content_type_{i}"] = content_type
+        values[f"first_seen_at_{i}"] = now
+    return values
+
+
+def _count_documents(
+    documents: list[tuple[str, str, str]], new: set[str], counts: RunCounts
+) -> None:
+    """Count each document new (its INSERT returned it) or stored already; the same content
+    twice in a result is new once."""
+    for _, digest, _ in documents:
+        if digest in new:
+            counts.documents_new += 1
+            new.discard(digest)
+        else:
+            counts.documents_dup += 1
+
+
+def _one_statement(documents: int, parts: int) -> Any:
+    """PostgreSQL's statement of a whole result (`documents` documents, `parts` parts, part 0
+    first): the documents' INSERT returns the new ones' sha256, the sequence's next id becomes
+    part 0's id and every part's result_id, and `latest` points at it; the rows it returns are
+    (sha256, NULL) for each new document and (NULL, id) once."""
+    doc_rows = (
+        postgresql.insert(DOCUMENTS)
+        .values([{n: bindparam(f"{n}_{i}") for n in DOCUMENT_COLUMNS} for i in range(documents)])
+        .on_conflict_do_nothing(index_elements=["sha256"])
+        .returning(DOCUMENTS.c.sha256)
+        .cte("doc_rows")
+    )
+    sequence = func.pg_get_serial_sequence(PARTS.name, "id")
+    new_id = select(func.nextval(sequence).label("id")).cte("new_id")
+    shared = [_typed(n, n) for n in ("run_id", "job", "endpoint", "params", "fetched_at")]
+
+    def part_row(i: int) -> Any:
+        own = new_id.c.id if i == 0 else func.nextval(sequence)
+        own_values = [_typed(n, f"p_{n}_{i}") for n in PART_COLUMNS[5:]]
+        return select(own, new_id.c.id, *shared, *own_values)
+
+    names = ["id", "result_id", *PART_COLUMNS]
+    rows = [part_row(i) for i in range(parts)]
+    part_rows = (
+        insert(PARTS)
+        .from_select(names, rows[0] if parts == 1 else union_all(*rows))
+        .cte("part_rows")
+    )
+    latest = postgresql.insert(LATEST).from_select(
+        ["job", "endpoint", "params", "result_id"],
+        select(*shared[1:4], new_id.c.id),
+    )
+    latest_row = latest.on_conflict_do_update(
+        index_elements=["job", "endpoint", "params"],
+        set_={"result_id": latest.excluded.result_id},
+    ).cte("latest_row")
+    return union_all(
+        select(doc_rows.c.sha256, null()),
+        select(null(), new_id.c.id),
+    ).add_cte(part_rows, latest_row)
+
+
+def _typed(column: str, name: str) -> Any:
+    """A bound value cast to its result_parts column's type (a NULL's type is unknown)."""
+    return sql_cast(bindparam(name), PARTS.c[column].type)
 
 
 def _values_of(part: PartRow) -> dict[str, Any]:
