@@ -527,6 +527,8 @@ class TcpProxy:
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._sockets: list[Any] = []
+        self._clients: list[Any] = []
+        self._vanished: set[Any] = set()
         self._thread = threading.Thread(target=self._accept, name="tcp-proxy", daemon=True)
         self._thread.start()
 
@@ -539,6 +541,13 @@ class TcpProxy:
 
     def freeze(self) -> None:
         self._frozen.set()
+
+    def vanish(self) -> None:
+        """The server behind the open connections is gone without a word (a host crashed, an
+        address moved): each stays quiet until its client sends, which a reset answers. New
+        connections reach the server."""
+        with self._lock:
+            self._vanished.update(self._clients)
 
     def cut(self) -> None:
         self._cut.set()
@@ -589,11 +598,14 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._sockets += [client, upstream]
+                self._clients.append(client)
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
     def _pump(self, source: Any, sink: Any) -> None:
         import select
+        import socket
+        import struct
 
         try:
             while not self._closed.is_set():
@@ -605,6 +617,9 @@ class TcpProxy:
                     continue
                 data = source.recv(65536)
                 if not data:
+                    break
+                if source in self._vanished:  # a reset, as from a host that lost the session
+                    source.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     break
                 sink.sendall(data)
         except (OSError, ValueError):

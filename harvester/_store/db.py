@@ -44,7 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from .._core.errors import AuthError, ConfigError
 from .._core.text import error_line
@@ -143,12 +143,31 @@ def write(engine: Engine) -> Iterator[Connection]:
     opens the same database wait for it, and it is released at commit or rollback.
     """
     if is_postgres(engine):
-        with engine.connect() as connection, connection.begin():
-            pg.take_write_lock(connection)
+        with _postgres_write(engine) as connection:
             yield connection
         return
     with _immediate(engine).connect() as locked, locked.begin():
         yield locked
+
+
+@contextmanager
+def _postgres_write(engine: Engine) -> Iterator[Connection]:
+    """PostgreSQL's write transaction. A pooled connection is not asked whether it is alive
+    when it was used a moment ago (`liveness`): one whose server vanished without a word fails
+    at the write lock, before anything ran, and the transaction begins again once on a fresh
+    one (the pool's other connections are pinged before use from then on)."""
+    for attempt in (1, 2):
+        with engine.connect() as connection:
+            transaction = connection.begin()
+            try:
+                pg.take_write_lock(connection)
+            except DBAPIError as exc:
+                if attempt == 1 and exc.connection_invalidated:
+                    continue
+                raise
+            with transaction:
+                yield connection
+            return
 
 
 def _immediate(engine: Engine) -> Engine:

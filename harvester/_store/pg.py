@@ -36,6 +36,7 @@ from sqlalchemy.exc import DBAPIError
 
 from .._core.errors import AuthError, ConfigError, LostActiveLock, ReadOnlyViolation
 from .._core.text import error_line
+from . import liveness
 
 # advisory lock keys (one bigint space per database): "harv" + w(rite) / g(rant)
 WRITE_LOCK_KEY = 0x68617277
@@ -218,6 +219,7 @@ def driver_execute(connection: Connection, sql: str) -> None:
         lost = dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
         if lost:
             connection.invalidate(exc)
+            liveness.suspect(connection.engine)
         raise DBAPIError.instance(
             sql, None, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
         ) from exc

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
 
-from harvester._store import liveness, pg
+from harvester._store import db, liveness, pg
 from harvester._store.db import open_database
+from tests.helpers import TcpProxy
 
 
 @pytest.fixture
@@ -87,3 +89,26 @@ def test_a_severed_engine_gets_fresh_connections(engine: Engine, pings: list[int
     assert pg.sever(engine) == 1
     assert backend_pid(engine) != before
     assert len(pings) == 1
+
+
+def test_a_server_gone_without_a_word_costs_no_write(postgres_url: str) -> None:
+    """The server behind pooled connections used a moment ago vanished (its address moved to
+    a promoted replica, say): the first write finds its connection dead at the write lock,
+    before anything ran, and begins again on a fresh one; the others are pinged first."""
+    host, port = make_url(postgres_url).host, make_url(postgres_url).port
+    proxy = TcpProxy((host or "127.0.0.1", port or 5432))
+    engine = open_database(proxy.url_for(postgres_url))
+    try:
+        held = [engine.connect() for _ in range(3)]
+        before = {int(c.execute(text("SELECT pg_backend_pid()")).scalar_one()) for c in held}
+        for conn in held:
+            conn.close()
+        proxy.vanish()
+        after = set()
+        for _ in range(5):
+            with db.write(engine) as conn:
+                after.add(int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one()))
+        assert not after & before
+    finally:
+        engine.dispose()
+        proxy.close()
