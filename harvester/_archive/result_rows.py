@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import (
     Connection,
     Engine,
+    String,
     Table,
     bindparam,
     func,
@@ -264,8 +265,11 @@ def _one_statement(documents: int, parts: int) -> Any:
 
 
 def _typed(column: str, name: str) -> Any:
-    """A bound value cast to its result_parts column's type (a NULL's type is unknown)."""
-    return sql_cast(bindparam(name), PARTS.c[column].type)
+    """A bound value cast to its result_parts column's type without a length (a NULL's type is
+    unknown otherwise): PostgreSQL cuts a value cast to VARCHAR(n) short without a word, where
+    the INSERT itself refuses one too long for its column."""
+    kind = PARTS.c[column].type
+    return sql_cast(bindparam(name), type(kind)() if isinstance(kind, String) else kind)
 
 
 def _values_of(part: PartRow) -> dict[str, Any]:

@@ -127,3 +127,18 @@ def test_the_same_content_twice_in_one_statement_is_new_once(backend: str) -> No
     assert (run.counts.documents_new, run.counts.documents_dup) == (2, 2)
     assert len(stored.parts) == 4 and len(set(stored.parts)) == 2
     engine.dispose()
+
+
+def test_a_value_too_long_for_its_column_is_refused_not_cut(postgres_url: str) -> None:
+    """An `expires` longer than link_expires holds (the API's text, unchecked) fails the
+    result's statement on PostgreSQL, as a plain INSERT would, rather than being cut short."""
+    engine = open_database(postgres_url)
+    archive = Archive(engine, ManualClock())
+    archive.tables = None
+    run = RunContext(JOB, archive.open_run(JOB.name, "cli"), CancelToken(archive.clock))
+    expires = "2026-12-07T19:36:57.123456789012345+00:00:00"  # 44 characters, the column 40
+    part = Part(0, json.dumps({"x": 1}), "application/json", link_expires=expires)
+    with pytest.raises(Exception, match=r"value too long for type character varying\(40\)"):
+        archive.store_result(run, {}, iter([part]))
+    assert db_rows(postgres_url, "SELECT count(*) FROM result_parts") == [(0,)]
+    engine.dispose()
