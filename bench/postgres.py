@@ -3,8 +3,9 @@
 - Ingest CPU per document: `Archive.store_result` of the same documents (a part 0 and two
   chunks each, ~2 KB apiece, every one new) into a SQLite file and into a PostgreSQL database;
   this process's CPU time (time.process_time: harvester, SQLAlchemy, the driver) plus, for
-  PostgreSQL, the CPU of the backends serving its connections (/proc/<pid>/stat of
-  `pg_backend_pid()`), per document. Goal: at most 1.5x SQLite's.
+  PostgreSQL, the CPU of the backends serving its connections (/proc/<pid>/schedstat of
+  `pg_backend_pid()`), per document; three rounds interleaved, each into an empty database,
+  the best of each kept. Goal: at most 1.5x SQLite's.
 - The archive queries of bench/archive.py, on the same archive of 1 M result parts: built in
   SQLite as that bench builds it, copied into PostgreSQL with COPY, `ANALYZE` on both (as
   `Archive.analyze()`), then each query through `_store.query.run_query` on both (median
@@ -106,8 +107,8 @@ def _ingest_cpu(url: str, count: int) -> tuple[float, float, float | None]:
 
 
 class _Backends:
-    """The CPU of the PostgreSQL backends serving an engine's connections, read from
-    /proc/<pid>/stat (utime + stime) of each `pg_backend_pid()`: the server on this machine."""
+    """The CPU of the PostgreSQL backends serving an engine's connections, read from /proc of
+    each `pg_backend_pid()`: the server on this machine."""
 
     TICK = os.sysconf("SC_CLK_TCK")
 
@@ -141,6 +142,12 @@ class _Backends:
         return total
 
     def _cpu(self, pid: int) -> float | None:
+        """Seconds on a CPU: the scheduler's own count in nanoseconds (schedstat), or the
+        clock ticks of utime + stime where the kernel keeps no schedstat."""
+        try:
+            return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            pass
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
@@ -148,15 +155,26 @@ class _Backends:
         return (int(fields[11]) + int(fields[12])) / self.TICK  # utime, stime (14, 15)
 
 
+INGEST_ROUNDS = 3  # interleaved, SQLite then PostgreSQL; the best of each is kept
+
+
 def _ingest(options: Options) -> list[Result]:
     count = 100 if options.quick else 1000
-    with scratch(SCENARIO) as folder, scratch_database("harvester_bench_ingest") as pg_url:
-        sqlite_cpu, sqlite_wall, _ = _ingest_cpu(f"sqlite:///{folder / 'ingest.db'}", count)
-        pg_cpu, pg_wall, server = _ingest_cpu(pg_url, count)
+    rounds = 1 if options.quick else INGEST_ROUNDS
+    sqlite_runs: list[tuple[float, float, float | None]] = []
+    pg_runs: list[tuple[float, float, float | None]] = []
+    with scratch(SCENARIO) as folder:
+        for number in range(rounds):  # each into an empty database: every document new
+            url = f"sqlite:///{folder / f'ingest{number}.db'}"
+            sqlite_runs.append(_ingest_cpu(url, count))
+            with scratch_database("harvester_bench_ingest") as pg_url:
+                pg_runs.append(_ingest_cpu(pg_url, count))
+    sqlite_cpu, sqlite_wall, _ = min(sqlite_runs)
+    pg_cpu, pg_wall, server = min(pg_runs, key=lambda run: run[0] + (run[2] or 0.0))
     total = pg_cpu + (server or 0.0)
     counted = (
         f"this process's CPU plus the PostgreSQL backend's ({server:.0f} µs/doc of it, "
-        "from /proc/<pid>/stat of pg_backend_pid())"
+        "from /proc/<pid>/schedstat of pg_backend_pid())"
         if server is not None
         else "this process's CPU (the PostgreSQL server's could not be read here)"
     )
@@ -171,8 +189,9 @@ def _ingest(options: Options) -> list[Result]:
             "ratio",
             INGEST_GOAL if server is not None else None,
             note=f"{count} results of {DOCUMENTS_PER_RESULT} documents each (part 0 + 2 chunks), "
-            f"all new, through Archive.store_result; {counted}; client alone {pg_cpu:.0f} "
-            f"µs/doc; wall per document: PostgreSQL {pg_wall:.0f} µs, SQLite {sqlite_wall:.0f} µs",
+            f"all new, best of {rounds} interleaved rounds, through Archive.store_result; "
+            f"{counted}; client alone {pg_cpu:.0f} µs/doc; wall per document: PostgreSQL "
+            f"{pg_wall:.0f} µs, SQLite {sqlite_wall:.0f} µs",
         )
     ]
 
