@@ -39,6 +39,7 @@ DOCUMENTS = cast(Table, Document.__table__)
 LATEST = cast(Table, LatestResult.__table__)
 
 ROWS_PER_STATEMENT = 50  # documents or chunk parts per multi-row INSERT
+SHAPES_KEPT = 64  # PostgreSQL: one-statement results compiled and kept, by shape
 DOCUMENT_COLUMNS = ("sha256", "body", "size", "content_type", "first_seen_at")
 PART_COLUMNS = (
     "run_id",
@@ -75,6 +76,7 @@ class ResultRows:
         latest = db.dialect_insert(engine, LATEST).values(
             {name: bindparam(name) for name in ("job", "endpoint", "params", "result_id")}
         )
+        self._shapes: dict[tuple[int, int], db.Prepared] = {}  # PostgreSQL: (documents, parts)
         self._sql: dict[str, db.Prepared] = {
             # part 0 is its result: it points at itself
             "insert_part0": db.Prepared(
@@ -127,12 +129,12 @@ class ResultRows:
         values: dict[str, Any] = {**shared, **_document_values(documents, shared["fetched_at"])}
         for i, part in enumerate(parts):
             values.update({f"p_{name}_{i}": value for name, value in _values_of(part).items()})
-        key = f"one:{len(documents)}:{len(parts)}"
-        statement = self._sql.get(key)
-        if statement is None:
-            statement = self._sql[key] = db.Prepared(
-                self.engine, _one_statement(len(documents), len(parts))
-            )
+        shape = (len(documents), len(parts))
+        statement = self._shapes.get(shape)
+        if statement is None:  # compiled once per shape; the least recently made goes first
+            if len(self._shapes) >= SHAPES_KEPT:
+                del self._shapes[next(iter(self._shapes))]
+            statement = self._shapes[shape] = db.Prepared(self.engine, _one_statement(*shape))
         new: set[str] = set()
         result_id = 0
         for digest, part0 in statement.execute(conn, values).fetchall():

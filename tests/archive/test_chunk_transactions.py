@@ -142,3 +142,27 @@ def test_a_value_too_long_for_its_column_is_refused_not_cut(postgres_url: str) -
         archive.store_result(run, {}, iter([part]))
     assert db_rows(postgres_url, "SELECT count(*) FROM result_parts") == [(0,)]
     engine.dispose()
+
+
+def test_postgres_keeps_a_bounded_number_of_result_shapes(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each shape of result (documents, parts) is one statement compiled once; past
+    SHAPES_KEPT the oldest is dropped, and a result of a dropped shape is stored all the same."""
+    monkeypatch.setattr(result_rows, "SHAPES_KEPT", 2)
+    engine = open_database(postgres_url)
+    archive = Archive(engine, ManualClock())
+    archive.tables = None
+    run = RunContext(JOB, archive.open_run(JOB.name, "cli"), CancelToken(archive.clock))
+    for n, chunks in enumerate((1, 2, 3, 1)):
+        header = json.dumps({"chunk_info": {"num_chunks": chunks}, "n": n})
+        result = [Part(0, header, "application/json")]
+        result += [
+            Part(k, json.dumps([{"n": n, "k": k}]), "application/json")
+            for k in range(1, chunks + 1)
+        ]
+        archive.store_result(run, {"n": n}, iter(result))
+        assert len(archive._rows._shapes) <= 2
+    assert db_rows(postgres_url, "SELECT count(*) FROM result_parts") == [(2 + 3 + 4 + 2,)]
+    assert (run.counts.documents_new, run.counts.documents_dup) == (11, 0)
+    engine.dispose()
