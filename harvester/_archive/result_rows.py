@@ -107,7 +107,11 @@ class ResultRows:
             ahead, documents = documents[:-ROWS_PER_STATEMENT], documents[-ROWS_PER_STATEMENT:]
             self.put_documents(conn, ahead, counts, now)
             first, after = parts[:ROWS_PER_STATEMENT], parts[ROWS_PER_STATEMENT:]
-            result_id = self._write_in_one(conn, documents, first, shared, counts)
+            values = {**shared, **_document_values(documents, now)}
+            for i, part in enumerate(first):
+                values.update({f"p_{name}_{i}": value for name, value in _values_of(part).items()})
+            statement = self._statement_of_shape(len(documents), len(first))
+            result_id = _stored(statement.execute(conn, values).fetchall(), documents, counts)
             self._insert_chunks(conn, after, shared, result_id)
             return result_id
         self.put_documents(conn, documents, counts, now)
@@ -116,34 +120,17 @@ class ResultRows:
         self._sql["set_latest"].execute(conn, {**latest, "result_id": result_id})
         return result_id
 
-    def _write_in_one(
-        self,
-        conn: Connection,
-        documents: list[tuple[str, str, str]],
-        parts: list[PartRow],
-        shared: dict[str, Any],
-        counts: RunCounts,
-    ) -> int:
-        """PostgreSQL: the documents, the parts and `latest` in one statement (one round trip
-        where there were four)."""
-        values: dict[str, Any] = {**shared, **_document_values(documents, shared["fetched_at"])}
-        for i, part in enumerate(parts):
-            values.update({f"p_{name}_{i}": value for name, value in _values_of(part).items()})
-        shape = (len(documents), len(parts))
-        statement = self._shapes.get(shape)
-        if statement is None:  # compiled once per shape; the least recently made goes first
+    def _statement_of_shape(self, documents: int, parts: int) -> db.Prepared:
+        """PostgreSQL: the statement of a result of this shape, documents, parts and `latest`
+        in one (one round trip where there were four), compiled once per shape; past
+        SHAPES_KEPT the oldest made goes."""
+        statement = self._shapes.get((documents, parts))
+        if statement is None:
             if len(self._shapes) >= SHAPES_KEPT:
                 del self._shapes[next(iter(self._shapes))]
-            statement = self._shapes[shape] = db.Prepared(self.engine, _one_statement(*shape))
-        new: set[str] = set()
-        result_id = 0
-        for digest, part0 in statement.execute(conn, values).fetchall():
-            if part0 is not None:
-                result_id = int(part0)
-            else:
-                new.add(digest)
-        _count_documents(documents, new, counts)
-        return result_id
+            statement = db.Prepared(self.engine, _one_statement(documents, parts))
+            self._shapes[documents, parts] = statement
+        return statement
 
     def put_documents(
         self, conn: Connection, documents: list[tuple[str, str, str]], counts: RunCounts, now: str
@@ -209,6 +196,14 @@ def _document_values(documents: list[tuple[str, str, str]], now: str) -> dict[st
         values[f"content_type_{i}"] = content_type
         values[f"first_seen_at_{i}"] = now
     return values
+
+
+def _stored(returned: list[Any], documents: list[tuple[str, str, str]], counts: RunCounts) -> int:
+    """The id of a result `_one_statement` stored, its documents counted from the rows it
+    returned: (sha256, NULL) for each new document, (NULL, id) once."""
+    new = {digest for digest, result_id in returned if result_id is None}
+    _count_documents(documents, new, counts)
+    return next(int(result_id) for _, result_id in returned if result_id is not None)
 
 
 def _count_documents(
