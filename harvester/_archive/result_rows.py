@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy import (
     cast as sql_cast,
 )
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 
 from .._core.counts import RunCounts
 from .._store import db
@@ -72,24 +72,8 @@ class ResultRows:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.postgres = db.is_postgres(engine)
-        binds: dict[str, Any] = {name: bindparam(name) for name in PART_COLUMNS}
-        latest = db.dialect_insert(engine, LATEST).values(
-            {name: bindparam(name) for name in ("job", "endpoint", "params", "result_id")}
-        )
         self._shapes: dict[tuple[int, int], db.Prepared] = {}  # PostgreSQL: (documents, parts)
-        self._sql: dict[str, db.Prepared] = {
-            # part 0 is its result: it points at itself
-            "insert_part0": db.Prepared(
-                engine, db.insert_own_id(engine, PARTS, binds, "result_id")
-            ),
-            "set_latest": db.Prepared(
-                engine,
-                latest.on_conflict_do_update(
-                    index_elements=["job", "endpoint", "params"],
-                    set_={"result_id": latest.excluded.result_id},
-                ),
-            ),
-        }
+        self._sql: dict[str, db.Prepared] = {} if self.postgres else _sqlite_statements(engine)
 
     def write(
         self,
@@ -185,6 +169,27 @@ class ResultRows:
             )
             self._sql[key] = statement
         return statement
+
+
+def _sqlite_statements(engine: Engine) -> dict[str, db.Prepared]:
+    """SQLite's statements of a result that are not multi-row batches: part 0, pointing at
+    itself in its own INSERT (its id one past the largest, under the write lock every writer
+    takes: what SQLite would give it anyway), and the `latest` upsert."""
+    largest = select(func.coalesce(func.max(PARTS.c.id), 0) + 1).scalar_subquery()
+    part0 = {"id": largest, **{n: bindparam(n) for n in PART_COLUMNS}, "result_id": largest}
+    latest = sqlite.insert(LATEST).values(
+        {name: bindparam(name) for name in ("job", "endpoint", "params", "result_id")}
+    )
+    return {
+        "insert_part0": db.Prepared(engine, insert(PARTS).values(part0).returning(PARTS.c.id)),
+        "set_latest": db.Prepared(
+            engine,
+            latest.on_conflict_do_update(
+                index_elements=["job", "endpoint", "params"],
+                set_={"result_id": latest.excluded.result_id},
+            ),
+        ),
+    }
 
 
 def _document_values(documents: list[tuple[str, str, str]], now: str) -> dict[str, Any]:

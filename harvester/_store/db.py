@@ -31,17 +31,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Dialect,
-    Engine,
-    Executable,
-    create_engine,
-    event,
-    func,
-    insert,
-    select,
-)
+from sqlalchemy import Connection, Dialect, Engine, Executable, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -352,24 +342,6 @@ def insert_ignoring(bind: Engine | Connection, model: Any, key: list[str] | None
     """An INSERT that skips rows whose key exists (`INSERT OR IGNORE`, `ON CONFLICT DO
     NOTHING`); the driver's rowcount counts only the rows inserted."""
     return dialect_insert(bind, model).on_conflict_do_nothing(index_elements=key)
-
-
-def insert_own_id(
-    bind: Engine | Connection, table: Any, values: Mapping[str, Any], own: str
-) -> Any:
-    """An INSERT of one row whose column `own` holds the row's own new id (a result's part 0
-    is its result), RETURNING the id: one statement where an INSERT and an UPDATE were two
-    round trips. PostgreSQL: the id drawn from the table's sequence first; SQLite (under the
-    write lock every writer takes): one past the largest, which is what SQLite gives anyway."""
-    if is_postgres(bind):
-        new_id = select(
-            func.nextval(func.pg_get_serial_sequence(table.name, "id")).label("id")
-        ).cte("new_id")
-        columns = ["id", *values, own]
-        row = select(new_id.c.id, *values.values(), new_id.c.id)
-        return insert(table).from_select(columns, row).returning(table.c.id)
-    largest = select(func.coalesce(func.max(table.c.id), 0) + 1).scalar_subquery()
-    return insert(table).values({"id": largest, **values, own: largest}).returning(table.c.id)
 
 
 INSERT_BATCH = 500  # rows per multi-row INSERT (well under SQLite's bound-parameter limit)
