@@ -37,8 +37,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from .._core.errors import AuthError, ConfigError
+from .._core.logs import get_logger
 from .._core.text import error_line
 from . import liveness, pg
+
+log = get_logger("harvester.db")
 
 if os.name == "posix":  # elsewhere harvester stops at start-up (harvester.posix)
     import fcntl
@@ -145,7 +148,7 @@ def _postgres_write(engine: Engine) -> Iterator[Connection]:
     """PostgreSQL's write transaction. A pooled connection is not asked whether it is alive
     when it was used a moment ago (`liveness`): one whose server vanished without a word fails
     at the write lock, before anything ran, and the transaction begins again once on a fresh
-    one (the pool's other connections are pinged before use from then on)."""
+    one (the pool's other connections are pinged before use from then on); a warning says so."""
     for attempt in (1, 2):
         with engine.connect() as connection:
             transaction = connection.begin()
@@ -153,6 +156,7 @@ def _postgres_write(engine: Engine) -> Iterator[Connection]:
                 pg.take_write_lock(connection)
             except DBAPIError as exc:
                 if attempt == 1 and exc.connection_invalidated:
+                    log.warning("db.write_begun_again", error=error_line(exc))
                     continue
                 raise
             with transaction:

@@ -8,9 +8,12 @@ when its socket already has something to say: the server ended the session (it w
 then hangs up), or `pg.sever` shut the socket down. A connection used within the last second
 with a quiet socket goes straight to work. If its server vanished without a word, the write
 lock finds it dead before anything ran and `db.write` begins again on a fresh one; from then
-on every connection the pool held before is pinged (`suspect`), as SQLAlchemy invalidates a
-pool on a disconnect. (Connection pools that skip the check within a short window of the last
-use are common: HikariCP's is half a second.)
+on every connection the pool held before is pinged (`suspect`), as after a ping that failed
+(SQLAlchemy invalidates a pool on a disconnect alike). Only the write lock begins again: a
+read or another transaction that draws a connection dead since its use a moment ago fails
+once (a run's read fails that run; the next one draws a fresh connection). Connection pools
+that skip the check within a short window of the last use are common: HikariCP's is half a
+second.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ def suspect(engine: Engine) -> None:
 
 def ping_when_in_doubt(engine: Engine) -> None:
     """Check `engine`'s connections on checkout as the module says (instead of pre-ping)."""
-    dialect, pool = engine.dialect, engine.pool
+    dialect = engine.dialect
 
     @event.listens_for(engine, "connect")
     def _connected(_: Any, entry: Any) -> None:
@@ -52,13 +55,16 @@ def ping_when_in_doubt(engine: Engine) -> None:
     def _checkout(dbapi_connection: Any, entry: Any, _: Any) -> None:
         returned = entry.info.get(_RETURNED)
         recent = returned is not None and time.monotonic() - returned < PING_AFTER
-        trusted = recent and returned > _suspected.get(pool, float("-inf"))
+        # the engine's pool of now: `dispose` replaces it (this listener goes with it)
+        trusted = recent and returned > _suspected.get(engine.pool, float("-inf"))
         if trusted and socket_quiet(dbapi_connection):
             return
         try:
             dialect.do_ping(dbapi_connection)
         except dialect.loaded_dbapi.Error as exc:
-            # the pool throws this connection away and checks out a fresh one
+            # the pool throws this connection away and checks out a fresh one; the ones
+            # returned before it may share its fate (a server restarted): they are pinged too
+            suspect(engine)
             raise DisconnectionError("the pooled database connection is gone") from exc
 
 

@@ -4,6 +4,8 @@ down). A dead one is replaced before the transaction that checks it out begins."
 
 from __future__ import annotations
 
+import io
+import json
 import select
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
+from harvester._core.logs import configure_logging
 from harvester._store import db, liveness, pg
 from harvester._store.db import open_database
 from tests.helpers import TcpProxy
@@ -43,6 +47,24 @@ def backend_pid(engine: Engine) -> int:
         return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
 
 
+def end_session(dbapi_connection: Any, postgres_url: str) -> None:
+    """The server ends this connection's session; back once its goodbye is on the socket."""
+    other = open_database(postgres_url)
+    try:
+        with other.connect() as admin:
+            pid = admin.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            assert pid != dbapi_connection.info.backend_pid
+            admin.execute(
+                text("SELECT pg_terminate_backend(:pid)"),
+                {"pid": dbapi_connection.info.backend_pid},
+            )
+    finally:
+        other.dispose()
+    poller = select.poll()
+    poller.register(dbapi_connection.pgconn.socket, select.POLLIN)
+    assert poller.poll(10_000), "the server did not end the session"
+
+
 def test_a_connection_used_a_moment_ago_goes_to_work_without_a_ping(
     engine: Engine, pings: list[int]
 ) -> None:
@@ -70,18 +92,28 @@ def test_a_session_the_server_ended_is_replaced_before_use(
     with engine.connect() as conn:
         dbapi_connection: Any = conn.connection.dbapi_connection
         ended = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
-    other = open_database(postgres_url)
-    try:
-        with other.connect() as admin:
-            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": ended})
-    finally:
-        other.dispose()
-    poller = select.poll()
-    poller.register(dbapi_connection.pgconn.socket, select.POLLIN)
-    assert poller.poll(10_000), "the server did not end the session"
+    end_session(dbapi_connection, postgres_url)
     assert not liveness.socket_quiet(dbapi_connection)
     assert backend_pid(engine) != ended
     assert len(pings) == 1
+
+
+def test_a_failed_ping_has_the_connections_returned_before_it_pinged_too(
+    engine: Engine, pings: list[int], postgres_url: str
+) -> None:
+    """A connection found dead on checkout says the server may have restarted: the others the
+    pool held, though used a moment ago with quiet sockets, are asked before use."""
+    first, second = engine.connect(), engine.connect()
+    dead: Any = first.connection.dbapi_connection
+    alive: Any = second.connection.dbapi_connection
+    first.close()
+    second.close()
+    end_session(dead, postgres_url)
+    assert liveness.socket_quiet(alive)
+    with engine.connect() as one, engine.connect() as two:
+        drawn = {one.connection.dbapi_connection, two.connection.dbapi_connection}
+    assert alive in drawn and dead not in drawn
+    assert len(pings) == 2  # the dead one's, then the quiet one's: asked, it was fine
 
 
 def test_a_severed_engine_gets_fresh_connections(engine: Engine, pings: list[int]) -> None:
@@ -112,3 +144,59 @@ def test_a_server_gone_without_a_word_costs_no_write(postgres_url: str) -> None:
     finally:
         engine.dispose()
         proxy.close()
+
+
+def test_a_write_begun_again_says_so(postgres_url: str) -> None:
+    host, port = make_url(postgres_url).host, make_url(postgres_url).port
+    proxy = TcpProxy((host or "127.0.0.1", port or 5432))
+    engine = open_database(proxy.url_for(postgres_url))
+    stream = io.StringIO()
+    configure_logging("INFO", "json", stream)
+    try:
+        backend_pid(engine)
+        proxy.vanish()
+        with db.write(engine) as conn:
+            conn.execute(text("SELECT 1"))
+    finally:
+        configure_logging("INFO", "json")
+        engine.dispose()
+        proxy.close()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    begun_again = [line for line in lines if line["event"] == "db.write_begun_again"]
+    assert len(begun_again) == 1
+    assert begun_again[0]["level"] == "warning" and begun_again[0]["error"]
+
+
+def test_a_connection_lost_after_the_write_lock_fails_the_write_once(postgres_url: str) -> None:
+    """Past the write lock nothing is begun again: what the transaction wrote is rolled back
+    with it and the error reaches the caller, so no write can happen twice."""
+    host, port = make_url(postgres_url).host, make_url(postgres_url).port
+    proxy = TcpProxy((host or "127.0.0.1", port or 5432))
+    direct = open_database(postgres_url)
+    engine = open_database(proxy.url_for(postgres_url))
+    bodies: list[int] = []
+
+    def write_across_the_loss() -> None:
+        with db.write(engine) as conn:
+            bodies.append(1)
+            conn.execute(text("INSERT INTO written VALUES (1)"))
+            proxy.vanish()
+            conn.execute(text("INSERT INTO written VALUES (2)"))
+
+    try:
+        with direct.begin() as conn:
+            conn.execute(text("CREATE TABLE written (n integer)"))
+        with pytest.raises(DBAPIError) as failed:
+            write_across_the_loss()
+        assert failed.value.connection_invalidated
+        assert len(bodies) == 1
+        with db.write(engine) as conn:  # the next write goes to work on a fresh connection
+            conn.execute(text("INSERT INTO written VALUES (3)"))
+        with direct.connect() as conn:
+            assert conn.execute(text("SELECT n FROM written")).scalars().all() == [3]
+    finally:
+        engine.dispose()
+        proxy.close()
+        with direct.begin() as conn:
+            conn.execute(text("DROP TABLE IF EXISTS written"))
+        direct.dispose()
