@@ -67,7 +67,8 @@ class PartRow:
 
 
 class ResultRows:
-    """The statements that write a result's rows on one engine, each prepared once."""
+    """The statements that write a result's rows on one engine, each compiled once (on
+    PostgreSQL, once per result shape while the shape is among the SHAPES_KEPT kept)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -107,7 +108,7 @@ class ResultRows:
     def _statement_of_shape(self, documents: int, parts: int) -> db.Prepared:
         """PostgreSQL: the statement of a result of this shape, documents, parts and `latest`
         in one (one round trip where there were four), compiled once per shape; past
-        SHAPES_KEPT the oldest made goes."""
+        SHAPES_KEPT the oldest made goes. (Callers hold the write lock: one at a time.)"""
         statement = self._shapes.get((documents, parts))
         if statement is None:
             if len(self._shapes) >= SHAPES_KEPT:

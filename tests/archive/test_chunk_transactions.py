@@ -141,6 +141,7 @@ def test_a_value_too_long_for_its_column_is_refused_not_cut(postgres_url: str) -
     with pytest.raises(Exception, match=r"value too long for type character varying\(40\)"):
         archive.store_result(run, {}, iter([part]))
     assert db_rows(postgres_url, "SELECT count(*) FROM result_parts") == [(0,)]
+    assert db_rows(postgres_url, "SELECT count(*) FROM documents") == [(0,)]
     engine.dispose()
 
 
@@ -165,4 +166,53 @@ def test_postgres_keeps_a_bounded_number_of_result_shapes(
         assert len(archive._rows._shapes) <= 2
     assert db_rows(postgres_url, "SELECT count(*) FROM result_parts") == [(2 + 3 + 4 + 2,)]
     assert (run.counts.documents_new, run.counts.documents_dup) == (11, 0)
+    engine.dispose()
+
+
+def chunk_part(n: int, k: int) -> Part:
+    """Chunk k of result n: every other one with no url, rows, expiry or envelope (NULLs)."""
+    body = json.dumps([{"n": n, "k": k, "name": "Zoë"}])
+    if k % 2:
+        return Part(k, body, "application/json")
+    return Part(k, body, "application/json", f"https://s3.example/{k}", "2099-01-01", k, "{}")
+
+
+@pytest.mark.parametrize("chunks", [49, 50, 51])  # about ROWS_PER_STATEMENT parts: one, two
+def test_a_result_about_the_statement_bound_is_whole_and_latest(backend: str, chunks: int) -> None:
+    """A result whose parts fill one statement, or spill into a second, goes in whole: its
+    parts in order with what each carried (NULLs included), all pointing at part 0; `latest`
+    points at the newest result of each request, moved by a second result of the same one."""
+    assert chunks - 1 <= result_rows.ROWS_PER_STATEMENT <= chunks + 1
+    engine = open_database(backend)
+    archive = Archive(engine, ManualClock())
+    archive.tables = None
+    run = RunContext(JOB, archive.open_run(JOB.name, "cli"), CancelToken(archive.clock))
+    database = backend if backend.startswith("postgresql") else backend.removeprefix("sqlite:///")
+
+    def result(n: int) -> Iterator[Part]:
+        yield Part(0, json.dumps({"chunk_info": {"num_chunks": chunks}, "n": n}), "text/x")
+        for k in range(1, chunks + 1):
+            yield chunk_part(n, k)
+
+    first = archive.store_result(run, {"q": 1}, result(1))
+    second = archive.store_result(run, {"q": 1}, result(2))
+    other = archive.store_result(run, {"q": 2}, result(3))
+    for n, stored in ((1, first), (2, second), (3, other)):
+        rows = db_rows(
+            database,
+            "SELECT part, result_id, url, link_expires, rows, envelope FROM result_parts "
+            f"WHERE result_id = {stored.result_id} ORDER BY id",
+        )
+        expected = [(0, stored.result_id, None, None, None, None)]
+        for k in range(1, chunks + 1):
+            part = chunk_part(n, k)
+            expected.append(
+                (k, stored.result_id, part.url, part.link_expires, part.rows, part.envelope)
+            )
+        assert rows == expected
+    assert db_rows(database, "SELECT params, result_id FROM latest ORDER BY params") == [
+        ('{"q":1}', second.result_id),
+        ('{"q":2}', other.result_id),
+    ]
+    assert run.counts.documents_new == 3 * (chunks + 1) and run.counts.results == 3
     engine.dispose()
