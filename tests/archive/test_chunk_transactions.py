@@ -203,7 +203,7 @@ def test_a_result_about_the_statement_bound_is_whole_and_latest(backend: str, ch
             "SELECT part, result_id, url, link_expires, rows, envelope FROM result_parts "
             f"WHERE result_id = {stored.result_id} ORDER BY id",
         )
-        expected = [(0, stored.result_id, None, None, None, None)]
+        expected: list[tuple[object, ...]] = [(0, stored.result_id, None, None, None, None)]
         for k in range(1, chunks + 1):
             part = chunk_part(n, k)
             expected.append(
