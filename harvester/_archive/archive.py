@@ -439,7 +439,7 @@ class Archive:
         """The one transaction of `store_result`."""
         job, endpoint, counts = run.job.name, run.job.endpoint, run.counts
         params_text = canonical_params(params)
-        with self._row_of(run) as conn:
+        with counts.taken_back_on_failure(), self._row_of(run) as conn:
             run_id = run.run_id
             documents = [*waiting, (part0_text, rows[0].sha256, part0_type)]
             shared = {
@@ -473,7 +473,7 @@ class Archive:
     def _store_chunks(self, run: RunContext, chunks: list[tuple[str, str, str]]) -> None:
         """Chunks stored ahead of their result, in a transaction of their own: the run's row
         first, so that orphan collection sees a run in flight and leaves them be."""
-        with self._row_of(run) as conn:
+        with run.counts.taken_back_on_failure(), self._row_of(run) as conn:
             self._rows.put_documents(conn, chunks, run.counts, iso_seconds(self.clock.now()))
 
     # -- upkeep --------------------------------------------------------------------------

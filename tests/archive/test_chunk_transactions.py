@@ -61,6 +61,25 @@ def test_a_result_and_its_chunks_commit_once(tmp_path: Path) -> None:
     archive.engine.dispose()
 
 
+def test_a_result_whose_transaction_rolls_back_is_not_counted(tmp_path: Path) -> None:
+    """A run's counts say what was stored: the documents of a result whose transaction rolled
+    back (here the run's row could not be closed in it) were not, so they do not count."""
+    archive, run = archive_at(tmp_path / "h.db")
+    archive.store_result(run, {"n": 0}, parts(2))
+    counted = (run.counts.documents_new, run.counts.documents_dup, run.counts.results)
+    assert counted == (3, 0, 1)
+
+    def refused(_: object) -> None:
+        raise RuntimeError("the run's row could not be closed")
+
+    with pytest.raises(RuntimeError, match="could not be closed"):
+        archive.store_result(run, {"n": 1}, parts(3), refused)
+    assert (run.counts.documents_new, run.counts.documents_dup, run.counts.results) == counted
+    assert db_rows(tmp_path / "h.db", "SELECT count(*) FROM documents") == [(3,)]
+    archive.store_result(run, {"n": 1}, parts(3))  # stored after all: counted once
+    assert (run.counts.documents_new, run.counts.documents_dup, run.counts.results) == (5, 2, 2)
+
+
 def test_chunks_beyond_what_is_held_go_ahead(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
