@@ -124,7 +124,8 @@ def _configure_sqlite(engine: Engine, read_only: bool = False) -> None:
         # straight to the driver: this runs for every transaction, and going through
         # SQLAlchemy's execution machinery here would cost more than the writes themselves
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-        connection.connection.driver_connection.execute(f"BEGIN {mode}")  # type: ignore[union-attr]
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        driver_execute(cursor, connection, f"BEGIN {mode}")
 
 
 @contextmanager
@@ -303,14 +304,23 @@ def savepoint(connection: Connection, name: str = "harvester") -> Iterator[None]
     raises, what it wrote is undone and the transaction goes on. (SQLAlchemy's `begin_nested`
     costs some 80 µs a time, sixty times the two statements: on every result derived.)"""
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    cursor.execute(f"SAVEPOINT {name}")
+    driver_execute(cursor, connection, f"SAVEPOINT {name}")
     try:
         yield
     except BaseException:
-        cursor.execute(f"ROLLBACK TO SAVEPOINT {name}")
-        cursor.execute(f"RELEASE SAVEPOINT {name}")
+        driver_execute(cursor, connection, f"ROLLBACK TO SAVEPOINT {name}")
+        driver_execute(cursor, connection, f"RELEASE SAVEPOINT {name}")
         raise
-    cursor.execute(f"RELEASE SAVEPOINT {name}")
+    driver_execute(cursor, connection, f"RELEASE SAVEPOINT {name}")
+
+
+def driver_execute(cursor: Any, connection: Connection, sql: str, params: Any = None) -> Any:
+    """Run `sql` on `cursor`, a cursor of `connection`'s driver, failing as SQLAlchemy would
+    (`liveness.driver_error`): the statements on the path of every write skip its machinery."""
+    try:
+        return cursor.execute(sql) if params is None else cursor.execute(sql, params)
+    except connection.dialect.loaded_dbapi.Error as exc:
+        raise liveness.driver_error(connection, exc, sql) from exc
 
 
 class Prepared:
@@ -333,7 +343,7 @@ class Prepared:
         merged = {**self._defaults, **values}
         params = tuple(merged[n] for n in self._names) if self._names is not None else merged
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(self.sql, params)
+        driver_execute(cursor, connection, self.sql, params)
         return cursor
 
 

@@ -32,7 +32,6 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 
 from .._core.errors import AuthError, ConfigError, LostActiveLock, ReadOnlyViolation
 from .._core.text import error_line
@@ -212,17 +211,10 @@ def driver_execute(connection: Connection, sql: str) -> None:
     path of every write it costs more client CPU than the round trip), and fail as that
     machinery would: a driver's error becomes SQLAlchemy's (`OperationalError`, ...), which the
     service's handling of a lost database knows, and a broken connection is invalidated."""
-    dialect = connection.dialect
     try:
         connection.connection.driver_connection.execute(sql)  # type: ignore[union-attr]
-    except dialect.loaded_dbapi.Error as exc:
-        lost = dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
-        if lost:
-            connection.invalidate(exc)
-            liveness.suspect(connection.engine)
-        raise DBAPIError.instance(
-            sql, None, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
-        ) from exc
+    except connection.dialect.loaded_dbapi.Error as exc:
+        raise liveness.driver_error(connection, exc, sql) from exc
 
 
 def fence(engine: Engine, lease: Fence) -> None:

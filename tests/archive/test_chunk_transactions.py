@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import DataError
 
 from harvester._archive import archive as archive_module
 from harvester._archive import result_rows
@@ -157,7 +158,7 @@ def test_a_value_too_long_for_its_column_is_refused_not_cut(postgres_url: str) -
     run = RunContext(JOB, archive.open_run(JOB.name, "cli"), CancelToken(archive.clock))
     expires = "2026-12-07T19:36:57.123456789012345+00:00:00"  # 44 characters, the column 40
     part = Part(0, json.dumps({"x": 1}), "application/json", link_expires=expires)
-    with pytest.raises(Exception, match=r"value too long for type character varying\(40\)"):
+    with pytest.raises(DataError, match=r"value too long for type character varying\(40\)"):
         archive.store_result(run, {}, iter([part]))
     assert db_rows(postgres_url, "SELECT count(*) FROM result_parts") == [(0,)]
     assert db_rows(postgres_url, "SELECT count(*) FROM documents") == [(0,)]
