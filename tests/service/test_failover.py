@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +235,9 @@ def test_a_frozen_active_service_is_replaced_and_writes_nothing_when_it_thaws(
     settle(harvest, second, first)
 
 
+NOW = "SELECT extract(epoch FROM clock_timestamp())"  # the server's clock, as the lease's
+
+
 def test_a_frozen_active_service_holding_the_write_lock_is_replaced(
     harvest: Harvest,
 ) -> None:
@@ -258,6 +262,10 @@ def test_a_frozen_active_service_holding_the_write_lock_is_replaced(
         def holder_states() -> list[str]:
             return [str(state) for (state,) in watcher.execute(write_lock).fetchall()]
 
+        def renewed_since(moment: float) -> bool:
+            row = watcher.execute("SELECT renewed_at FROM service_lease").fetchone()
+            return row is not None and row[0] is not None and float(row[0]) > moment
+
         seen: list[list[str]] = []
 
         def settled() -> bool:
@@ -274,8 +282,11 @@ def test_a_frozen_active_service_holding_the_write_lock_is_replaced(
                 wait_for(settled, timeout=2)
             if seen and "idle in transaction" in seen[-1]:
                 break
-            # it had committed already: go on at once, before its lease could lapse
+            # it had committed already: go on at once, and try again once it has renewed its
+            # lease (freezes one after another must not add up to a lapse)
+            resumed = float(watcher.execute(NOW).fetchone()[0])  # type: ignore[index]
             first.send_signal(signal.SIGCONT)
+            wait_for(partial(renewed_since, resumed), timeout=60)
         else:
             pytest.fail("never caught the active service inside a write transaction")
         health = healthz(port)  # the standby is not held up by the frozen one's lock
