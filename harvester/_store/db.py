@@ -39,7 +39,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from .._core.errors import AuthError, ConfigError
 from .._core.logs import get_logger
 from .._core.text import error_line
-from . import liveness, pg
+from . import driver, liveness, pg
 
 log = get_logger("harvester.db")
 
@@ -124,8 +124,7 @@ def _configure_sqlite(engine: Engine, read_only: bool = False) -> None:
         # straight to the driver: this runs for every transaction, and going through
         # SQLAlchemy's execution machinery here would cost more than the writes themselves
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        driver_execute(cursor, connection, f"BEGIN {mode}")
+        driver.execute(connection, f"BEGIN {mode}")
 
 
 @contextmanager
@@ -303,24 +302,14 @@ def savepoint(connection: Connection, name: str = "harvester") -> Iterator[None]
     """A savepoint in the caller's transaction, on the driver's connection: if the block
     raises, what it wrote is undone and the transaction goes on. (SQLAlchemy's `begin_nested`
     costs some 80 µs a time, sixty times the two statements: on every result derived.)"""
-    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    driver_execute(cursor, connection, f"SAVEPOINT {name}")
+    driver.execute(connection, f"SAVEPOINT {name}")
     try:
         yield
     except BaseException:
-        driver_execute(cursor, connection, f"ROLLBACK TO SAVEPOINT {name}")
-        driver_execute(cursor, connection, f"RELEASE SAVEPOINT {name}")
+        driver.execute(connection, f"ROLLBACK TO SAVEPOINT {name}")
+        driver.execute(connection, f"RELEASE SAVEPOINT {name}")
         raise
-    driver_execute(cursor, connection, f"RELEASE SAVEPOINT {name}")
-
-
-def driver_execute(cursor: Any, connection: Connection, sql: str, params: Any = None) -> Any:
-    """Run `sql` on `cursor`, a cursor of `connection`'s driver, failing as SQLAlchemy would
-    (`liveness.driver_error`): the statements on the path of every write skip its machinery."""
-    try:
-        return cursor.execute(sql) if params is None else cursor.execute(sql, params)
-    except connection.dialect.loaded_dbapi.Error as exc:
-        raise liveness.driver_error(connection, exc, sql) from exc
+    driver.execute(connection, f"RELEASE SAVEPOINT {name}")
 
 
 class Prepared:
@@ -342,9 +331,7 @@ class Prepared:
     def execute(self, connection: Connection, values: Mapping[str, Any]) -> Any:
         merged = {**self._defaults, **values}
         params = tuple(merged[n] for n in self._names) if self._names is not None else merged
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        driver_execute(cursor, connection, self.sql, params)
-        return cursor
+        return driver.execute(connection, self.sql, params)
 
 
 def dialect_insert(bind: Engine | Connection | Dialect, model: Any) -> Any:

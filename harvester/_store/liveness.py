@@ -23,8 +23,8 @@ import time
 import weakref
 from typing import Any
 
-from sqlalchemy import Connection, Engine, event
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import Pool
 
 PING_AFTER = 1.0  # seconds a connection may sit idle in the pool and still skip the ping
@@ -36,24 +36,6 @@ _suspected: weakref.WeakKeyDictionary[Pool, float] = weakref.WeakKeyDictionary()
 def suspect(engine: Engine) -> None:
     """A connection of `engine` was found dead: ping every connection returned before now."""
     _suspected[engine.pool] = time.monotonic()
-
-
-def driver_error(connection: Connection, exc: Any, sql: str) -> Exception:
-    """A driver's error from a statement sent straight to the driver (on the paths of every
-    write, SQLAlchemy's execution machinery costs more than the work), as SQLAlchemy's own
-    execution would raise it: its class (`OperationalError`, `IntegrityError`, ...), which the
-    service's handling of a lost database knows, and a lost connection invalidated, its pool
-    suspect."""
-    dialect = connection.dialect
-    lost = connection.invalidated  # already: found lost by an earlier statement
-    if not lost and dialect.is_disconnect(exc, connection.connection.dbapi_connection, None):
-        lost = True
-        connection.invalidate(exc)
-        suspect(connection.engine)
-    error: Exception = DBAPIError.instance(
-        sql, None, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
-    )
-    return error
 
 
 def ping_when_in_doubt(engine: Engine) -> None:

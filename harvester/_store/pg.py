@@ -35,7 +35,7 @@ from sqlalchemy.engine import make_url
 
 from .._core.errors import AuthError, ConfigError, LostActiveLock, ReadOnlyViolation
 from .._core.text import error_line
-from . import liveness
+from . import driver
 
 # advisory lock keys (one bigint space per database): "harv" + w(rite) / g(rant)
 WRITE_LOCK_KEY = 0x68617277
@@ -201,20 +201,9 @@ def take_write_lock(connection: Connection) -> None:
     fence = _fences.get(connection.engine)
     if fence is not None and not fence.alive():
         raise LostActiveLock(LOST)
-    driver_execute(connection, f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+    driver.execute(connection, f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
     if fence is not None and not (fence.holds(connection) and fence.alive()):
         raise LostActiveLock(LOST)
-
-
-def driver_execute(connection: Connection, sql: str) -> None:
-    """Run `sql` on the driver's connection, skipping SQLAlchemy's execution machinery (on the
-    path of every write it costs more client CPU than the round trip), and fail as that
-    machinery would: a driver's error becomes SQLAlchemy's (`OperationalError`, ...), which the
-    service's handling of a lost database knows, and a broken connection is invalidated."""
-    try:
-        connection.connection.driver_connection.execute(sql)  # type: ignore[union-attr]
-    except connection.dialect.loaded_dbapi.Error as exc:
-        raise liveness.driver_error(connection, exc, sql) from exc
 
 
 def fence(engine: Engine, lease: Fence) -> None:

@@ -34,8 +34,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import ClauseElement
 
-from .._store.db import dialect_insert, driver_execute
-from .._store.liveness import driver_error
+from .._store import driver
+from .._store.db import dialect_insert
 from .derive import Batch, Derivation
 from .schema import SPECS, TABLES, Spec
 
@@ -53,15 +53,10 @@ class _Statement:
             self._args = pick if len(names) > 1 else (lambda row: (pick(row),))
 
     def many(self, connection: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.executemany(self.sql, [self._args(r) for r in rows])
-        except connection.dialect.loaded_dbapi.Error as exc:
-            raise driver_error(connection, exc, self.sql) from exc
+        driver.executemany(connection, self.sql, [self._args(r) for r in rows])
 
     def one(self, connection: Connection, values: Mapping[str, Any]) -> Any:
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        return driver_execute(cursor, connection, self.sql, self._args(values))
+        return driver.execute(connection, self.sql, self._args(values))
 
 
 def _identity(values: Mapping[str, Any]) -> Any:
