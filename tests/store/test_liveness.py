@@ -29,6 +29,17 @@ def engine(postgres_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def proxied(postgres_url: str) -> Iterator[tuple[TcpProxy, Engine]]:
+    """An engine whose connections go through a TCP proxy the test can make vanish."""
+    url = make_url(postgres_url)
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
+    engine = open_database(proxy.url_for(postgres_url))
+    yield proxy, engine
+    engine.dispose()
+    proxy.close()
+
+
+@pytest.fixture
 def pings(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """One entry per ping the pool sends."""
     sent: list[int] = []
@@ -123,33 +134,25 @@ def test_a_severed_engine_gets_fresh_connections(engine: Engine, pings: list[int
     assert len(pings) == 1
 
 
-def test_a_server_gone_without_a_word_costs_no_write(postgres_url: str) -> None:
+def test_a_server_gone_without_a_word_costs_no_write(proxied: tuple[TcpProxy, Engine]) -> None:
     """The server behind pooled connections used a moment ago vanished (its address moved to
     a promoted replica, say): the first write finds its connection dead at the write lock,
     before anything ran, and begins again on a fresh one; the others are pinged first."""
-    host, port = make_url(postgres_url).host, make_url(postgres_url).port
-    proxy = TcpProxy((host or "127.0.0.1", port or 5432))
-    engine = open_database(proxy.url_for(postgres_url))
-    try:
-        held = [engine.connect() for _ in range(3)]
-        before = {int(c.execute(text("SELECT pg_backend_pid()")).scalar_one()) for c in held}
-        for conn in held:
-            conn.close()
-        proxy.vanish()
-        after = set()
-        for _ in range(5):
-            with db.write(engine) as conn:
-                after.add(int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one()))
-        assert not after & before
-    finally:
-        engine.dispose()
-        proxy.close()
+    proxy, engine = proxied
+    held = [engine.connect() for _ in range(3)]
+    before = {int(c.execute(text("SELECT pg_backend_pid()")).scalar_one()) for c in held}
+    for conn in held:
+        conn.close()
+    proxy.vanish()
+    after = set()
+    for _ in range(5):
+        with db.write(engine) as conn:
+            after.add(int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one()))
+    assert not after & before
 
 
-def test_a_write_begun_again_says_so(postgres_url: str) -> None:
-    host, port = make_url(postgres_url).host, make_url(postgres_url).port
-    proxy = TcpProxy((host or "127.0.0.1", port or 5432))
-    engine = open_database(proxy.url_for(postgres_url))
+def test_a_write_begun_again_says_so(proxied: tuple[TcpProxy, Engine]) -> None:
+    proxy, engine = proxied
     stream = io.StringIO()
     configure_logging("INFO", "json", stream)
     try:
@@ -159,8 +162,6 @@ def test_a_write_begun_again_says_so(postgres_url: str) -> None:
             conn.execute(text("SELECT 1"))
     finally:
         configure_logging("INFO", "json")
-        engine.dispose()
-        proxy.close()
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     begun_again = [line for line in lines if line["event"] == "db.write_begun_again"]
     assert len(begun_again) == 1
@@ -170,8 +171,8 @@ def test_a_write_begun_again_says_so(postgres_url: str) -> None:
 def test_a_connection_lost_after_the_write_lock_fails_the_write_once(postgres_url: str) -> None:
     """Past the write lock nothing is begun again: what the transaction wrote is rolled back
     with it and the error reaches the caller, so no write can happen twice."""
-    host, port = make_url(postgres_url).host, make_url(postgres_url).port
-    proxy = TcpProxy((host or "127.0.0.1", port or 5432))
+    url = make_url(postgres_url)
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
     direct = open_database(postgres_url)
     engine = open_database(proxy.url_for(postgres_url))
     bodies: list[int] = []
@@ -194,7 +195,7 @@ def test_a_connection_lost_after_the_write_lock_fails_the_write_once(postgres_ur
             conn.execute(text("INSERT INTO written VALUES (3)"))
         with direct.connect() as conn:
             assert conn.execute(text("SELECT n FROM written")).scalars().all() == [3]
-    finally:
+    finally:  # the proxy first: the server ends the lost session, which held a lock on it
         engine.dispose()
         proxy.close()
         with direct.begin() as conn:
